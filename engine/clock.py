@@ -1,0 +1,76 @@
+"""One clock per run: monotonic seconds for durations, UTC for display (invariant 4)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the engine needs from a clock; inject a :class:`FakeClock` in unit tests."""
+
+    def now(self) -> float:
+        """Seconds since the run started, from a monotonic source."""
+        ...
+
+    def utc(self, offset: float | None = None) -> datetime:
+        """The UTC wall time at ``offset`` seconds into the run (now when omitted)."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (a fake clock just advances)."""
+        ...
+
+
+class RunClock:
+    """The real clock: anchors a monotonic reading to one UTC reading at run start."""
+
+    def __init__(self) -> None:
+        self._start_mono = time.monotonic()
+        self._start_utc = datetime.now(UTC)
+
+    def now(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self._start_mono
+
+    def utc(self, offset: float | None = None) -> datetime:
+        """UTC wall time derived from the monotonic offset, so wall-clock jumps don't matter."""
+        return self._start_utc + timedelta(seconds=self.now() if offset is None else offset)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep for real."""
+        time.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock for tests: time moves only when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._t = 0.0
+        self._start = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """Current fake offset."""
+        with self._lock:
+            return self._t
+
+    def utc(self, offset: float | None = None) -> datetime:
+        """Fake wall time."""
+        return self._start + timedelta(seconds=self.now() if offset is None else offset)
+
+    def sleep(self, seconds: float) -> None:
+        """Advance instead of sleeping."""
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake time forward."""
+        with self._lock:
+            self._t += max(0.0, seconds)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z``: the one format journals and reports use."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,84 @@
+"""The fault contract: one object pairs a fault's inject with its revert.
+
+A fault action is a registered class. An instance is bound to one resolved target and its
+validated parameters. ``describe()`` has no side effects (it is what ``bcdrill plan`` shows);
+``capture()`` reads the prior state (read-only); ``inject()`` applies the fault;
+``revert()`` restores the captured prior state and is idempotent; ``is_reverted()`` verifies.
+Everything ``revert()`` needs is in the JSON-able prior state plus the target and params,
+which the journal records in ``fault.intent`` *before* ``inject()`` runs — so
+``bcdrill recover`` can rebuild the object from the journal alone.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from engine.transports import Transports
+
+TargetKind = Literal["container", "host"]
+
+
+@dataclass(frozen=True)
+class ResolvedTarget:
+    """A logical target resolved in an environment: one container (by id) or one SSH host."""
+
+    name: str  # the playbook's logical name, e.g. "storefront"
+    kind: TargetKind
+    ref: str  # container id, or SSH host name in the environment
+    label: str  # what a person recognises: container name, or user@address
+
+    def to_json(self) -> dict[str, str]:
+        """Plain dict for the journal."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """What a fault will do, shown by ``bcdrill plan``: the exact call and its revert."""
+
+    fault_id: str
+    action: str
+    target: ResolvedTarget
+    inject: str
+    revert: str
+
+
+class FaultAction(ABC):
+    """Base class of every fault action; subclasses set the class variables and four methods."""
+
+    name: ClassVar[str]
+    target_kind: ClassVar[TargetKind]
+    params_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+
+    def __init__(self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any]) -> None:
+        self.fault_id = fault_id
+        self.target = target
+        self.params = params
+
+    @abstractmethod
+    def describe(self) -> FaultPlan:
+        """The exact inject and revert, without side effects."""
+
+    @abstractmethod
+    def capture(self, transports: Transports) -> dict[str, Any]:
+        """Read (never change) the prior state that ``revert`` must restore."""
+
+    @abstractmethod
+    def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
+        """Apply the fault. Must honour the transport deadlines."""
+
+    @abstractmethod
+    def revert(self, transports: Transports, prior: Mapping[str, Any]) -> None:
+        """Restore ``prior``. Idempotent: reverting a reverted fault changes nothing."""
+
+    @abstractmethod
+    def is_reverted(self, transports: Transports, prior: Mapping[str, Any]) -> bool:
+        """True when the target is back in its prior state (as far as this fault goes)."""
+
+    def manual_revert(self, prior: Mapping[str, Any]) -> str:
+        """The command a person runs when the automatic revert failed."""
+        return self.describe().revert

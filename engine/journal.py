@@ -1,0 +1,138 @@
+"""The run journal: append-only JSON lines, fsync'd per record, hash-chained.
+
+Every record is ``{"seq", "type", "at", "t", "data", "prev", "hash"}``. ``hash`` is the
+SHA-256 of the canonical JSON of the record without ``hash``; ``prev`` is the previous
+record's hash (``"0" * 64`` for the first). A record is on disk before the engine acts on it
+(write-ahead), so ``bcdrill recover`` can always see what was about to happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.clock import Clock, iso
+from engine.errors import JournalError, JournalTamperedError
+
+GENESIS = "0" * 64
+JOURNAL_NAME = "journal.jsonl"
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+def _digest(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Journal:
+    """Appends records to ``<run_dir>/journal.jsonl``; safe to share between threads."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        existing = read_journal(path) if path.exists() else JournalContents((), False)
+        self._seq = len(existing.records)
+        self._prev = existing.records[-1]["hash"] if existing.records else GENESIS
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise JournalError(f"cannot open journal {str(path)!r}: {exc.strerror}") from exc
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(record)`` after every record is durably written."""
+        self._listeners.append(listener)
+
+    def append(self, type_: str, **data: Any) -> dict[str, Any]:
+        """Write one record durably and return it. Raises :class:`JournalError` on I/O failure."""
+        with self._lock:
+            t = self.clock.now()
+            record: dict[str, Any] = {
+                "seq": self._seq,
+                "type": type_,
+                "at": iso(self.clock.utc(t)),
+                "t": round(t, 6),
+                "data": data,
+                "prev": self._prev,
+            }
+            record["hash"] = _digest(record)
+            line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+            try:
+                os.write(self._fd, line.encode())
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise JournalError(
+                    f"cannot write journal {str(self.path)!r}: {exc.strerror}"
+                ) from exc
+            self._seq += 1
+            self._prev = record["hash"]
+        for listener in self._listeners:
+            listener(record)
+        return record
+
+    def close(self) -> None:
+        """Close the file; further appends fail."""
+        os.close(self._fd)
+
+
+@dataclass(frozen=True)
+class JournalContents:
+    """What was read from a journal file: the verified records and whether the tail was torn."""
+
+    records: tuple[dict[str, Any], ...]
+    torn_tail: bool
+    warnings: tuple[str, ...] = field(default=())
+
+    def of_type(self, *types: str) -> Iterator[dict[str, Any]]:
+        """Records whose type is one of ``types``, in order."""
+        return (r for r in self.records if r["type"] in types)
+
+
+def read_journal(path: Path) -> JournalContents:
+    """Read and verify a journal.
+
+    A torn last line (a crash mid-write) is tolerated and reported in ``warnings``; any other
+    broken or edited record raises :class:`JournalTamperedError` naming its line.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {str(path)!r}: {exc.strerror}") from exc
+    lines = raw.split(b"\n")
+    torn = bool(lines and lines[-1])  # complete records always end with a newline
+    complete = lines[:-1]
+    records: list[dict[str, Any]] = []
+    prev = GENESIS
+    for number, line in enumerate(complete, start=1):
+        record = _parse_line(path, number, line)
+        if record.get("seq") != len(records) or record.get("prev") != prev:
+            raise JournalTamperedError(
+                f"{path}:{number}: record seq {record.get('seq')!r} breaks the hash chain"
+            )
+        if _digest(record) != record.get("hash"):
+            raise JournalTamperedError(
+                f"{path}:{number}: record seq {record['seq']} was modified (hash mismatch)"
+            )
+        records.append(record)
+        prev = record["hash"]
+    warnings = (f"{path}:{len(complete) + 1}: torn last record ignored (crash mid-write)",)
+    return JournalContents(tuple(records), torn, warnings if torn else ())
+
+
+def _parse_line(path: Path, number: int, line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        raise JournalTamperedError(f"{path}:{number}: not a JSON record ({exc})") from exc
+    if not isinstance(record, dict):
+        raise JournalTamperedError(f"{path}:{number}: not a JSON object")
+    return record

@@ -1,0 +1,67 @@
+"""Connections to the staging systems of one environment, opened lazily and reused.
+
+Creating a :class:`Transports` connects to nothing; the first use of ``docker`` or
+``ssh(name)`` does, with the deadlines from the environment file.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from engine.errors import PreflightError
+from engine.models import Environment
+
+if TYPE_CHECKING:
+    from engine.docker_transport import DockerTransport
+    from engine.ssh import SshTransport
+
+
+class Transports:
+    """The Docker and SSH connections of one environment."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self._docker: DockerTransport | None = None
+        self._ssh: dict[str, SshTransport] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def docker(self) -> DockerTransport:
+        """The Docker Engine of the environment (connects on first use)."""
+        with self._lock:
+            if self._docker is None:
+                from engine.docker_transport import DockerTransport
+
+                if self.environment.docker is None:
+                    raise PreflightError(
+                        f"environment {self.environment.name!r} has no 'docker' endpoint"
+                    )
+                self._docker = DockerTransport(self.environment.docker)
+            return self._docker
+
+    def ssh(self, host_name: str) -> SshTransport:
+        """The SSH connection to ``host_name`` (connects and verifies the host key on first use)."""
+        with self._lock:
+            transport = self._ssh.get(host_name)
+            if transport is None:
+                from engine.ssh import SshTransport
+
+                host = self.environment.hosts.get(host_name)
+                if host is None:
+                    raise PreflightError(
+                        f"environment {self.environment.name!r} has no SSH host {host_name!r}"
+                    )
+                transport = SshTransport(host)
+                self._ssh[host_name] = transport
+            return transport
+
+    def close(self) -> None:
+        """Close every open connection."""
+        with self._lock:
+            for transport in self._ssh.values():
+                transport.close()
+            self._ssh.clear()
+            if self._docker is not None:
+                self._docker.close()
+                self._docker = None
