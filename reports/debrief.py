@@ -1,0 +1,108 @@
+"""Build the debrief (schema ``bcdrill/debrief/v1``) from a run journal: a pure function.
+
+>>> debrief = debrief_from_journal(run_dir / "journal.jsonl")
+>>> debrief.dumps()  # canonical JSON; the same journal always gives the same bytes
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.journal import JournalContents, read_journal
+from reports.facts import FaultTrack, RunFacts, read_facts
+from reports.findings import findings_and_plan
+from reports.model import (
+    SCHEMA_ID,
+    Debrief,
+    EnvironmentRef,
+    FaultResult,
+    FaultStatus,
+    PlaybookRef,
+)
+from reports.scoring import (
+    anchor_t,
+    impact,
+    outcome,
+    rating,
+    resolution_s,
+    score_objectives,
+    score_parties,
+    score_steps,
+)
+from reports.timeline import build_timeline
+
+__all__ = ["Debrief", "build_debrief", "debrief_from_facts", "debrief_from_journal"]
+
+
+def _fault_results(facts: RunFacts, anchor: float | None) -> tuple[FaultResult, ...]:
+    def offset(t: float | None) -> float | None:
+        return None if t is None or anchor is None else t - anchor
+
+    return tuple(
+        FaultResult(
+            id=f.id,
+            action=f.action,
+            target=f.target,
+            status=_fault_status(f),
+            applied_at=offset(f.applied_t),
+            reverted_at=offset(f.reverted_t),
+            revert_verified=f.verified,
+        )
+        for f in facts.faults
+    )
+
+
+def _fault_status(fault: FaultTrack) -> FaultStatus:
+    """The furthest a fault got: revert failed, reverted, inject failed, applied, intended."""
+    if fault.revert_error is not None:
+        return "revert_failed"
+    if fault.reverted_t is not None:
+        return "reverted"
+    if fault.inject_error is not None:
+        return "inject_failed"
+    if fault.applied_t is not None:
+        return "applied"
+    return "intended"
+
+
+def debrief_from_facts(facts: RunFacts) -> Debrief:
+    """Score the run and assemble its debrief."""
+    spec = facts.spec
+    anchor = anchor_t(facts)
+    steps = score_steps(facts, anchor)
+    parties, score = score_parties(facts, steps)
+    objectives = score_objectives(facts, anchor)
+    findings, improvements = findings_and_plan(facts, objectives, steps)
+    return Debrief(
+        schema=SCHEMA_ID,
+        run_id=spec.run_id,
+        playbook=PlaybookRef(spec.playbook_id, spec.playbook_title),
+        environment=EnvironmentRef(spec.environment_name, spec.environment_kind),
+        client=spec.client,
+        responders=spec.responders,
+        time_scale=spec.time_scale,
+        started_at=facts.started_at,
+        ended_at=facts.ended_at,
+        outcome=outcome(facts, anchor, objectives, score),
+        score=score,
+        rating=rating(score, spec.scoring),
+        resolution_s=resolution_s(facts),
+        parties=parties,
+        steps=steps,
+        objectives=objectives,
+        faults=_fault_results(facts, anchor),
+        impact=impact(facts, anchor, objectives.rto),
+        findings=findings,
+        improvements=improvements,
+        timeline=build_timeline(facts, anchor, steps),
+    )
+
+
+def build_debrief(contents: JournalContents) -> Debrief:
+    """The debrief of a verified journal."""
+    return debrief_from_facts(read_facts(contents))
+
+
+def debrief_from_journal(path: Path) -> Debrief:
+    """Read and verify the journal at ``path`` and build its debrief."""
+    return build_debrief(read_journal(path))

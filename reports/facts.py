@@ -1,0 +1,288 @@
+"""Read a run journal once into typed facts; scoring and rendering never see raw records.
+
+The journal contract (record types and their ``data``) is the engine's; this module is the
+only place in :mod:`reports` that knows the record layout. A record missing a field the
+debrief needs raises :class:`~engine.errors.JournalError` naming the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engine.errors import JournalError
+from engine.journal import JournalContents
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A response step as the run announced it in ``run.started`` (durations already scaled)."""
+
+    key: str
+    party: str
+    id: str
+    title: str
+    within_s: float
+    recorded_by: str  # ack | webhook | probe
+    weight: float
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    """A probe's id and how often it looked (the resolution of every time derived from it)."""
+
+    id: str
+    interval_s: float
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """Party weights, late-credit limit, rating bands and the pass mark."""
+
+    weight_msp: float
+    weight_client: float
+    late_limit: float
+    band_p: float
+    band_s: float
+    band_m: float
+    pass_score: float
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What ``run.started`` says about the run."""
+
+    run_id: str
+    playbook_id: str
+    playbook_title: str
+    environment_name: str
+    environment_kind: str
+    client: str
+    responders: str
+    time_scale: float
+    steps: tuple[StepSpec, ...]
+    probes: tuple[ProbeInfo, ...]
+    steady_state: tuple[str, ...]
+    rto_s: float | None
+    rpo_s: float | None
+    scoring: ScoringSpec
+    users_affected: int
+    hourly_cost: float
+    currency: str
+
+
+@dataclass(frozen=True)
+class ProbeChange:
+    """A probe changed state (its first record is its initial state)."""
+
+    probe: str
+    state: str
+    t: float
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A response step was recorded."""
+
+    key: str
+    t: float
+    by: str
+    source: str
+
+
+@dataclass(frozen=True)
+class FaultTrack:
+    """Everything the journal says about one fault, from intent to revert."""
+
+    id: str
+    action: str
+    target: str
+    intent_t: float
+    applied_t: float | None
+    inject_error: str | None
+    reverted_t: float | None
+    verified: bool | None
+    revert_error: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A run-level event with a reason: abort, preflight failure, restore failure."""
+
+    t: float
+    reason: str
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """All the facts a debrief is computed from."""
+
+    spec: RunSpec
+    started_at: str
+    started_t: float
+    ended_at: str
+    end_t: float
+    probe_changes: tuple[ProbeChange, ...]
+    step_records: tuple[StepRecord, ...]
+    faults: tuple[FaultTrack, ...]
+    aborted: Event | None
+    preflight_failed: Event | None
+    restore_failed: Event | None
+
+
+def _need(record: dict[str, Any], *path: str) -> Any:
+    """The value at ``record[path...]``, or a :class:`JournalError` naming the record."""
+    value: Any = record
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            raise JournalError(
+                f"journal record seq {record.get('seq')!r} ({record.get('type')!r}) "
+                f"lacks field {'.'.join(path)!r}; the journal is not a complete bcdrill run"
+            )
+        value = value[key]
+    return value
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _parse_spec(record: dict[str, Any]) -> RunSpec:
+    data = _need(record, "data")
+    scoring = _need(record, "data", "scoring")
+    steps = tuple(
+        StepSpec(
+            key=str(s["key"]),
+            party=str(s["party"]),
+            id=str(s["id"]),
+            title=str(s["title"]),
+            within_s=float(s["within_s"]),
+            recorded_by=str(s["recorded_by"]["kind"]),
+            weight=float(s.get("weight", 1.0)),
+        )
+        for s in _need(record, "data", "steps")
+    )
+    probes = tuple(
+        ProbeInfo(str(p["id"]), float(p["interval_s"])) for p in data.get("probes", [])
+    )
+    objectives = data.get("objectives") or {}
+    impact = data.get("impact") or {}
+    return RunSpec(
+        run_id=str(_need(record, "data", "run_id")),
+        playbook_id=str(_need(record, "data", "playbook", "id")),
+        playbook_title=str(_need(record, "data", "playbook", "title")),
+        environment_name=str(_need(record, "data", "environment", "name")),
+        environment_kind=str(_need(record, "data", "environment", "kind")),
+        client=str(data["environment"].get("client", "")),
+        responders=str(_need(record, "data", "responders")),
+        time_scale=float(data.get("time_scale", 1.0)),
+        steps=steps,
+        probes=probes,
+        steady_state=tuple(str(p) for p in data.get("steady_state", [])),
+        rto_s=_opt_float(objectives.get("rto_s")),
+        rpo_s=_opt_float(objectives.get("rpo_s")),
+        scoring=ScoringSpec(
+            weight_msp=float(_need(record, "data", "scoring", "weights", "msp")),
+            weight_client=float(_need(record, "data", "scoring", "weights", "client")),
+            late_limit=float(_need(record, "data", "scoring", "late_limit")),
+            band_p=float(_need(record, "data", "scoring", "bands", "P")),
+            band_s=float(_need(record, "data", "scoring", "bands", "S")),
+            band_m=float(_need(record, "data", "scoring", "bands", "M")),
+            pass_score=float(scoring.get("pass_score", 0.0)),
+        ),
+        users_affected=int(impact.get("users_affected", 0)),
+        hourly_cost=float(impact.get("hourly_cost", 0.0)),
+        currency=str(impact.get("currency", "EUR")),
+    )
+
+
+class _FaultBuilder:
+    """Collects the records of one fault id in journal order."""
+
+    def __init__(self, fault_id: str, action: str, target: str, t: float) -> None:
+        self.track = FaultTrack(fault_id, action, target, t, None, None, None, None, None)
+
+    def update(self, **changes: Any) -> None:
+        """Set fields that are still unset (the first record of each kind wins)."""
+        fresh = {k: v for k, v in changes.items() if getattr(self.track, k) is None}
+        self.track = replace(self.track, **fresh)
+
+
+def _target_label(data: dict[str, Any]) -> str:
+    target = data.get("target")
+    if isinstance(target, dict):
+        return str(target.get("label") or target.get("name") or "")
+    return str(target or "")
+
+
+def _collect_faults(contents: JournalContents) -> tuple[FaultTrack, ...]:
+    builders: dict[str, _FaultBuilder] = {}
+    for record in contents.records:
+        kind, t, data = record["type"], float(record["t"]), record.get("data") or {}
+        if not kind.startswith("fault."):
+            continue
+        fault_id = str(_need(record, "data", "fault"))
+        if kind == "fault.intent":
+            builder = _FaultBuilder(fault_id, str(data.get("action", "")), _target_label(data), t)
+            builders.setdefault(fault_id, builder)
+            continue
+        builder = builders.setdefault(fault_id, _FaultBuilder(fault_id, "", "", t))
+        if kind == "fault.applied":
+            builder.update(applied_t=t)
+        elif kind == "fault.inject_failed":
+            builder.update(inject_error=str(data.get("error", "")))
+        elif kind == "fault.reverted":
+            builder.update(reverted_t=t, verified=bool(data.get("verified", False)))
+        elif kind == "fault.revert_failed":
+            builder.update(revert_error=str(data.get("error", "")), verified=False)
+    return tuple(b.track for b in builders.values())
+
+
+def _first_event(contents: JournalContents, kind: str, field: str) -> Event | None:
+    record = next(contents.of_type(kind), None)
+    if record is None:
+        return None
+    data = record.get("data") or {}
+    return Event(float(record["t"]), str(data.get(field, "")), str(data.get("by", "")))
+
+
+def read_facts(contents: JournalContents) -> RunFacts:
+    """Turn verified journal records into :class:`RunFacts`."""
+    started = next(contents.of_type("run.started"), None)
+    if started is None:
+        raise JournalError("the journal has no 'run.started' record: it is not a bcdrill run")
+    last = contents.records[-1]
+    ended = next(contents.of_type("run.ended"), last)
+    probe_changes = tuple(
+        ProbeChange(str(_need(r, "data", "probe")), str(_need(r, "data", "state")), float(r["t"]))
+        for r in contents.of_type("probe.changed")
+    )
+    step_records = tuple(
+        StepRecord(
+            key=str(_need(r, "data", "step")),
+            t=float(r["t"]),
+            by=str(r["data"].get("by", "")),
+            source=str(r["data"].get("source", "")),
+        )
+        for r in contents.of_type("step.recorded")
+    )
+    try:
+        spec = _parse_spec(started)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JournalError(
+            f"journal record seq {started.get('seq')!r} ('run.started') is malformed: {exc!r}"
+        ) from exc
+    return RunFacts(
+        spec=spec,
+        started_at=str(started["at"]),
+        started_t=float(started["t"]),
+        ended_at=str(ended["at"]),
+        end_t=float(ended["t"]),
+        probe_changes=probe_changes,
+        step_records=step_records,
+        faults=_collect_faults(contents),
+        aborted=_first_event(contents, "run.aborted", "reason"),
+        preflight_failed=_first_event(contents, "preflight.failed", "reason"),
+        restore_failed=_first_event(contents, "restore.failed", "reason"),
+    )

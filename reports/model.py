@@ -1,0 +1,236 @@
+"""The debrief model (schema ``bcdrill/debrief/v1``): frozen dataclasses with ``to_json()``.
+
+Times are seconds from the first fault's ``applied`` record ("impact start"). Every float is
+rounded to three places in the JSON form so that the same journal always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Literal
+
+SCHEMA_ID = "bcdrill/debrief/v1"
+
+Outcome = Literal["passed", "failed", "aborted"]
+Rating = Literal["P", "S", "M", "U"]
+StepStatus = Literal["on_time", "late", "missed", "not_exercised"]
+FaultStatus = Literal["intended", "applied", "inject_failed", "reverted", "revert_failed"]
+Severity = Literal["critical", "high", "medium", "low"]
+Party = Literal["msp", "client"]
+FindingParty = Literal["msp", "client", "drill"]
+ProbeState = Literal["up", "down"]
+OutageBasis = Literal["recovered", "until_run_end", "none"]
+
+
+@dataclass(frozen=True)
+class PlaybookRef:
+    """Which playbook ran."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class EnvironmentRef:
+    """Where it ran."""
+
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class PartyScore:
+    """One party's score and rating; both ``None`` when none of its steps counted."""
+
+    score: float | None
+    rating: Rating | None
+
+
+@dataclass(frozen=True)
+class Parties:
+    """The two parties of a drill."""
+
+    msp: PartyScore
+    client: PartyScore
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one response step went against its target."""
+
+    party: str
+    id: str
+    title: str
+    target_s: float
+    actual_s: float | None
+    status: StepStatus
+    score: float | None  # None when the step does not count (not exercised)
+
+
+@dataclass(frozen=True)
+class ObjectiveResult:
+    """A recovery objective: target, measured value and verdict (``None`` = not measured)."""
+
+    target_s: float | None
+    actual_s: float | None
+    met: bool | None
+    note: str
+
+
+@dataclass(frozen=True)
+class ObjectiveResults:
+    """Recovery time and recovery point objectives."""
+
+    rto: ObjectiveResult
+    rpo: ObjectiveResult
+
+
+@dataclass(frozen=True)
+class FaultResult:
+    """One injected fault (one per target) and whether it was undone."""
+
+    id: str
+    action: str
+    target: str
+    status: FaultStatus
+    applied_at: float | None
+    reverted_at: float | None
+    revert_verified: bool | None
+
+
+@dataclass(frozen=True)
+class ImpactResult:
+    """The outage in business language: person-hours lost and what it cost."""
+
+    users_affected: int
+    outage_s: float
+    outage_basis: OutageBasis
+    person_hours: float
+    hourly_cost: float
+    cost: float
+    currency: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something that went wrong, with the evidence from the journal."""
+
+    id: str
+    severity: Severity
+    party: FindingParty
+    title: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """One agreed action per finding: who does what, by when."""
+
+    finding: str
+    owner_party: Party
+    action: str
+    due_in_days: int
+
+
+@dataclass(frozen=True)
+class StateBand:
+    """A probe held ``state`` from ``from_s`` to ``to_s``."""
+
+    from_s: float
+    to_s: float
+    state: ProbeState
+
+
+@dataclass(frozen=True)
+class ProbeTrack:
+    """The up/down history of one probe, for the timeline chart."""
+
+    probe: str
+    steady_state: bool
+    bands: tuple[StateBand, ...]
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """When a fault was in place (``to_s`` ``None``: never reverted)."""
+
+    id: str
+    from_s: float
+    to_s: float | None
+
+
+@dataclass(frozen=True)
+class StepMark:
+    """A step's target and the moment it was recorded, for the timeline chart."""
+
+    party: str
+    id: str
+    title: str
+    target_s: float
+    actual_s: float | None
+    status: StepStatus
+    by: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Everything a chart needs, in seconds from ``origin`` (impact start, or run start)."""
+
+    origin: Literal["impact_start", "run_start"]
+    start_s: float
+    end_s: float
+    probes: tuple[ProbeTrack, ...]
+    faults: tuple[FaultWindow, ...]
+    steps: tuple[StepMark, ...]
+
+
+@dataclass(frozen=True)
+class Debrief:
+    """The scored debrief of one drill run."""
+
+    schema: str
+    run_id: str
+    playbook: PlaybookRef
+    environment: EnvironmentRef
+    client: str
+    responders: str
+    time_scale: float
+    started_at: str
+    ended_at: str
+    outcome: Outcome
+    score: float | None
+    rating: Rating | None
+    resolution_s: float | None
+    parties: Parties
+    steps: tuple[StepResult, ...]
+    objectives: ObjectiveResults
+    faults: tuple[FaultResult, ...]
+    impact: ImpactResult
+    findings: tuple[Finding, ...]
+    improvements: tuple[Improvement, ...]
+    timeline: Timeline
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON data: dicts, lists, strings, rounded floats."""
+        result = plain(self)
+        assert isinstance(result, dict)
+        return result
+
+    def dumps(self) -> str:
+        """Canonical JSON text (sorted keys, two-space indent, trailing newline)."""
+        return json.dumps(self.to_json(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def plain(value: Any) -> Any:
+    """Turn dataclasses and tuples into JSON data, rounding floats to three places."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 3) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return value

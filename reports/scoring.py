@@ -1,0 +1,243 @@
+"""Scoring v1: pure functions from :class:`~reports.facts.RunFacts` to step, party and run scores.
+
+Times are seconds from the first ``fault.applied`` record (the anchor, "impact start").
+A step on time scores 100; a late step loses credit linearly until ``late_limit * within_s``,
+where it scores 0 and beyond which it is missed. See ``docs/scoring.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reports.facts import FaultTrack, RunFacts, ScoringSpec, StepRecord, StepSpec
+from reports.model import (
+    ImpactResult,
+    ObjectiveResult,
+    ObjectiveResults,
+    OutageBasis,
+    Outcome,
+    Parties,
+    PartyScore,
+    Rating,
+    StepResult,
+    StepStatus,
+)
+
+# Steps a person records; in ``auto`` mode nobody does, so unrecorded ones are not exercised.
+HUMAN_RECORDINGS = frozenset({"ack", "webhook"})
+
+
+def anchor_t(facts: RunFacts) -> float | None:
+    """Journal offset of the first ``fault.applied`` record, or ``None`` if nothing was applied."""
+    applied = [f.applied_t for f in facts.faults if f.applied_t is not None]
+    return min(applied) if applied else None
+
+
+def grade(actual_s: float | None, within_s: float, late_limit: float) -> tuple[StepStatus, float]:
+    """Status and score (0 to 100) of a step recorded ``actual_s`` after impact start."""
+    if actual_s is None:
+        return "missed", 0.0
+    if actual_s <= within_s:
+        return "on_time", 100.0
+    limit = late_limit * within_s
+    if limit > within_s and actual_s <= limit:
+        return "late", 100.0 * (limit - actual_s) / (limit - within_s)
+    return "missed", 0.0
+
+
+def first_records(facts: RunFacts) -> dict[str, StepRecord]:
+    """The first record of each step key (later duplicates are ignored)."""
+    first: dict[str, StepRecord] = {}
+    for record in facts.step_records:
+        first.setdefault(record.key, record)
+    return first
+
+
+def score_step(
+    step: StepSpec, record: StepRecord | None, anchor: float | None, facts: RunFacts
+) -> StepResult:
+    """Grade one step; unexercised steps get no score and do not count."""
+    auto_unrecorded = (
+        record is None
+        and facts.spec.responders == "auto"
+        and step.recorded_by in HUMAN_RECORDINGS
+    )
+    if anchor is None or auto_unrecorded:
+        status: StepStatus = "not_exercised"
+        return StepResult(step.party, step.id, step.title, step.within_s, None, status, None)
+    actual = None if record is None else record.t - anchor
+    status, score = grade(actual, step.within_s, facts.spec.scoring.late_limit)
+    return StepResult(step.party, step.id, step.title, step.within_s, actual, status, score)
+
+
+def score_steps(facts: RunFacts, anchor: float | None) -> tuple[StepResult, ...]:
+    """Grade every step of the run, in playbook order."""
+    first = first_records(facts)
+    return tuple(score_step(s, first.get(s.key), anchor, facts) for s in facts.spec.steps)
+
+
+def weighted_mean(pairs: Iterable[tuple[float, float]]) -> float | None:
+    """Mean of ``(value, weight)`` pairs; ``None`` when the weights sum to zero."""
+    items = list(pairs)
+    total = sum(weight for _, weight in items)
+    if total <= 0:
+        return None
+    return sum(value * weight for value, weight in items) / total
+
+
+def rating(score: float | None, scoring: ScoringSpec) -> Rating | None:
+    """The band of ``score`` (compared at three decimals, as reported)."""
+    if score is None:
+        return None
+    shown = round(score, 3)
+    if shown >= scoring.band_p:
+        return "P"
+    if shown >= scoring.band_s:
+        return "S"
+    if shown >= scoring.band_m:
+        return "M"
+    return "U"
+
+
+def party_score(party: str, facts: RunFacts, results: tuple[StepResult, ...]) -> float | None:
+    """Weighted mean of the party's counted step scores."""
+    pairs = (
+        (result.score, spec.weight)
+        for spec, result in zip(facts.spec.steps, results, strict=True)
+        if result.party == party and result.score is not None
+    )
+    return weighted_mean(pairs)
+
+
+def score_parties(facts: RunFacts, results: tuple[StepResult, ...]) -> tuple[Parties, float | None]:
+    """Each party's score and rating, and the overall score across parties with counted steps."""
+    scoring = facts.spec.scoring
+    msp = party_score("msp", facts, results)
+    client = party_score("client", facts, results)
+    weighted = [(msp, scoring.weight_msp), (client, scoring.weight_client)]
+    overall = weighted_mean((s, w) for s, w in weighted if s is not None)
+    parties = Parties(
+        msp=PartyScore(msp, rating(msp, scoring)),
+        client=PartyScore(client, rating(client, scoring)),
+    )
+    return parties, overall
+
+
+def steady_state_recovery(facts: RunFacts, anchor: float) -> tuple[float | None, str]:
+    """Seconds from ``anchor`` until every steady-state probe is up for good, with a note."""
+    last_up = anchor
+    for probe in facts.spec.steady_state:
+        changes = [c for c in facts.probe_changes if c.probe == probe]
+        if not changes:
+            return None, f"not measured: steady-state probe {probe!r} never reported"
+        if changes[-1].state != "up":
+            return None, f"not recovered: steady-state probe {probe!r} was down at run end"
+        ups = [c.t for c in changes if c.state == "up" and c.t >= anchor]
+        last_up = max([last_up, *ups])
+    if last_up == anchor:
+        return 0.0, "no outage seen: steady-state probes stayed up after impact start"
+    return last_up - anchor, "measured: all steady-state probes up again and stayed up"
+
+
+def rto_result(facts: RunFacts, anchor: float | None) -> ObjectiveResult:
+    """Recovery time: impact start until all steady-state probes are up and stay up."""
+    target = facts.spec.rto_s
+    if anchor is None:
+        return ObjectiveResult(target, None, None, "not measured: no fault was applied")
+    if not facts.spec.steady_state:
+        return ObjectiveResult(target, None, None, "not measured: no steady-state probes")
+    actual, note = steady_state_recovery(facts, anchor)
+    if target is None:
+        return ObjectiveResult(None, actual, None, f"{note} (no RTO target set)")
+    if actual is None:
+        met = False if note.startswith("not recovered") else None
+        return ObjectiveResult(target, None, met, note)
+    return ObjectiveResult(target, actual, actual <= target, note)
+
+
+def rpo_result(facts: RunFacts) -> ObjectiveResult:
+    """Recovery point: not measured in scoring v1 (the journal carries no data-loss evidence)."""
+    target = facts.spec.rpo_s
+    if target is None:
+        return ObjectiveResult(None, None, None, "no RPO target set")
+    return ObjectiveResult(target, None, None, "not measured: scoring v1 does not measure RPO")
+
+
+def score_objectives(facts: RunFacts, anchor: float | None) -> ObjectiveResults:
+    """RTO and RPO results."""
+    return ObjectiveResults(rto=rto_result(facts, anchor), rpo=rpo_result(facts))
+
+
+def resolution_s(facts: RunFacts) -> float | None:
+    """The finest probe interval: the resolution every derived time was measured at."""
+    intervals = [p.interval_s for p in facts.spec.probes]
+    return min(intervals) if intervals else None
+
+
+def revert_problem(fault: FaultTrack) -> str | None:
+    """Why this fault may remain on its target, or ``None`` when it was verifiably undone."""
+    if fault.revert_error is not None:
+        return f"revert failed: {fault.revert_error}"
+    if fault.reverted_t is not None and fault.verified is False:
+        return "revert ran but could not be verified"
+    if fault.reverted_t is None:
+        return "no revert was recorded"
+    return None
+
+
+def impact(facts: RunFacts, anchor: float | None, rto: ObjectiveResult) -> ImpactResult:
+    """Person-hours lost and cost: the outage is impact start → recovery (or run end)."""
+    spec = facts.spec
+    basis: OutageBasis
+    if anchor is None:
+        outage, basis = 0.0, "none"
+    elif rto.actual_s is not None:
+        outage, basis = rto.actual_s, "recovered"
+    else:
+        outage, basis = max(0.0, facts.end_t - anchor), "until_run_end"
+    hours = outage / 3600.0
+    return ImpactResult(
+        users_affected=spec.users_affected,
+        outage_s=outage,
+        outage_basis=basis,
+        person_hours=spec.users_affected * hours,
+        hourly_cost=spec.hourly_cost,
+        cost=spec.hourly_cost * hours,
+        currency=spec.currency,
+    )
+
+
+def failure_reasons(
+    facts: RunFacts, anchor: float | None, objectives: ObjectiveResults, score: float | None
+) -> list[str]:
+    """Every reason the run failed (empty when it passed), in a fixed order."""
+    reasons: list[str] = []
+    if facts.preflight_failed is not None:
+        reasons.append(f"preflight failed: {facts.preflight_failed.reason}")
+    if anchor is None and facts.preflight_failed is None:
+        reasons.append("no fault was applied")
+    reasons += [f"fault {f.id!r}: {p}" for f in facts.faults if (p := revert_problem(f))]
+    if facts.restore_failed is not None:
+        reasons.append(f"restore failed: {facts.restore_failed.reason}")
+    for name in ("rto", "rpo"):
+        if getattr(objectives, name).met is False:
+            reasons.append(f"{name.upper()} objective missed")
+    pass_score = facts.spec.scoring.pass_score
+    if score is not None and round(score, 3) < pass_score:
+        reasons.append(f"score {format_score(score)} is below the pass mark {pass_score:g}")
+    return reasons
+
+
+def outcome(
+    facts: RunFacts, anchor: float | None, objectives: ObjectiveResults, score: float | None
+) -> Outcome:
+    """``aborted`` if the run was aborted, ``failed`` for any failure reason, else ``passed``."""
+    if facts.aborted is not None:
+        return "aborted"
+    return "failed" if failure_reasons(facts, anchor, objectives, score) else "passed"
+
+
+def format_score(score: float | None) -> str:
+    """A score as people read it: one decimal, or a dash when nothing counted."""
+    return "—" if score is None else f"{score:.1f}"
+
