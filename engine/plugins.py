@@ -67,3 +67,9 @@ RESPONDERS: Registry[Callable[..., Any]] = Registry(
 COMMANDS: Registry[Callable[[Any], None]] = Registry(
     "command set", "bcdrill.commands", _check_callable("command set")
 )
+
+# A scorecard printer shows a debrief in the terminal: ``print(debrief, console)``.
+Scorecard = Callable[[Mapping[str, Any], Any], None]
+SCORECARDS: Registry[Scorecard] = Registry(
+    "scorecard printer", "bcdrill.scorecards", _check_callable("scorecard printer")
+)

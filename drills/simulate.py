@@ -1,0 +1,78 @@
+"""Simulated responders: people who ack their steps at seeded, realistic random delays.
+
+They go through the same durable hand-off as ``bcdrill ack`` (the run's inbox), so the
+engine records them exactly like real people, with its own receipt time. Used by the demo
+and CI (``bcdrill run --responders simulate``). Same seed, same delays.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from engine.models import ResponseStep
+from engine.responses import Ack, ResponderContext, write_ack
+
+TICK_S = 0.02
+DELAY_RANGE = (0.3, 1.3)  # × the step's target: most on time, some late
+GAP_AFTER = (0.05, 0.25)  # × target, after the prerequisite step
+
+
+class SimulatedResponders:
+    """Acks every ``ack``/``webhook`` step of both parties once impact has started."""
+
+    def __init__(self, context: ResponderContext) -> None:
+        self._ctx = context
+        rng = random.Random(context.seed)
+        manual = [s for s in context.steps if s.recorded_by.kind in ("ack", "webhook")]
+        self._delay = {s.key: s.within_s * rng.uniform(*DELAY_RANGE) for s in manual}
+        self._gap = {s.key: s.within_s * rng.uniform(*GAP_AFTER) for s in manual}
+        self._person = {s.key: self._pick_person(rng, s) for s in manual}
+        self._steps = manual
+        self._keys = {s.key for s in context.steps}
+        self._sent: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="simulated-responders", daemon=True)
+
+    def _pick_person(self, rng: random.Random, step: ResponseStep) -> str:
+        people = sorted(p.name for p in self._ctx.participants if p.party == step.party)
+        return rng.choice(people) if people else f"simulated {step.party} responder"
+
+    def start(self) -> None:
+        """Begin acking in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop promptly."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def planned_delays(self) -> dict[str, float]:
+        """Seconds after impact start each step is planned at (before prerequisites)."""
+        return dict(self._delay)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(TICK_S):
+            anchor = self._ctx.anchor()
+            if anchor is None:
+                continue
+            now = self._ctx.clock.now()
+            for step in self._steps:
+                due = self._due(step, anchor)
+                if step.key not in self._sent and due is not None and now >= due:
+                    self._sent[step.key] = now
+                    write_ack(self._ctx.run_dir, Ack(step.key, self._person[step.key], source="simulated"))
+            if len(self._sent) == len(self._steps):
+                return
+
+    def _due(self, step: ResponseStep, anchor: float) -> float | None:
+        own = anchor + self._delay[step.key]
+        if step.after is None:
+            return own
+        after = step.after if "." in step.after else f"{step.party}.{step.after}"
+        if after not in self._keys:
+            return own
+        base = self._sent.get(after) or self._ctx.recorded_at(after)
+        if base is None:
+            return None
+        return max(own, base + self._gap[step.key])

@@ -1,0 +1,341 @@
+"""The ``bcdrill`` command line (Typer + rich).
+
+Exit codes (DESIGN.md): 0 passed; 1 completed below threshold or an objective missed;
+2 invalid input or usage; 3 aborted; 4 preflight or environment failure; 5 a revert failed.
+Commands from other packages (reports, drill programme) plug in via ``bcdrill.commands``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine import logsetup
+from engine.errors import DrillError, InputError
+from engine.home import runs_dir
+
+app = typer.Typer(
+    name="bcdrill",
+    help="Unannounced business-continuity drills: inject, observe, time both sides, score.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+lab_app = typer.Typer(help="The local lab: staging containers and SSH hosts on this machine.")
+app.add_typer(lab_app, name="lab")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+REPO = Path(__file__).resolve().parents[1]
+DEMO_PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
+
+RunsOption = Annotated[Path | None, typer.Option("--runs", help="run store (default $BCDRILL_RUNS or ~/.local/share/bcdrill/runs)")]
+EnvOption = Annotated[Path, typer.Option("--env", "-e", help="environment file", exists=False)]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at info level")] = False) -> None:
+    logsetup.configure(verbose=verbose)
+
+
+# ---------------------------------------------------------------- validate / plan
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="playbooks, environments, drill plans")]) -> None:
+    """Validate files; print every problem as file:line:column: field: message (exit 2 if any)."""
+    from engine.loader import validate_file
+
+    bad = 0
+    for path in files:
+        kind, problems = validate_file(path)
+        if problems:
+            bad += 1
+            for problem in problems:
+                err.print(str(problem), markup=False)
+        else:
+            out.print(f"{path}: valid {kind}", markup=False)
+    if bad:
+        raise typer.Exit(2)
+
+
+def _load(playbook: Path, env: Path) -> tuple[Any, Any]:
+    from engine.loader import check_against_environment, load_environment, load_playbook
+
+    pb, environment = load_playbook(playbook), load_environment(env)
+    problems = check_against_environment(pb, environment)
+    if problems:
+        raise InputError("playbook does not fit the environment", problems)
+    return pb, environment
+
+
+@app.command()
+def plan(playbook: Path, env: EnvOption) -> None:
+    """Dry run: resolved targets, each fault's exact call and revert, probes, preflight — no changes."""
+    from engine.drycheck import dry_run
+
+    pb, environment = _load(playbook, env)
+    report = dry_run(pb, environment)
+    table = Table(title=f"{pb.title} — plan on {environment.name} ({environment.kind})")
+    for column in ("at", "fault", "target", "inject", "revert"):
+        table.add_column(column)
+    for row in report.faults:
+        table.add_row(*row)
+    out.print(table)
+    for line in report.probes:
+        out.print(line, markup=False)
+    out.print(report.verdict, markup=False)
+    if not report.ready:
+        raise typer.Exit(4)
+
+
+# ---------------------------------------------------------------- run
+
+
+@app.command()
+def run(
+    playbook: Path,
+    env: EnvOption,
+    responders: Annotated[str, typer.Option(help="simulate | auto | manual")] = "manual",
+    seed: Annotated[int | None, typer.Option(help="seed for simulated responders")] = None,
+    time_scale: Annotated[float, typer.Option(help="multiply every scenario duration (CI: 0.01–0.1)", min=0.001, max=10.0)] = 1.0,
+    allow_production: Annotated[bool, typer.Option("--allow-production", help="permit a production environment that allows it")] = False,
+    min_score: Annotated[float | None, typer.Option(help="exit 1 below this overall score")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the debrief JSON on stdout")] = False,
+    junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
+    runs: RunsOption = None,
+) -> None:
+    """Run a drill: preflight, inject, observe, record responses, revert, score."""
+    if responders not in ("simulate", "auto", "manual"):
+        raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
+    _load(playbook, env)  # bad input: exit 2 before Prefect even starts
+    result = _run_flow(playbook, env, runs, responders, seed, time_scale, allow_production, min_score)
+    _finish(result, as_json, junit)
+
+
+def _run_flow(playbook: Path, env: Path, runs: Path | None, responders: str, seed: int | None,
+              time_scale: float, allow_production: bool, min_score: float | None) -> dict[str, Any]:
+    from engine.flow import drill_run, fast_settings
+
+    err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
+    with fast_settings():
+        return drill_run(
+            playbook_path=str(playbook.resolve()),
+            environment_path=str(env.resolve()),
+            runs_root=str((runs or runs_dir()).resolve()),
+            responders=responders,
+            seed=seed,
+            time_scale=time_scale,
+            allow_production=allow_production,
+            min_score=min_score,
+            progress=True,
+        )
+
+
+def _finish(result: dict[str, Any], as_json: bool, junit: Path | None) -> None:
+    from engine.plugins import SCORECARDS
+
+    debrief = result.get("debrief")
+    run_dir = Path(result["run_dir"])
+    if debrief and "terminal" in SCORECARDS:
+        SCORECARDS.get("terminal")(debrief, err)
+    if junit and (run_dir / "junit.xml").exists():
+        junit.write_bytes((run_dir / "junit.xml").read_bytes())
+    if as_json and debrief:
+        sys.stdout.write(json.dumps(debrief, indent=2, sort_keys=True) + "\n")
+    for fault in result.get("unreverted", []):
+        err.print(f"[bold red]NOT REVERTED[/] {fault}: see the manual command in {run_dir / 'journal.jsonl'}; then run `bcdrill recover {result['run_id']}`")
+    err.print(f"outcome: [bold]{result['outcome']}[/] — {result['reason']}")
+    err.print(f"run folder: {run_dir}")
+    if (run_dir / "debrief.html").exists():
+        err.print(f"scorecard: {run_dir / 'debrief.html'}")
+    raise typer.Exit(int(result["exit_code"]))
+
+
+# ---------------------------------------------------------------- during a run
+
+
+@app.command()
+def ack(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="run id, prefix, folder or 'latest'")],
+    step: Annotated[str, typer.Argument(help="step id, or party.id")],
+    by: Annotated[str, typer.Option(help="who did it")],
+    party: Annotated[str | None, typer.Option(help="msp or client")] = None,
+    note: Annotated[str, typer.Option(help="optional note")] = "",
+    runs: RunsOption = None,
+) -> None:
+    """Record that a response step was done, into a live run (the engine stamps the time)."""
+    from engine.responses import Ack, write_ack
+    from engine.runstore import find_run, owner_alive
+
+    run_dir = find_run(run_ref, runs)
+    key = step if "." in step else f"{party}.{step}" if party else ""
+    if not key:
+        raise InputError(f"step {step!r}: give --party msp|client or write it as party.id")
+    if party and not key.startswith(f"{party}."):
+        raise InputError(f"step {key!r} does not belong to party {party!r}")
+    if not owner_alive(run_dir):
+        raise InputError(f"run {run_dir.name} is not live: acks are taken only during a drill")
+    write_ack(run_dir, Ack(key, by, "ack", note))
+    out.print(f"ack for {key} by {by} handed to run {run_dir.name}", markup=False)
+
+
+@app.command()
+def abort(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN")],
+    reason: Annotated[str, typer.Option(help="why")] = "operator abort",
+    by: Annotated[str, typer.Option(help="who")] = os.environ.get("USER", "operator"),
+    wait: Annotated[float, typer.Option(help="seconds to wait for the reverts")] = 30.0,
+    runs: RunsOption = None,
+) -> None:
+    """Abort a live run: it reverts every fault and records the reason."""
+    from engine.runstore import find_run, owner_alive, request_abort
+
+    run_dir = find_run(run_ref, runs)
+    if not owner_alive(run_dir):
+        raise InputError(f"run {run_dir.name} is not live; use `bcdrill recover` for a dead run")
+    request_abort(run_dir, reason, by)
+    deadline = time.monotonic() + wait
+    while owner_alive(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if owner_alive(run_dir):
+        err.print(f"run {run_dir.name} has not finished reverting after {wait:g}s")
+        raise typer.Exit(3)
+    out.print(f"run {run_dir.name} aborted and reverted", markup=False)
+
+
+@app.command()
+def recover(
+    run_ref: Annotated[str | None, typer.Argument(metavar="[RUN]", help="a run, or all runs when omitted")] = None,
+    runs: RunsOption = None,
+) -> None:
+    """Revert faults left behind by a crashed or killed run, from its journal (idempotent)."""
+    from engine.recovery import recover_all, recover_run
+    from engine.runstore import find_run
+
+    reports = [recover_run(find_run(run_ref, runs))] if run_ref else recover_all(runs)
+    failed = False
+    for report in reports:
+        if report.skipped:
+            out.print(f"{report.run_dir.name}: skipped — {report.skipped}", markup=False)
+        elif report.reverted or report.failed:
+            out.print(f"{report.run_dir.name}: reverted {', '.join(report.reverted) or 'nothing'}", markup=False)
+        for fault in report.failed:
+            err.print(f"{report.run_dir.name}: could NOT revert {fault}", markup=False)
+            failed = True
+    if not any(r.reverted or r.failed for r in reports):
+        out.print("nothing to recover")
+    if failed:
+        raise typer.Exit(5)
+
+
+@app.command("runs")
+def list_runs_cmd(runs: RunsOption = None) -> None:
+    """List runs in the run store, newest last."""
+    from engine.runstore import list_runs
+
+    table = Table("run", "outcome", "score", "rating")
+    for run_dir in list_runs(runs):
+        debrief = _read_json(run_dir / "debrief.json")
+        table.add_row(run_dir.name, str(debrief.get("outcome", "—")), str(debrief.get("score", "—")), str(debrief.get("rating", "—")))
+    out.print(table)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------- lab and demo
+
+
+@lab_app.command("up")
+def lab_up(name: str = "lab", hosts: Annotated[int, typer.Option(help="SSH hosts to create")] = 0) -> None:
+    """Start the lab (idempotent) and print its environment file."""
+    from engine import lab
+
+    out.print(str(lab.up(name, hosts)), markup=False)
+
+
+@lab_app.command("down")
+def lab_down(name: str = "lab") -> None:
+    """Remove everything the lab created."""
+    from engine import lab
+
+    removed = lab.down(name)
+    out.print(f"removed: {', '.join(removed) or 'nothing'}", markup=False)
+
+
+@lab_app.command("status")
+def lab_status(name: str = "lab") -> None:
+    """Show the lab's containers."""
+    from engine import lab
+
+    states = lab.status(name)
+    for container, state in sorted(states.items()):
+        out.print(f"{container}: {state}", markup=False)
+    if not states:
+        out.print("lab is down")
+        raise typer.Exit(4)
+
+
+@app.command()
+def demo(
+    playbook: Path = DEMO_PLAYBOOK,
+    time_scale: Annotated[float, typer.Option(help="the demo compresses minutes into seconds")] = 0.02,
+    seed: int = 7,
+    runs: RunsOption = None,
+) -> None:
+    """Lab up, then run a shipped playbook with simulated responders and show the scorecard."""
+    from engine import lab
+
+    env = lab.up("lab")
+    _load(playbook, env)
+    result = _run_flow(playbook, env, runs, "simulate", seed, time_scale, False, None)
+    _finish(result, False, None)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _add_plugin_commands() -> None:
+    from engine.plugins import COMMANDS
+
+    for _name, register in COMMANDS.items():
+        register(app)
+
+
+def main() -> None:
+    """Console entry point: map every bcdrill error to its exit code and a one-line message."""
+    try:
+        _add_plugin_commands()
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except DrillError as exc:
+        err.print(f"bcdrill: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("bcdrill: interrupted")
+        sys.exit(3)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(3)
+        raise

@@ -1,0 +1,390 @@
+"""One drill, start to end: preflight → inject on the timeline → observe → revert → debrief.
+
+This module is plain Python (no Prefect): :mod:`engine.flow` wraps it in the ``drill-run``
+flow and turns injections and reverts into tasks through the two hooks. Every fault is
+journaled (``fault.intent``) before it is applied and reverted in a ``finally`` block with
+stop signals deferred, whatever ended the drill.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from engine import __version__
+from engine.clock import Clock, RunClock
+from engine.errors import AbortedError, DrillError, InjectionError, PreflightError
+from engine.faults.base import FaultAction
+from engine.journal import JOURNAL_NAME, Journal, Listener
+from engine.models import Environment, FaultSpec, Playbook, thaw
+from engine.observe import ProbeWatcher, wait_until_healthy
+from engine.plugins import DEBRIEFERS, RESPONDERS
+from engine.preflight import PreparedFault, prepare
+from engine.responses import AckInbox, Responders, ResponderContext, StepBook, Ack
+from engine.runstore import abort_requested, environment_lock, release_owner, write_owner
+from engine.signals import abort_on_signals, signals_deferred
+from engine.transports import Transports
+from engine.reverts import revert_all, revert_one
+
+log = structlog.get_logger(__name__)
+
+# Hooks let the Prefect flow run each injection/revert as a task: hook(call, fault_id).
+FaultHook = Callable[[Callable[[], None], str], None]
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a drill (all primitives, so a Prefect flow can take them as parameters)."""
+
+    responders: str = "simulate"  # simulate | auto | manual
+    seed: int | None = None
+    time_scale: float = 1.0
+    allow_production: bool = False
+    restore_timeout_s: float = 30.0
+    min_score: float | None = None
+    tick_s: float = 0.02
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished drill gives its caller."""
+
+    run_id: str
+    run_dir: Path
+    exit_code: int
+    outcome: str
+    reason: str
+    debrief: Mapping[str, Any] | None
+    unreverted: tuple[str, ...] = ()
+
+
+@dataclass
+class _ActiveFault:
+    prepared: PreparedFault
+    prior: Mapping[str, Any]
+    applied_at: float
+
+
+@dataclass
+class _State:
+    exit_code: int = 0
+    reason: str = "completed"
+    active: list[_ActiveFault] = field(default_factory=list)
+    injected: set[str] = field(default_factory=set)
+    unreverted: list[str] = field(default_factory=list)
+
+
+class DrillRun:
+    """Runs one playbook against one environment, journaling everything in ``run_dir``."""
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        environment: Environment,
+        run_dir: Path,
+        options: RunOptions,
+        clock: Clock | None = None,
+        listeners: tuple[Listener, ...] = (),
+        inject_hook: FaultHook | None = None,
+        revert_hook: FaultHook | None = None,
+    ) -> None:
+        self.playbook = playbook.scaled(options.time_scale)
+        self.environment = environment
+        self.run_dir = run_dir
+        self.run_id = run_dir.name
+        self.options = options
+        self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
+        self.clock = clock or RunClock()
+        self.transports = Transports(environment)
+        self.journal = Journal(run_dir / JOURNAL_NAME, self.clock)
+        for listener in listeners:
+            self.journal.subscribe(listener)
+        self.book = StepBook(self.playbook, self.journal, self.clock)
+        self.journal.subscribe(self._on_record)
+        self._call_inject = inject_hook or (lambda fn, _name: fn())
+        self._call_revert = revert_hook or (lambda fn, _name: fn())
+        self._watchers: list[ProbeWatcher] = []
+        self._state = _State()
+
+    # ------------------------------------------------------------------ public
+
+    def execute(self) -> RunResult:
+        """Run the drill to its end and return the result (never leaves a fault behind)."""
+        self._snapshot_inputs()
+        with environment_lock(self.environment.name):
+            write_owner(self.run_dir)
+            try:
+                self._run_guarded()
+            finally:
+                release_owner(self.run_dir)
+                self.transports.close()
+        debrief = self._debrief()
+        return self._result(debrief)
+
+    # ------------------------------------------------------------------ phases
+
+    def _run_guarded(self) -> None:
+        self.journal.append("run.started", **self._started_data())
+        inbox = AckInbox(self.run_dir, self.book)
+        responders: Responders | None = None
+        try:
+            with abort_on_signals():
+                prepared = self._preflight()
+                inbox.start()
+                responders = self._start_responders()
+                self._timeline(prepared)
+        except PreflightError as exc:
+            self._fail(4, "preflight.failed", str(exc))
+        except AbortedError as exc:
+            self._state.exit_code, self._state.reason = 3, str(exc)
+            self.journal.append("run.aborted", reason=str(exc), by=getattr(exc, "by", "signal"))
+        except (InjectionError, DrillError) as exc:
+            self._fail(exc.exit_code if exc.exit_code != 1 else 4, "run.failed", str(exc))
+        finally:
+            with signals_deferred():
+                self._wind_down(inbox, responders)
+
+    def _fail(self, code: int, record: str, reason: str) -> None:
+        self._state.exit_code, self._state.reason = code, reason
+        self.journal.append(record, reason=reason)
+        log.error(record, reason=reason)
+
+    def _wind_down(self, inbox: AckInbox, responders: Responders | None) -> None:
+        if responders is not None:
+            responders.stop()
+        unreverted = revert_all(
+            [(a.prepared, a.prior) for a in self._state.active],
+            self.transports,
+            self.journal,
+            self._call_revert,
+        )
+        self._state.active.clear()
+        self._state.unreverted.extend(unreverted)
+        if self._state.unreverted:
+            self._state.exit_code = 5
+            self._state.reason = "revert failed: " + ", ".join(self._state.unreverted)
+        if self._state.injected:
+            self._verify_restore()
+        inbox.stop()
+        self.book.close()
+        for watcher in self._watchers:
+            watcher.stop()
+        self.journal.append("run.ended", reason=self._state.reason)
+
+    def _preflight(self) -> list[PreparedFault]:
+        prepared, probes = prepare(
+            self.playbook, self.environment, self.transports, self.options.allow_production
+        )
+        self._watchers = [ProbeWatcher(p, self.journal) for p in probes]
+        states = {}
+        for watcher in self._watchers:
+            watcher.start()
+            states[watcher.probe.spec.id] = watcher.state
+        broken = [p for p in self.playbook.steady_state if states.get(p) != "up"]
+        if broken:
+            raise PreflightError(
+                "steady state does not hold before injecting: "
+                + ", ".join(f"probe {p!r} is {states.get(p)}" for p in broken)
+            )
+        self.journal.append(
+            "preflight.passed",
+            targets=[pf.action.target.to_json() for pf in prepared],
+            probes=states,
+        )
+        return prepared
+
+    def _timeline(self, prepared: list[PreparedFault]) -> None:
+        t0 = self.clock.now()
+        pending = sorted(prepared, key=lambda pf: pf.spec.at_s)
+        while True:
+            now = self.clock.now()
+            self._check_abort(now - t0)
+            while pending and now - t0 >= pending[0].spec.at_s:
+                self._inject(pending.pop(0))
+            self._end_due_faults(now)
+            if not pending and not self._state.active and self._all_steps_settled(now):
+                return
+            self.clock.sleep(self.options.tick_s)
+
+    def _inject(self, pf: PreparedFault) -> None:
+        action = pf.action
+        prior = action.capture(self.transports)
+        self.journal.append(
+            "fault.intent",
+            fault=action.fault_id,
+            action=action.name,
+            target=action.target.to_json(),
+            params=thaw(action.params),
+            prior=prior,
+        )
+        self._state.active.append(_ActiveFault(pf, prior, self.clock.now()))
+        self._state.injected.add(action.fault_id)
+        try:
+            self._call_inject(lambda: action.inject(self.transports, prior), action.fault_id)
+        except Exception as exc:
+            self.journal.append("fault.inject_failed", fault=action.fault_id, error=str(exc))
+            raise InjectionError(f"fault {action.fault_id!r} ({action.name}) failed: {exc}") from exc
+        record = self.journal.append("fault.applied", fault=action.fault_id)
+        self.book.start_impact(float(record["t"]))
+
+    def _end_due_faults(self, now: float) -> None:
+        for active in list(self._state.active):
+            if self._fault_over(active.prepared.spec, active.applied_at, now):
+                self._state.active.remove(active)
+                ok = revert_one(
+                    active.prepared, active.prior, self.transports, self.journal, self._call_revert
+                )
+                if not ok:
+                    self._state.unreverted.append(active.prepared.action.fault_id)
+
+    def _fault_over(self, spec: FaultSpec, applied_at: float, now: float) -> bool:
+        if spec.duration_s is not None and now - applied_at >= spec.duration_s:
+            return True
+        if spec.until is None:
+            return False
+        if self.book.recorded_at(spec.until) is not None:
+            return True
+        step = self.playbook.step(spec.until)
+        return self.book.settled(step, now, self.playbook.scoring.late_limit, self._exercised(step.recorded_by.kind))
+
+    def _all_steps_settled(self, now: float) -> bool:
+        limit = self.playbook.scoring.late_limit
+        return all(
+            self.book.settled(s, now, limit, self._exercised(s.recorded_by.kind))
+            for s in self.playbook.steps
+        )
+
+    def _exercised(self, recorded_by: str) -> bool:
+        return self.options.responders != "auto" or recorded_by == "probe"
+
+    def _check_abort(self, elapsed: float) -> None:
+        request = abort_requested(self.run_dir)
+        if request:
+            raise _Abort(f"aborted by {request['by']}: {request['reason']}", by=request["by"])
+        if elapsed > self.playbook.safety.max_duration_s:
+            raise _Abort(
+                f"safety: drill exceeded max_duration {self.playbook.safety.max_duration_s:g}s",
+                by="watchdog",
+            )
+        if self._state.injected:
+            for watcher in self._watchers:
+                if watcher.probe.spec.id in self.playbook.safety.abort_when and watcher.state == "down":
+                    raise _Abort(f"safety: safeguard probe {watcher.probe.spec.id!r} went down", by="safeguard")
+
+    def _verify_restore(self) -> None:
+        probes = [w.probe for w in self._watchers if w.probe.spec.id in self.playbook.steady_state]
+        states = wait_until_healthy(probes, self.options.restore_timeout_s)
+        if all(s == "up" for s in states.values()):
+            self.journal.append("restore.verified", probes=states)
+            return
+        self.journal.append(
+            "restore.failed", probes=states, reason="steady state did not return after revert"
+        )
+        if self._state.exit_code == 0:
+            self._state.exit_code, self._state.reason = 1, "steady state did not return after revert"
+
+    # ------------------------------------------------------------------ helpers
+
+    def _on_record(self, record: Mapping[str, Any]) -> None:
+        """Probe transitions record probe-derived steps (after impact start)."""
+        if record["type"] != "probe.changed" or self.book.anchor is None:
+            return
+        data = record["data"]
+        for step in self.playbook.steps:
+            how = step.recorded_by
+            if how.kind == "probe" and how.probe == data["probe"] and how.state == data["state"]:
+                if self.book.recorded_at(step.key) is None:
+                    self.book.record(Ack(step.key, by=f"probe:{how.probe}", source="probe"))
+
+    def _start_responders(self) -> Responders | None:
+        if self.options.responders != "simulate":
+            return None
+        factory = RESPONDERS.get("simulate")
+        responders: Responders = factory(
+            ResponderContext(
+                run_dir=self.run_dir,
+                steps=self.playbook.steps,
+                participants=self.environment.participants,
+                seed=self.seed,
+                clock=self.clock,
+                anchor=lambda: self.book.anchor,
+                recorded_at=self.book.recorded_at,
+            )
+        )
+        responders.start()
+        return responders
+
+    def _snapshot_inputs(self) -> None:
+        for source, name in ((self.playbook.source, "playbook.yaml"), (self.environment.source, "environment.yaml")):
+            if source is not None:
+                shutil.copyfile(source, self.run_dir / name)
+
+    def _started_data(self) -> dict[str, Any]:
+        pb, env = self.playbook, self.environment
+        return {
+            "run_id": self.run_id,
+            "playbook": {"id": pb.id, "title": pb.title, "summary": pb.summary, "severity": pb.severity,
+                         "path": str(pb.source) if pb.source else None},
+            "environment": {"name": env.name, "kind": env.kind, "client": env.client},
+            "responders": self.options.responders,
+            "time_scale": self.options.time_scale,
+            "seed": self.seed,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "engine_version": __version__,
+            "steps": [
+                {"key": s.key, "party": s.party, "id": s.id, "title": s.title, "within_s": s.within_s,
+                 "after": s.after, "weight": s.weight,
+                 "recorded_by": {"kind": s.recorded_by.kind, "probe": s.recorded_by.probe,
+                                 "state": s.recorded_by.state}}
+                for s in pb.steps
+            ],
+            "faults": [
+                {"id": f.id, "action": f.action, "target": f.target, "at_s": f.at_s,
+                 "duration_s": f.duration_s, "until": f.until}
+                for f in pb.faults
+            ],
+            "probes": [{"id": p.id, "kind": p.kind, "interval_s": p.interval_s, "timeout_s": p.timeout_s}
+                       for p in pb.probes],
+            "steady_state": list(pb.steady_state),
+            "objectives": {"rto_s": pb.objectives.rto_s, "rpo_s": pb.objectives.rpo_s,
+                           "rpo_probe": pb.objectives.rpo_probe},
+            "scoring": thaw({"weights": pb.scoring.weights, "late_limit": pb.scoring.late_limit,
+                             "bands": pb.scoring.bands, "pass_score": pb.scoring.pass_score}),
+            "impact": {"users_affected": pb.impact.users_affected, "hourly_cost": pb.impact.hourly_cost,
+                       "currency": pb.impact.currency},
+            "safety": {"max_duration_s": pb.safety.max_duration_s, "abort_when": list(pb.safety.abort_when)},
+        }
+
+    def _debrief(self) -> Mapping[str, Any] | None:
+        if "standard" not in DEBRIEFERS:
+            log.warning("debrief.unavailable", reason="no debriefer registered")
+            return None
+        return DEBRIEFERS.get("standard")(self.run_dir)
+
+    def _result(self, debrief: Mapping[str, Any] | None) -> RunResult:
+        state = self._state
+        code = state.exit_code
+        outcome = str(debrief.get("outcome")) if debrief else ("passed" if code == 0 else "failed")
+        if code == 0 and outcome != "passed":
+            code = 1
+        score = debrief.get("score") if debrief else None
+        min_score = self.options.min_score
+        if code == 0 and min_score is not None and isinstance(score, int | float) and score < min_score:
+            code, state.reason = 1, f"score {score} is below --min-score {min_score:g}"
+        return RunResult(
+            self.run_id, self.run_dir, code, outcome, state.reason, debrief, tuple(state.unreverted)
+        )
+
+
+class _Abort(AbortedError):
+    def __init__(self, message: str, by: str) -> None:
+        super().__init__(message)
+        self.by = by

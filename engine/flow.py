@@ -1,0 +1,135 @@
+"""The Prefect shell around a drill: the ``drill-run`` flow, its tasks, its artifacts.
+
+Prefect stays thin here: the flow takes primitives (paths, options), injections and reverts
+are tasks named after one verb with no cache and no retries (retries of a revert happen in
+:mod:`engine.reverts`, deadlines in the transports), and cleanup lives in the drill's own
+``finally`` — never in Prefect state hooks, which are notifications, not guarantees.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+
+from engine.drill import DrillRun, RunOptions, RunResult
+from engine.journal import Listener
+from engine.loader import load_environment, load_playbook
+from engine.runstore import create_run_dir, new_run_id
+
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@task(name="inject-fault", cache_policy=NO_CACHE, retries=0, log_prints=False)
+def inject_fault(call: Callable[[], None], fault_id: str) -> None:
+    """Apply one fault (the call carries the action and its recorded prior state)."""
+    logging.getLogger("engine.flow").info("inject %s", fault_id)
+    call()
+
+
+@task(name="revert-fault", cache_policy=NO_CACHE, retries=0, log_prints=False)
+def revert_fault(call: Callable[[], None], fault_id: str) -> None:
+    """Revert one fault (retries and verification are the engine's, not Prefect's)."""
+    logging.getLogger("engine.flow").info("revert %s", fault_id)
+    call()
+
+
+def _as_task(fn: Any) -> Callable[[Callable[[], None], str], None]:
+    def hook(call: Callable[[], None], fault_id: str) -> None:
+        fn.with_options(task_run_name=f"{fn.name}[{fault_id}]")(call, fault_id)
+
+    return hook
+
+
+@flow(name="drill-run", persist_result=False, validate_parameters=False)
+def drill_run(
+    playbook_path: str,
+    environment_path: str,
+    runs_root: str,
+    run_id: str | None = None,
+    responders: str = "simulate",
+    seed: int | None = None,
+    time_scale: float = 1.0,
+    allow_production: bool = False,
+    min_score: float | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run one drill and return its summary (exit code, outcome, run folder, debrief)."""
+    playbook = load_playbook(Path(playbook_path))
+    environment = load_environment(Path(environment_path))
+    run_dir = create_run_dir(run_id or new_run_id(playbook.id), Path(runs_root))
+    listeners: tuple[Listener, ...] = ()
+    if progress:
+        from engine.progress import ProgressPrinter
+
+        listeners = (ProgressPrinter(),)
+    options = RunOptions(
+        responders=responders,
+        seed=seed,
+        time_scale=time_scale,
+        allow_production=allow_production,
+        min_score=min_score,
+    )
+    drill = DrillRun(
+        playbook,
+        environment,
+        run_dir,
+        options,
+        listeners=listeners,
+        inject_hook=_as_task(inject_fault),
+        revert_hook=_as_task(revert_fault),
+    )
+    result = drill.execute()
+    _attach_artifacts(result)
+    return summary(result)
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    """The JSON-able summary the flow returns."""
+    return {
+        "run_id": result.run_id,
+        "run_dir": str(result.run_dir),
+        "exit_code": result.exit_code,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "unreverted": list(result.unreverted),
+        "debrief": dict(result.debrief) if result.debrief else None,
+    }
+
+
+def _attach_artifacts(result: RunResult) -> None:
+    if FlowRunContext.get() is None:
+        return
+    scorecard = result.run_dir / "debrief.md"
+    if scorecard.exists():
+        create_markdown_artifact(
+            key="drill-scorecard", markdown=scorecard.read_text(), description=result.run_id
+        )
+    steps = _step_rows(result.debrief)
+    if steps:
+        create_table_artifact(key="drill-steps", table=steps, description=result.run_id)
+
+
+def _step_rows(debrief: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not debrief:
+        return []
+    keys = ("party", "id", "title", "target_s", "actual_s", "status", "score")
+    return [{k: s.get(k) for k in keys} for s in debrief.get("steps", [])]
+
+
+def fast_settings() -> AbstractContextManager[Any]:
+    """Disable the flow heartbeat, whose thread join rounds every sync flow up to whole seconds."""
+    try:
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    except ImportError:  # pragma: no cover - a Prefect without the setting
+        return nullcontext()
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})

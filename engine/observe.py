@@ -1,0 +1,70 @@
+"""Probe watchers: one thread per probe, journaling every state change with its time."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+
+from engine.journal import Journal
+from engine.probes.base import ProbeKind, ProbeResult
+
+log = structlog.get_logger(__name__)
+
+
+class ProbeWatcher:
+    """Polls one probe at its interval and journals ``probe.changed`` on each transition."""
+
+    def __init__(self, probe: ProbeKind, journal: Journal) -> None:
+        self.probe = probe
+        self._journal = journal
+        self._stop = threading.Event()
+        self._state: str | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"probe-{probe.spec.id}", daemon=True)
+
+    @property
+    def state(self) -> str | None:
+        """Last observed state (``up``/``down``), None before the first observation."""
+        return self._state
+
+    def start(self) -> None:
+        """Observe once synchronously (so the initial state is known), then keep polling."""
+        self._observe()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (returns within one probe timeout)."""
+        self._stop.set()
+        self._thread.join(timeout=self.probe.spec.timeout_s + self.probe.spec.interval_s + 1)
+
+    def _loop(self) -> None:
+        interval = self.probe.spec.interval_s
+        next_at = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self._observe()
+            next_at += interval
+            if next_at < time.monotonic():  # a slow check: skip missed ticks, keep cadence
+                next_at = time.monotonic() + interval
+
+    def _observe(self) -> None:
+        try:
+            result = self.probe.check()
+        except Exception as exc:  # a probe bug must not kill the watcher
+            log.exception("probe.error", probe=self.probe.spec.id)
+            result = ProbeResult(False, f"probe error: {type(exc).__name__}")
+        if result.state != self._state:
+            self._state = result.state
+            self._journal.append(
+                "probe.changed", probe=self.probe.spec.id, state=result.state, detail=result.detail
+            )
+
+
+def wait_until_healthy(probes: list[ProbeKind], timeout_s: float, poll_s: float = 0.1) -> dict[str, str]:
+    """Poll ``probes`` until all are up or the deadline passes; return each final state."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = {p.spec.id: p.check().state for p in probes}
+        if all(s == "up" for s in states.values()) or time.monotonic() >= deadline:
+            return states
+        time.sleep(poll_s)

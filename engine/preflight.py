@@ -1,0 +1,83 @@
+"""Preflight: guards, target resolution and fault/probe construction — before anything is injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.errors import DrillError, PreflightError
+from engine.faults.base import FaultAction, ResolvedTarget
+from engine.models import Environment, FaultSpec, Playbook
+from engine.plugins import FAULTS, PROBES
+from engine.probes.base import ProbeKind
+from engine.transports import Transports
+
+
+@dataclass(frozen=True)
+class PreparedFault:
+    """A playbook fault bound to one resolved target, ready to inject."""
+
+    spec: FaultSpec
+    action: FaultAction
+
+
+def check_guards(playbook: Playbook, environment: Environment, allow_production: bool) -> None:
+    """Refuse environments the playbook does not allow, and production without both consents."""
+    if environment.kind not in playbook.safety.allowed_kinds:
+        raise PreflightError(
+            f"playbook {playbook.id!r} may run only in {', '.join(playbook.safety.allowed_kinds)} "
+            f"environments; {environment.name!r} is {environment.kind!r}"
+        )
+    if environment.kind == "production" and not (allow_production and environment.allow_production):
+        raise PreflightError(
+            f"environment {environment.name!r} is production: it needs allow_production: true in "
+            "the environment file and --allow-production on the command line"
+        )
+
+
+def resolve(spec: FaultSpec, environment: Environment, transports: Transports, max_targets: int) -> list[ResolvedTarget]:
+    """Resolve a fault's logical target to containers (by id) or SSH hosts, checking each answers."""
+    action_cls = FAULTS.get(spec.action)
+    binding = environment.targets.get(spec.target)
+    if binding is None:
+        raise PreflightError(f"fault {spec.id!r}: target {spec.target!r} is not bound in environment {environment.name!r}")
+    if binding.kind != action_cls.target_kind:
+        raise PreflightError(
+            f"fault {spec.id!r}: {spec.action} needs a {action_cls.target_kind} target, "
+            f"but {spec.target!r} is bound to {binding.kind}s"
+        )
+    if len(binding.refs) > max_targets:
+        raise PreflightError(
+            f"fault {spec.id!r}: target {spec.target!r} has {len(binding.refs)} members, "
+            f"over the playbook's max_targets_per_fault {max_targets}"
+        )
+    try:
+        return [_resolve_ref(spec.target, binding.kind, ref, environment, transports) for ref in binding.refs]
+    except DrillError as exc:
+        raise PreflightError(f"fault {spec.id!r}: target {spec.target!r} does not answer: {exc}") from exc
+
+
+def _resolve_ref(name: str, kind: str, ref: str, environment: Environment, transports: Transports) -> ResolvedTarget:
+    if kind == "container":
+        container = transports.docker.container(ref)
+        if container.status != "running":
+            raise PreflightError(f"container {ref!r} is {container.status}, not running")
+        return ResolvedTarget(name, "container", str(container.id), ref)
+    host = environment.hosts[ref]
+    transports.ssh(ref).connect()
+    return ResolvedTarget(name, "host", ref, f"{host.user}@{host.address}:{host.port}")
+
+
+def prepare(
+    playbook: Playbook, environment: Environment, transports: Transports, allow_production: bool
+) -> tuple[list[PreparedFault], list[ProbeKind]]:
+    """Everything preflight checks except the steady state: guards, targets, faults, probes."""
+    check_guards(playbook, environment, allow_production)
+    faults: list[PreparedFault] = []
+    for spec in playbook.faults:
+        targets = resolve(spec, environment, transports, playbook.safety.max_targets_per_fault)
+        action_cls = FAULTS.get(spec.action)
+        for target in targets:
+            fault_id = spec.id if len(targets) == 1 else f"{spec.id}@{target.label.split('@')[-1]}"
+            faults.append(PreparedFault(spec, action_cls(fault_id, target, spec.params)))
+    probes = [PROBES.get(p.kind)(p, environment, transports) for p in playbook.probes]
+    return faults, probes

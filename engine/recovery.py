@@ -1,0 +1,84 @@
+"""``bcdrill recover``: revert, from the journal alone, every fault a dead run left behind.
+
+Needs no Prefect and no running engine: the run folder's journal says what was about to be
+injected (``fault.intent`` with the captured prior state) and what was reverted; its
+environment snapshot says how to reach the targets. Running it twice is a no-op. It never
+touches a run whose owner process is still alive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from engine.clock import RunClock
+from engine.errors import PreflightError
+from engine.faults.base import ResolvedTarget
+from engine.journal import JOURNAL_NAME, Journal, read_journal
+from engine.loader import load_environment
+from engine.models import frozen_mapping
+from engine.plugins import FAULTS
+from engine.reverts import revert_action
+from engine.runstore import list_runs, owner_alive
+from engine.transports import Transports
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What recover did to one run."""
+
+    run_dir: Path
+    skipped: str  # why the run was left alone, or ""
+    reverted: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def open_faults(records: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """``fault.intent`` records with no ``fault.reverted`` after them, in injection order."""
+    reverted = {r["data"]["fault"] for r in records if r["type"] == "fault.reverted"}
+    intents: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record["type"] == "fault.intent" and record["data"]["fault"] not in reverted:
+            intents[record["data"]["fault"]] = record
+    return list(intents.values())
+
+
+def recover_run(run_dir: Path) -> RecoveryReport:
+    """Revert the open faults of one run (LIFO); journal the result in the same journal."""
+    if owner_alive(run_dir):
+        return RecoveryReport(run_dir, "its owner process is still running", (), ())
+    contents = read_journal(run_dir / JOURNAL_NAME)
+    pending = open_faults(contents.records)
+    if not pending:
+        return RecoveryReport(run_dir, "", (), ())
+    env_file = run_dir / "environment.yaml"
+    if not env_file.exists():
+        raise PreflightError(f"{run_dir}: no environment snapshot; cannot reach the targets")
+    transports = Transports(load_environment(env_file))
+    journal = Journal(run_dir / JOURNAL_NAME, RunClock())
+    journal.append("recover.started", open_faults=[r["data"]["fault"] for r in pending])
+    reverted, failed = [], []
+    try:
+        for record in reversed(pending):
+            data = record["data"]
+            action_cls = FAULTS.get(data["action"])
+            action = action_cls(data["fault"], ResolvedTarget(**data["target"]), frozen_mapping(data["params"]))
+            ok = revert_action(action, data["prior"], transports, journal)
+            (reverted if ok else failed).append(data["fault"])
+    finally:
+        transports.close()
+    if not any(r["type"] == "run.ended" for r in contents.records):
+        journal.append("run.ended", reason="recovered after the engine stopped unexpectedly")
+    journal.append("recover.finished", reverted=reverted, failed=failed)
+    journal.close()
+    return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed))
+
+
+def recover_all(root: Path | None = None) -> list[RecoveryReport]:
+    """Recover every run in the store that has open faults."""
+    return [recover_run(run) for run in list_runs(root)]

@@ -1,0 +1,204 @@
+"""Response steps during a run: who did what, when — recorded once, in the journal.
+
+:class:`StepBook` is the single place a step gets recorded (from an ack, a webhook or a probe
+transition). The :class:`AckInbox` is the durable local hand-off used by ``bcdrill ack`` and
+the simulated responders: a JSON file dropped atomically into ``<run>/inbox/``; the engine
+stamps it with its own receipt time when it picks it up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from engine.clock import Clock
+from engine.errors import InputError
+from engine.journal import Journal
+from engine.models import Participant, Playbook, ResponseStep
+
+log = structlog.get_logger(__name__)
+
+INBOX_POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A person says a step is done."""
+
+    step: str  # "msp.acknowledge"
+    by: str
+    source: str = "ack"
+    note: str = ""
+
+
+class StepBook:
+    """Tracks which steps are recorded; the only writer of ``step.recorded``."""
+
+    def __init__(self, playbook: Playbook, journal: Journal, clock: Clock) -> None:
+        self._steps = {s.key: s for s in playbook.steps}
+        self._journal = journal
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._recorded: dict[str, float] = {}
+        self._anchor: float | None = None
+        self._closed = False
+
+    @property
+    def anchor(self) -> float | None:
+        """Run offset of the first applied fault (impact start), None before it."""
+        return self._anchor
+
+    def start_impact(self, t: float) -> None:
+        """Note the first fault's application (only the first call counts)."""
+        with self._lock:
+            if self._anchor is None:
+                self._anchor = t
+
+    def close(self) -> None:
+        """The drill is over: later acks are rejected."""
+        with self._lock:
+            self._closed = True
+
+    def recorded_at(self, key: str) -> float | None:
+        """Run offset at which ``key`` was recorded."""
+        with self._lock:
+            return self._recorded.get(key)
+
+    def record(self, ack: Ack) -> bool:
+        """Record ``ack`` if it is valid now; journal a rejection otherwise. True if recorded."""
+        step = self._steps.get(ack.step)
+        reason = self._rejection(ack, step)
+        if reason:
+            self._journal.append("step.rejected", step=ack.step, by=ack.by, source=ack.source, reason=reason)
+            log.info("step.rejected", step=ack.step, reason=reason)
+            return False
+        assert step is not None
+        with self._lock:
+            if ack.step in self._recorded:
+                return False  # duplicates are idempotent
+            record = self._journal.append(
+                "step.recorded",
+                step=ack.step,
+                party=step.party,
+                by=ack.by,
+                source=ack.source,
+                note=ack.note,
+                out_of_order=self._out_of_order(step),
+            )
+            self._recorded[ack.step] = float(record["t"])
+        return True
+
+    def _rejection(self, ack: Ack, step: ResponseStep | None) -> str:
+        if step is None:
+            return f"unknown step {ack.step!r} (known: {', '.join(sorted(self._steps))})"
+        if self._anchor is None:
+            return "no fault has been applied yet"
+        if self._closed:
+            return "the drill has ended"
+        return ""
+
+    def _out_of_order(self, step: ResponseStep) -> bool:
+        if step.after is None:
+            return False
+        after_key = step.after if "." in step.after else f"{step.party}.{step.after}"
+        return after_key not in self._recorded
+
+    def settled(self, step: ResponseStep, now: float, late_limit: float, exercised: bool) -> bool:
+        """Recorded, or past the point where it can only count as missed (or not exercised)."""
+        if self.recorded_at(step.key) is not None or not exercised:
+            return True
+        return self._anchor is not None and now - self._anchor > step.within_s * late_limit
+
+
+def write_ack(run_dir: Path, ack: Ack) -> Path:
+    """Drop an ack into a live run's inbox atomically (what ``bcdrill ack`` does)."""
+    inbox = run_dir / "inbox"
+    if not inbox.is_dir():
+        raise InputError(f"{run_dir} is not a live run folder (no inbox)")
+    name = f"{secrets.token_hex(8)}.json"
+    tmp = inbox / f".{name}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump({"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    final = inbox / name
+    os.replace(tmp, final)
+    return final
+
+
+class AckInbox:
+    """Polls ``<run>/inbox/`` and records each ack through the :class:`StepBook`."""
+
+    def __init__(self, run_dir: Path, book: StepBook) -> None:
+        self._inbox = run_dir / "inbox"
+        self._done = self._inbox / "done"
+        self._done.mkdir(parents=True, exist_ok=True)
+        self._book = book
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ack-inbox", daemon=True)
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Take in what is there, then stop."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.drain()
+
+    def drain(self) -> None:
+        """Record every ack waiting in the inbox, oldest first."""
+        files = sorted(self._inbox.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        for path in files:
+            ack = _read_ack(path)
+            os.replace(path, self._done / path.name)
+            if ack is not None:
+                self._book.record(ack)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(INBOX_POLL_S):
+            try:
+                self.drain()
+            except OSError as exc:  # a half-removed file; next poll sees the rest
+                log.warning("inbox.read_failed", error=str(exc))
+
+
+def _read_ack(path: Path) -> Ack | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), str(data.get("note", ""))[:500])
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("inbox.bad_ack", file=path.name)
+        return None
+
+
+@dataclass(frozen=True)
+class ResponderContext:
+    """What a responders plugin sees of the run: steps, people, the inbox, impact start."""
+
+    run_dir: Path
+    steps: tuple[ResponseStep, ...]
+    participants: tuple[Participant, ...]
+    seed: int
+    clock: Clock
+    anchor: Callable[[], float | None]
+    recorded_at: Callable[[str], float | None]
+
+
+class Responders(Protocol):
+    """A source of manual step records during a run (e.g. simulated people)."""
+
+    def start(self) -> None:
+        """Begin (non-blocking)."""
+
+    def stop(self) -> None:
+        """End; must return promptly."""

@@ -1,0 +1,76 @@
+"""Reverting faults: retried with backoff, verified, journaled; one failure never stops the rest."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from engine.faults.base import FaultAction
+from engine.journal import Journal
+from engine.transports import Transports
+
+if TYPE_CHECKING:
+    from engine.preflight import PreparedFault
+
+log = structlog.get_logger(__name__)
+
+BACKOFF_S = (0.0, 0.25, 1.0, 2.5)  # four attempts, well inside Prefect's 30 s grace
+RevertHook = Callable[[Callable[[], None], str], None]
+
+
+def _direct(fn: Callable[[], None], _fault_id: str) -> None:
+    fn()
+
+
+def revert_action(
+    action: FaultAction,
+    prior: Mapping[str, Any],
+    transports: Transports,
+    journal: Journal,
+    hook: RevertHook = _direct,
+) -> bool:
+    """Revert one fault with retries; journal ``fault.reverted`` or ``fault.revert_failed``."""
+    error = ""
+    for delay in BACKOFF_S:
+        time.sleep(delay)
+        try:
+            hook(lambda: action.revert(transports, prior), action.fault_id)
+            verified = action.is_reverted(transports, prior)
+        except Exception as exc:  # any failure is retried, then reported with the manual fix
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("fault.revert_retry", fault=action.fault_id, error=error)
+            continue
+        journal.append("fault.reverted", fault=action.fault_id, verified=verified)
+        return True
+    manual = action.manual_revert(prior)
+    journal.append("fault.revert_failed", fault=action.fault_id, error=error, manual=manual)
+    log.error("fault.revert_failed", fault=action.fault_id, error=error, manual=manual)
+    return False
+
+
+def revert_one(
+    prepared: PreparedFault,
+    prior: Mapping[str, Any],
+    transports: Transports,
+    journal: Journal,
+    hook: RevertHook = _direct,
+) -> bool:
+    """Revert a prepared fault (see :func:`revert_action`)."""
+    return revert_action(prepared.action, prior, transports, journal, hook)
+
+
+def revert_all(
+    active: list[tuple[PreparedFault, Mapping[str, Any]]],
+    transports: Transports,
+    journal: Journal,
+    hook: RevertHook = _direct,
+) -> list[str]:
+    """Revert faults last-in-first-out; return the ids that could not be reverted."""
+    failed = []
+    for prepared, prior in reversed(active):
+        if not revert_one(prepared, prior, transports, journal, hook):
+            failed.append(prepared.action.fault_id)
+    return failed

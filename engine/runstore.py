@@ -1,0 +1,132 @@
+"""The run store: one folder per run under :func:`engine.home.runs_dir`.
+
+A run folder holds ``journal.jsonl``, snapshots of the playbook and environment used,
+``owner.json`` (the pid and host that own the run while it is live), the ack ``inbox/``,
+an ``abort`` request when one was made, and the debrief files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.errors import PreflightError, RunNotFoundError
+from engine.home import home, runs_dir
+
+OWNER = "owner.json"
+ABORT = "abort.json"
+
+
+def new_run_id(playbook_id: str, now: datetime | None = None) -> str:
+    """``20261128T101500Z-storefront-down-3f9a``: sortable, readable, unique."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{playbook_id}-{secrets.token_hex(2)}"
+
+
+def create_run_dir(run_id: str, root: Path | None = None) -> Path:
+    """Make the run folder (fails if it exists: run ids are never reused)."""
+    path = (root or runs_dir()) / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    (path / "inbox").mkdir()
+    return path
+
+
+def find_run(ref: str, root: Path | None = None) -> Path:
+    """A run folder from a path, a run id, or a unique run id prefix ('latest' works too)."""
+    candidate = Path(ref)
+    if (candidate / "journal.jsonl").exists():
+        return candidate
+    base = root or runs_dir()
+    runs = sorted(p for p in base.glob("*") if (p / "journal.jsonl").exists()) if base.exists() else []
+    if ref == "latest" and runs:
+        return runs[-1]
+    matches = [p for p in runs if p.name.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFoundError(f"no run {ref!r} in {base}")
+    raise RunNotFoundError(f"run prefix {ref!r} matches {len(matches)} runs; give more characters")
+
+
+def list_runs(root: Path | None = None) -> list[Path]:
+    """Every run folder, oldest first."""
+    base = root or runs_dir()
+    if not base.exists():
+        return []
+    return sorted(p for p in base.iterdir() if (p / "journal.jsonl").exists())
+
+
+def write_owner(run_dir: Path) -> None:
+    """Record this process as the run's owner (its lease)."""
+    data = {"pid": os.getpid(), "host": socket.gethostname()}
+    (run_dir / OWNER).write_text(json.dumps(data))
+
+
+def release_owner(run_dir: Path) -> None:
+    """The run is no longer live."""
+    (run_dir / OWNER).unlink(missing_ok=True)
+
+
+def owner_alive(run_dir: Path) -> bool:
+    """True when the process that owns the run still lives on this host."""
+    try:
+        data = json.loads((run_dir / OWNER).read_text())
+    except (OSError, ValueError):
+        return False
+    if data.get("host") != socket.gethostname():
+        return True  # another host's run: never assume it is dead
+    try:
+        os.kill(int(data["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def request_abort(run_dir: Path, reason: str, by: str) -> None:
+    """Ask the live run to abort (it checks every loop tick and reverts)."""
+    tmp = run_dir / f".{ABORT}.tmp"
+    tmp.write_text(json.dumps({"reason": reason, "by": by}))
+    os.replace(tmp, run_dir / ABORT)
+
+
+def abort_requested(run_dir: Path) -> dict[str, str] | None:
+    """The abort request, if any."""
+    try:
+        data = json.loads((run_dir / ABORT).read_text())
+    except (OSError, ValueError):
+        return None
+    return {"reason": str(data.get("reason", "operator abort")), "by": str(data.get("by", "operator"))}
+
+
+@contextmanager
+def environment_lock(environment: str) -> Iterator[None]:
+    """One drill per environment at a time, across processes (an exclusive ``flock``)."""
+    locks = home() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / f"{environment}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise PreflightError(
+                f"environment {environment!r} already has a drill running ({holder})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
