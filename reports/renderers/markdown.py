@@ -1,0 +1,11 @@
+"""Markdown debrief: a scorecard, each party's steps against targets, objectives, the plan."""
+
+from __future__ import annotations
+
+from reports.model import Debrief
+from reports.renderers.common import markdown_env
+
+
+def render(debrief: Debrief) -> str:
+    """The debrief as GitHub/GitLab-flavoured Markdown."""
+    return markdown_env().get_template("debrief.md.j2").render(d=debrief)
