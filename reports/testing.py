@@ -110,6 +110,7 @@ class ScriptedRun:
 
     def __init__(self, run_dir: Path, start: datetime | None = None) -> None:
         self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / JOURNAL_NAME
         self.clock = FakeClock(start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
         self.journal = Journal(self.path, self.clock)
