@@ -310,10 +310,14 @@ def demo(
 
 
 def _add_plugin_commands() -> None:
+    from engine.errors import RegistrationError
     from engine.plugins import COMMANDS
 
-    for _name, register in COMMANDS.items():
-        register(app)
+    try:
+        for _name, register in COMMANDS.items():
+            register(app)
+    except RegistrationError as exc:  # a broken plugin must not take the core commands down
+        err.print(f"bcdrill: warning: {exc}", markup=False)
 
 
 def main() -> None:

@@ -1,0 +1,45 @@
+"""Small readers for run folders used by the integration tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.journal import read_journal
+
+
+def records(run_dir: Path) -> list[dict[str, Any]]:
+    """Verified journal records of a run."""
+    return list(read_journal(run_dir / "journal.jsonl").records)
+
+
+def types(run_dir: Path) -> list[str]:
+    """Record types in order."""
+    return [r["type"] for r in records(run_dir)]
+
+
+def first(run_dir: Path, type_: str, **match: Any) -> dict[str, Any]:
+    """The first record of ``type_`` whose data matches ``match``."""
+    for record in records(run_dir):
+        if record["type"] == type_ and all(record["data"].get(k) == v for k, v in match.items()):
+            return record
+    raise AssertionError(f"no {type_} {match} in {types(run_dir)}")
+
+
+def wait_for_record(runs: Path, type_: str, timeout_s: float = 60) -> Path:
+    """Poll the run store until some run's journal has a ``type_`` record; return that run."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for journal in runs.glob("*/journal.jsonl"):
+            for line in journal.read_text().splitlines():
+                if f'"type": "{type_}"' in line:
+                    return journal.parent
+        time.sleep(0.05)
+    raise AssertionError(f"no {type_} record within {timeout_s}s under {runs}")
+
+
+def debrief(run_dir: Path) -> dict[str, Any]:
+    """The run's debrief.json."""
+    return json.loads((run_dir / "debrief.json").read_text())

@@ -1,0 +1,153 @@
+"""End-to-end drills against real containers, through the real Prefect flow and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.conftest import BCDRILL, LAB_NAME, REPO, run_cli
+from tests.journal_helpers import debrief, first, records, types, wait_for_record
+
+PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
+STOREFRONT = f"bcdrill-{LAB_NAME}-storefront"
+SCALE = "0.005"  # 5 minutes become 1.5 s
+
+pytestmark = [pytest.mark.docker, pytest.mark.prefect]
+
+
+def _container_running(name: str) -> bool:
+    return bool(docker.from_env().containers.get(name).attrs["State"]["Running"])
+
+
+def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    result = run_cli("run", str(PLAYBOOK), "--env", str(lab_env), "--responders", "simulate",
+                     "--seed", "3", "--time-scale", SCALE, "--runs", str(runs), "--json")
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    (run_dir,) = list(runs.iterdir())
+    kinds = types(run_dir)
+    # write-ahead: the intent is on disk before the fault is applied, the revert after
+    assert kinds.index("fault.intent") < kinds.index("fault.applied") < kinds.index("fault.reverted")
+    applied = first(run_dir, "fault.applied")
+    down = first(run_dir, "probe.changed", probe="storefront", state="down")
+    reverted = first(run_dir, "fault.reverted")
+    assert reverted["data"]["verified"] is True
+    ups = [r for r in records(run_dir) if r["type"] == "probe.changed"
+           and r["data"] == {**r["data"], "probe": "storefront", "state": "up"}]
+    assert down["t"] < reverted["t"] < ups[-1]["t"]
+    assert applied["t"] - down["t"] < 1.0  # the probe saw it go down around the stop call
+    recorded = {r["data"]["step"]: r for r in records(run_dir) if r["type"] == "step.recorded"}
+    assert set(recorded) == {
+        "msp.acknowledge", "msp.declare", "msp.inform-client", "msp.mitigate", "msp.restore",
+        "client.report", "client.workaround", "client.inform-director", "client.confirm",
+    }
+    assert recorded["msp.restore"]["data"]["source"] == "probe"
+    assert recorded["client.report"]["data"]["by"] in {"Priya Shah", "Tom Becker"}
+    assert "restore.verified" in kinds and kinds[-1] == "run.ended"
+    assert _container_running(STOREFRONT)
+    # the debrief is a function of the journal: step times are offsets from impact start
+    report = debrief(run_dir)
+    assert json.loads(result.stdout)["run_id"] == report["run_id"] == run_dir.name
+    steps = {f"{s['party']}.{s['id']}": s for s in report["steps"]}
+    for key, record in recorded.items():
+        assert steps[key]["actual_s"] == pytest.approx(record["t"] - applied["t"], abs=0.002)
+    for step in report["steps"]:
+        expected = _expected_score(step["actual_s"], step["target_s"], 3.0)
+        assert step["score"] == pytest.approx(expected, abs=0.01)
+    assert report["objectives"]["rto"]["met"] is True
+    assert (result.returncode == 0) == (report["outcome"] == "passed")
+    for name in ("debrief.json", "debrief.md", "debrief.html", "junit.xml", "playbook.yaml", "environment.yaml"):
+        assert (run_dir / name).exists(), name
+
+
+def _expected_score(actual: float, target: float, late_limit: float) -> float:
+    if actual <= target:
+        return 100.0
+    if actual >= late_limit * target:
+        return 0.0
+    return 100.0 * (late_limit * target - actual) / ((late_limit - 1) * target)
+
+
+def _start_manual_run(lab_env: Path, runs: Path) -> subprocess.Popen[str]:
+    # nobody acks in manual mode: the fault stays until a signal, abort or recover ends it
+    return subprocess.Popen(
+        [BCDRILL, "run", str(PLAYBOOK), "--env", str(lab_env), "--responders", "manual",
+         "--time-scale", "0.5", "--runs", str(runs)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def test_ctrl_c_during_the_fault_reverts_it(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = _start_manual_run(lab_env, runs)
+    run_dir = wait_for_record(runs, "fault.applied")
+    assert not _container_running(STOREFRONT)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3, stderr[-3000:]
+    kinds = types(run_dir)
+    assert "run.aborted" in kinds and "fault.reverted" in kinds
+    assert first(run_dir, "run.aborted")["data"]["reason"] == "received SIGINT"
+    assert _container_running(STOREFRONT)
+    assert debrief(run_dir)["outcome"] == "aborted"
+
+
+def test_abort_command_reverts_and_records_reason(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = _start_manual_run(lab_env, runs)
+    run_dir = wait_for_record(runs, "fault.applied")
+    result = run_cli("abort", run_dir.name, "--runs", str(runs), "--reason", "real incident elsewhere", "--by", "carla")
+    assert result.returncode == 0, result.stderr
+    proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    aborted = first(run_dir, "run.aborted")["data"]
+    assert aborted["by"] == "carla" and "real incident elsewhere" in aborted["reason"]
+    assert _container_running(STOREFRONT)
+
+
+def test_kill_9_then_recover_reverts_from_the_journal(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = _start_manual_run(lab_env, runs)
+    run_dir = wait_for_record(runs, "fault.applied")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert not _container_running(STOREFRONT)  # nothing ran after kill -9: the fault remains
+    assert "fault.reverted" not in types(run_dir)
+    result = run_cli("recover", run_dir.name, "--runs", str(runs))
+    assert result.returncode == 0, result.stderr
+    assert "reverted stop-web" in result.stdout
+    assert _container_running(STOREFRONT)
+    assert types(run_dir)[-1] == "recover.finished"
+    again = run_cli("recover", run_dir.name, "--runs", str(runs))
+    assert again.returncode == 0 and "nothing to recover" in again.stdout
+    assert types(run_dir)[-1] == "recover.finished"  # the second recover wrote nothing
+
+
+def test_preflight_failure_injects_nothing(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+    env_text = lab_env.read_text().replace(STOREFRONT, "bcdrill-no-such-container")
+    broken_env = tmp_path / "environment.yaml"
+    broken_env.write_text(env_text)
+    runs = tmp_path / "runs"
+    result = run_cli("run", str(PLAYBOOK), "--env", str(broken_env), "--responders", "auto",
+                     "--time-scale", SCALE, "--runs", str(runs))
+    assert result.returncode == 4, result.stderr[-3000:]
+    (run_dir,) = list(runs.iterdir())
+    kinds = types(run_dir)
+    assert "preflight.failed" in kinds and "fault.intent" not in kinds
+    assert "bcdrill-no-such-container" in first(run_dir, "preflight.failed")["data"]["reason"]
+
+
+def test_invalid_playbook_exits_2_before_anything_runs(lab_env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PLAYBOOK.read_text().replace("within: 5m", "within: 5 minutes", 1))
+    runs = tmp_path / "runs"
+    result = run_cli("run", str(bad), "--env", str(lab_env), "--runs", str(runs))
+    assert result.returncode == 2
+    assert "bad.yaml:" in result.stderr and "within" in result.stderr
+    assert not runs.exists()
