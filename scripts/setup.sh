@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine, as root: system packages, a Docker Engine
+# that answers, and the project's virtualenv in .venv. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(docker.io busybox-static openssh-server iproute2 iptables procps psmisc
+              python3 python3-venv python3-pip ca-certificates)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# A Docker Engine that answers (started in the background when none does).
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd (log: /var/log/bcdrill-dockerd.log)"
+  nohup dockerd >/var/log/bcdrill-dockerd.log 2>&1 &
+  for _ in $(seq 1 150); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start"; tail -20 /var/log/bcdrill-dockerd.log; exit 4; }
+fi
+
+# The project's virtualenv.
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "setup: ready ($(.venv/bin/python --version), $(docker version --format 'Docker {{.Server.Version}}'))"
