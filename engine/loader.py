@@ -8,7 +8,8 @@ valid document is turned into :class:`~engine.models.Playbook` /
 :class:`~engine.models.Environment`.
 
 ``validate_file`` detects the format from the ``format`` field through a small table that
-other modules extend with :func:`register_format` (e.g. drill plans).
+other modules extend with :func:`register_format` or, without being imported by the engine,
+through the ``bcdrill.formats`` entry-point group (name: the format, value: the validator).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import difflib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
+from importlib.metadata import entry_points
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -57,6 +59,7 @@ from engine.yamlsafe import JsonPath, YamlDocument, field_name, load_yaml
 
 __all__ = [
     "ENVIRONMENT_FORMAT",
+    "FORMATS_GROUP",
     "PLAYBOOK_FORMAT",
     "FormatValidator",
     "check_against_environment",
@@ -78,6 +81,8 @@ FormatValidator = Callable[[YamlDocument], tuple[Problem, ...]]
 """Checks one loaded document of a format and returns every problem (empty when valid)."""
 
 _FORMATS: dict[str, FormatValidator] = {}
+FORMATS_GROUP = "bcdrill.formats"  # entry points: "<format>" = "module:validator"
+_entry_points_loaded: list[bool] = []
 _PLANNED_FORMATS = ("drill-plan/v1",)
 _SECRET_FIELDS = frozenset({"key", "password", "token", "secret", "passphrase"})
 _DURATION_HINT = "is not a duration like '90s', '5m' or '1h30m'"
@@ -117,10 +122,27 @@ def register_format(name: str, validator: FormatValidator) -> None:
     _FORMATS[name] = validator
 
 
+def _load_format_plugins() -> None:
+    """Register validators declared under the ``bcdrill.formats`` entry-point group, once."""
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded.append(True)
+    for ep in entry_points(group=FORMATS_GROUP):
+        try:
+            validator = ep.load()
+        except Exception as exc:
+            raise RegistrationError(
+                f"file format {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from exc
+        if not callable(validator):
+            raise RegistrationError(f"file format {ep.name!r}: {validator!r} is not callable")
+        register_format(ep.name, validator)
+
+
 def load_playbook(path: Path) -> Playbook:
     """Load and fully validate a playbook; raise :class:`PlaybookError` listing every problem."""
     doc = _load(path, PlaybookError)
-    problems = validate_playbook_document(doc)
+    problems = _other_format(doc, PLAYBOOK_FORMAT) or validate_playbook_document(doc)
     if problems:
         raise PlaybookError(f"{path}: {len(problems)} problem(s)", problems)
     return _build_playbook(doc.data, path)
@@ -129,7 +151,7 @@ def load_playbook(path: Path) -> Playbook:
 def load_environment(path: Path) -> Environment:
     """Load and fully validate an environment file; raise :class:`EnvironmentFileError`."""
     doc = _load(path, EnvironmentFileError)
-    problems = validate_environment_document(doc)
+    problems = _other_format(doc, ENVIRONMENT_FORMAT) or validate_environment_document(doc)
     if problems:
         raise EnvironmentFileError(f"{path}: {len(problems)} problem(s)", problems)
     return _build_environment(doc.data, path)
@@ -144,6 +166,7 @@ def validate_file(path: Path) -> tuple[str, tuple[Problem, ...]]:
         doc = load_yaml(path)
     except InputError as exc:
         return "", exc.problems
+    _load_format_plugins()
     fmt = doc.data.get("format")
     known = ", ".join(sorted({*_FORMATS, *_PLANNED_FORMATS}))
     if not isinstance(fmt, str):
@@ -236,7 +259,7 @@ def schema_problems(
     problems: list[Problem] = []
     for error in Draft7Validator(schema).iter_errors(instance):
         problems.extend(_translate(doc, error, prefix))
-    return _unique(problems)
+    return _unique(_sorted(problems))
 
 
 def validate_playbook_document(doc: YamlDocument) -> tuple[Problem, ...]:
@@ -260,8 +283,16 @@ def _load(path: Path, error: type[InputError]) -> YamlDocument:
         raise error(str(exc), exc.problems) from exc
 
 
+def _other_format(doc: YamlDocument, expected: str) -> tuple[Problem, ...]:
+    """One clear problem when the file is another known kind (e.g. an environment file)."""
+    fmt = doc.data.get("format")
+    if fmt == expected or fmt not in {*_FORMATS, *_PLANNED_FORMATS}:
+        return ()
+    return (doc.problem(("format",), f"this file is {fmt!r}, not {expected!r}"),)
+
+
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.line, p.column))
+    return sorted(problems, key=lambda p: (p.line, p.column, p.field))
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
@@ -283,7 +314,7 @@ def _translate(doc: YamlDocument, error: ValidationError, prefix: JsonPath) -> l
             if isinstance(error.instance, dict) and name not in error.instance
         ]
     if validator in ("oneOf", "anyOf"):
-        return _alternatives(doc, error, path)
+        return _alternatives(doc, error, prefix)
     if "propertyNames" in error.relative_schema_path:
         key = str(error.instance)
         return [doc.problem((*path, key), f"key {key!r} {_hint(error)}", at_key=True)]
@@ -302,8 +333,9 @@ def _unknown_fields(doc: YamlDocument, error: ValidationError, path: JsonPath) -
     return problems
 
 
-def _alternatives(doc: YamlDocument, error: ValidationError, path: JsonPath) -> list[Problem]:
+def _alternatives(doc: YamlDocument, error: ValidationError, prefix: JsonPath) -> list[Problem]:
     """Report a failed oneOf/anyOf through the one branch whose type fits, else list them."""
+    path: JsonPath = (*prefix, *error.absolute_path)
     branches: dict[int, list[ValidationError]] = {}
     for sub in error.context or ():
         branches.setdefault(int(sub.schema_path[0]), []).append(sub)
@@ -313,7 +345,7 @@ def _alternatives(doc: YamlDocument, error: ValidationError, path: JsonPath) -> 
         if not any(e.validator in ("type", "enum") and not e.path for e in errors)
     ]
     if len(fitting) == 1:
-        return [p for sub in fitting[0] for p in _translate(doc, sub, path)]
+        return [p for sub in fitting[0] for p in _translate(doc, sub, prefix)]
     forms = [str(b.get("description", b.get("title", "?"))) for b in error.validator_value]
     shown = _show(error.instance, path)
     return [doc.problem(path, f"{shown} is none of the allowed forms: {' | '.join(forms)}")]
@@ -648,7 +680,7 @@ def _environment_semantics(doc: YamlDocument) -> Iterator[Problem]:
         kinds = [k for k in ("containers", "hosts") if k in binding]
         if len(kinds) != 1:
             message = "give exactly one of 'containers' or 'hosts'"
-            yield doc.problem(("targets", name), message)
+            yield doc.problem(("targets", name), message, at_key=True)
         for i, host in _strings(binding.get("hosts")):
             if host not in hosts:
                 message = f"unknown SSH host {host!r} (ssh_hosts: {_known(hosts)})"
@@ -658,11 +690,10 @@ def _environment_semantics(doc: YamlDocument) -> Iterator[Problem]:
             continue
         if "host_key" not in host and "known_hosts" not in host:
             message = "needs host_key or known_hosts: host keys are pinned, never auto-accepted"
-            yield doc.problem(("ssh_hosts", name), message)
+            yield doc.problem(("ssh_hosts", name), message, at_key=True)
         if "key" not in host and host.get("agent") is not True:
-            yield doc.problem(
-                ("ssh_hosts", name), "needs key (env:/file: reference) or agent: true"
-            )
+            message = "needs key (env:/file: reference) or agent: true"
+            yield doc.problem(("ssh_hosts", name), message, at_key=True)
     docker = _as_dict(doc.data.get("docker"))
     if docker.get("tls_verify") is True and "ca_cert" not in docker:
         yield doc.problem(("docker", "tls_verify"), "tls_verify needs ca_cert (the CA to trust)")

@@ -317,8 +317,9 @@ class _StrictComposer(Reader, Scanner, Parser, Composer, _Resolver):
 
 
 def _compose(text: str, file: str, limits: Limits) -> Node | None:
-    composer = _StrictComposer(text, limits)
+    composer: _StrictComposer | None = None
     try:
+        composer = _StrictComposer(text, limits)  # the reader checks characters right away
         return composer.get_single_node()
     except ReaderError as exc:
         where = _offset_mark(text, exc.position)
@@ -332,7 +333,8 @@ def _compose(text: str, file: str, limits: Limits) -> Node | None:
     except RecursionError as exc:  # pragma: no cover - the depth bound comes first
         raise _fail(file, "too complex: nested too deeply") from exc
     finally:
-        composer.dispose()
+        if composer is not None:
+            composer.dispose()
 
 
 def _yaml_message(exc: MarkedYAMLError) -> str:

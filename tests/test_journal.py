@@ -1,0 +1,201 @@
+"""The run journal: append-only, hash-chained, tamper-evident, tolerant of a torn last line."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.clock import FakeClock
+from engine.errors import JournalError, JournalTamperedError
+from engine.journal import GENESIS, JOURNAL_NAME, Journal, _digest, read_journal
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / JOURNAL_NAME
+
+
+def write_three(path: Path, clock: FakeClock | None = None) -> list[dict[str, Any]]:
+    clock = clock or FakeClock()
+    journal = Journal(path, clock)
+    records = [journal.append("run.started", run_id="r1")]
+    clock.advance(1.5)
+    records.append(journal.append("fault.intent", fault="stop-web", target={"ref": "abc"}))
+    clock.advance(0.25)
+    records.append(journal.append("run.ended", outcome="passed"))
+    journal.close()
+    return records
+
+
+def test_records_are_chained_and_timed(path: Path) -> None:
+    records = write_three(path)
+    assert [r["seq"] for r in records] == [0, 1, 2]
+    assert [r["type"] for r in records] == ["run.started", "fault.intent", "run.ended"]
+    assert [r["t"] for r in records] == [0.0, 1.5, 1.75]
+    assert records[0]["at"] == "2026-01-01T00:00:00.000Z"
+    assert records[2]["at"] == "2026-01-01T00:00:01.750Z"
+    assert records[0]["prev"] == GENESIS
+    assert records[1]["prev"] == records[0]["hash"]
+    assert records[2]["prev"] == records[1]["hash"]
+    assert all(r["hash"] == _digest(r) for r in records)
+    assert records[1]["data"] == {"fault": "stop-web", "target": {"ref": "abc"}}
+
+
+def test_read_back_verifies_everything(path: Path) -> None:
+    written = write_three(path)
+    contents = read_journal(path)
+    assert list(contents.records) == written
+    assert (contents.torn_tail, contents.warnings) == (False, ())
+    assert [r["seq"] for r in contents.of_type("fault.intent", "run.ended")] == [1, 2]
+
+
+def test_file_is_private_and_one_line_per_record(path: Path) -> None:
+    write_three(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3
+    assert all(json.loads(line)["hash"] for line in lines)
+
+
+def test_reopening_continues_the_chain(path: Path) -> None:
+    first = write_three(path)
+    journal = Journal(path, FakeClock())
+    record = journal.append("step.recorded", step="msp.ack")
+    journal.close()
+    assert (record["seq"], record["prev"]) == (3, first[-1]["hash"])
+    assert len(read_journal(path).records) == 4
+
+
+def rewrite_line(path: Path, number: int, change: Any) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    record = json.loads(lines[number - 1])
+    change(record)
+    lines[number - 1] = json.dumps(record, sort_keys=True) + "\n"
+    path.write_text("".join(lines))
+
+
+def test_an_edited_record_is_named_by_its_line(path: Path) -> None:
+    write_three(path)
+    rewrite_line(path, 2, lambda r: r["data"].update(fault="something-else"))
+    with pytest.raises(JournalTamperedError) as caught:
+        read_journal(path)
+    assert str(caught.value) == f"{path}:2: record seq 1 was modified (hash mismatch)"
+
+
+def test_a_rehashed_edit_breaks_the_chain_at_the_next_line(path: Path) -> None:
+    write_three(path)
+
+    def forge(record: dict[str, Any]) -> None:
+        record["data"]["outcome"] = "forged"
+        record["hash"] = _digest(record)
+
+    rewrite_line(path, 2, forge)
+    with pytest.raises(JournalTamperedError) as caught:
+        read_journal(path)
+    assert str(caught.value) == f"{path}:3: record seq 2 breaks the hash chain"
+
+
+def test_a_deleted_record_is_detected(path: Path) -> None:
+    write_three(path)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + lines[2])
+    with pytest.raises(JournalTamperedError) as caught:
+        read_journal(path)
+    assert str(caught.value) == f"{path}:2: record seq 2 breaks the hash chain"
+
+
+def test_reordered_records_are_detected(path: Path) -> None:
+    write_three(path)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[1] + lines[0] + lines[2])
+    with pytest.raises(JournalTamperedError, match=r":1: record seq 1 breaks the hash chain"):
+        read_journal(path)
+
+
+def test_garbage_in_the_middle_is_named(path: Path) -> None:
+    write_three(path)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "not json\n" + lines[1])
+    with pytest.raises(JournalTamperedError) as caught:
+        read_journal(path)
+    assert str(caught.value).startswith(f"{path}:2: not a JSON record (")
+    path.write_text(lines[0] + "[1, 2]\n")
+    with pytest.raises(JournalTamperedError, match=r":2: not a JSON object"):
+        read_journal(path)
+
+
+def test_a_torn_last_line_is_tolerated_and_reported(path: Path) -> None:
+    written = write_three(path)
+    with path.open("ab") as stream:
+        stream.write(b'{"seq": 3, "type": "fault.app')  # the crash hit mid-write
+    contents = read_journal(path)
+    assert list(contents.records) == written
+    assert contents.torn_tail is True
+    assert contents.warnings == (f"{path}:4: torn last record ignored (crash mid-write)",)
+
+
+def test_an_empty_journal_reads_as_no_records(path: Path) -> None:
+    path.write_bytes(b"")
+    contents = read_journal(path)
+    assert (contents.records, contents.torn_tail) == ((), False)
+
+
+def test_missing_journal_is_a_journal_error(path: Path) -> None:
+    with pytest.raises(JournalError, match="cannot read journal"):
+        read_journal(path)
+
+
+def test_opening_over_a_tampered_journal_refuses(path: Path) -> None:
+    write_three(path)
+    rewrite_line(path, 1, lambda r: r.update(type="run.forged"))
+    with pytest.raises(JournalTamperedError, match=r":1: record seq 0 was modified"):
+        Journal(path, FakeClock())
+
+
+def test_listeners_see_each_record_after_it_is_on_disk(path: Path) -> None:
+    journal = Journal(path, FakeClock())
+    seen: list[tuple[int, int]] = []
+
+    def listener(record: dict[str, Any]) -> None:
+        seen.append((record["seq"], len(path.read_text().splitlines())))
+
+    journal.subscribe(listener)
+    journal.append("run.started")
+    journal.append("run.ended")
+    journal.close()
+    assert seen == [(0, 1), (1, 2)]
+
+
+def test_appends_from_many_threads_keep_one_chain(path: Path) -> None:
+    journal = Journal(path, FakeClock())
+
+    def burst(n: int) -> None:
+        for i in range(25):
+            journal.append("probe.changed", worker=n, i=i)
+
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    journal.close()
+    records = read_journal(path).records
+    assert [r["seq"] for r in records] == list(range(100))
+
+
+def test_unwritable_location_is_a_journal_error(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="cannot open journal"):
+        Journal(tmp_path / "missing-dir" / JOURNAL_NAME, FakeClock())
+
+
+def test_non_ascii_data_round_trips(path: Path) -> None:
+    journal = Journal(path, FakeClock())
+    journal.append("step.recorded", by="Zoë 张伟")
+    journal.close()
+    assert read_journal(path).records[0]["data"] == {"by": "Zoë 张伟"}
+    assert os.path.getsize(path) > 0
