@@ -8,12 +8,23 @@ and known only to the controllers.
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.durations import DURATION_PATTERN, parse_duration
+from engine.errors import InputError, Problem
+from engine.loader import schema_problems
+from engine.yamlsafe import JsonPath, YamlDocument, load_yaml
 
 PLAN_FORMAT = "drill-plan/v1"
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -170,7 +181,7 @@ class DrillPlan:
     def __post_init__(self) -> None:
         problems = plan_problems(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise DrillPlanError(f"invalid drill plan for {self.client!r}: " + "; ".join(problems))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -222,3 +233,211 @@ def valid_time_zone(name: str) -> bool:
 def whole_seconds(seconds: float) -> int:
     """Round a parsed duration up to whole seconds (a drill never gets shorter)."""
     return math.ceil(seconds)
+
+
+# ---------------------------------------------------------------- loading drill-plan/v1 files
+
+
+class DrillPlanError(InputError):
+    """A drill plan failed to load or validate; ``problems`` are located in the file."""
+
+
+_FRIENDLY_PATTERNS = {
+    r"^\d{4}-\d{2}-\d{2}$": "is not a date like '2027-01-31'",
+    r"^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$": "is not a range like '09:30-17:00'",
+    r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$": "is not a time zone like 'Europe/Berlin'",
+    r"^[a-z][a-z0-9+.-]*://.+": "is not a URL like 'mailto://carla@msp.example'",
+    r"^https?://.+": "is not an http:// or https:// URL",
+}
+
+
+@cache
+def plan_schema() -> dict[str, Any]:
+    """The packaged draft-07 JSON Schema of drill-plan/v1."""
+    text = files("drills").joinpath("schema", "drill-plan.schema.json").read_text("utf-8")
+    return cast(dict[str, Any], json.loads(text))
+
+
+def validate_plan_document(doc: YamlDocument) -> tuple[Problem, ...]:
+    """Every problem of a loaded drill-plan document: schema, then meaning and files.
+
+    Registered for ``bcdrill validate`` under the ``bcdrill.formats`` entry point
+    ``drill-plan/v1``.
+    """
+    problems = [_friendly(p) for p in schema_problems(doc, plan_schema())]
+    problems += sorted(_semantic_problems(doc), key=lambda p: (p.line, p.column))
+    return tuple(dict.fromkeys(problems))
+
+
+def load_plan(path: Path) -> DrillPlan:
+    """Load and fully validate a drill plan; raise :class:`DrillPlanError` listing every problem.
+
+    ``environment`` and ``playbooks`` are resolved against the plan file's folder and must
+    exist (they are not validated here: ``bcdrill validate`` them, or load them to run).
+    """
+    try:
+        doc = load_yaml(path)
+    except InputError as exc:
+        raise DrillPlanError(str(exc), exc.problems) from exc
+    problems = validate_plan_document(doc)
+    if problems:
+        raise DrillPlanError(f"{path}: {len(problems)} problem(s)", problems)
+    return _build(doc.data, path)
+
+
+def _friendly(problem: Problem) -> Problem:
+    for pattern, hint in _FRIENDLY_PATTERNS.items():
+        raw = f"does not match {pattern!r}"
+        if problem.message.endswith(raw):
+            return replace(problem, message=problem.message[: -len(raw)] + hint)
+    return problem
+
+
+def _semantic_problems(doc: YamlDocument) -> Iterator[Problem]:
+    data = doc.data
+    yield from _check_window(doc, data.get("window"))
+    zone = data.get("time_zone")
+    if isinstance(zone, str) and _IANA.fullmatch(zone) and not valid_time_zone(zone):
+        yield doc.problem(
+            ("time_zone",), f"unknown time zone {zone!r} (IANA, like 'Europe/Berlin')"
+        )
+    yield from _check_hours(doc, data.get("business_hours"))
+    for i, item in enumerate(_as_list(data.get("blackouts"))):
+        if isinstance(item, dict):
+            yield from _check_range(doc, ("blackouts", i), item.get("from"), item.get("to"), "from")
+        else:
+            yield from _check_range(doc, ("blackouts", i), item, item, None)
+    yield from _check_durations(doc)
+    yield from _check_files(doc)
+
+
+_IANA = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_RANGE = re.compile(r"([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _check_window(doc: YamlDocument, window: Any) -> Iterator[Problem]:
+    if not isinstance(window, dict):
+        return
+    yield from _check_range(doc, ("window",), window.get("start"), window.get("end"), "start")
+    first, last = _date(window.get("start")), _date(window.get("end"))
+    if first and last and (last - first).days + 1 > MAX_WINDOW_DAYS:
+        message = (
+            f"{first}..{last} is {(last - first).days + 1} days; a plan covers at most"
+            f" {MAX_WINDOW_DAYS} (write one plan per year)"
+        )
+        yield doc.problem(("window", "end"), message)
+
+
+def _check_range(
+    doc: YamlDocument, path: JsonPath, first: Any, last: Any, first_key: str | None
+) -> Iterator[Problem]:
+    """Dates that match the pattern but are not real (2027-02-30), or end before they start."""
+    last_key = {"start": "end", "from": "to"}.get(first_key or "")
+    for value, key in ((first, first_key), (last, last_key)):
+        where = (*path, key) if key else path
+        if isinstance(value, str) and _DATE.fullmatch(value) and _date(value) is None:
+            yield doc.problem(where, f"{value!r} is not a real date")
+    start, end = _date(first), _date(last)
+    if start and end and end < start:
+        where = (*path, last_key) if last_key else path
+        yield doc.problem(where, f"{last!r} is before {first!r}")
+
+
+def _check_hours(doc: YamlDocument, hours: Any) -> Iterator[Problem]:
+    if not isinstance(hours, dict):
+        return
+    for day, ranges in hours.items():
+        parsed: list[tuple[int, DayRange]] = []
+        for i, text in enumerate(_as_list(ranges)):
+            if not isinstance(text, str) or not _RANGE.fullmatch(text):
+                continue
+            try:
+                parsed.append((i, DayRange.parse(text)))
+            except ValueError as exc:
+                yield doc.problem(("business_hours", day, i), str(exc))
+        ordered = sorted(parsed, key=lambda item: item[1].start_min)
+        for (_, before), (i, after) in itertools.pairwise(ordered):
+            if after.start_min < before.end_min:
+                yield doc.problem(("business_hours", day, i), f"{after} overlaps {before}")
+    if all(isinstance(v, list) and not v for v in hours.values()) and hours:
+        yield doc.problem(("business_hours",), "every weekday is closed: no drill can happen")
+
+
+def _check_durations(doc: YamlDocument) -> Iterator[Problem]:
+    for key in ("min_spacing", "drill_length"):
+        text = doc.data.get(key)
+        if not isinstance(text, str) or not re.fullmatch(DURATION_PATTERN, text):
+            continue
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            yield doc.problem((key,), str(exc))
+            continue
+        if key == "drill_length" and not 0 < seconds <= MINUTES_PER_DAY * 60:
+            yield doc.problem((key,), f"{text!r} must be longer than zero and at most 24h")
+
+
+def _check_files(doc: YamlDocument) -> Iterator[Problem]:
+    base = Path(doc.file).parent
+    refs: list[tuple[JsonPath, Any]] = [(("environment",), doc.data.get("environment"))]
+    refs += [(("playbooks", i), p) for i, p in enumerate(_as_list(doc.data.get("playbooks")))]
+    for path, ref in refs:
+        if isinstance(ref, str) and ref and not (base / ref).is_file():
+            yield doc.problem(path, f"no such file {ref!r} (looked for {base / ref})")
+
+
+def _build(data: dict[str, Any], source: Path) -> DrillPlan:
+    base = source.parent
+    window = data["window"]
+    check = data.get("incident_check")
+    return DrillPlan(
+        client=data["client"],
+        environment=(base / data["environment"]).resolve(),
+        playbooks=tuple((base / p).resolve() for p in data["playbooks"]),
+        window=DateRange(date.fromisoformat(window["start"]), date.fromisoformat(window["end"])),
+        time_zone=data["time_zone"],
+        business_hours=_build_hours(data["business_hours"]),
+        blackouts=tuple(_build_blackout(b) for b in data.get("blackouts", [])),
+        min_spacing_s=whole_seconds(parse_duration(data.get("min_spacing", "0s"))),
+        quota=int(data.get("quota", 1)),
+        drill_length_s=whole_seconds(parse_duration(data.get("drill_length", "1h"))),
+        controllers=tuple(Controller(c["name"], c.get("contact", "")) for c in data["controllers"]),
+        notify=tuple(data.get("notify", [])),
+        incident_check=None
+        if check is None
+        else IncidentCheck(
+            check["http"], check["open_when"]["json_field"], check["open_when"]["equals"]
+        ),
+        source=source,
+    )
+
+
+def _build_hours(data: dict[str, list[str]]) -> BusinessHours:
+    days = []
+    for name in WEEKDAYS:
+        ranges = sorted((DayRange.parse(t) for t in data.get(name, [])), key=lambda r: r.start_min)
+        days.append(tuple(ranges))
+    return BusinessHours(tuple(days))
+
+
+def _build_blackout(item: str | dict[str, str]) -> Blackout:
+    if isinstance(item, str):
+        day = date.fromisoformat(item)
+        return Blackout(DateRange(day, day))
+    first = date.fromisoformat(item["from"])
+    last = date.fromisoformat(item.get("to", item["from"]))
+    return Blackout(DateRange(first, last), item.get("reason", ""))

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from drills.plan import Blackout, BusinessHours, DateRange, DayRange, DrillPlan
+from drills.plan import Blackout, BusinessHours, DateRange, DayRange, DrillPlan, DrillPlanError
 from drills.schedule import (
     MinuteSet,
     ScheduledDrill,
@@ -427,11 +427,11 @@ def test_msp_capacity_is_named() -> None:
 
 
 def test_plan_rejects_nonsense_at_construction() -> None:
-    with pytest.raises(ValueError, match="every weekday is closed"):
+    with pytest.raises(DrillPlanError, match="every weekday is closed"):
         make_plan(business_hours=BusinessHours(((),) * 7))
-    with pytest.raises(ValueError, match="not an IANA zone"):
+    with pytest.raises(DrillPlanError, match="not an IANA zone"):
         make_plan(time_zone="Mars/Olympus")
-    with pytest.raises(ValueError, match="at most 366"):
+    with pytest.raises(DrillPlanError, match="at most 366"):
         make_plan(window=DateRange(date(2027, 1, 1), date(2028, 6, 1)))
     with pytest.raises(ValueError, match="start < end"):
         DayRange.parse("17:00-09:30")
