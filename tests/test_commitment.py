@@ -29,7 +29,7 @@ def test_digest_is_sha256_of_the_documented_canonical_string() -> None:
     assert canonical_moment(MOMENT) == "2027-02-15T09:30:00.000000Z"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(moments)
 def test_commitment_verifies_and_a_tampered_time_or_nonce_fails(moment: datetime) -> None:
     sealed = commit(moment)

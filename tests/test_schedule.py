@@ -162,7 +162,9 @@ def plans(draw: st.DrawFn, max_days: int = 6, client: str | None = None) -> Dril
 # ---------------------------------------------------------------- allowed minutes
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(plans())
 def test_allowed_minutes_equal_a_minute_by_minute_check(plan: DrillPlan) -> None:
     allowed = allowed_minutes(plan)
@@ -317,7 +319,9 @@ def schedules(draw: st.DrawFn) -> tuple[list[DrillPlan], int, str, int]:
     return chosen, capacity, msp_zone, seed
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(schedules())
 def test_picked_moments_keep_every_rule(case: tuple[list[DrillPlan], int, str, int]) -> None:
     all_plans, capacity, msp_zone, seed = case
