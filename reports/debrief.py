@@ -53,11 +53,11 @@ def _fault_results(facts: RunFacts, anchor: float | None) -> tuple[FaultResult, 
 
 
 def _fault_status(fault: FaultTrack) -> FaultStatus:
-    """The furthest a fault got: revert failed, reverted, inject failed, applied, intended."""
-    if fault.revert_error is not None:
-        return "revert_failed"
+    """Where a fault ended: reverted, revert failed, inject failed, applied or only intended."""
     if fault.reverted_t is not None:
         return "reverted"
+    if fault.revert_error is not None:
+        return "revert_failed"
     if fault.inject_error is not None:
         return "inject_failed"
     if fault.applied_t is not None:

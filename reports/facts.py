@@ -8,6 +8,7 @@ debrief needs raises :class:`~engine.errors.JournalError` naming the record.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from engine.errors import JournalError
@@ -103,6 +104,7 @@ class FaultTrack:
     reverted_t: float | None
     verified: bool | None
     revert_error: str | None
+    recovered: bool = False  # reverted later by ``bcdrill recover``, not by the run itself
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class RunFacts:
     faults: tuple[FaultTrack, ...]
     aborted: Event | None
     preflight_failed: Event | None
+    run_failed: Event | None
     restore_failed: Event | None
 
 
@@ -216,10 +219,10 @@ def _target_label(data: dict[str, Any]) -> str:
     return str(target or "")
 
 
-def _collect_faults(contents: JournalContents) -> tuple[FaultTrack, ...]:
+def _collect_faults(contents: JournalContents, times: _Times) -> tuple[FaultTrack, ...]:
     builders: dict[str, _FaultBuilder] = {}
     for record in contents.records:
-        kind, t, data = record["type"], float(record["t"]), record.get("data") or {}
+        kind, t, data = record["type"], times.of(record), record.get("data") or {}
         if not kind.startswith("fault."):
             continue
         fault_id = str(_need(record, "data", "fault"))
@@ -232,19 +235,58 @@ def _collect_faults(contents: JournalContents) -> tuple[FaultTrack, ...]:
             builder.update(applied_t=t)
         elif kind == "fault.inject_failed":
             builder.update(inject_error=str(data.get("error", "")))
-        elif kind == "fault.reverted":
-            builder.update(reverted_t=t, verified=bool(data.get("verified", False)))
+        elif kind == "fault.reverted" and builder.track.reverted_t is None:
+            builder.track = replace(
+                builder.track,
+                reverted_t=t,
+                verified=bool(data.get("verified", False)),
+                recovered=times.recovering(record),
+            )
         elif kind == "fault.revert_failed":
             builder.update(revert_error=str(data.get("error", "")), verified=False)
     return tuple(b.track for b in builders.values())
 
 
-def _first_event(contents: JournalContents, kind: str, field: str) -> Event | None:
+def _first_event(contents: JournalContents, kind: str, times: _Times) -> Event | None:
     record = next(contents.of_type(kind), None)
     if record is None:
         return None
     data = record.get("data") or {}
-    return Event(float(record["t"]), str(data.get(field, "")), str(data.get("by", "")))
+    return Event(times.of(record), str(data.get("reason", "")), str(data.get("by", "")))
+
+
+class _Times:
+    """Run offsets of records, consistent across a later ``bcdrill recover``.
+
+    ``recover`` appends to the journal with a fresh clock, so from its ``recover.started``
+    record on, ``t`` restarts near zero; those records' offsets are derived from their UTC
+    ``at`` against the run's start instead.
+    """
+
+    def __init__(self, contents: JournalContents, started: dict[str, Any]) -> None:
+        self._start_t = float(started["t"])
+        self._start_at = _parse_at(started)
+        first = next(contents.of_type("recover.started"), None)
+        self._recover_seq = None if first is None else int(first["seq"])
+
+    def recovering(self, record: dict[str, Any]) -> bool:
+        """True for records written by ``bcdrill recover``."""
+        return self._recover_seq is not None and int(record["seq"]) >= self._recover_seq
+
+    def of(self, record: dict[str, Any]) -> float:
+        """Seconds since run start of ``record``."""
+        if not self.recovering(record):
+            return float(record["t"])
+        return self._start_t + (_parse_at(record) - self._start_at).total_seconds()
+
+
+def _parse_at(record: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError) as exc:
+        raise JournalError(
+            f"journal record seq {record.get('seq')!r} has no valid UTC time 'at': {exc}"
+        ) from exc
 
 
 def read_facts(contents: JournalContents) -> RunFacts:
@@ -252,37 +294,38 @@ def read_facts(contents: JournalContents) -> RunFacts:
     started = next(contents.of_type("run.started"), None)
     if started is None:
         raise JournalError("the journal has no 'run.started' record: it is not a bcdrill run")
-    last = contents.records[-1]
-    ended = next(contents.of_type("run.ended"), last)
-    probe_changes = tuple(
-        ProbeChange(str(_need(r, "data", "probe")), str(_need(r, "data", "state")), float(r["t"]))
-        for r in contents.of_type("probe.changed")
-    )
-    step_records = tuple(
-        StepRecord(
-            key=str(_need(r, "data", "step")),
-            t=float(r["t"]),
-            by=str(r["data"].get("by", "")),
-            source=str(r["data"].get("source", "")),
-        )
-        for r in contents.of_type("step.recorded")
-    )
     try:
         spec = _parse_spec(started)
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(
             f"journal record seq {started.get('seq')!r} ('run.started') is malformed: {exc!r}"
         ) from exc
+    times = _Times(contents, started)
+    ended = next(contents.of_type("run.ended"), contents.records[-1])
+    probe_changes = tuple(
+        ProbeChange(str(_need(r, "data", "probe")), str(_need(r, "data", "state")), times.of(r))
+        for r in contents.of_type("probe.changed")
+    )
+    step_records = tuple(
+        StepRecord(
+            key=str(_need(r, "data", "step")),
+            t=times.of(r),
+            by=str(r["data"].get("by", "")),
+            source=str(r["data"].get("source", "")),
+        )
+        for r in contents.of_type("step.recorded")
+    )
     return RunFacts(
         spec=spec,
         started_at=str(started["at"]),
         started_t=float(started["t"]),
         ended_at=str(ended["at"]),
-        end_t=float(ended["t"]),
+        end_t=times.of(ended),
         probe_changes=probe_changes,
         step_records=step_records,
-        faults=_collect_faults(contents),
-        aborted=_first_event(contents, "run.aborted", "reason"),
-        preflight_failed=_first_event(contents, "preflight.failed", "reason"),
-        restore_failed=_first_event(contents, "restore.failed", "reason"),
+        faults=_collect_faults(contents, times),
+        aborted=_first_event(contents, "run.aborted", times),
+        preflight_failed=_first_event(contents, "preflight.failed", times),
+        run_failed=_first_event(contents, "run.failed", times),
+        restore_failed=_first_event(contents, "restore.failed", times),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.durations import format_duration
-from reports.facts import RunFacts
+from reports.facts import FaultTrack, RunFacts
 from reports.model import (
     Finding,
     FindingParty,
@@ -55,16 +55,14 @@ def _drill_drafts(facts: RunFacts) -> list[_Draft]:
             "msp", "Fix the environment so every target answers and the steady state holds, "
             "then run the drill again.",
         ))
-    for fault in facts.faults:
-        problem = revert_problem(fault)
-        if problem is not None:
-            drafts.append(_Draft(
-                "critical", "drill", f"Fault {fault.id!r} may still be in place",
-                f"{fault.action} on {fault.target or '?'}: {problem}",
-                "msp", f"Check {fault.target or 'the target'} by hand now and run "
-                "`bcdrill recover` for this run; fix the revert of "
-                f"{fault.action!r} before the next drill.",
-            ))
+    drafts += [d for f in facts.faults if (d := _revert_draft(f)) is not None]
+    if facts.run_failed is not None:
+        drafts.append(_Draft(
+            "high", "drill", "The drill engine stopped the run on an error",
+            f"run.failed: {facts.run_failed.reason}",
+            "msp", "Fix the cause of the error (target, credentials, fault parameters) and "
+            "run the drill again.",
+        ))
     if facts.restore_failed is not None:
         drafts.append(_Draft(
             "critical", "drill", "The service did not come back after the drill",
@@ -81,6 +79,25 @@ def _drill_drafts(facts: RunFacts) -> list[_Draft]:
                 "so the drill tests what the playbook intends.",
             ))
     return drafts
+
+
+def _revert_draft(fault: FaultTrack) -> _Draft | None:
+    problem = revert_problem(fault)
+    if problem is None:
+        return None
+    evidence = f"{fault.action} on {fault.target or '?'}: {problem.text}"
+    target = fault.target or "the target"
+    if problem.remains:
+        return _Draft(
+            "critical", "drill", f"Fault {fault.id!r} may still be in place", evidence,
+            "msp", f"Check {target} by hand now and run `bcdrill recover` for this run; "
+            f"fix the revert of {fault.action!r} before the next drill.",
+        )
+    return _Draft(
+        "high", "drill", f"Fault {fault.id!r} was not reverted by the run", evidence,
+        "msp", f"Find out why reverting {fault.action!r} on {target} did not work first time "
+        "and fix it before the next drill.",
+    )
 
 
 def _objective_drafts(objectives: ObjectiveResults) -> list[_Draft]:
@@ -115,13 +132,14 @@ def _step_draft(step: StepResult, late_limit: float) -> _Draft | None:
             f"target {target}, no credit after {limit}"
         )
     verb = "late" if step.status == "late" else "missed"
+    cause = "why it was not done" if step.actual_s is None else "what delayed it"
     return _Draft(
         "medium" if step.status == "late" else "high",
         party,
         f"{PARTY_NAMES[party]} step {step.title!r} was {verb}",
         evidence,
         party,
-        f"Rehearse {step.title!r}: find what delayed it and agree how the "
+        f"Rehearse {step.title!r}: find out {cause} and agree how the "
         f"{PARTY_NAMES[party]} team is alerted, so it happens within {target}.",
     )
 

@@ -7,8 +7,10 @@ rounded to three places in the JSON form so that the same journal always gives t
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 SCHEMA_ID = "bcdrill/debrief/v1"
 
@@ -221,6 +223,43 @@ class Debrief:
     def dumps(self) -> str:
         """Canonical JSON text (sorted keys, two-space indent, trailing newline)."""
         return json.dumps(self.to_json(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Debrief:
+        """Rebuild a debrief from its JSON form (e.g. a ``debrief.json`` of an earlier run).
+
+        Raises :class:`ValueError` naming the field when ``data`` is not a v1 debrief.
+        """
+        if data.get("schema") != SCHEMA_ID:
+            raise ValueError(f"not a {SCHEMA_ID} debrief: schema is {data.get('schema')!r}")
+        result = _build(cls, data, "$")
+        assert isinstance(result, Debrief)
+        return result
+
+
+def _build(kind: Any, value: Any, path: str) -> Any:
+    """Rebuild ``value`` as type ``kind`` (a dataclass, ``tuple[X, ...]``, ``X | None``, scalar)."""
+    if is_dataclass(kind) and isinstance(kind, type):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{path}: expected an object, got {value!r}")
+        hints = get_type_hints(kind)
+        try:
+            return kind(**{
+                f.name: _build(hints[f.name], value[f.name], f"{path}.{f.name}")
+                for f in fields(kind)
+            })
+        except KeyError as exc:
+            raise ValueError(f"{path}: missing field {exc.args[0]!r}") from None
+    origin = get_origin(kind)
+    if origin is tuple:
+        (item, _) = get_args(kind)
+        return tuple(_build(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (Union, UnionType) and value is not None:
+        (real,) = [a for a in get_args(kind) if a is not type(None)]
+        return _build(real, value, path)
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value
 
 
 def plain(value: Any) -> Any:

@@ -8,6 +8,7 @@ where it scores 0 and beyond which it is missed. See ``docs/scoring.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from reports.facts import FaultTrack, RunFacts, ScoringSpec, StepRecord, StepSpec
 from reports.model import (
@@ -174,14 +175,29 @@ def resolution_s(facts: RunFacts) -> float | None:
     return min(intervals) if intervals else None
 
 
-def revert_problem(fault: FaultTrack) -> str | None:
-    """Why this fault may remain on its target, or ``None`` when it was verifiably undone."""
-    if fault.revert_error is not None:
-        return f"revert failed: {fault.revert_error}"
-    if fault.reverted_t is not None and fault.verified is False:
-        return "revert ran but could not be verified"
+@dataclass(frozen=True)
+class RevertProblem:
+    """Why a fault's revert needs attention; ``remains`` when it may still be in place."""
+
+    text: str
+    remains: bool
+
+
+def revert_problem(fault: FaultTrack) -> RevertProblem | None:
+    """What went wrong undoing ``fault``, or ``None`` when the run itself verifiably undid it."""
+    if fault.reverted_t is None and fault.revert_error is not None:
+        return RevertProblem(f"revert failed: {fault.revert_error}", remains=True)
     if fault.reverted_t is None:
-        return "no revert was recorded"
+        return RevertProblem("no revert was recorded", remains=True)
+    if fault.verified is not True:
+        return RevertProblem("revert ran but could not be verified", remains=True)
+    if fault.revert_error is not None:
+        later = "by `bcdrill recover`" if fault.recovered else "on a later attempt"
+        return RevertProblem(
+            f"revert failed during the run ({fault.revert_error}); reverted {later}", False
+        )
+    if fault.recovered:
+        return RevertProblem("the run stopped before reverting; `bcdrill recover` did", False)
     return None
 
 
@@ -216,7 +232,9 @@ def failure_reasons(
         reasons.append(f"preflight failed: {facts.preflight_failed.reason}")
     if anchor is None and facts.preflight_failed is None:
         reasons.append("no fault was applied")
-    reasons += [f"fault {f.id!r}: {p}" for f in facts.faults if (p := revert_problem(f))]
+    reasons += [f"fault {f.id!r}: {p.text}" for f in facts.faults if (p := revert_problem(f))]
+    if facts.run_failed is not None:
+        reasons.append(f"run failed: {facts.run_failed.reason}")
     if facts.restore_failed is not None:
         reasons.append(f"restore failed: {facts.restore_failed.reason}")
     for name in ("rto", "rpo"):

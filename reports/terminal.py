@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
@@ -54,8 +57,14 @@ def _headline(debrief: Debrief) -> Text:
     return text
 
 
-def print_scorecard(debrief: Debrief, console: Console) -> None:
-    """Print the outcome, scores, steps and findings of ``debrief`` to ``console``."""
+def print_scorecard(debrief: Debrief | Mapping[str, Any], console: Console) -> None:
+    """Print the outcome, scores, steps and findings of ``debrief`` to ``console``.
+
+    ``debrief`` may be the model or its JSON form (what the engine's debriefer returns);
+    registered as the ``terminal`` entry point of ``bcdrill.scorecards``.
+    """
+    if not isinstance(debrief, Debrief):
+        debrief = Debrief.from_json(debrief)
     console.print(Text(f"Drill debrief: {debrief.playbook.title}", style="bold"))
     console.print(Text(f"run {debrief.run_id} · {debrief.client} · {debrief.environment.name}"))
     console.print(_headline(debrief))

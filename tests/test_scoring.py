@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -422,7 +423,7 @@ def test_schema_rejects_a_broken_debrief(tmp_path: Path) -> None:
 def test_a_journal_without_run_started_is_rejected(tmp_path: Path) -> None:
     run = ScriptedRun(tmp_path)
     run.at(1).probe("web", "up").end()
-    with pytest.raises(JournalError, match="run.started"):
+    with pytest.raises(JournalError, match=r"run\.started"):
         debrief_from_journal(run.path)
 
 
@@ -444,3 +445,65 @@ def test_write_debrief_writes_all_files_and_returns_the_json(tmp_path: Path) -> 
         assert (tmp_path / name).read_text().strip()
     assert not list(tmp_path.glob(".*.tmp"))
     assert len(read_journal(run.path).records) == 10  # the journal itself is untouched
+
+
+# ------------------------------------------------------------------ engine errors and recovery
+
+
+def test_run_failed_record_fails_the_run(tmp_path: Path) -> None:
+    run = simple_run(tmp_path, steps=ONE_STEP)
+    run.at(20).step("msp.acknowledge")
+    run.record("run.failed", reason="fault 'x' (docker.kill) failed: boom")
+    debrief = debrief_of(finish(run, 30))
+    assert debrief.outcome == "failed"
+    assert debrief.findings[0].evidence == "run.failed: fault 'x' (docker.kill) failed: boom"
+
+
+def test_recover_after_a_crash_uses_wall_time_for_its_records(tmp_path: Path) -> None:
+    run = simple_run(tmp_path, steps=ONE_STEP)
+    run.at(20).step("msp.acknowledge")
+    run.journal.close()  # the engine dies here; `bcdrill recover` comes an hour later
+    later = ScriptedRun(tmp_path, start=datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    later.at(1).record("recover.started", open_faults=["stop-web"]).revert("stop-web")
+    later.record("run.ended", reason="recovered after the engine stopped unexpectedly")
+    later.record("recover.finished", reverted=["stop-web"], failed=[])
+    later.journal.close()
+    debrief = debrief_of(later)
+    fault = debrief.faults[0]
+    assert (fault.status, fault.reverted_at, fault.revert_verified) == ("reverted", 3591.0, True)
+    assert debrief.ended_at == "2026-03-02T10:00:01.000Z"
+    assert debrief.timeline.end_s == 3591.0
+    assert debrief.outcome == "failed"
+    finding = debrief.findings[0]
+    assert finding.severity == "high"
+    assert finding.title == "Fault 'stop-web' was not reverted by the run"
+    assert "`bcdrill recover` did" in finding.evidence
+
+
+def test_failed_revert_later_recovered_is_reported_as_both(tmp_path: Path) -> None:
+    run = simple_run(tmp_path, steps=ONE_STEP)
+    run.at(20).step("msp.acknowledge")
+    run.at(30).record("fault.revert_failed", fault="stop-web", error="timeout", manual="...")
+    run.at(31).end()
+    later = ScriptedRun(tmp_path, start=datetime(2026, 3, 2, 9, 5, tzinfo=UTC))
+    later.at(0).record("recover.started", open_faults=["stop-web"]).revert("stop-web")
+    later.journal.close()
+    debrief = debrief_of(later)
+    assert debrief.faults[0].status == "reverted"
+    assert debrief.faults[0].reverted_at == 290.0
+    assert debrief.outcome == "failed"
+    assert debrief.findings[0].evidence.endswith(
+        "revert failed during the run (timeout); reverted by `bcdrill recover`")
+
+
+def test_debrief_round_trips_through_json(tmp_path: Path) -> None:
+    run = simple_run(tmp_path, steps=ONE_STEP, rpo_s=60.0)
+    debrief = debrief_of(finish(run.at(200).step("msp.acknowledge"), 300))
+    data = json.loads(debrief.dumps())
+    again = Debrief.from_json(data)
+    assert again.dumps() == debrief.dumps()
+    with pytest.raises(ValueError, match="schema"):
+        Debrief.from_json({**data, "schema": "bcdrill/debrief/v0"})
+    del data["steps"][0]["status"]
+    with pytest.raises(ValueError, match=r"\$\.steps\[0\]: missing field 'status'"):
+        Debrief.from_json(data)
