@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from drills.plan import DrillPlan
+from drills.plan import DrillPlan, valid_time_zone
 from engine.errors import InputError
 
 log = structlog.get_logger(__name__)
@@ -319,7 +319,12 @@ def pick_times(
         raise InputError(f"capacity_per_day {capacity_per_day!r} must be at least 1")
     if not_before is not None and not_before.tzinfo is None:
         raise InputError(f"not_before {not_before!r} needs a time zone")
-    rng = rng or secrets.SystemRandom()
+    if not valid_time_zone(msp_time_zone):
+        raise InputError(
+            f"MSP time zone {msp_time_zone!r} is not an IANA zone like 'Europe/Berlin'"
+        )
+    if rng is None:
+        rng = secrets.SystemRandom()
     rules = _Rules(
         capacity_per_day,
         msp_time_zone,

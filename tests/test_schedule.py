@@ -21,6 +21,7 @@ from drills.schedule import (
     allowed_minutes,
     pick_times,
 )
+from engine.errors import InputError
 
 ZONES = (
     "Europe/Berlin",
@@ -428,6 +429,16 @@ def test_msp_capacity_is_named() -> None:
     with pytest.raises(SchedulingError, match="capacity of 1 drill"):
         pick_times([first, second], random.Random(1), capacity_per_day=1)
     assert len(pick_times([first, second], random.Random(1), capacity_per_day=2)) == 2
+
+
+def test_bad_scheduling_arguments_are_input_errors() -> None:
+    plan = make_plan()
+    with pytest.raises(InputError, match="capacity_per_day 0"):
+        pick_times([plan], random.Random(1), capacity_per_day=0)
+    with pytest.raises(InputError, match="'Mars/Olympus' is not an IANA zone"):
+        pick_times([plan], random.Random(1), msp_time_zone="Mars/Olympus")
+    with pytest.raises(InputError, match="needs a time zone"):
+        pick_times([plan], random.Random(1), not_before=datetime(2027, 1, 1))
 
 
 def test_plan_rejects_nonsense_at_construction() -> None:
