@@ -26,7 +26,7 @@ from typing import Any, Literal, cast
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
-from engine.durations import parse_duration
+from engine.durations import DURATION_PATTERN, parse_duration
 from engine.errors import (
     EnvironmentFileError,
     InputError,
@@ -87,7 +87,7 @@ _PLANNED_FORMATS = ("drill-plan/v1",)
 _SECRET_FIELDS = frozenset({"key", "password", "token", "secret", "passphrase"})
 _DURATION_HINT = "is not a duration like '90s', '5m' or '1h30m'"
 _PATTERN_HINTS = {
-    r"^(\d+(\.\d+)?(ms|s|m|h|d))+$": _DURATION_HINT,
+    DURATION_PATTERN: _DURATION_HINT,
     r"^[a-z][a-z0-9_-]*$": "is not a valid name: use lowercase letters, digits, '_' and '-', "
     "starting with a letter",
     r"^[a-z0-9][a-z0-9-]*$": "is not a valid id: use lowercase letters, digits and '-'",
@@ -257,9 +257,20 @@ def schema_problems(
     """
     instance = doc.data if data is None else data
     problems: list[Problem] = []
-    for error in Draft7Validator(schema).iter_errors(instance):
+    for error in _validator_for(schema).iter_errors(instance):
         problems.extend(_translate(doc, error, prefix))
     return _unique(_sorted(problems))
+
+
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft7Validator]] = {}
+
+
+def _validator_for(schema: Mapping[str, Any]) -> Draft7Validator:
+    """A validator per schema object (schemas are class constants or cached files)."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _VALIDATORS[id(schema)] = (schema, Draft7Validator(schema))
+    return cached[1]
 
 
 def validate_playbook_document(doc: YamlDocument) -> tuple[Problem, ...]:
@@ -355,6 +366,9 @@ def _message(error: ValidationError, path: JsonPath) -> str:
     """A plain-words message for one schema error (never echoing a secret's value)."""
     value, shown, expected = error.instance, _show(error.instance, path), error.validator_value
     match error.validator:
+        case "type" if error.schema.get("pattern") == DURATION_PATTERN:
+            unit = f" (with a unit, e.g. '{value}s')" if isinstance(value, int | float) else ""
+            return f"{shown} {_DURATION_HINT}{unit}"
         case "type":
             return _type_message(expected, value, shown)
         case "enum":
@@ -382,7 +396,7 @@ def _type_message(expected: Any, value: Any, shown: str) -> str:
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = " or ".join(_JSON_TYPES.get(n, n) for n in names)
     message = f"expected {wanted}, got {_describe(value)} {shown}"
-    if "boolean" in names and value in _YAML11_BOOLEANS:
+    if "boolean" in names and isinstance(value, str) and value in _YAML11_BOOLEANS:
         message += " (write true or false: words like yes/no/on/off are text in bcdrill files)"
     return message
 

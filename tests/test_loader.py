@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator, Mapping
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -647,28 +648,59 @@ def test_check_against_environment_without_the_source_file(tmp_path: Path) -> No
 # ---------------------------------------------------------------- formats
 
 
-def test_drill_plans_are_not_supported_until_registered(tmp_path: Path) -> None:
+def client_too_short(doc: YamlDocument) -> tuple[Problem, ...]:
+    """A stand-in validator for a format registered from outside the engine."""
+    return (doc.problem(("client",), "too short"),)
+
+
+@pytest.fixture
+def formats(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """An isolated format table with only the engine's own formats, entry points not loaded."""
+    table = {k: v for k, v in loader._FORMATS.items() if k in ("playbook/v1", "environment/v1")}
+    monkeypatch.setattr(loader, "_FORMATS", table)
+    monkeypatch.setattr(loader, "_entry_points_loaded", [])
+    return table
+
+
+def test_drill_plans_are_not_supported_until_registered(
+    tmp_path: Path, formats: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "entry_points", lambda group: [])
     plan = tmp_path / "plan.yaml"
     plan.write_text("format: drill-plan/v1\nclient: Demo\n")
-    saved = dict(loader._FORMATS)
-    loader._FORMATS.pop("drill-plan/v1", None)
-    try:
-        assert problems(plan) == [
-            f"{plan}:1:9: format: 'drill-plan/v1' files cannot be validated yet: no validator "
-            "is registered for them"
-        ]
+    assert problems(plan) == [
+        f"{plan}:1:9: format: 'drill-plan/v1' files cannot be validated yet: no validator "
+        "is registered for them"
+    ]
+    register_format("drill-plan/v1", client_too_short)
+    assert validate_file(plan) == (
+        "drill-plan/v1",
+        (Problem(str(plan), 2, 9, "client", "too short"),),
+    )
 
-        def validator(doc: YamlDocument) -> tuple[Problem, ...]:
-            return (doc.problem(("client",), "too short"),)
 
-        register_format("drill-plan/v1", validator)
-        assert validate_file(plan) == (
-            "drill-plan/v1",
-            (Problem(str(plan), 2, 9, "client", "too short"),),
-        )
-    finally:
-        loader._FORMATS.clear()
-        loader._FORMATS.update(saved)
+def test_formats_register_through_entry_points(
+    tmp_path: Path, formats: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declared = EntryPoint(
+        name="test-format/v1", value="tests.test_loader:client_too_short", group="bcdrill.formats"
+    )
+    groups: list[str] = []
+
+    def fake_entry_points(group: str) -> list[EntryPoint]:
+        groups.append(group)
+        return [declared]
+
+    monkeypatch.setattr(loader, "entry_points", fake_entry_points)
+    path = tmp_path / "x.yaml"
+    path.write_text("format: test-format/v1\nclient: X\n")
+    assert validate_file(path) == (
+        "test-format/v1",
+        (Problem(str(path), 2, 9, "client", "too short"),),
+    )
+    validate_file(path)
+    assert groups == ["bcdrill.formats"]  # loaded once
+    assert formats["test-format/v1"] is client_too_short
 
 
 def test_register_format_rejects_a_second_validator() -> None:
@@ -726,3 +758,50 @@ def test_schemas_are_draft7_strict_and_documented(name: str) -> None:
             if "$ref" in sub:
                 sub = definitions[sub["$ref"].rsplit("/", 1)[1]]
             assert sub.get("title") and sub.get("description"), f"{where}/properties/{field}"
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def all_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from all_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from all_paths(item, (*path, i))
+
+
+def replaced(data: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = dict(data) if isinstance(data, dict) else list(data)
+    copy[path[0]] = replaced(data[path[0]], path[1:], new)
+    return copy
+
+
+@pytest.mark.parametrize("source", [VALID_PLAYBOOK, VALID_ENVIRONMENT])
+def test_any_wrongly_typed_value_gives_problems_never_a_crash(source: Path) -> None:
+    from engine.yamlsafe import load_yaml
+
+    doc = load_yaml(source)
+    check = validate_file(source)[0]
+    validator = loader._FORMATS[check]
+    wrong_values: tuple[Any, ...] = (None, -1, "x", [{}], {"x": 1})
+    for path in list(all_paths(doc.data))[1:]:
+        for new in wrong_values:
+            data = replaced(doc.data, path, new)
+            mutated = YamlDocument(doc.file, data, doc.value_marks, doc.key_marks)
+            found = validator(mutated)
+            assert all(isinstance(p, Problem) for p in found)
+            if path[-1] in ("format", "id", "title", "within") and not isinstance(new, str):
+                assert found, (path, new)
+
+
+def test_a_number_where_a_duration_belongs(tmp_path: Path) -> None:
+    path = copy_of(VALID_PLAYBOOK, tmp_path, {"within: 5m": "within: 300"})
+    assert problems(path) == [
+        f"{path}:35:15: response.msp[0].within: 300 is not a duration like '90s', '5m' or "
+        "'1h30m' (with a unit, e.g. '300s')"
+    ]
