@@ -269,6 +269,8 @@ def _validator_for(schema: Mapping[str, Any]) -> Draft7Validator:
     """A validator per schema object (schemas are class constants or cached files)."""
     cached = _VALIDATORS.get(id(schema))
     if cached is None or cached[0] is not schema:
+        if len(_VALIDATORS) >= 256:  # callers that rebuild their schema each time
+            _VALIDATORS.clear()
         cached = _VALIDATORS[id(schema)] = (schema, Draft7Validator(schema))
     return cached[1]
 
