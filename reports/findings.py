@@ -55,6 +55,15 @@ def _drill_drafts(facts: RunFacts) -> list[_Draft]:
             "msp", "Fix the environment so every target answers and the steady state holds, "
             "then run the drill again.",
         ))
+    applied = any(f.applied_t is not None for f in facts.faults)
+    explained = facts.preflight_failed or facts.aborted or any(f.inject_error for f in facts.faults)
+    if not applied and not explained:
+        drafts.append(_Draft(
+            "high", "drill", "No fault was applied: the drill tested nothing",
+            f"no fault.applied record among {len(facts.faults)} fault record(s)",
+            "msp", "Check the playbook's fault timeline and the engine log, then run the "
+            "drill again.",
+        ))
     drafts += [d for f in facts.faults if (d := _revert_draft(f)) is not None]
     if facts.run_failed is not None:
         drafts.append(_Draft(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from reports.commands import register
 from reports.debrief import Debrief, debrief_from_journal
 from reports.renderers import RENDERERS, render
 from reports.terminal import print_scorecard
-from reports.testing import ScriptedRun, step
+from reports.testing import ScriptedRun, run_started, step
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("BCDRILL_UPDATE_GOLDEN") == "1"
@@ -213,3 +214,32 @@ def test_terminal_scorecard_accepts_the_debrief_json(debrief: Debrief) -> None:
     headline = "FAILED  score 77.5 (S)  MSP 66.7 (M)  Client 88.3 (S)  RTO 10m02s / 8m00s missed"
     assert headline in text
     assert "F1 [critical] Fault 'block-db' may still be in place" in text
+
+
+def _preflight_failed(run: ScriptedRun) -> None:
+    run.record("run.started", **run_started())
+    run.at(1).record("preflight.failed", reason="probe 'web' is down").at(2).end()
+
+
+def _auto_never_reverted(run: ScriptedRun) -> None:
+    run.start(responders="auto")
+    run.at(1).probe("web", "up").at(10).inject("stop-web").at(11).probe("web", "down")
+    run.at(40).record("run.aborted", reason="aborted by carol: wrong client", by="carol")
+    run.at(41).end("aborted")
+
+
+@pytest.mark.parametrize("script", [_preflight_failed, _auto_never_reverted])
+def test_every_renderer_handles_edge_runs(
+    tmp_path: Path, script: Callable[[ScriptedRun], None]
+) -> None:
+    run = ScriptedRun(tmp_path)
+    script(run)
+    debrief = debrief_from_journal(run.path)
+    markdown = render(debrief, "md")
+    assert f"**{debrief.outcome.upper()}**" in markdown
+    html = render(debrief, "html")
+    ET.fromstring(html[html.index("<svg"): html.index("</svg>") + 6])
+    suite = ET.fromstring(render(debrief, "junit")).find("testsuite")
+    assert suite is not None
+    outcome = suite.find("testcase[@name='outcome']/failure")
+    assert outcome is not None and outcome.get("type") == debrief.outcome

@@ -507,3 +507,12 @@ def test_debrief_round_trips_through_json(tmp_path: Path) -> None:
     del data["steps"][0]["status"]
     with pytest.raises(ValueError, match=r"\$\.steps\[0\]: missing field 'status'"):
         Debrief.from_json(data)
+
+
+def test_a_run_that_applied_nothing_says_so(tmp_path: Path) -> None:
+    run = ScriptedRun(tmp_path)
+    run.start(steps=ONE_STEP)
+    debrief = debrief_of(run.at(1).probe("web", "up").at(5).end())
+    assert debrief.outcome == "failed"
+    assert debrief.score is None
+    assert [f.title for f in debrief.findings] == ["No fault was applied: the drill tested nothing"]
