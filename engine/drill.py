@@ -26,7 +26,7 @@ from engine.faults.base import FaultAction
 from engine.journal import JOURNAL_NAME, Journal, Listener
 from engine.models import Environment, FaultSpec, Playbook, thaw
 from engine.observe import ProbeWatcher, wait_until_healthy
-from engine.plugins import DEBRIEFERS, RESPONDERS
+from engine.plugins import DEBRIEFERS, RESPONDERS, SERVICES
 from engine.preflight import PreparedFault, prepare
 from engine.responses import AckInbox, Responders, ResponderContext, StepBook, Ack
 from engine.runstore import abort_requested, environment_lock, release_owner, write_owner
@@ -50,6 +50,7 @@ class RunOptions:
     restore_timeout_s: float = 30.0
     min_score: float | None = None
     tick_s: float = 0.02
+    desk: str | None = None  # "HOST:PORT" to host the drill desk for this run
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class DrillRun:
     def _run_guarded(self) -> None:
         self.journal.append("run.started", **self._started_data())
         inbox = AckInbox(self.run_dir, self.book)
-        responders: Responders | None = None
+        responders: list[Responders] = []
         try:
             with abort_on_signals():
                 prepared = self._preflight()
@@ -156,9 +157,9 @@ class DrillRun:
         self.journal.append(record, reason=reason)
         log.error(record, reason=reason)
 
-    def _wind_down(self, inbox: AckInbox, responders: Responders | None) -> None:
-        if responders is not None:
-            responders.stop()
+    def _wind_down(self, inbox: AckInbox, responders: list[Responders]) -> None:
+        for service in reversed(responders):
+            service.stop()
         unreverted = revert_all(
             [(a.prepared, a.prior) for a in self._state.active],
             self.transports,
@@ -303,23 +304,34 @@ class DrillRun:
                 if self.book.recorded_at(step.key) is None:
                     self.book.record(Ack(step.key, by=f"probe:{how.probe}", source="probe"))
 
-    def _start_responders(self) -> Responders | None:
-        if self.options.responders != "simulate":
-            return None
-        factory = RESPONDERS.get("simulate")
-        responders: Responders = factory(
-            ResponderContext(
-                run_dir=self.run_dir,
-                steps=self.playbook.steps,
-                participants=self.environment.participants,
-                seed=self.seed,
-                clock=self.clock,
-                anchor=lambda: self.book.anchor,
-                recorded_at=self.book.recorded_at,
-            )
+    def _context(self) -> ResponderContext:
+        return ResponderContext(
+            run_id=self.run_id,
+            run_dir=self.run_dir,
+            client=self.environment.client,
+            environment=self.environment.name,
+            steps=self.playbook.steps,
+            participants=self.environment.participants,
+            seed=self.seed,
+            clock=self.clock,
+            anchor=lambda: self.book.anchor,
+            recorded_at=self.book.recorded_at,
+            record=self.book.record,
+            options={"desk": self.options.desk or ""},
         )
-        responders.start()
-        return responders
+
+    def _start_responders(self) -> list[Responders]:
+        """Run services (the drill desk) first, then simulated people if asked for."""
+        started: list[Responders] = []
+        names = ["desk"] if self.options.desk else []
+        if self.options.responders == "simulate":
+            names.append("simulate")
+        for name in names:
+            registry = SERVICES if name == "desk" else RESPONDERS
+            service: Responders = registry.get(name)(self._context())
+            service.start()
+            started.append(service)
+        return started
 
     def _snapshot_inputs(self) -> None:
         for source, name in ((self.playbook.source, "playbook.yaml"), (self.environment.source, "environment.yaml")):

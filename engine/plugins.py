@@ -73,3 +73,9 @@ Scorecard = Callable[[Mapping[str, Any], Any], None]
 SCORECARDS: Registry[Scorecard] = Registry(
     "scorecard printer", "bcdrill.scorecards", _check_callable("scorecard printer")
 )
+
+# Services hosted for the duration of a run (the drill desk): ``factory(context)`` gives an
+# object with ``start()``/``stop()``; see engine.responses.ResponderContext.
+SERVICES: Registry[Callable[..., Any]] = Registry(
+    "run service", "bcdrill.services", _check_callable("run service")
+)

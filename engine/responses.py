@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -183,15 +183,24 @@ def _read_ack(path: Path) -> Ack | None:
 
 @dataclass(frozen=True)
 class ResponderContext:
-    """What a responders plugin sees of the run: steps, people, the inbox, impact start."""
+    """What a responders or run-service plugin sees of the run.
 
+    ``record`` journals a step at the engine's receipt time (the desk's path); ``anchor`` is
+    the impact start (None before the first fault is applied).
+    """
+
+    run_id: str
     run_dir: Path
+    client: str
+    environment: str
     steps: tuple[ResponseStep, ...]
     participants: tuple[Participant, ...]
     seed: int
     clock: Clock
     anchor: Callable[[], float | None]
     recorded_at: Callable[[str], float | None]
+    record: Callable[[Ack], bool]
+    options: Mapping[str, str]
 
 
 class Responders(Protocol):
