@@ -7,16 +7,18 @@ from typing import Annotated
 
 import typer
 
-from engine.errors import DrillError, RunNotFoundError
+from engine.errors import DrillError
 from engine.journal import JOURNAL_NAME
+from engine.runstore import find_run
 from reports.debrief import debrief_from_journal
 from reports.debrief_writer import write_text_atomically
 from reports.renderers import RENDERERS, render
 
 
 def report(
-    run_dir: Annotated[
-        Path, typer.Argument(help="Run directory (holds journal.jsonl).", file_okay=False)
+    run_ref: Annotated[
+        str,
+        typer.Argument(metavar="RUN", help="Run folder, run id, unique id prefix, or 'latest'."),
     ],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="md, html, json or junit.")
@@ -24,13 +26,14 @@ def report(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
     ] = None,
+    runs: Annotated[
+        Path | None, typer.Option("--runs", help="Run store to look in (default: bcdrill home).")
+    ] = None,
 ) -> None:
     """Score a run from its journal and print (or write) its debrief."""
-    journal = run_dir / JOURNAL_NAME
     try:
-        if not journal.is_file():
-            raise RunNotFoundError(f"no run journal at {str(journal)!r}: is this a run directory?")
-        text = render(debrief_from_journal(journal), fmt)
+        run_dir = find_run(run_ref, runs)
+        text = render(debrief_from_journal(run_dir / JOURNAL_NAME), fmt)
         if out is None:
             typer.echo(text, nl=False)
         else:

@@ -184,7 +184,10 @@ def test_terminal_scorecard_prints_plain_text_titles(tmp_path: Path) -> None:
     assert "F1 [medium] MSP step '[bold]Ack[/bold]' was late" in text
 
 
-def test_report_command_renders_and_writes(tmp_path: Path, debrief: Debrief) -> None:
+def test_report_command_renders_and_writes(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    run_dir = runs / "20260302T090000Z-web-down-ab12"
+    debrief = debrief_from_journal(eventful_run(run_dir).path)
     app = typer.Typer()
     register(app)
 
@@ -193,17 +196,21 @@ def test_report_command_renders_and_writes(tmp_path: Path, debrief: Debrief) -> 
         """Placeholder."""
 
     runner = CliRunner()
-    result = runner.invoke(app, ["report", str(tmp_path), "--format", "json"])
+    result = runner.invoke(app, ["report", str(run_dir), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert result.stdout == debrief.dumps()
     out = tmp_path / "out.xml"
-    result = runner.invoke(app, ["report", str(tmp_path), "-f", "junit", "--out", str(out)])
+    result = runner.invoke(app, ["report", str(run_dir), "-f", "junit", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text() == render(debrief, "junit")
-    missing = runner.invoke(app, ["report", str(tmp_path / "nope")])
+    for ref in ("latest", "20260302T09"):
+        found = runner.invoke(app, ["report", ref, "--runs", str(runs), "-f", "md"])
+        assert found.exit_code == 0, found.output
+        assert found.stdout == render(debrief, "md")
+    missing = runner.invoke(app, ["report", "nope", "--runs", str(runs)])
     assert missing.exit_code == 2
-    assert "no run journal" in missing.stderr
-    unknown = runner.invoke(app, ["report", str(tmp_path), "-f", "pdf"])
+    assert "no run 'nope'" in missing.stderr
+    unknown = runner.invoke(app, ["report", str(run_dir), "-f", "pdf"])
     assert unknown.exit_code == 2
 
 
