@@ -23,7 +23,7 @@ class SimulatedResponders:
 
     def __init__(self, context: ResponderContext) -> None:
         self._ctx = context
-        rng = random.Random(context.seed)
+        rng = random.Random(context.seed)  # noqa: S311 - reproducible drills, not secrets
         manual = [s for s in context.steps if s.recorded_by.kind in ("ack", "webhook")]
         self._delay = {s.key: s.within_s * rng.uniform(*DELAY_RANGE) for s in manual}
         self._gap = {s.key: s.within_s * rng.uniform(*GAP_AFTER) for s in manual}

@@ -37,12 +37,17 @@ err = Console(stderr=True, highlight=False)
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
 
-RunsOption = Annotated[Path | None, typer.Option("--runs", help="run store (default $BCDRILL_RUNS or ~/.local/share/bcdrill/runs)")]
+RunsOption = Annotated[
+    Path | None,
+    typer.Option("--runs", help="run store (default $BCDRILL_RUNS or ~/.local/share/bcdrill/runs)"),
+]
 EnvOption = Annotated[Path, typer.Option("--env", "-e", help="environment file", exists=False)]
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at info level")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at info level")] = False,
+) -> None:
     logsetup.configure(verbose=verbose)
 
 
@@ -50,7 +55,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at 
 
 
 @app.command()
-def validate(files: Annotated[list[Path], typer.Argument(help="playbooks, environments, drill plans")]) -> None:
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="playbooks, environments, drill plans")],
+) -> None:
     """Validate files; print every problem as file:line:column: field: message (exit 2 if any)."""
     from engine.loader import validate_file
 
@@ -106,8 +113,14 @@ def run(
     env: EnvOption,
     responders: Annotated[str, typer.Option(help="simulate | auto | manual")] = "manual",
     seed: Annotated[int | None, typer.Option(help="seed for simulated responders")] = None,
-    time_scale: Annotated[float, typer.Option(help="multiply every scenario duration (CI: 0.01–0.1)", min=0.001, max=10.0)] = 1.0,
-    allow_production: Annotated[bool, typer.Option("--allow-production", help="permit a production environment that allows it")] = False,
+    time_scale: Annotated[
+        float,
+        typer.Option(help="multiply every scenario duration (CI: 0.01–0.1)", min=0.001, max=10.0),
+    ] = 1.0,
+    allow_production: Annotated[
+        bool,
+        typer.Option("--allow-production", help="permit a production environment that allows it"),
+    ] = False,
     min_score: Annotated[float | None, typer.Option(help="exit 1 below this overall score")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the debrief JSON on stdout")] = False,
     junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
@@ -121,8 +134,16 @@ def run(
     _finish(result, as_json, junit)
 
 
-def _run_flow(playbook: Path, env: Path, runs: Path | None, responders: str, seed: int | None,
-              time_scale: float, allow_production: bool, min_score: float | None) -> dict[str, Any]:
+def _run_flow(
+    playbook: Path,
+    env: Path,
+    runs: Path | None,
+    responders: str,
+    seed: int | None,
+    time_scale: float,
+    allow_production: bool,
+    min_score: float | None,
+) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
@@ -151,13 +172,29 @@ def _finish(result: dict[str, Any], as_json: bool, junit: Path | None) -> None:
         junit.write_bytes((run_dir / "junit.xml").read_bytes())
     if as_json and debrief:
         sys.stdout.write(json.dumps(debrief, indent=2, sort_keys=True) + "\n")
-    for fault in result.get("unreverted", []):
-        err.print(f"[bold red]NOT REVERTED[/] {fault}: see the manual command in {run_dir / 'journal.jsonl'}; then run `bcdrill recover {result['run_id']}`")
+    _report_unreverted(run_dir, result.get("unreverted", []))
     err.print(f"outcome: [bold]{result['outcome']}[/] — {result['reason']}")
     err.print(f"run folder: {run_dir}")
     if (run_dir / "debrief.html").exists():
         err.print(f"scorecard: {run_dir / 'debrief.html'}")
     raise typer.Exit(int(result["exit_code"]))
+
+
+def _report_unreverted(run_dir: Path, faults: list[str]) -> None:
+    """Name each fault that may remain, with the exact manual command from the journal."""
+    if not faults:
+        return
+    from engine.journal import read_journal
+
+    manual = {
+        r["data"]["fault"]: r["data"]["manual"]
+        for r in read_journal(run_dir / "journal.jsonl").of_type("fault.revert_failed")
+    }
+    for fault in faults:
+        err.print(
+            f"NOT REVERTED: {fault} — fix by hand: {manual.get(fault, '?')}", markup=False, style="bold red"
+        )
+    err.print(f"or retry with: bcdrill recover {run_dir.name}", markup=False)
 
 
 # ---------------------------------------------------------------- during a run
@@ -214,7 +251,9 @@ def abort(
 
 @app.command()
 def recover(
-    run_ref: Annotated[str | None, typer.Argument(metavar="[RUN]", help="a run, or all runs when omitted")] = None,
+    run_ref: Annotated[
+        str | None, typer.Argument(metavar="[RUN]", help="a run, or all runs when omitted")
+    ] = None,
     runs: RunsOption = None,
 ) -> None:
     """Revert faults left behind by a crashed or killed run, from its journal (idempotent)."""
@@ -227,7 +266,10 @@ def recover(
         if report.skipped:
             out.print(f"{report.run_dir.name}: skipped — {report.skipped}", markup=False)
         elif report.reverted or report.failed:
-            out.print(f"{report.run_dir.name}: reverted {', '.join(report.reverted) or 'nothing'}", markup=False)
+            out.print(
+                f"{report.run_dir.name}: reverted {', '.join(report.reverted) or 'nothing'}",
+                markup=False,
+            )
         for fault in report.failed:
             err.print(f"{report.run_dir.name}: could NOT revert {fault}", markup=False)
             failed = True
@@ -245,7 +287,12 @@ def list_runs_cmd(runs: RunsOption = None) -> None:
     table = Table("run", "outcome", "score", "rating")
     for run_dir in list_runs(runs):
         debrief = _read_json(run_dir / "debrief.json")
-        table.add_row(run_dir.name, str(debrief.get("outcome", "—")), str(debrief.get("score", "—")), str(debrief.get("rating", "—")))
+        table.add_row(
+            run_dir.name,
+            str(debrief.get("outcome", "—")),
+            str(debrief.get("score", "—")),
+            str(debrief.get("rating", "—")),
+        )
     out.print(table)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import structlog
@@ -87,7 +88,8 @@ class DockerTransport:
         wrapped = ["timeout", str(max(1, round(timeout_s))), *argv]
         container = self.container(container_id)
         log.debug("docker.exec", container=container_id[:12], argv=shlex.join(argv))
-        exit_code, output = self.call("exec", container.exec_run, wrapped, demux=False)  # type: ignore[misc]
+        result: Any = self.call("exec", container.exec_run, wrapped, demux=False)
+        exit_code, output = result.exit_code, result.output
         text = (output or b"").decode(errors="replace")
         if exit_code == TIMEOUT_EXIT:
             raise CommandTimedOut(

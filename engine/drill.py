@@ -8,10 +8,10 @@ stop signals deferred, whatever ended the drill.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import os
 import secrets
+import shutil
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,22 +22,22 @@ import structlog
 from engine import __version__
 from engine.clock import Clock, RunClock
 from engine.errors import AbortedError, DrillError, InjectionError, PreflightError
-from engine.faults.base import FaultAction
 from engine.journal import JOURNAL_NAME, Journal, Listener
 from engine.models import Environment, FaultSpec, Playbook, thaw
 from engine.observe import ProbeWatcher, wait_until_healthy
 from engine.plugins import DEBRIEFERS, RESPONDERS, SERVICES
 from engine.preflight import PreparedFault, prepare
-from engine.responses import AckInbox, Responders, ResponderContext, StepBook, Ack
+from engine.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
+from engine.reverts import revert_all, revert_one
 from engine.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.signals import abort_on_signals, signals_deferred
 from engine.transports import Transports
-from engine.reverts import revert_all, revert_one
 
 log = structlog.get_logger(__name__)
 
 # Hooks let the Prefect flow run each injection/revert as a task: hook(call, fault_id).
 FaultHook = Callable[[Callable[[], None], str], None]
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -253,13 +253,14 @@ class DrillRun:
         if self.book.recorded_at(spec.until) is not None:
             return True
         step = self.playbook.step(spec.until)
-        return self.book.settled(step, now, self.playbook.scoring.late_limit, self._exercised(step.recorded_by.kind))
+        return self.book.settled(
+            step, now, self.playbook.scoring.late_limit, self._exercised(step.recorded_by.kind)
+        )
 
     def _all_steps_settled(self, now: float) -> bool:
         limit = self.playbook.scoring.late_limit
         return all(
-            self.book.settled(s, now, limit, self._exercised(s.recorded_by.kind))
-            for s in self.playbook.steps
+            self.book.settled(s, now, limit, self._exercised(s.recorded_by.kind)) for s in self.playbook.steps
         )
 
     def _exercised(self, recorded_by: str) -> bool:
@@ -277,7 +278,10 @@ class DrillRun:
         if self._state.injected:
             for watcher in self._watchers:
                 if watcher.probe.spec.id in self.playbook.safety.abort_when and watcher.state == "down":
-                    raise _Abort(f"safety: safeguard probe {watcher.probe.spec.id!r} went down", by="safeguard")
+                    raise _Abort(
+                        f"safety: safeguard probe {watcher.probe.spec.id!r} went down",
+                        by="safeguard",
+                    )
 
     def _verify_restore(self) -> None:
         probes = [w.probe for w in self._watchers if w.probe.spec.id in self.playbook.steady_state]
@@ -289,7 +293,10 @@ class DrillRun:
             "restore.failed", probes=states, reason="steady state did not return after revert"
         )
         if self._state.exit_code == 0:
-            self._state.exit_code, self._state.reason = 1, "steady state did not return after revert"
+            self._state.exit_code, self._state.reason = (
+                1,
+                "steady state did not return after revert",
+            )
 
     # ------------------------------------------------------------------ helpers
 
@@ -300,9 +307,9 @@ class DrillRun:
         data = record["data"]
         for step in self.playbook.steps:
             how = step.recorded_by
-            if how.kind == "probe" and how.probe == data["probe"] and how.state == data["state"]:
-                if self.book.recorded_at(step.key) is None:
-                    self.book.record(Ack(step.key, by=f"probe:{how.probe}", source="probe"))
+            matches = how.kind == "probe" and how.probe == data["probe"] and how.state == data["state"]
+            if matches and self.book.recorded_at(step.key) is None:
+                self.book.record(Ack(step.key, by=f"probe:{how.probe}", source="probe"))
 
     def _context(self) -> ResponderContext:
         return ResponderContext(
@@ -334,7 +341,10 @@ class DrillRun:
         return started
 
     def _snapshot_inputs(self) -> None:
-        for source, name in ((self.playbook.source, "playbook.yaml"), (self.environment.source, "environment.yaml")):
+        for source, name in (
+            (self.playbook.source, "playbook.yaml"),
+            (self.environment.source, "environment.yaml"),
+        ):
             if source is not None:
                 shutil.copyfile(source, self.run_dir / name)
 
@@ -342,8 +352,13 @@ class DrillRun:
         pb, env = self.playbook, self.environment
         return {
             "run_id": self.run_id,
-            "playbook": {"id": pb.id, "title": pb.title, "summary": pb.summary, "severity": pb.severity,
-                         "path": str(pb.source) if pb.source else None},
+            "playbook": {
+                "id": pb.id,
+                "title": pb.title,
+                "summary": pb.summary,
+                "severity": pb.severity,
+                "path": str(pb.source) if pb.source else None,
+            },
             "environment": {"name": env.name, "kind": env.kind, "client": env.client},
             "responders": self.options.responders,
             "time_scale": self.options.time_scale,
@@ -352,27 +367,60 @@ class DrillRun:
             "pid": os.getpid(),
             "engine_version": __version__,
             "steps": [
-                {"key": s.key, "party": s.party, "id": s.id, "title": s.title, "within_s": s.within_s,
-                 "after": s.after, "weight": s.weight,
-                 "recorded_by": {"kind": s.recorded_by.kind, "probe": s.recorded_by.probe,
-                                 "state": s.recorded_by.state}}
+                {
+                    "key": s.key,
+                    "party": s.party,
+                    "id": s.id,
+                    "title": s.title,
+                    "within_s": s.within_s,
+                    "after": s.after,
+                    "weight": s.weight,
+                    "recorded_by": {
+                        "kind": s.recorded_by.kind,
+                        "probe": s.recorded_by.probe,
+                        "state": s.recorded_by.state,
+                    },
+                }
                 for s in pb.steps
             ],
             "faults": [
-                {"id": f.id, "action": f.action, "target": f.target, "at_s": f.at_s,
-                 "duration_s": f.duration_s, "until": f.until}
+                {
+                    "id": f.id,
+                    "action": f.action,
+                    "target": f.target,
+                    "at_s": f.at_s,
+                    "duration_s": f.duration_s,
+                    "until": f.until,
+                }
                 for f in pb.faults
             ],
-            "probes": [{"id": p.id, "kind": p.kind, "interval_s": p.interval_s, "timeout_s": p.timeout_s}
-                       for p in pb.probes],
+            "probes": [
+                {"id": p.id, "kind": p.kind, "interval_s": p.interval_s, "timeout_s": p.timeout_s}
+                for p in pb.probes
+            ],
             "steady_state": list(pb.steady_state),
-            "objectives": {"rto_s": pb.objectives.rto_s, "rpo_s": pb.objectives.rpo_s,
-                           "rpo_probe": pb.objectives.rpo_probe},
-            "scoring": thaw({"weights": pb.scoring.weights, "late_limit": pb.scoring.late_limit,
-                             "bands": pb.scoring.bands, "pass_score": pb.scoring.pass_score}),
-            "impact": {"users_affected": pb.impact.users_affected, "hourly_cost": pb.impact.hourly_cost,
-                       "currency": pb.impact.currency},
-            "safety": {"max_duration_s": pb.safety.max_duration_s, "abort_when": list(pb.safety.abort_when)},
+            "objectives": {
+                "rto_s": pb.objectives.rto_s,
+                "rpo_s": pb.objectives.rpo_s,
+                "rpo_probe": pb.objectives.rpo_probe,
+            },
+            "scoring": thaw(
+                {
+                    "weights": pb.scoring.weights,
+                    "late_limit": pb.scoring.late_limit,
+                    "bands": pb.scoring.bands,
+                    "pass_score": pb.scoring.pass_score,
+                }
+            ),
+            "impact": {
+                "users_affected": pb.impact.users_affected,
+                "hourly_cost": pb.impact.hourly_cost,
+                "currency": pb.impact.currency,
+            },
+            "safety": {
+                "max_duration_s": pb.safety.max_duration_s,
+                "abort_when": list(pb.safety.abort_when),
+            },
         }
 
     def _debrief(self) -> Mapping[str, Any] | None:

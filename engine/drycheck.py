@@ -51,5 +51,7 @@ def dry_run(playbook: Playbook, environment: Environment, allow_production: bool
     )
     broken = [p for p in playbook.steady_state if states[p].state != "up"]
     if broken:
-        return DryRunReport(rows, lines, False, f"preflight would fail: steady state broken ({', '.join(broken)})")
+        return DryRunReport(
+            rows, lines, False, f"preflight would fail: steady state broken ({', '.join(broken)})"
+        )
     return DryRunReport(rows, lines, True, "preflight would pass: steady state holds, every target answers")

@@ -55,6 +55,8 @@ class Journal:
     def append(self, type_: str, **data: Any) -> dict[str, Any]:
         """Write one record durably and return it. Raises :class:`JournalError` on I/O failure."""
         with self._lock:
+            if self._fd < 0:
+                raise JournalError(f"journal {str(self.path)!r} is closed")
             t = self.clock.now()
             record: dict[str, Any] = {
                 "seq": self._seq,
@@ -80,8 +82,11 @@ class Journal:
         return record
 
     def close(self) -> None:
-        """Close the file; further appends fail."""
-        os.close(self._fd)
+        """Close the file; further appends raise :class:`JournalError`."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,24 @@ log = structlog.get_logger(__name__)
 IMAGE = "bcdrill-lab:1"
 LABEL = "bcdrill.lab"
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "httpd", "sleep", "timeout", "cat", "echo", "ls", "kill", "ps", "date", "rm", "mkdir", "touch", "true", "false", "wget")
+APPLETS = (
+    "sh",
+    "httpd",
+    "sleep",
+    "timeout",
+    "cat",
+    "echo",
+    "ls",
+    "kill",
+    "ps",
+    "date",
+    "rm",
+    "mkdir",
+    "touch",
+    "true",
+    "false",
+    "wget",
+)
 DOCKERD_WAIT_S = 30.0
 
 
@@ -111,7 +128,7 @@ def ensure_image(client: docker.DockerClient) -> str:
         pass
     repo, tag = IMAGE.split(":")
     client.api.import_image_from_data(
-        _rootfs_tar(), repository=repo, tag=tag, changes=['ENV PATH=/bin', 'CMD ["/bin/sh"]']
+        _rootfs_tar(), repository=repo, tag=tag, changes=["ENV PATH=/bin", 'CMD ["/bin/sh"]']
     )
     return str(client.images.get(IMAGE).id)
 
@@ -221,18 +238,36 @@ def _environment_yaml(name: str, urls: dict[str, str], hosts: dict[str, Any]) ->
         "docker": {"url": docker_url(), "timeout": "10s"},
         "targets": targets,
         "participants": [
-            {"name": "Alex Moreau", "party": "msp", "role": "on-call engineer", "contact": "alex@msp.example"},
-            {"name": "Sam Lee", "party": "msp", "role": "service delivery manager", "contact": "sam@msp.example"},
-            {"name": "Priya Shah", "party": "client", "role": "shop manager", "contact": "priya@bakery.example"},
-            {"name": "Tom Becker", "party": "client", "role": "managing director", "contact": "tom@bakery.example"},
+            {
+                "name": "Alex Moreau",
+                "party": "msp",
+                "role": "on-call engineer",
+                "contact": "alex@msp.example",
+            },
+            {
+                "name": "Sam Lee",
+                "party": "msp",
+                "role": "service delivery manager",
+                "contact": "sam@msp.example",
+            },
+            {
+                "name": "Priya Shah",
+                "party": "client",
+                "role": "shop manager",
+                "contact": "priya@bakery.example",
+            },
+            {
+                "name": "Tom Becker",
+                "party": "client",
+                "role": "managing director",
+                "contact": "tom@bakery.example",
+            },
         ],
         "urls": urls,
     }
     if hosts:
         env["ssh_hosts"] = hosts
-    header = (
-        f"# Written by `bcdrill lab up` for the local lab {name!r}. Regenerated on every lab up.\n"
-    )
+    header = f"# Written by `bcdrill lab up` for the local lab {name!r}. Regenerated on every lab up.\n"
     return header + yaml.safe_dump(env, sort_keys=False)
 
 
@@ -261,7 +296,4 @@ def status(name: str = "lab") -> dict[str, str]:
     client = _try_client()
     if client is None:
         return {}
-    return {
-        c.name: c.status
-        for c in client.containers.list(all=True, filters={"label": f"{LABEL}={name}"})
-    }
+    return {c.name: c.status for c in client.containers.list(all=True, filters={"label": f"{LABEL}={name}"})}

@@ -53,7 +53,9 @@ def configure(verbose: bool = False, json_output: bool | None = None) -> None:
     """Configure logging for a CLI process or a flow run."""
     if json_output is None:
         json_output = bool(os.environ.get("CI")) or not sys.stderr.isatty()
-    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

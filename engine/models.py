@@ -27,7 +27,8 @@ def frozen_mapping(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
             return tuple(freeze(v) for v in value)
         return value
 
-    return freeze(dict(data or {}))  # type: ignore[no-any-return]
+    frozen: Mapping[str, Any] = freeze(dict(data or {}))
+    return frozen
 
 
 def thaw(value: Any) -> Any:

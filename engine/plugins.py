@@ -23,12 +23,11 @@ def _check_schema_class(base: type, kind: str) -> Callable[[str, Any], None]:
     def check(name: str, item: Any) -> None:
         if not (isinstance(item, type) and issubclass(item, base)):
             raise RegistrationError(f"{kind} {name!r}: {item!r} is not a {base.__name__} subclass")
-        if getattr(item, "name", None) != name:
-            raise RegistrationError(
-                f"{kind} {name!r}: class {item.__name__} declares name {item.name!r}"
-            )
+        declared = getattr(item, "name", None)
+        if declared != name:
+            raise RegistrationError(f"{kind} {name!r}: class {item.__name__} declares name {declared!r}")
         try:
-            Draft7Validator.check_schema(item.params_schema)
+            Draft7Validator.check_schema(getattr(item, "params_schema", None))
         except SchemaError as exc:
             raise RegistrationError(f"{kind} {name!r}: invalid params schema: {exc.message}") from exc
 
@@ -53,9 +52,7 @@ PROBES: Registry[type[ProbeKind]] = Registry(
 # A debriefer turns a finished run directory into the debrief (DESIGN.md "Debrief JSON")
 # and writes its files there. Provided by the ``reports`` package.
 Debriefer = Callable[[Path], Mapping[str, Any]]
-DEBRIEFERS: Registry[Debriefer] = Registry(
-    "debriefer", "bcdrill.debriefers", _check_callable("debriefer")
-)
+DEBRIEFERS: Registry[Debriefer] = Registry("debriefer", "bcdrill.debriefers", _check_callable("debriefer"))
 
 # A responders factory gives the object that records manual steps during a run
 # (``simulate`` is provided by the ``drills`` package). See engine.responders.

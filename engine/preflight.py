@@ -34,12 +34,16 @@ def check_guards(playbook: Playbook, environment: Environment, allow_production:
         )
 
 
-def resolve(spec: FaultSpec, environment: Environment, transports: Transports, max_targets: int) -> list[ResolvedTarget]:
+def resolve(
+    spec: FaultSpec, environment: Environment, transports: Transports, max_targets: int
+) -> list[ResolvedTarget]:
     """Resolve a fault's logical target to containers (by id) or SSH hosts, checking each answers."""
     action_cls = FAULTS.get(spec.action)
     binding = environment.targets.get(spec.target)
     if binding is None:
-        raise PreflightError(f"fault {spec.id!r}: target {spec.target!r} is not bound in environment {environment.name!r}")
+        raise PreflightError(
+            f"fault {spec.id!r}: target {spec.target!r} is not bound in environment {environment.name!r}"
+        )
     if binding.kind != action_cls.target_kind:
         raise PreflightError(
             f"fault {spec.id!r}: {spec.action} needs a {action_cls.target_kind} target, "
@@ -56,7 +60,9 @@ def resolve(spec: FaultSpec, environment: Environment, transports: Transports, m
         raise PreflightError(f"fault {spec.id!r}: target {spec.target!r} does not answer: {exc}") from exc
 
 
-def _resolve_ref(name: str, kind: str, ref: str, environment: Environment, transports: Transports) -> ResolvedTarget:
+def _resolve_ref(
+    name: str, kind: str, ref: str, environment: Environment, transports: Transports
+) -> ResolvedTarget:
     if kind == "container":
         container = transports.docker.container(ref)
         if container.status != "running":

@@ -36,7 +36,8 @@ def _describe(record: Mapping[str, Any]) -> str:
         error = f": {data['error']}" if "error" in data else ""
         return f"{data['fault']}{extra}{error}"
     if kind == "run.started":
-        return f"{data['playbook']['title']} on {data['environment']['name']} ({data['responders']} responders)"
+        env, responders = data["environment"]["name"], data["responders"]
+        return f"{data['playbook']['title']} on {env} ({responders} responders)"
     return ", ".join(f"{k}={v}" for k, v in data.items() if k != "probes") or ""
 
 

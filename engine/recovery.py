@@ -62,12 +62,14 @@ def recover_run(run_dir: Path) -> RecoveryReport:
     transports = Transports(load_environment(env_file))
     journal = Journal(run_dir / JOURNAL_NAME, RunClock())
     journal.append("recover.started", open_faults=[r["data"]["fault"] for r in pending])
-    reverted, failed = [], []
+    reverted: list[str] = []
+    failed: list[str] = []
     try:
         for record in reversed(pending):
             data = record["data"]
             action_cls = FAULTS.get(data["action"])
-            action = action_cls(data["fault"], ResolvedTarget(**data["target"]), frozen_mapping(data["params"]))
+            target = ResolvedTarget(**data["target"])
+            action = action_cls(data["fault"], target, frozen_mapping(data["params"]))
             ok = revert_action(action, data["prior"], transports, journal)
             (reverted if ok else failed).append(data["fault"])
     finally:

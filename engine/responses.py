@@ -175,7 +175,8 @@ class AckInbox:
 def _read_ack(path: Path) -> Ack | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
-        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), str(data.get("note", ""))[:500])
+        note = str(data.get("note", ""))[:500]
+        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), note)
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("inbox.bad_ack", file=path.name)
         return None

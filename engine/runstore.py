@@ -104,7 +104,10 @@ def abort_requested(run_dir: Path) -> dict[str, str] | None:
         data = json.loads((run_dir / ABORT).read_text())
     except (OSError, ValueError):
         return None
-    return {"reason": str(data.get("reason", "operator abort")), "by": str(data.get("by", "operator"))}
+    return {
+        "reason": str(data.get("reason", "operator abort")),
+        "by": str(data.get("by", "operator")),
+    }
 
 
 @contextmanager

@@ -65,7 +65,10 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = open(prefect_home / "server.log", "wb")  # noqa: SIM115 - closed at teardown
     server = subprocess.Popen(
         [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         _wait_for(f"{url}/health", timeout_s=90, proc=server, log=prefect_home / "server.log")
@@ -89,7 +92,7 @@ def _wait_for(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: Pa
         if proc.poll() is not None:
             raise RuntimeError(f"prefect server exited: {log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:

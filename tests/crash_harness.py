@@ -39,8 +39,14 @@ def main(playbook: str, env: str, runs: str, boundary: str, index: int) -> None:
 
     pb = load_playbook(Path(playbook))
     run_dir = create_run_dir(new_run_id(pb.id), Path(runs))
-    drill = DrillRun(pb, load_environment(Path(env)), run_dir, RunOptions(responders="auto"),
-                     listeners=(die_after,), revert_hook=revert_then_die)
+    drill = DrillRun(
+        pb,
+        load_environment(Path(env)),
+        run_dir,
+        RunOptions(responders="auto"),
+        listeners=(die_after,),
+        revert_hook=revert_then_die,
+    )
     drill.execute()
 
 

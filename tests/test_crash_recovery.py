@@ -23,8 +23,15 @@ from tests.conftest import LAB_NAME, REPO, run_cli
 pytestmark = pytest.mark.docker
 
 PLAYBOOK = REPO / "tests" / "data" / "two-faults.yaml"
-BOUNDARIES = [("preflight.passed", 0), ("fault.intent", 0), ("fault.intent", 1),
-              ("fault.applied", 0), ("fault.applied", 1), ("mid-revert", 0), ("mid-revert", 1)]
+BOUNDARIES = [
+    ("preflight.passed", 0),
+    ("fault.intent", 0),
+    ("fault.intent", 1),
+    ("fault.applied", 0),
+    ("fault.applied", 1),
+    ("mid-revert", 0),
+    ("mid-revert", 1),
+]
 TRIALS = 50
 
 
@@ -33,7 +40,11 @@ def _census() -> dict[str, Any]:
     out = {}
     for container in client.containers.list(all=True, filters={"label": f"bcdrill.lab={LAB_NAME}"}):
         state = container.attrs["State"]
-        out[container.name] = (state["Running"], state["Paused"], sorted(container.attrs["NetworkSettings"]["Networks"]))
+        out[container.name] = (
+            state["Running"],
+            state["Paused"],
+            sorted(container.attrs["NetworkSettings"]["Networks"]),
+        )
     return out
 
 
@@ -46,8 +57,20 @@ def test_kill_9_at_every_boundary_then_recover_leaves_nothing(lab_env: Path, tmp
     for number, (boundary, index) in enumerate(trials):
         runs = tmp_path / f"trial-{number}"
         proc = subprocess.run(
-            [sys.executable, "-m", "tests.crash_harness", str(PLAYBOOK), str(lab_env), str(runs), boundary, str(index)],
-            cwd=REPO, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "tests.crash_harness",
+                str(PLAYBOOK),
+                str(lab_env),
+                str(runs),
+                boundary,
+                str(index),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert proc.returncode == -9, f"{boundary}#{index} did not die: {proc.stderr[-2000:]}"
         (run_dir,) = list(runs.iterdir())
@@ -55,12 +78,16 @@ def test_kill_9_at_every_boundary_then_recover_leaves_nothing(lab_env: Path, tmp
         recovered = run_cli("recover", run_dir.name, "--runs", str(runs), timeout=60)
         assert recovered.returncode == 0, recovered.stderr
         after = read_journal(run_dir / "journal.jsonl").records
-        lost += sum(1 for a, b in zip(written, after, strict=False) if a != b) + max(0, len(written) - len(after))
+        lost += sum(1 for a, b in zip(written, after, strict=False) if a != b) + max(
+            0, len(written) - len(after)
+        )
         left_behind += _census() != before
         journal_size = len(after)
         again = run_cli("recover", run_dir.name, "--runs", str(runs), timeout=60)
         second_recover_changes += len(read_journal(run_dir / "journal.jsonl").records) != journal_size
         assert again.returncode == 0
-    print(f"\ncrash trials: {TRIALS}, faults left behind: {left_behind}, journal records lost: {lost}, "
-          f"second recover changed something: {second_recover_changes}")
+    print(
+        f"\ncrash trials: {TRIALS}, faults left behind: {left_behind}, journal records lost: {lost}, "
+        f"second recover changed something: {second_recover_changes}"
+    )
     assert (left_behind, lost, second_recover_changes) == (0, 0, 0)

@@ -29,8 +29,11 @@ PARAMS: dict[str, dict[str, Any]] = {
     "docker.pause": {},
     "docker.restart": {"timeout": 0},
     "docker.disconnect": {"network": NETWORK},
-    "docker.exec": {"command": ["touch", "/tmp/fault-marker"], "revert": ["rm", "-f", "/tmp/fault-marker"],
-                    "check": ["sh", "-c", "! test -e /tmp/fault-marker"]},
+    "docker.exec": {
+        "command": ["touch", "/tmp/fault-marker"],
+        "revert": ["rm", "-f", "/tmp/fault-marker"],
+        "check": ["sh", "-c", "! test -e /tmp/fault-marker"],
+    },
 }
 CONTAINER_ACTIONS = sorted(n for n, cls in FAULTS.items() if cls.target_kind == "container")
 
@@ -44,8 +47,12 @@ def subject(lab_env: Path) -> Iterator[tuple[Transports, Any]]:
     client = docker.from_env()
     network = client.networks.create(NETWORK, labels={lab.LABEL: "contract"})
     container = client.containers.run(
-        lab.IMAGE, ["sh", "-c", "exec sleep 3600"], name="bcdrill-contract-subject", detach=True,
-        labels={lab.LABEL: "contract"}, network=NETWORK,
+        lab.IMAGE,
+        ["sh", "-c", "exec sleep 3600"],
+        name="bcdrill-contract-subject",
+        detach=True,
+        labels={lab.LABEL: "contract"},
+        network=NETWORK,
     )
     transports = Transports(load_environment(lab_env))
     yield transports, container
@@ -57,7 +64,9 @@ def subject(lab_env: Path) -> Iterator[tuple[Transports, Any]]:
 def _census(container: Any) -> dict[str, Any]:
     container.reload()
     state = container.attrs["State"]
-    exit_code, marker = container.exec_run(["ls", "/tmp"]) if state["Running"] and not state["Paused"] else (None, b"")
+    exit_code, marker = (
+        container.exec_run(["ls", "/tmp"]) if state["Running"] and not state["Paused"] else (None, b"")
+    )
     return {
         "running": state["Running"],
         "paused": state["Paused"],

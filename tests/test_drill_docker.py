@@ -27,8 +27,21 @@ def _container_running(name: str) -> bool:
 
 def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    result = run_cli("run", str(PLAYBOOK), "--env", str(lab_env), "--responders", "simulate",
-                     "--seed", "3", "--time-scale", SCALE, "--runs", str(runs), "--json")
+    result = run_cli(
+        "run",
+        str(PLAYBOOK),
+        "--env",
+        str(lab_env),
+        "--responders",
+        "simulate",
+        "--seed",
+        "3",
+        "--time-scale",
+        SCALE,
+        "--runs",
+        str(runs),
+        "--json",
+    )
     assert result.returncode in (0, 1), result.stderr[-3000:]
     (run_dir,) = list(runs.iterdir())
     kinds = types(run_dir)
@@ -38,14 +51,24 @@ def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: P
     down = first(run_dir, "probe.changed", probe="storefront", state="down")
     reverted = first(run_dir, "fault.reverted")
     assert reverted["data"]["verified"] is True
-    ups = [r for r in records(run_dir) if r["type"] == "probe.changed"
-           and r["data"] == {**r["data"], "probe": "storefront", "state": "up"}]
+    ups = [
+        r
+        for r in records(run_dir)
+        if r["type"] == "probe.changed" and r["data"] == {**r["data"], "probe": "storefront", "state": "up"}
+    ]
     assert down["t"] < reverted["t"] < ups[-1]["t"]
     assert applied["t"] - down["t"] < 1.0  # the probe saw it go down around the stop call
     recorded = {r["data"]["step"]: r for r in records(run_dir) if r["type"] == "step.recorded"}
     assert set(recorded) == {
-        "msp.acknowledge", "msp.declare", "msp.inform-client", "msp.mitigate", "msp.restore",
-        "client.report", "client.workaround", "client.inform-director", "client.confirm",
+        "msp.acknowledge",
+        "msp.declare",
+        "msp.inform-client",
+        "msp.mitigate",
+        "msp.restore",
+        "client.report",
+        "client.workaround",
+        "client.inform-director",
+        "client.confirm",
     }
     assert recorded["msp.restore"]["data"]["source"] == "probe"
     assert recorded["client.report"]["data"]["by"] in {"Priya Shah", "Tom Becker"}
@@ -62,7 +85,14 @@ def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: P
         assert step["score"] == pytest.approx(expected, abs=0.01)
     assert report["objectives"]["rto"]["met"] is True
     assert (result.returncode == 0) == (report["outcome"] == "passed")
-    for name in ("debrief.json", "debrief.md", "debrief.html", "junit.xml", "playbook.yaml", "environment.yaml"):
+    for name in (
+        "debrief.json",
+        "debrief.md",
+        "debrief.html",
+        "junit.xml",
+        "playbook.yaml",
+        "environment.yaml",
+    ):
         assert (run_dir / name).exists(), name
 
 
@@ -77,9 +107,24 @@ def _expected_score(actual: float, target: float, late_limit: float) -> float:
 def _start_manual_run(lab_env: Path, runs: Path) -> subprocess.Popen[str]:
     # nobody acks in manual mode: the fault stays until a signal, abort or recover ends it
     return subprocess.Popen(
-        [BCDRILL, "run", str(PLAYBOOK), "--env", str(lab_env), "--responders", "manual",
-         "--time-scale", "0.5", "--runs", str(runs)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            BCDRILL,
+            "run",
+            str(PLAYBOOK),
+            "--env",
+            str(lab_env),
+            "--responders",
+            "manual",
+            "--time-scale",
+            "0.5",
+            "--runs",
+            str(runs),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -102,7 +147,9 @@ def test_abort_command_reverts_and_records_reason(lab_env: Path, prefect_api: st
     runs = tmp_path / "runs"
     proc = _start_manual_run(lab_env, runs)
     run_dir = wait_for_record(runs, "fault.applied")
-    result = run_cli("abort", run_dir.name, "--runs", str(runs), "--reason", "real incident elsewhere", "--by", "carla")
+    result = run_cli(
+        "abort", run_dir.name, "--runs", str(runs), "--reason", "real incident elsewhere", "--by", "carla"
+    )
     assert result.returncode == 0, result.stderr
     proc.communicate(timeout=60)
     assert proc.returncode == 3
@@ -111,7 +158,9 @@ def test_abort_command_reverts_and_records_reason(lab_env: Path, prefect_api: st
     assert _container_running(STOREFRONT)
 
 
-def test_kill_9_then_recover_reverts_from_the_journal(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+def test_kill_9_then_recover_reverts_from_the_journal(
+    lab_env: Path, prefect_api: str, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     proc = _start_manual_run(lab_env, runs)
     run_dir = wait_for_record(runs, "fault.applied")
@@ -134,8 +183,18 @@ def test_preflight_failure_injects_nothing(lab_env: Path, prefect_api: str, tmp_
     broken_env = tmp_path / "environment.yaml"
     broken_env.write_text(env_text)
     runs = tmp_path / "runs"
-    result = run_cli("run", str(PLAYBOOK), "--env", str(broken_env), "--responders", "auto",
-                     "--time-scale", SCALE, "--runs", str(runs))
+    result = run_cli(
+        "run",
+        str(PLAYBOOK),
+        "--env",
+        str(broken_env),
+        "--responders",
+        "auto",
+        "--time-scale",
+        SCALE,
+        "--runs",
+        str(runs),
+    )
     assert result.returncode == 4, result.stderr[-3000:]
     (run_dir,) = list(runs.iterdir())
     kinds = types(run_dir)

@@ -15,7 +15,12 @@ class ContainerProbe(ProbeKind):
     params_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"container": {"type": "string", "description": "defaults to the target's first container"}},
+        "properties": {
+            "container": {
+                "type": "string",
+                "description": "defaults to the target's first container",
+            }
+        },
     }
 
     def container_name(self) -> str:

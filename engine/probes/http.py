@@ -24,10 +24,16 @@ class HttpProbe(ProbeKind):
         "additionalProperties": False,
         "required": ["url"],
         "properties": {
-            "url": {"type": "string", "description": "http(s) URL, or a name in the environment's urls"},
+            "url": {
+                "type": "string",
+                "description": "http(s) URL, or a name in the environment's urls",
+            },
             "expect_status": {"type": "integer", "minimum": 100, "maximum": 599},
             "body_contains": {"type": "string"},
-            "max_latency": {"type": "string", "description": "slower answers count as down, e.g. 800ms"},
+            "max_latency": {
+                "type": "string",
+                "description": "slower answers count as down, e.g. 800ms",
+            },
         },
     }
 

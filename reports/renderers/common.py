@@ -10,7 +10,12 @@ from engine.durations import format_duration
 from reports.model import Debrief, ObjectiveResult, StepResult
 
 PARTY_NAMES = {"msp": "MSP", "client": "Client", "drill": "Drill"}
-RATING_NAMES = {"P": "proficient", "S": "satisfactory", "M": "marginal", "U": "unsatisfactory"}
+RATING_NAMES = {
+    "P": "performed without challenges",
+    "S": "performed with some challenges",
+    "M": "performed with major challenges",
+    "U": "unable to be performed",
+}
 STATUS_NAMES = {
     "on_time": "on time",
     "late": "late",
