@@ -364,10 +364,12 @@ def _web_script(name: str, address: str, httpd: Path, root: Path) -> str:
     return f"""#!/bin/sh
 # web service of lab host {name}: busybox httpd on {address}:80 (start|stop|status)
 pidfile={q(str(root / "run" / "web.pid"))}
+# Alive and not a zombie (this machine's init may not reap orphans).
+alive() {{ grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$1/status"; }}
 running() {{
     [ -f "$pidfile" ] || return 1
     pid=$(cat "$pidfile")
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = httpd ]
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = httpd ] && alive "$pid"
 }}
 case "$1" in
 start)
@@ -383,7 +385,7 @@ stop)
     if running; then
         kill "$pid"
         i=0
-        while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.02; i=$((i+1)); done
+        while [ $i -lt 100 ] && alive "$pid"; do sleep 0.02; i=$((i+1)); done
     fi
     rm -f "$pidfile"
     ;;

@@ -81,7 +81,7 @@ while [ ! -s "$2" ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done
 _DISARM_SCRIPT = """if [ -f "$1" ]; then
     pid=$(cat "$1")
     rm -f "$1"
-    [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null
+    [ -n "$pid" ] && kill -s TERM -- "-$pid" 2>/dev/null
 fi
 exit 0
 """
@@ -344,5 +344,5 @@ class HostFault(FaultAction):
         if deadman["mode"] == "systemd":
             check = ["systemctl", "is-active", "--quiet", f"{deadman['name']}.timer"]
             return ssh.run(check, check=False).exit_code == 0
-        probe = 'test -f "$1" && kill -0 -- "-$(cat "$1")" 2>/dev/null'
+        probe = 'test -f "$1" && pgrep -g "$(cat "$1")" -r R,S,D,T,t >/dev/null'
         return ssh.run(["sh", "-c", probe, "sh", deadman["pidfile"]], check=False).exit_code == 0

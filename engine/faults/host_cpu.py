@@ -31,14 +31,17 @@ i=0
 while [ ! -s "$2" ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done
 [ -s "$2" ]
 """
-# $1 pidfile: kill the group, wait until it is gone, remove the pidfile.
+# $1 pidfile: kill the group, wait until no live member is left (zombies do not count: an
+# init that does not reap leaves them behind), remove the pidfile.
 _STOP = """if [ -f "$1" ]; then
     pid=$(cat "$1")
     if [ -n "$pid" ]; then
-        kill -TERM -- "-$pid" 2>/dev/null
+        kill -s TERM -- "-$pid" 2>/dev/null
         i=0
-        while kill -0 -- "-$pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done
-        kill -KILL -- "-$pid" 2>/dev/null
+        while pgrep -g "$pid" -r R,S,D,T,t >/dev/null 2>&1 && [ $i -lt 200 ]; do
+            sleep 0.01; i=$((i+1))
+        done
+        kill -s KILL -- "-$pid" 2>/dev/null
     fi
     rm -f "$1"
 fi

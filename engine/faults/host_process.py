@@ -18,9 +18,13 @@ SIGNALS = ("KILL", "TERM", "INT", "HUP", "QUIT", "STOP", "ABRT")
 # Processes named exactly $1 in the caller's network namespace only: lab hosts share one PID
 # namespace, and on an ordinary host this is every process.
 _PIDS_BY_NAME = 'pgrep --ns "$$" --nslist net -x -- "$1" || true'
-_PID_FROM_FILE = (
-    'if [ -f "$1" ]; then pid=$(cat "$1"); kill -0 "$pid" 2>/dev/null && echo "$pid"; fi; true'
-)
+# The pid in file $1 when that process is alive (a zombie is not).
+_PID_FROM_FILE = """if [ -f "$1" ]; then
+    pid=$(cat "$1")
+    grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$pid/status" && echo "$pid"
+fi
+true
+"""
 
 
 class ProcessKill(HostFault):
