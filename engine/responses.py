@@ -152,7 +152,8 @@ class AckInbox:
     def stop(self) -> None:
         """Take in what is there, then stop."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         self.drain()
 
     def drain(self) -> None:
