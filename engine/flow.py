@@ -62,8 +62,17 @@ def drill_run(
     allow_production: bool = False,
     min_score: float | None = None,
     progress: bool = False,
+    plan_path: str | None = None,
 ) -> dict[str, Any]:
-    """Run one drill and return its summary (exit code, outcome, run folder, debrief)."""
+    """Run one drill and return its summary (exit code, outcome, run folder, debrief).
+
+    A scheduled drill passes its drill plan as ``plan_path``: every registered precheck
+    (``bcdrill.prechecks``) is asked first and may hold the drill back (outcome ``held``).
+    """
+    if plan_path is not None:
+        held = _precheck(plan_path)
+        if held is not None:
+            return held
     playbook = load_playbook(Path(playbook_path))
     environment = load_environment(Path(environment_path))
     run_dir = create_run_dir(run_id or new_run_id(playbook.id), Path(runs_root))
@@ -91,6 +100,26 @@ def drill_run(
     result = drill.execute()
     _attach_artifacts(result)
     return summary(result)
+
+
+def _precheck(plan_path: str) -> dict[str, Any] | None:
+    """The summary of a drill a precheck held back, or None when every precheck lets it go."""
+    from engine.plugins import PRECHECKS
+
+    for name, check in PRECHECKS.items():
+        reason = check(plan_path)
+        if reason is not None:
+            logging.getLogger("engine.flow").warning("drill held by precheck %s: %s", name, reason)
+            return {
+                "run_id": None,
+                "run_dir": None,
+                "exit_code": 0,
+                "outcome": "held",
+                "reason": reason,
+                "unreverted": [],
+                "debrief": None,
+            }
+    return None
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -76,3 +76,11 @@ SCORECARDS: Registry[Scorecard] = Registry(
 SERVICES: Registry[Callable[..., Any]] = Registry(
     "run service", "bcdrill.services", _check_callable("run service")
 )
+
+# A precheck runs just before a scheduled drill (``drill-run`` given a ``plan_path``):
+# ``check(plan_path)`` returns None to go ahead, or the reason the drill is held back (e.g.
+# postponed because a real incident is open). Provided by the ``drills`` package.
+Precheck = Callable[[str], str | None]
+PRECHECKS: Registry[Precheck] = Registry(
+    "precheck", "bcdrill.prechecks", _check_callable("precheck")
+)
