@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -159,9 +160,7 @@ def hosts_up(
     _sysctl("/proc/sys/net/ipv4/conf/all/route_localnet", "1")
     _write_state(state_dir, prefix, octet, count)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        hosts = list(
-            pool.map(lambda n: _host_up(state_dir, prefix, octet, n, key_path), range(1, count + 1))
-        )
+        hosts = list(pool.map(lambda n: _host_up(state_dir, prefix, octet, n, key_path), range(1, count + 1)))
     log.info("lab.hosts_up", count=count, prefix=prefix)
     return hosts
 
@@ -172,6 +171,8 @@ def hosts_down(state_dir: Path, prefix: str = "bcd") -> None:
     names = [ns for ns in _namespaces() if ns.startswith(f"{prefix}-")]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(_namespace_down, names))
+    for link in _links(prefix):  # veths whose namespace was deleted by hand
+        subprocess.run(["ip", "link", "del", link], check=False, capture_output=True)
     hosts_root = state_dir / "hosts"
     if hosts_root.is_dir():
         for host_dir in hosts_root.iterdir():
@@ -281,9 +282,7 @@ def _make_tree(state_dir: Path, root: Path, name: str, address: str) -> None:
     (root / "www" / "index.html").write_text(f"<h1>{name}</h1>\n<p>bcdrill lab host</p>\n")
     key = root / "ssh_host_ed25519_key"
     if not key.exists():
-        _run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"bcdrill-{name}", "-f", str(key)]
-        )
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"bcdrill-{name}", "-f", str(key)])
     script = root / "web.sh"
     script.write_text(_web_script(name, address, state_dir / "bin" / "httpd", root))
     script.chmod(0o755)
@@ -300,9 +299,7 @@ def _make_network(prefix: str, n: int, octet: int, namespace: str) -> None:
         'for f in all "$1"; do echo 1 > "/proc/sys/net/ipv4/conf/$f/route_localnet"; done; '
         'ip addr add "$2" dev "$1" && ip link set "$1" up && ip link set lo up'
     )
-    _run(
-        ["ip", "netns", "exec", namespace, "sh", "-c", inner, "sh", inside, f"127.{octet}.{n}.2/30"]
-    )
+    _run(["ip", "netns", "exec", namespace, "sh", "-c", inner, "sh", inside, f"127.{octet}.{n}.2/30"])
 
 
 def _start_sshd(host: LabHost, state_dir: Path) -> None:
@@ -341,8 +338,15 @@ def _start_sshd(host: LabHost, state_dir: Path) -> None:
 
 
 def _namespace_down(namespace: str) -> None:
-    if namespace not in _namespaces():
-        return
+    if namespace in _namespaces():
+        _kill_namespace(namespace)
+    # The veth may outlive its namespace for a moment (or a namespace deleted by hand).
+    prefix, _, name = namespace.partition("-")
+    outside = f"{prefix}h{name.removeprefix('app')}"
+    subprocess.run(["ip", "link", "del", outside], check=False, capture_output=True)
+
+
+def _kill_namespace(namespace: str) -> None:
     for _ in range(50):
         pids = _namespace_pids(namespace)
         if not pids:
@@ -351,9 +355,6 @@ def _namespace_down(namespace: str) -> None:
             _kill(pid, signal.SIGKILL)
         time.sleep(0.02)
     subprocess.run(["ip", "netns", "del", namespace], check=False, capture_output=True)
-    prefix, _, name = namespace.partition("-")
-    outside = f"{prefix}h{name.removeprefix('app')}"
-    subprocess.run(["ip", "link", "del", outside], check=False, capture_output=True)
 
 
 # ---------------------------------------------------------------- helpers
@@ -448,10 +449,14 @@ def _namespaces() -> list[str]:
     return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
 
 
+def _links(prefix: str) -> list[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False)
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()]
+    return [n for n in names if re.fullmatch(rf"{re.escape(prefix)}h\d+", n)]
+
+
 def _namespace_pids(namespace: str) -> list[int]:
-    out = subprocess.run(
-        ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False)
     return [int(p) for p in out.stdout.split() if p.isdigit()]
 
 

@@ -35,6 +35,8 @@ log = structlog.get_logger(__name__)
 
 #: Seconds the client waits past the remote ``timeout`` before it gives up on the channel.
 DEADLINE_GRACE_S = 2.0
+#: Seconds to wait for the end of output after the command reported its exit status.
+EOF_LINGER_S = 1.0
 #: Seconds between SSH keepalive packets on an idle connection.
 KEEPALIVE_S = 15
 _TAIL = 2000
@@ -96,9 +98,7 @@ def _key_from_path(path: str, origin: str) -> paramiko.PKey:
     except FileNotFoundError:
         raise SecretError(f"{origin}: key file {path!r} does not exist") from None
     except (OSError, ValueError, paramiko.SSHException) as exc:
-        raise SecretError(
-            f"{origin}: key file {path!r} cannot be loaded ({type(exc).__name__})"
-        ) from None
+        raise SecretError(f"{origin}: key file {path!r} cannot be loaded ({type(exc).__name__})") from None
 
 
 def load_private_key(ref: SecretRef) -> paramiko.PKey:
@@ -196,9 +196,7 @@ class SshTransport:
 
     def _socket(self, deadline: float) -> socket.socket:
         try:
-            sock = socket.create_connection(
-                (self.host.address, self.host.port), timeout=_remaining(deadline)
-            )
+            sock = socket.create_connection((self.host.address, self.host.port), timeout=_remaining(deadline))
         except TimeoutError:
             raise TransportError(
                 f"{self.label}: TCP connect timed out after {self.host.connect_timeout_s}s"
@@ -226,9 +224,7 @@ class SshTransport:
         names.append(f"[{self.host.address}]:{self.host.port}")
         found = [key for name in names for key in (keys.lookup(name) or {}).values()]
         if not found:
-            raise HostKeyRejected(
-                f"{self.label}: host is not in known_hosts {path!r}: refusing to connect"
-            )
+            raise HostKeyRejected(f"{self.label}: host is not in known_hosts {path!r}: refusing to connect")
         return found
 
     def _verify(self, transport: paramiko.Transport, expected: list[paramiko.PKey]) -> None:
@@ -322,9 +318,7 @@ class SshTransport:
         exc.result = result  # type: ignore[attr-defined]
         return exc
 
-    def _exec(
-        self, transport: paramiko.Transport, line: str, deadline: float
-    ) -> tuple[int, str, str]:
+    def _exec(self, transport: paramiko.Transport, line: str, deadline: float) -> tuple[int, str, str]:
         out, err = bytearray(), bytearray()
         try:
             chan = transport.open_session(timeout=_remaining(deadline))
@@ -338,15 +332,22 @@ class SshTransport:
         watchdog.start()
         try:
             chan.exec_command(line)
+            exited_at: float | None = None
             while True:
                 _drain(chan, out, err)
-                if chan.exit_status_ready() and not (chan.recv_ready() or chan.recv_stderr_ready()):
-                    break
-                if time.monotonic() >= deadline:
-                    raise _Deadline(out, err)
-                if chan.closed and not chan.exit_status_ready():
+                now = time.monotonic()
+                if chan.exit_status_ready():
+                    # sshd may report the exit before the last output: wait for EOF too, but
+                    # not for ever (a background child can hold the output pipe open).
+                    exited_at = exited_at or now
+                    if chan.eof_received or chan.closed or now - exited_at > EOF_LINGER_S:
+                        _drain(chan, out, err)
+                        break
+                elif chan.closed:
                     raise EOFError("channel closed before the command reported its exit status")
-                select.select([chan], [], [], min(0.5, _remaining(deadline)))
+                if now >= deadline:
+                    raise _Deadline(out, err)
+                select.select([chan], [], [], min(0.1, _remaining(deadline)))
             return chan.recv_exit_status(), _decode(out), _decode(err)
         except paramiko.SSHException:
             if time.monotonic() >= deadline:

@@ -208,9 +208,7 @@ def test_port_block_refuses_the_engines_own_ssh_port(
     assert fault.is_reverted(ssh_transports, prior)
 
 
-def test_throttle_refuses_delay_without_netem(
-    ssh_lab: list[LabHost], ssh_transports: Transports
-) -> None:
+def test_throttle_refuses_delay_without_netem(ssh_lab: list[LabHost], ssh_transports: Transports) -> None:
     host = ssh_lab[0]
     before = snapshot(host)
     fault = make("host.throttle", host, {"rate": "1mbit", "delay": "100ms"})
@@ -260,9 +258,7 @@ def test_hostile_param_reaches_the_target_as_one_literal_argument(
     assert not list((host.root / "data").glob("canary-*"))
 
 
-def test_deadman_timer_reverts_when_the_engine_vanishes(
-    ssh_lab: list[LabHost], ssh_environment: Any
-) -> None:
+def test_deadman_timer_reverts_when_the_engine_vanishes(ssh_lab: list[LabHost], ssh_environment: Any) -> None:
     host = ssh_lab[1]
     before = snapshot(host)
     transports = Transports(ssh_environment)
@@ -287,9 +283,7 @@ def test_deadman_timer_reverts_when_the_engine_vanishes(
     assert after["tmp"] == before["tmp"]
 
 
-def test_normal_revert_leaves_no_timer_behind(
-    ssh_lab: list[LabHost], ssh_transports: Transports
-) -> None:
+def test_normal_revert_leaves_no_timer_behind(ssh_lab: list[LabHost], ssh_transports: Transports) -> None:
     host = ssh_lab[1]
     fault = make("host.command", host, {"inject": ["true"], "revert": ["true"]}, fault_id="nt")
     prior = fault.capture(ssh_transports)

@@ -95,9 +95,7 @@ echo setsid
 """
 
 
-def host_params_schema(
-    properties: Mapping[str, Any], required: tuple[str, ...] = ()
-) -> dict[str, Any]:
+def host_params_schema(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     """A host fault's params schema: its own properties plus ``deadman_ttl_s``."""
     return {
         "type": "object",
@@ -171,9 +169,7 @@ def declared_path(host: SshHost, name: str) -> str:
     found = {
         str(entry["paths"][name])
         for entry in host.services.values()
-        if isinstance(entry, Mapping)
-        and isinstance(entry.get("paths"), Mapping)
-        and name in entry["paths"]
+        if isinstance(entry, Mapping) and isinstance(entry.get("paths"), Mapping) and name in entry["paths"]
     }
     if len(found) != 1:
         problem = "declares no" if not found else "declares more than one"

@@ -79,9 +79,7 @@ class EncryptFiles(HostFault):
     def read_state(self, ssh: SshTransport, host: SshHost) -> dict[str, Any]:
         """The resolved sandbox and directory, the manifest path and the number of files."""
         sandbox = declared_path(host, str(self.params["sandbox"]))
-        result = ssh.run(
-            ["sh", "-c", _RESOLVE, "sh", sandbox, self._directory(sandbox)], check=False
-        )
+        result = ssh.run(["sh", "-c", _RESOLVE, "sh", sandbox, self._directory(sandbox)], check=False)
         lines = result.stdout.splitlines()
         if result.exit_code != 0 or len(lines) != 3:
             raise InputError(

@@ -67,9 +67,7 @@ class Throttle(HostFault):
 
     def _interface(self, ssh: SshTransport, host: SshHost) -> str:
         lines = ssh.run(["ip", "-o", "-4", "addr", "show"]).stdout.splitlines()
-        entries = [
-            (ln.split()[1], ln.split()[3].split("/")[0]) for ln in lines if len(ln.split()) > 3
-        ]
+        entries = [(ln.split()[1], ln.split()[3].split("/")[0]) for ln in lines if len(ln.split()) > 3]
         for name, address in entries:
             if address == host.address:
                 return name
