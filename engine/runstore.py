@@ -82,13 +82,23 @@ def owner_alive(run_dir: Path) -> bool:
         return False
     if data.get("host") != socket.gethostname():
         return True  # another host's run: never assume it is dead
+    return pid_alive(int(data["pid"]))
+
+
+def pid_alive(pid: int) -> bool:
+    """True when ``pid`` runs (a zombie — dead but not yet reaped — counts as dead)."""
     try:
-        os.kill(int(data["pid"]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
+    return state != "Z"
 
 
 def request_abort(run_dir: Path, reason: str, by: str) -> None:

@@ -22,6 +22,8 @@ VENV_BIN = Path(sys.executable).parent
 BCDRILL = str(VENV_BIN / "bcdrill")
 LAB_NAME = "ci"
 
+pytest_plugins = ["tests.sshlab"]  # ssh_lab, ssh_environment, ssh_transports (real sshd in namespaces)
+
 
 @pytest.fixture(scope="session")
 def session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:

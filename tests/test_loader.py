@@ -378,7 +378,7 @@ def test_alias_bomb_file(tmp_path: Path) -> None:
 def test_huge_file(tmp_path: Path) -> None:
     huge = tmp_path / "huge.yaml"
     huge.write_text("format: playbook/v1\nsummary: " + "x" * (1024 * 1024) + "\n")
-    assert problems(huge) == [f"{huge}:0:0: file is larger than the 1 MiB limit"]
+    assert problems(huge) == [f"{huge}: file is larger than the 1 MiB limit"]
 
 
 def test_deep_nesting(tmp_path: Path) -> None:
@@ -399,13 +399,13 @@ def test_binary_junk(tmp_path: Path) -> None:
 
 
 def test_directory_and_missing_file(tmp_path: Path) -> None:
-    assert problems(tmp_path) == [f"{tmp_path}:0:0: is a directory, not a YAML file"]
+    assert problems(tmp_path) == [f"{tmp_path}: is a directory, not a YAML file"]
     missing = tmp_path / "missing.yaml"
-    assert problems(missing) == [f"{missing}:0:0: no such file"]
+    assert problems(missing) == [f"{missing}: no such file"]
     with pytest.raises(PlaybookError) as caught:
         load_playbook(missing)
     assert caught.value.exit_code == 2
-    assert [str(p) for p in caught.value.problems] == [f"{missing}:0:0: no such file"]
+    assert [str(p) for p in caught.value.problems] == [f"{missing}: no such file"]
     with pytest.raises(EnvironmentFileError):
         load_environment(missing)
 
