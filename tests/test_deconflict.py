@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -59,7 +59,7 @@ def write_plan(
 class StatusEndpoint:
     """A real HTTP server on loopback: canned JSON answers by path, and a record of POSTs."""
 
-    ANSWERS: dict[str, tuple[int, bytes]] = {
+    ANSWERS: ClassVar[dict[str, tuple[int, bytes]]] = {
         "/open": (200, b'{"open": true, "ticket": "INC-1"}'),
         "/closed": (200, b'{"open": false}'),
         "/nofield": (200, b'{"status": "ok"}'),
