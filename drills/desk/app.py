@@ -1,0 +1,294 @@
+"""The drill desk web app (FastAPI): participant pages, the JSON ack API, service-desk webhooks.
+
+Routes:
+
+* ``GET /p/<token>`` — exchange a participant's token for a session cookie, 303 to ``/desk``;
+* ``GET /desk`` — the participant's party's steps, one big "done" button each;
+* ``POST /desk/ack`` — a "done" form (session cookie + CSRF field);
+* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}``;
+* ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
+
+Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
+replay, stale timestamp) gets the same 404 body and headers, padded to the same minimum time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from drills.desk.recording import DeskRecorder, Outcome
+from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
+from drills.desk.webhooks import WebhookVerifier, correlation_code
+from drills.participants import Holder
+from engine.durations import format_duration
+
+COOKIE = "bcdrill_desk"
+MAX_BODY = 64 * 1024
+NOT_FOUND_FLOOR_S = 0.03  # every 404 takes at least this long, whatever failed
+SECURITY_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Rate limits: per client address and per presented token (burst, refill per second)."""
+
+    address_burst: float = 60
+    address_rate: float = 2.0
+    token_burst: float = 20
+    token_rate: float = 0.5
+
+
+@dataclass
+class Desk:
+    """Everything the routes need: who may record what, sessions, webhook checks, limits."""
+
+    recorder: DeskRecorder
+    tokens: TokenBook
+    verifier: WebhookVerifier
+    limits: Limits = field(default_factory=Limits)
+    sessions: Sessions = field(default_factory=Sessions)
+
+    def __post_init__(self) -> None:
+        self.by_address = RateLimiter(self.limits.address_burst, self.limits.address_rate)
+        self.by_token = RateLimiter(self.limits.token_burst, self.limits.token_rate)
+
+
+def not_found() -> JSONResponse:
+    """The one answer to every invalid request."""
+    return JSONResponse({"detail": "Not Found"}, status_code=404)
+
+
+def too_many() -> JSONResponse:
+    """Rate limit exceeded."""
+    return JSONResponse({"detail": "Too Many Requests"}, status_code=429, headers={"Retry-After": "5"})
+
+
+class _Hardening:
+    """Pure ASGI middleware: security headers on every response, 404s padded to a floor time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
+                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                message = {**message, "headers": headers}
+                if message["status"] == 404:
+                    await asyncio.sleep(max(0.0, NOT_FOUND_FLOOR_S - (time.perf_counter() - started)))
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)
+
+
+def create_app(desk: Desk) -> FastAPI:
+    """The desk's ASGI app (no docs, no OpenAPI: nothing to discover)."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    pages = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    pages.filters["duration"] = lambda s: "—" if s is None else format_duration(max(0.0, float(s)))
+
+    async def on_http_error(_request: Request, exc: Exception) -> Response:
+        return (
+            not_found()
+            if not isinstance(exc, StarletteHTTPException) or exc.status_code != 429
+            else too_many()
+        )
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.middleware("http")(_limit_by_address(desk))
+    _add_participant_routes(app, desk, pages)
+    _add_api_routes(app, desk)
+    app.add_middleware(_Hardening)
+    return app
+
+
+def _limit_by_address(
+    desk: Desk,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        address = request.client.host if request.client else "unknown"
+        if not desk.by_address.allow(address):
+            return too_many()
+        return await call_next(request)
+
+    return limit
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _session(desk: Desk, request: Request) -> Session | None:
+    """The caller's session, if it exists and its token has not been revoked since."""
+    cookie = request.cookies.get(COOKIE, "")
+    session = desk.sessions.get(cookie) if cookie else None
+    if session is None or desk.tokens.by_digest(session.token_digest) is None:
+        return None
+    return session
+
+
+async def _body(request: Request) -> bytes | None:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------- participant pages
+
+
+def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> None:
+    @app.get("/p/{token}")
+    async def exchange(request: Request, token: str) -> Response:
+        if not desk.by_token.allow(_token_key(token)):
+            return too_many()
+        holder = desk.tokens.lookup(token)
+        if holder is None:
+            return not_found()
+        session_id, _created = desk.sessions.create(holder, _token_key(token))
+        response = RedirectResponse("/desk", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            session_id,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    @app.get("/desk")
+    async def page(request: Request) -> Response:
+        session = _session(desk, request)
+        if session is None:
+            return not_found()
+        html = _render(pages, desk, session)
+        session.flash.clear()
+        return HTMLResponse(html)
+
+    @app.post("/desk/ack")
+    async def done(request: Request) -> Response:
+        session = _session(desk, request)
+        body = await _body(request)
+        if session is None or body is None:
+            return not_found()
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+        if not csrf_ok(session, form.get("csrf", "")):
+            return not_found()
+        outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk")
+        if outcome.status == "forbidden":
+            return not_found()
+        session.flash.append(_flash(outcome))
+        return RedirectResponse("/desk", status_code=303)
+
+
+def _render(pages: Environment, desk: Desk, session: Session) -> str:
+    recorder = desk.recorder
+    context = recorder.context
+    return pages.get_template("desk.html").render(
+        holder=session.holder,
+        client=context.client,
+        live=recorder.drill_live(),
+        elapsed=recorder.elapsed(),
+        steps=recorder.board(session.holder.party) if recorder.drill_live() else [],
+        csrf=session.csrf,
+        flash=list(session.flash),
+        correlation=correlation_code(context.run_id),
+    )
+
+
+def _flash(outcome: Outcome) -> str:
+    if outcome.status == "recorded":
+        return f"Recorded: {outcome.step}. Thank you."
+    if outcome.status == "duplicate":
+        return f"{outcome.step} was already recorded; nothing changed."
+    return f"Not recorded: {outcome.reason}"
+
+
+async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str) -> Outcome:
+    # Recording fsyncs the journal: keep it off the event loop.
+    return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source)
+
+
+# ---------------------------------------------------------------- API and webhooks
+
+
+def _add_api_routes(app: FastAPI, desk: Desk) -> None:
+    @app.post("/api/ack")
+    async def api_ack(request: Request) -> Response:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if not desk.by_token.allow(_token_key(token)):
+            return too_many()
+        holder = desk.tokens.lookup(token) if scheme.lower() == "bearer" and token else None
+        body = await _body(request)
+        data = _json_dict(body)
+        if holder is None or data is None or not isinstance(data.get("step"), str):
+            return not_found()
+        outcome = await _ack(desk, holder, data["step"], str(data.get("note") or ""), "ack")
+        return _outcome_response(outcome)
+
+    @app.post("/hooks/{name}")
+    async def hook(request: Request, name: str) -> Response:
+        body = await _body(request)
+        if body is None:
+            return not_found()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        delivery = desk.verifier.verify(name, headers, body)
+        if delivery is None:
+            return not_found()
+        outcome = await asyncio.to_thread(desk.recorder.webhook, delivery)
+        return _outcome_response(outcome, accepted=202)
+
+
+def _json_dict(body: bytes | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _outcome_response(outcome: Outcome, accepted: int = 200) -> Response:
+    if outcome.status == "forbidden":
+        return not_found()
+    code = 409 if outcome.status == "rejected" else accepted
+    return JSONResponse({"status": outcome.status, "step": outcome.step, "reason": outcome.reason}, code)

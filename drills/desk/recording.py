@@ -1,0 +1,186 @@
+"""What the desk does when someone says "done": check the party, record, explain the outcome.
+
+Every path (desk page, JSON API, webhook) ends in :meth:`DeskRecorder.ack` or
+:meth:`DeskRecorder.webhook`, which call the engine's ``context.record`` — the engine stamps
+the receipt time and journals ``step.recorded`` or ``step.rejected`` with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from drills.desk.webhooks import Delivery, field, matches, ticket_time
+from drills.participants import Holder
+from engine.clock import iso
+from engine.journal import JOURNAL_NAME
+from engine.models import ResponseStep
+from engine.responses import Ack, ResponderContext
+
+MAX_NOTE = 500
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+Status = Literal["recorded", "duplicate", "rejected", "forbidden", "ignored"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one ack: recorded, a duplicate, rejected (with the engine's reason),
+    forbidden (not this person's step: answered like any invalid request) or ignored."""
+
+    status: Status
+    step: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One step as the desk page shows it."""
+
+    key: str
+    title: str
+    kind: str
+    within_s: float
+    elapsed_s: float | None
+    by: str
+    source: str
+    note: str
+    out_of_order: bool
+
+    @property
+    def done(self) -> bool:
+        """Recorded already."""
+        return self.elapsed_s is not None
+
+    @property
+    def manual(self) -> bool:
+        """A person (or service desk) records it; probe steps record themselves."""
+        return self.kind in ("ack", "webhook")
+
+
+def clean_note(note: Any) -> str:
+    """A note as stored: text, no control characters, at most 500 characters."""
+    return _CONTROL.sub(" ", str(note or ""))[:MAX_NOTE].strip()
+
+
+class DeskRecorder:
+    """Turns a participant's or service desk's "done" into a journaled step."""
+
+    def __init__(self, context: ResponderContext) -> None:
+        self.context = context
+        self._steps = {s.key: s for s in context.steps}
+
+    # ---------------------------------------------------------------- state
+
+    def drill_live(self) -> bool:
+        """True once the first fault is applied (before that the drill is still a surprise)."""
+        return self.context.anchor() is not None
+
+    def elapsed(self) -> float | None:
+        """Seconds since impact start, None before it."""
+        anchor = self.context.anchor()
+        return None if anchor is None else self.context.clock.now() - anchor
+
+    def step_key(self, holder: Holder, step: str) -> str | None:
+        """The full key of ``step`` if ``holder`` may record it (own party, manual), else None."""
+        key = step if "." in step else f"{holder.party}.{step}"
+        found = self._steps.get(key)
+        if found is None or found.party != holder.party or found.recorded_by.kind == "probe":
+            return None
+        return key
+
+    def board(self, party: str) -> list[StepView]:
+        """The party's steps in playbook order, with what has been recorded so far."""
+        anchor = self.context.anchor()
+        recorded = self._recorded_records()
+        views = []
+        for step in (s for s in self.context.steps if s.party == party):
+            views.append(self._view(step, anchor, recorded.get(step.key)))
+        return views
+
+    # ---------------------------------------------------------------- recording
+
+    def ack(self, holder: Holder, step: str, note: str, source: str) -> Outcome:
+        """Record ``step`` for ``holder``; forbidden when it is not theirs to record."""
+        key = self.step_key(holder, step)
+        if key is None:
+            return Outcome("forbidden")
+        return self._record(Ack(key, by=holder.name, source=source, note=clean_note(note)))
+
+    def webhook(self, delivery: Delivery) -> Outcome:
+        """Record the hook's step when the payload matches this run; ignore it otherwise."""
+        hook = delivery.hook
+        if not matches(hook, delivery.payload, self.context.run_id):
+            return Outcome("ignored", hook.step, "the delivery does not match this drill")
+        by_value = field(delivery.payload, hook.by_field) if hook.by_field else None
+        by = clean_note(by_value)[:100] if isinstance(by_value, str) and by_value.strip() else ""
+        note = f"service desk {hook.name!r}, delivery {clean_note(delivery.delivery_id)[:80]}"
+        note += self._ticket_note(ticket_time(hook, delivery.payload))
+        return self._record(Ack(hook.step, by=by or f"service desk {hook.name}", source="webhook", note=note))
+
+    def _ticket_note(self, created: datetime | None) -> str:
+        """The ticket's own time, kept when it lies inside the drill and not in the future."""
+        anchor = self.context.anchor()
+        if created is None or anchor is None:
+            return ""
+        start, now = self.context.clock.utc(anchor), self.context.clock.utc()
+        if not start <= created <= now:
+            return f"; ticket time {iso(created)} ignored (outside the drill or in the future)"
+        offset = (created - start).total_seconds()
+        return f"; ticket created {iso(created)} (+{offset:.3f}s after impact start)"
+
+    def _record(self, ack: Ack) -> Outcome:
+        if self.context.recorded_at(ack.step) is not None:
+            return Outcome("duplicate", ack.step, "already recorded")
+        if self.context.record(ack):
+            return Outcome("recorded", ack.step)
+        if self.context.recorded_at(ack.step) is not None:
+            return Outcome("duplicate", ack.step, "already recorded")
+        return Outcome("rejected", ack.step, self._rejection_reason(ack))
+
+    # ---------------------------------------------------------------- journal
+
+    def _journal_records(self) -> list[dict[str, Any]]:
+        path = self.context.run_dir / JOURNAL_NAME
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line being written right now
+        return out
+
+    def _recorded_records(self) -> dict[str, dict[str, Any]]:
+        return {r["data"]["step"]: r for r in self._journal_records() if r.get("type") == "step.recorded"}
+
+    def _rejection_reason(self, ack: Ack) -> str:
+        for record in reversed(self._journal_records()):
+            data = record.get("data", {})
+            if (
+                record.get("type") == "step.rejected"
+                and data.get("step") == ack.step
+                and data.get("by") == ack.by
+            ):
+                return str(data.get("reason", "rejected"))
+        return "rejected by the engine"
+
+    def _view(self, step: ResponseStep, anchor: float | None, record: dict[str, Any] | None) -> StepView:
+        data = record["data"] if record else {}
+        elapsed = float(record["t"]) - anchor if record and anchor is not None else None
+        return StepView(
+            key=step.key,
+            title=step.title,
+            kind=step.recorded_by.kind,
+            within_s=step.within_s,
+            elapsed_s=elapsed,
+            by=str(data.get("by", "")),
+            source=str(data.get("source", "")),
+            note=str(data.get("note", "")),
+            out_of_order=bool(data.get("out_of_order", False)),
+        )
