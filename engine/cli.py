@@ -308,7 +308,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 @lab_app.command("up")
-def lab_up(name: str = "lab", hosts: Annotated[int, typer.Option(help="SSH hosts to create")] = 0) -> None:
+def lab_up(name: str = "lab", hosts: Annotated[int, typer.Option(help="SSH hosts to create")] = 2) -> None:
     """Start the lab (idempotent) and print its environment file."""
     from engine import lab
 

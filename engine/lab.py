@@ -12,6 +12,7 @@ import os
 import subprocess
 import tarfile
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +179,7 @@ def _published_url(container: Any, path: str) -> str:
     return f"http://127.0.0.1:{binding['HostPort']}{path}"
 
 
-def up(name: str = "lab", hosts: int = 0) -> Path:
+def up(name: str = "lab", hosts: int = 2) -> Path:
     """Bring the lab up (idempotent) and return the path of its environment file."""
     state = lab_dir(name)
     state.mkdir(parents=True, exist_ok=True)
@@ -192,19 +193,30 @@ def up(name: str = "lab", hosts: int = 0) -> Path:
         container = _start_service(client, name, network, svc)
         urls[svc.role] = _published_url(container, svc.health_path)
     _wait_until_serving(urls.values())
-    host_entries = _hosts_up(state, hosts)
+    host_entries, host_urls = _hosts_up(state, name, hosts)
+    urls.update(host_urls)
     env_path = state / "environment.yaml"
     env_path.write_text(_environment_yaml(name, urls, host_entries))
     log.info("lab.up", lab=name, environment=str(env_path))
     return env_path
 
 
-def _hosts_up(state: Path, count: int) -> dict[str, Any]:
+def host_prefix(name: str) -> tuple[str, int]:
+    """Namespace prefix and 127.<octet>.x.y range of a lab's SSH hosts (distinct per lab)."""
+    if name == "lab":
+        return "bcd", 77
+    return f"b{zlib.crc32(name.encode()) % 100000:05d}", 80 + zlib.crc32(name.encode()) % 150
+
+
+def _hosts_up(state: Path, name: str, count: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """SSH hosts in network namespaces: their environment entries and web URLs."""
     if count <= 0:
-        return {}
+        return {}, {}
     from engine import lab_hosts
 
-    return {h.name: h.environment_entry() for h in lab_hosts.hosts_up(state, count)}
+    prefix, octet = host_prefix(name)
+    hosts = lab_hosts.hosts_up(state, count, prefix, octet=octet)
+    return {h.name: h.environment_entry() for h in hosts}, {f"{h.name}-web": h.http_url for h in hosts}
 
 
 def _wait_until_serving(urls: Iterable[str], timeout_s: float = 15.0) -> None:
@@ -286,7 +298,7 @@ def down(name: str = "lab") -> list[str]:
     if (state / "hosts").exists():
         from engine import lab_hosts
 
-        lab_hosts.hosts_down(state)
+        lab_hosts.hosts_down(state, host_prefix(name)[0])
         removed.append("ssh hosts")
     return removed
 
