@@ -102,10 +102,11 @@ def _request(path: Path, pool: str | None) -> PlanRequest:
 
 
 def _print_commitments(drills: tuple[StoredDrill, ...], store: ProgrammeStore) -> None:
-    table = Table("client", "run", "pool", "commitment (SHA-256)", title="Scheduled drills")
+    out.print("client | run | pool | commitment (SHA-256)", markup=False)
     for drill in drills:
-        table.add_row(drill.client, drill.run_name, drill.pool, drill.digest)
-    out.print(table)
+        out.print(
+            f"{drill.client} | {drill.run_name} | {drill.pool} | {drill.digest}", markup=False, soft_wrap=True
+        )
     out.print(
         "Give each commitment to the client's sponsor; `bcdrill reveal RUN` opens it after the"
         f" drill. The moments are in {store.path} (controllers only: `bcdrill calendar`).",

@@ -1,0 +1,403 @@
+"""The drill programme: secret store, commands, and real Prefect scheduling with a real worker.
+
+The integration tests run a real ``prefect server`` (session fixture), a real process
+worker started through ``bcdrill worker start``, and the Docker lab. Drill plans are
+generated so that the only allowed moment is the next whole minute: the worker then runs
+the drill within about a minute, without any test-only way to force the time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import docker
+import pytest
+
+from drills.commands import server_command, worker_command
+from drills.commitment import verify
+from drills.plan import WEEKDAYS, load_plan
+from drills.programme import (
+    PlanRequest,
+    ProgrammeStore,
+    RunSettings,
+    StoredDrill,
+    pick_new_drills,
+    plan_key,
+)
+from engine.errors import InputError
+from tests.conftest import BCDRILL, LAB_NAME, REPO
+from tests.journal_helpers import first, types
+from tests.test_deconflict import StatusEndpoint, write_plan
+
+DEMO_PLAN = REPO / "playbooks" / "plans" / "demo-bakery-2027.yaml"
+SETTINGS = RunSettings("/tmp/runs", "simulate", 0.005, 3)
+
+
+def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real ``bcdrill`` with its own programme home (BCDRILL_HOME)."""
+    env = {**os.environ, "BCDRILL_HOME": str(home), "COLUMNS": "250"}
+    return subprocess.run(
+        [BCDRILL, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False
+    )
+
+
+def moment_strings(moment: datetime, time_zone: str) -> set[str]:
+    """Ways a moment could leak: date and clock time in UTC and local time, compact forms, epoch."""
+    found = {str(int(moment.timestamp())), str(int(moment.timestamp()) // 60)}
+    for zone in (UTC, ZoneInfo(time_zone)):
+        local = moment.astimezone(zone)
+        found |= {f"{local:%Y-%m-%d}", f"{local:%Y%m%d}", f"{local:%H:%M}", f"T{local:%H%M}"}
+    return found
+
+
+# ---------------------------------------------------------------- units: store, picking, helpers
+
+
+def _stored(tmp_path: Path, key: str = "k1") -> StoredDrill:
+    plan = load_plan(DEMO_PLAN)
+    (drill,) = pick_new_drills(
+        [PlanRequest(plan, "site-x")], (), SETTINGS, now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    from dataclasses import replace
+
+    return replace(drill, key=key)
+
+
+def test_store_is_private_and_round_trips(tmp_path: Path) -> None:
+    store = ProgrammeStore(tmp_path / "programme")
+    drill = _stored(tmp_path)
+    store.add([drill])
+    assert store.load() == (drill,)
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(store.folder.stat().st_mode) == 0o700
+    assert store.find(drill.run_name) == drill
+    assert store.find("k1") == drill
+    assert drill.nonce not in repr(drill)
+    assert verify(drill.digest, drill.start, drill.nonce)
+
+
+def test_store_refuses_a_key_twice_and_updates_in_place(tmp_path: Path) -> None:
+    store = ProgrammeStore(tmp_path / "programme")
+    drill = _stored(tmp_path)
+    store.add([drill])
+    with pytest.raises(Exception, match="already scheduled"):
+        store.add([drill])
+    from dataclasses import replace
+
+    store.update("k1", lambda d: replace(d, flow_run_id="abc"))
+    assert store.find("abc").flow_run_id == "abc"
+    with pytest.raises(InputError, match="no scheduled drill"):
+        store.find("nope")
+
+
+def test_damaged_store_is_reported(tmp_path: Path) -> None:
+    store = ProgrammeStore(tmp_path)
+    store.path.write_text('{"format": "other"}')
+    with pytest.raises(Exception, match="damaged"):
+        store.load()
+
+
+def test_picked_drills_have_keys_per_plan_and_index_and_parameters_without_the_moment(tmp_path: Path) -> None:
+    plan = load_plan(DEMO_PLAN)
+    (drill,) = pick_new_drills(
+        [PlanRequest(plan, "site-x")], (), SETTINGS, now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert drill.key == plan_key(plan, 1) and ":2027:1" in drill.key
+    text = json.dumps([drill.parameters(), drill.run_name, drill.key])
+    assert not {s for s in moment_strings(drill.start, drill.time_zone) if s in text}
+    assert drill.parameters()["plan_path"] == str(DEMO_PLAN.resolve())
+    # an already stored plan is not picked again
+    assert pick_new_drills([PlanRequest(plan, "site-x")], (drill,), SETTINGS) == ()
+
+
+def test_run_settings_are_checked() -> None:
+    with pytest.raises(InputError, match="responders"):
+        RunSettings("/r", "everyone")
+    with pytest.raises(InputError, match="time scale"):
+        RunSettings("/r", "auto", 0.0)
+
+
+def test_server_command_is_loopback_only() -> None:
+    argv, env = server_command("127.0.0.1", 4300, {})
+    assert argv[1:] == ["server", "start", "--host", "127.0.0.1", "--port", "4300"]
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4300/api"
+    for host in ("0.0.0.0", "10.1.2.3", "example.com"):
+        with pytest.raises(InputError, match="loopback"):
+            server_command(host, 4300, {})
+
+
+def test_worker_command_needs_the_server_url() -> None:
+    with pytest.raises(InputError, match="PREFECT_API_URL"):
+        worker_command("site-a", None, {}, 10, 10)
+    argv, env = worker_command("site-a", "http://127.0.0.1:4300/api", {}, 1, 0)
+    assert argv[1:] == ["worker", "start", "--pool", "site-a", "--type", "process"]
+    assert env["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
+    assert env["PREFECT_WORKER_PREFETCH_SECONDS"] == "0"
+
+
+def test_dry_run_stores_nothing_and_client_calendar_is_window_only(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = cli(home, "schedule", "--dry-run", str(DEMO_PLAN))
+    assert result.returncode == 0, result.stderr
+    assert "1 drill(s) can be scheduled" in result.stdout
+    assert not (home / "programme").exists()
+    ics = tmp_path / "client.ics"
+    result = cli(home, "calendar", "--client-window", str(DEMO_PLAN), "--ics", str(ics))
+    assert result.returncode == 0, result.stderr
+    assert b"DTSTART;VALUE=DATE:20270101" in ics.read_bytes()
+    assert cli(home, "reveal", "drill-nope").returncode == 2
+
+
+# ---------------------------------------------------------------- Prefect API readers
+
+
+def api_get(api: str, path: str) -> Any:
+    with urllib.request.urlopen(f"{api}{path}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def api_delete(api: str, path: str) -> None:
+    request = urllib.request.Request(f"{api}{path}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def visible(flow_run: dict[str, Any]) -> str:
+    """What anyone with the UI sees of a run besides its scheduled time."""
+    keys = ("name", "parameters", "tags", "idempotency_key")
+    return json.dumps({k: flow_run.get(k) for k in keys})
+
+
+def leaks(text: str, moment: datetime, time_zone: str, allowed: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+    return {s for s in moment_strings(moment, time_zone) - allowed if s in text}
+
+
+@pytest.mark.prefect
+def test_far_future_drill_leaks_nothing_and_is_idempotent(prefect_api: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = cli(home, "schedule", str(DEMO_PLAN), "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    (drill,) = ProgrammeStore(home / "programme").load()
+    assert stat.S_IMODE((home / "programme" / "schedule.json").stat().st_mode) == 0o600
+    assert drill.digest in result.stdout and drill.run_name in result.stdout
+    assert not leaks(result.stdout + result.stderr, drill.start, drill.time_zone)
+    flow_run = api_get(prefect_api, f"/flow_runs/{drill.flow_run_id}")
+    assert flow_run["name"] == drill.run_name and flow_run["state_type"] == "SCHEDULED"
+    assert datetime.fromisoformat(flow_run["expected_start_time"]) == drill.start  # the real moment…
+    assert not leaks(visible(flow_run), drill.start, drill.time_zone)  # …and nothing else shows it
+    deployment = api_get(prefect_api, f"/deployments/{flow_run['deployment_id']}")
+    assert deployment["name"] == "site-demo-bakery-ltd"
+    # the client's calendar: window dates and blackouts only, never the moment
+    plan = load_plan(DEMO_PLAN)
+    ics = tmp_path / "client.ics"
+    assert cli(home, "calendar", "--client-window", str(DEMO_PLAN), "--ics", str(ics)).returncode == 0
+    public = {f"{d:%Y-%m-%d}" for b in plan.blackouts for d in b.dates.days()}
+    public |= {f"{d:%Y%m%d}" for d in (plan.window.first, plan.window.last + timedelta(days=1))}
+    unfolded = ics.read_text().replace("\r\n ", "")
+    assert not leaks(unfolded, drill.start, drill.time_zone, allowed=public)
+    # controllers see it; reveal refuses before the moment
+    calendar = cli(home, "calendar")
+    assert drill.run_name in calendar.stdout and f"{drill.start:%Y-%m-%d %H:%M}" in calendar.stdout
+    refused = cli(home, "reveal", drill.run_name)
+    assert refused.returncode == 2 and "has not happened yet" in refused.stderr
+    assert drill.nonce not in refused.stdout + refused.stderr
+    # scheduling the same plan again changes nothing
+    again = cli(home, "schedule", str(DEMO_PLAN), "--runs", str(tmp_path / "runs"))
+    assert again.returncode == 0 and "already scheduled" in again.stdout
+    assert ProgrammeStore(home / "programme").load() == (drill,)
+    api_delete(prefect_api, f"/flow_runs/{drill.flow_run_id}")
+
+
+# ---------------------------------------------------------------- a real worker runs the drills
+
+
+def span_hours(start: datetime, end: datetime) -> tuple[date, date, dict[str, list[str]]]:
+    """Window and business hours (UTC) covering exactly ``[start, end)``, across midnight too."""
+    hours: dict[str, list[str]] = {}
+    day = start.date()
+    while day <= (end - timedelta(seconds=1)).date():
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        low, high = max(start, midnight), min(end, midnight + timedelta(days=1))
+        top = "24:00" if high == midnight + timedelta(days=1) else f"{high:%H:%M}"
+        hours[WEEKDAYS[day.weekday()]] = [f"{low:%H:%M}-{top}"]
+        day += timedelta(days=1)
+    return start.date(), (end - timedelta(seconds=1)).date(), hours
+
+
+@dataclass(frozen=True)
+class Programme:
+    """What the module fixture did: plans, store, runs, the drills and their flow runs."""
+
+    api: str
+    home: Path
+    runs: Path
+    moment: datetime
+    schedule_output: str
+    ready: StoredDrill
+    held: StoredDrill
+    flow_runs: dict[str, dict[str, Any]]
+    endpoint: StatusEndpoint
+
+
+def _wait_final(api: str, ids: list[str], deadline: float) -> dict[str, dict[str, Any]]:
+    final = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+    while time.monotonic() < deadline:
+        runs = {i: api_get(api, f"/flow_runs/{i}") for i in ids}
+        if all(r["state_type"] in final for r in runs.values()):
+            return runs
+        time.sleep(0.5)
+    raise AssertionError(f"flow runs not finished in time: { {i: r['state_type'] for i, r in runs.items()} }")
+
+
+def _start_worker(home: Path, pool: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BCDRILL_HOME": str(home)}
+    args = [BCDRILL, "worker", "start", "--pool", pool, "--query-seconds", "1", "--prefetch-seconds", "0"]
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def programme(
+    prefect_api: str, lab_env: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Programme]:
+    """Two drills at the next whole minute on one site's worker: one clear, one during an incident."""
+    tmp = tmp_path_factory.mktemp("programme")
+    home, runs = tmp / "home", tmp / "runs"
+    now = datetime.now(UTC)
+    moment = datetime.fromtimestamp(-(-int((now + timedelta(seconds=25)).timestamp()) // 60) * 60, UTC)
+    held_env = tmp / "held.environment.yaml"
+    shutil.copy(lab_env, held_env)  # another environment: the two drills may overlap
+    with StatusEndpoint() as endpoint:
+        hook = f"json://127.0.0.1:{endpoint.server.server_address[1]}/hook"
+        first_day, last_day, hours = span_hours(moment, moment + timedelta(minutes=1))
+        ready_plan = write_plan(
+            tmp, "ready", first=first_day, last=last_day, hours=hours, drill_length="1m",
+            environment=lab_env, incident_url=f"{endpoint.base}/closed", client="Ready Bakery",
+        )  # fmt: skip
+        first_day, last_day, hours = span_hours(moment, moment + timedelta(minutes=10))
+        held_plan = write_plan(
+            tmp, "held", first=first_day, last=last_day, hours=hours, drill_length="10m",
+            environment=held_env, incident_url=f"{endpoint.base}/open", notify=(hook,),
+            client="Held Bakery",
+        )  # fmt: skip
+        result = cli(
+            home, "schedule", str(ready_plan), str(held_plan), "--capacity", "2", "--pool", "site-test",
+            "--responders", "simulate", "--time-scale", "0.005", "--seed", "3", "--runs", str(runs),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        # The client then widens today's hours: the held drill has later slots to move to.
+        first_day, last_day, hours = span_hours(moment, moment + timedelta(minutes=40))
+        write_plan(
+            tmp, "held", first=first_day, last=last_day, hours=hours, drill_length="10m",
+            environment=held_env, incident_url=f"{endpoint.base}/open", notify=(hook,),
+            client="Held Bakery",
+        )  # fmt: skip
+        store = ProgrammeStore(home / "programme")
+        ready, held = (store.find(plan_key(load_plan(p), 1)) for p in (ready_plan, held_plan))
+        worker = _start_worker(home, "site-test", tmp / "worker.log")
+        try:
+            deadline = time.monotonic() + (moment - datetime.now(UTC)).total_seconds() + 150
+            flow_runs = _wait_final(prefect_api, [ready.flow_run_id, held.flow_run_id], deadline)
+        finally:
+            _stop(worker)
+        held = store.find(held.key)
+        yield Programme(prefect_api, home, runs, moment, result.stdout, ready, held, flow_runs, endpoint)
+        for p in held.postponements:
+            if p.flow_run_id:
+                api_delete(prefect_api, f"/flow_runs/{p.flow_run_id}")
+
+
+@pytest.mark.prefect
+@pytest.mark.docker
+def test_worker_runs_the_drill_at_its_moment(programme: Programme) -> None:
+    ready = programme.ready
+    flow_run = programme.flow_runs[ready.flow_run_id]
+    assert flow_run["state_type"] == "COMPLETED", flow_run["state"]
+    assert ready.start == programme.moment
+    assert datetime.fromisoformat(flow_run["start_time"]) >= programme.moment - timedelta(seconds=1)
+    (run_dir,) = [p for p in programme.runs.iterdir() if (p / "journal.jsonl").exists()]
+    kinds = types(run_dir)
+    assert kinds.index("fault.intent") < kinds.index("fault.applied") < kinds.index("fault.reverted")
+    assert first(run_dir, "fault.reverted")["data"]["verified"] is True
+    assert kinds[-1] == "run.ended" and (run_dir / "debrief.json").exists()
+    container = docker.from_env().containers.get(f"bcdrill-{LAB_NAME}-storefront")
+    assert container.attrs["State"]["Running"]
+
+
+@pytest.mark.prefect
+@pytest.mark.docker
+def test_reveal_verifies_the_commitment_after_the_moment(programme: Programme) -> None:
+    ready = programme.ready
+    assert ready.digest in programme.schedule_output
+    result = cli(programme.home, "reveal", ready.run_name)
+    assert result.returncode == 0, result.stderr
+    assert "verified:   yes" in result.stdout
+    lines = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
+    moment = datetime.fromisoformat(lines["moment"].split(" (")[0].strip())
+    nonce, digest = lines["nonce"].strip(), lines["commitment"].strip()
+    assert moment == programme.moment and digest == ready.digest
+    assert verify(digest, moment, nonce)  # anyone can check, from the printed values alone
+
+
+@pytest.mark.prefect
+@pytest.mark.docker
+def test_nothing_visible_reveals_the_moment(programme: Programme) -> None:
+    output = programme.schedule_output
+    assert not leaks(output, programme.moment, "UTC")
+    for drill in (programme.ready, programme.held):
+        seen = visible(programme.flow_runs[drill.flow_run_id])
+        assert drill.run_name in seen
+        assert not leaks(seen, programme.moment, "UTC"), seen
+
+
+@pytest.mark.prefect
+@pytest.mark.docker
+def test_open_incident_postpones_to_the_next_slot(programme: Programme) -> None:
+    held = programme.held
+    assert programme.flow_runs[held.flow_run_id]["state_type"] == "COMPLETED"
+    (postponement,) = held.postponements
+    assert "incident open" in postponement.reason
+    # next slot: at least one drill length after the decision, inside the widened hours
+    assert postponement.start is not None and postponement.run_name and postponement.flow_run_id
+    assert postponement.start >= postponement.decided_at + timedelta(minutes=10)
+    assert postponement.start <= programme.moment + timedelta(minutes=30)
+    successor = api_get(programme.api, f"/flow_runs/{postponement.flow_run_id}")
+    assert successor["state_type"] == "SCHEDULED" and successor["name"] == postponement.run_name
+    assert datetime.fromisoformat(successor["expected_start_time"]) == postponement.start
+    assert successor["parameters"] == programme.flow_runs[held.flow_run_id]["parameters"]
+    assert not leaks(visible(successor), postponement.start, "UTC")
+    # no drill ran for it: the only run folder is the clear drill's
+    run_dirs = [p for p in programme.runs.iterdir() if (p / "journal.jsonl").exists()]
+    assert len(run_dirs) == 1
+    # the controllers were told (apprise to their webhook), with the new moment
+    ((path, body),) = programme.endpoint.posts
+    message = json.loads(body)
+    assert path == "/hook" and "postponed" in message["title"] and postponement.run_name in message["message"]
+    # controllers' calendar shows the new run; reveal waits for the new moment
+    calendar = cli(programme.home, "calendar")
+    assert postponement.run_name in calendar.stdout and "postponed 1x" in calendar.stdout
+    assert cli(programme.home, "reveal", held.run_name).returncode == 2
