@@ -71,7 +71,9 @@ class Harness:
         """``step.recorded`` records so far."""
         return [r for r in records(self.run_dir) if r["type"] == "step.recorded"]
 
-    def hook(self, payload: dict[str, object], *, delivery: str = "", ts: int | None = None) -> httpx.Response:
+    def hook(
+        self, payload: dict[str, object], *, delivery: str = "", ts: int | None = None
+    ) -> httpx.Response:
         """POST a correctly signed delivery."""
         body = json.dumps(payload).encode()
         stamp = str(int(time.time()) if ts is None else ts)
@@ -127,7 +129,9 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness
 
 
 def _shape(response: httpx.Response) -> tuple[int, bytes, tuple[tuple[str, str], ...]]:
-    headers = tuple(sorted((k, v) for k, v in response.headers.items() if k not in ("date", "content-length")))
+    headers = tuple(
+        sorted((k, v) for k, v in response.headers.items() if k not in ("date", "content-length"))
+    )
     return response.status_code, response.content, headers
 
 
