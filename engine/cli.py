@@ -91,12 +91,12 @@ def plan(playbook: Path, env: EnvOption) -> None:
 
     pb, environment = _load(playbook, env)
     report = dry_run(pb, environment)
-    table = Table(title=f"{pb.title} — plan on {environment.name} ({environment.kind})")
-    for column in ("at", "fault", "target", "inject", "revert"):
-        table.add_column(column)
-    for row in report.faults:
-        table.add_row(*row)
-    out.print(table)
+    out.print(f"{pb.title} — plan on {environment.name} ({environment.kind})", style="bold", markup=False)
+    for at, fault, target, inject, revert in report.faults:
+        # plain lines, never wrapped: the commands are meant to be copied
+        out.print(f"at {at}  {fault} on {target}", markup=False, soft_wrap=True)
+        out.print(f"    inject: {inject}", markup=False, soft_wrap=True)
+        out.print(f"    revert: {revert}", markup=False, soft_wrap=True)
     for line in report.probes:
         out.print(line, markup=False)
     out.print(report.verdict, markup=False)
@@ -129,9 +129,26 @@ def run(
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
-    _load(playbook, env)  # bad input: exit 2 before Prefect even starts
+    _, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
+    _refuse_stale_runs(environment.name, runs)
     result = _run_flow(playbook, env, runs, responders, seed, time_scale, allow_production, min_score)
     _finish(result, as_json, junit)
+
+
+def _refuse_stale_runs(environment: str, runs: Path | None) -> None:
+    """A crashed run may have left faults on this environment: recover first."""
+    from engine.errors import PreflightError
+    from engine.recovery import stale_runs
+
+    stale = stale_runs(environment, runs)
+    for run_dir, faults in stale:
+        err.print(
+            f"warning: run {run_dir.name} on {environment!r} ended without reverting "
+            f"{', '.join(faults)}; run: bcdrill recover {run_dir.name}",
+            markup=False,
+        )
+    if stale:
+        raise PreflightError(f"environment {environment!r} may still carry faults from a crashed run")
 
 
 def _run_flow(

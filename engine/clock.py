@@ -27,9 +27,11 @@ class Clock(Protocol):
 class RunClock:
     """The real clock: anchors a monotonic reading to one UTC reading at run start."""
 
-    def __init__(self) -> None:
-        self._start_mono = time.monotonic()
-        self._start_utc = datetime.now(UTC)
+    def __init__(self, started_at: datetime | None = None) -> None:
+        """A new run's clock, or — given the run's UTC start — one that continues its offsets."""
+        now_mono, now_utc = time.monotonic(), datetime.now(UTC)
+        self._start_utc = started_at or now_utc
+        self._start_mono = now_mono - (now_utc - self._start_utc).total_seconds()
 
     def now(self) -> float:
         """Seconds since the run started."""

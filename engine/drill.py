@@ -21,7 +21,7 @@ import structlog
 
 from engine import __version__
 from engine.clock import Clock, RunClock
-from engine.errors import AbortedError, DrillError, InjectionError, PreflightError
+from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
 from engine.journal import JOURNAL_NAME, Journal, Listener
 from engine.models import Environment, FaultSpec, Playbook, thaw
 from engine.observe import ProbeWatcher, wait_until_healthy
@@ -117,15 +117,24 @@ class DrillRun:
     # ------------------------------------------------------------------ public
 
     def execute(self) -> RunResult:
-        """Run the drill to its end and return the result (never leaves a fault behind)."""
-        self._snapshot_inputs()
-        with environment_lock(self.environment.name):
-            write_owner(self.run_dir)
-            try:
-                self._run_guarded()
-            finally:
-                release_owner(self.run_dir)
-                self.transports.close()
+        """Run the drill to its end and return the result (never leaves a fault behind).
+
+        Raises :class:`JournalError` when the run folder cannot be written: then nothing
+        was injected (the journal is written ahead of every action).
+        """
+        try:
+            self._snapshot_inputs()
+            with environment_lock(self.environment.name):
+                write_owner(self.run_dir)
+                try:
+                    self._run_guarded()
+                finally:
+                    release_owner(self.run_dir)
+                    self.transports.close()
+        except OSError as exc:
+            raise JournalError(f"cannot write run folder {str(self.run_dir)!r}: {exc.strerror}") from exc
+        finally:
+            self.journal.close()
         debrief = self._debrief()
         return self._result(debrief)
 

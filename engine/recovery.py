@@ -9,6 +9,7 @@ touches a run whose owner process is still alive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,31 @@ def open_faults(records: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
     return list(intents.values())
 
 
+def _run_start(records: tuple[dict[str, Any], ...]) -> datetime | None:
+    """The UTC moment of offset 0, so records appended by recover continue the run's clock."""
+    if not records:
+        return None
+    first = records[0]
+    at = datetime.fromisoformat(str(first["at"]).replace("Z", "+00:00"))
+    return at - timedelta(seconds=float(first["t"]))
+
+
+def stale_runs(environment: str, root: Path | None = None) -> list[tuple[Path, list[str]]]:
+    """Dead runs on ``environment`` that still have unreverted faults (run folder, fault ids)."""
+    found = []
+    for run_dir in list_runs(root):
+        if owner_alive(run_dir):
+            continue
+        records = read_journal(run_dir / JOURNAL_NAME).records
+        started = next((r for r in records if r["type"] == "run.started"), None)
+        if started is None or started["data"]["environment"]["name"] != environment:
+            continue
+        pending = open_faults(records)
+        if pending:
+            found.append((run_dir, [r["data"]["fault"] for r in pending]))
+    return found
+
+
 def recover_run(run_dir: Path) -> RecoveryReport:
     """Revert the open faults of one run (LIFO); journal the result in the same journal."""
     if owner_alive(run_dir):
@@ -60,7 +86,7 @@ def recover_run(run_dir: Path) -> RecoveryReport:
     if not env_file.exists():
         raise PreflightError(f"{run_dir}: no environment snapshot; cannot reach the targets")
     transports = Transports(load_environment(env_file))
-    journal = Journal(run_dir / JOURNAL_NAME, RunClock())
+    journal = Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records)))
     journal.append("recover.started", open_faults=[r["data"]["fault"] for r in pending])
     reverted: list[str] = []
     failed: list[str] = []

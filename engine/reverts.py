@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from engine.errors import JournalError
 from engine.faults.base import FaultAction
 from engine.journal import Journal
 from engine.transports import Transports
@@ -43,12 +44,20 @@ def revert_action(
             error = f"{type(exc).__name__}: {exc}"
             log.warning("fault.revert_retry", fault=action.fault_id, error=error)
             continue
-        journal.append("fault.reverted", fault=action.fault_id, verified=verified)
+        _record(journal, "fault.reverted", fault=action.fault_id, verified=verified)
         return True
     manual = action.manual_revert(prior)
-    journal.append("fault.revert_failed", fault=action.fault_id, error=error, manual=manual)
+    _record(journal, "fault.revert_failed", fault=action.fault_id, error=error, manual=manual)
     log.error("fault.revert_failed", fault=action.fault_id, error=error, manual=manual)
     return False
+
+
+def _record(journal: Journal, type_: str, **data: Any) -> None:
+    """Journal a revert outcome; a journal that fails now must not stop the other reverts."""
+    try:
+        journal.append(type_, **data)
+    except JournalError as exc:
+        log.error("journal.write_failed", record=type_, error=str(exc), **data)
 
 
 def revert_one(

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 BCDRILL = str(VENV_BIN / "bcdrill")
-LAB_NAME = "ci"
+LAB_NAME = os.environ.get("BCDRILL_TEST_LAB", "ci")  # separate labs for parallel sessions
 
 pytest_plugins = ["tests.sshlab"]  # ssh_lab, ssh_environment, ssh_transports (real sshd in namespaces)
 

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import docker
@@ -141,6 +142,24 @@ def test_ctrl_c_during_the_fault_reverts_it(lab_env: Path, prefect_api: str, tmp
     assert first(run_dir, "run.aborted")["data"]["reason"] == "received SIGINT"
     assert _container_running(STOREFRONT)
     assert debrief(run_dir)["outcome"] == "aborted"
+
+
+def test_sigterm_during_the_fault_reverts_within_budget(
+    lab_env: Path, prefect_api: str, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    proc = _start_manual_run(lab_env, runs)
+    run_dir = wait_for_record(runs, "fault.applied")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # a second SIGTERM must not cut the revert short
+    proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 25  # inside Prefect's 30 s grace before SIGKILL
+    assert proc.returncode == 3
+    assert first(run_dir, "run.aborted")["data"]["reason"] == "received SIGTERM"
+    assert first(run_dir, "fault.reverted")["data"]["verified"] is True
+    assert _container_running(STOREFRONT)
+    assert "received SIGTERM" in json.dumps(debrief(run_dir))
 
 
 def test_abort_command_reverts_and_records_reason(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
