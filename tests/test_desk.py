@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from drills.desk.app import Limits
 from drills.desk.client import post_ack
 from drills.desk.service import DrillDesk
+from drills.desk.simulated import DeskSimulatedResponders
 from drills.desk.webhooks import correlation_code, sign
 from drills.participants import Card, ParticipantStore
 from engine.clock import RunClock
@@ -27,7 +29,7 @@ from engine.errors import InputError
 from engine.journal import JOURNAL_NAME, Journal
 from engine.loader import load_playbook
 from engine.models import Participant
-from engine.responses import ResponderContext, StepBook
+from engine.responses import Ack, ResponderContext, StepBook
 from tests.conftest import REPO
 from tests.journal_helpers import records
 
@@ -62,18 +64,17 @@ class Harness:
     cards: dict[str, Card]
     other_client_card: Card
     desk: DrillDesk
+    context: ResponderContext
 
     def impact(self) -> None:
         """Pretend the first fault was just applied."""
         self.book.start_impact(self.clock.now())
 
-    def recorded(self) -> list[dict[str, object]]:
+    def recorded(self) -> list[dict[str, Any]]:
         """``step.recorded`` records so far."""
         return [r for r in records(self.run_dir) if r["type"] == "step.recorded"]
 
-    def hook(
-        self, payload: dict[str, object], *, delivery: str = "", ts: int | None = None
-    ) -> httpx.Response:
+    def hook(self, payload: dict[str, Any], *, delivery: str = "", ts: int | None = None) -> httpx.Response:
         """POST a correctly signed delivery."""
         body = json.dumps(payload).encode()
         stamp = str(int(time.time()) if ts is None else ts)
@@ -86,7 +87,9 @@ class Harness:
         return httpx.post(f"{self.url}/hooks/servicedesk", content=body, headers=headers)
 
 
-def make_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: Limits | None = None) -> Harness:
+def make_harness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: Limits | None = None, scale: float = 1.0
+) -> Harness:
     """Tokens, webhook settings, a real journal and StepBook, and a started desk."""
     home = tmp_path / "home"
     monkeypatch.setenv("BCDRILL_HOME", str(home))
@@ -95,7 +98,7 @@ def make_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: Limits
     (home / "webhooks" / "demo-bakery-ltd.yaml").write_text(HOOKS_YAML)
     cards = {c.participant.name: c for c in ParticipantStore(CLIENT).issue(PEOPLE, "http://desk.invalid")}
     (other,) = ParticipantStore("Other Co").issue([Participant("Olga Other", "msp")], "http://desk.invalid")
-    playbook = load_playbook(PLAYBOOK)
+    playbook = load_playbook(PLAYBOOK).scaled(scale)
     run_dir = tmp_path / "run-1"
     run_dir.mkdir()
     clock = RunClock()
@@ -116,7 +119,7 @@ def make_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: Limits
     )
     desk = DrillDesk(context, limits)
     desk.start()
-    return Harness(desk.url, run_dir, book, clock, cards, other, desk)
+    return Harness(desk.url, run_dir, book, clock, cards, other, desk, context)
 
 
 @pytest.fixture
@@ -299,7 +302,7 @@ def test_webhook_records_step_with_ticket_time(harness: Harness) -> None:
     data = rec["data"]
     assert data["step"] == "client.report" and data["source"] == "webhook" and data["by"] == "Priya Shah"
     assert "ticket created" in data["note"] and "servicedesk" in data["note"]
-    update = {"ticket": {**payload["ticket"], "status": "in progress"}}  # type: ignore[dict-item]
+    update = {"ticket": {**payload["ticket"], "status": "in progress"}}
     assert harness.hook(update, delivery="t-2").json()["status"] == "duplicate"
     assert len(harness.recorded()) == 1
 
@@ -338,3 +341,29 @@ def test_stop_frees_the_port_and_removes_desk_file(harness: Harness) -> None:
     assert not (harness.run_dir / "desk.json").exists()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{harness.url}/desk", timeout=1)
+
+
+def test_simulated_people_ack_through_the_desk_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    h = make_harness(tmp_path, monkeypatch, scale=0.001)  # the slowest target, 40 min, becomes 2.4 s
+    people = DeskSimulatedResponders(h.context)
+    try:
+        people.start()
+        h.impact()
+        manual = {s.key for s in h.context.steps if s.recorded_by.kind != "probe"}
+        deadline = time.monotonic() + 15
+        while not manual <= {r["data"]["step"] for r in h.recorded()} and time.monotonic() < deadline:
+            if h.book.recorded_at("msp.mitigate") is not None:  # what the storefront probe would do
+                h.book.record(Ack("msp.restore", by="probe:storefront", source="probe"))
+            time.sleep(0.05)
+    finally:
+        people.stop()
+        h.desk.stop()
+    recorded = {r["data"]["step"]: r["data"] for r in h.recorded() if r["data"]["source"] != "probe"}
+    assert set(recorded) == manual
+    names = {p.name: p.party for p in PEOPLE}
+    for key, data in recorded.items():
+        assert data["source"] == "ack"  # through /api/ack, not the inbox
+        assert names[data["by"]] == key.split(".")[0]
+    assert not list((h.run_dir / "inbox").glob("*.json")) if (h.run_dir / "inbox").exists() else True
+    text = (h.run_dir / "desk-participants.json").read_text()
+    assert all(token not in text for token in people._tokens.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import structlog
 
 from drills.desk.client import post_ack
@@ -31,6 +32,7 @@ class DeskSimulatedResponders(SimulatedResponders):
         super().__init__(context)
         self._tokens: dict[str, str] = {}
         self._base_url = ""
+        self._http = httpx.Client()
 
     def start(self) -> None:
         """Get tokens for every simulated person, find the desk, then start acking."""
@@ -42,6 +44,11 @@ class DeskSimulatedResponders(SimulatedResponders):
         cards = run_token_store(self._ctx).issue(people.values(), self._base_url, reissue=True)
         self._tokens = {card.participant.name: card.token for card in cards}
         super().start()
+
+    def stop(self) -> None:
+        """Stop acking and close the HTTP connection pool."""
+        super().stop()
+        self._http.close()
 
     def _find_desk(self) -> str:
         deadline = time.monotonic() + DESK_WAIT_S
@@ -68,7 +75,7 @@ class DeskSimulatedResponders(SimulatedResponders):
 
     def _send(self, key: str, person: str) -> None:
         try:
-            receipt = post_ack(self._base_url, self._tokens[person], key, note="simulated")
+            receipt = post_ack(self._base_url, self._tokens[person], key, note="simulated", client=self._http)
         except DrillError as exc:
             log.warning("simulated.ack_failed", step=key, error=str(exc))
             return
