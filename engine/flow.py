@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+
+# Prefect reads these when it is first imported: our loggers reach the flow run's log in the UI.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -24,9 +29,6 @@ from engine.drill import DrillRun, RunOptions, RunResult
 from engine.journal import Listener
 from engine.loader import load_environment, load_playbook
 from engine.runstore import create_run_dir, new_run_id
-
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @task(name="inject-fault", cache_policy=NO_CACHE, retries=0, log_prints=False)
@@ -124,7 +126,10 @@ def _precheck(plan_path: str) -> dict[str, Any] | None:
 
 def summary(result: RunResult) -> dict[str, Any]:
     """The JSON-able summary the flow returns."""
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context else None
     return {
+        "flow_run_id": str(flow_run.id) if flow_run else None,
         "run_id": result.run_id,
         "run_dir": str(result.run_dir),
         "exit_code": result.exit_code,

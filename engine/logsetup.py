@@ -71,9 +71,9 @@ def configure(verbose: bool = False, json_output: bool | None = None) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    level = logging.INFO if verbose else logging.WARNING
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
     for name in PACKAGES:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
-        logger.setLevel(level)
+        logger.setLevel(logging.INFO)  # info reaches Prefect's run log; the console shows warnings
         logger.propagate = False

@@ -86,6 +86,7 @@ def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: P
         assert step["score"] == pytest.approx(expected, abs=0.01)
     assert report["objectives"]["rto"]["met"] is True
     assert (result.returncode == 0) == (report["outcome"] == "passed")
+    _assert_prefect_saw_the_run(run_dir)
     for name in (
         "debrief.json",
         "debrief.md",
@@ -95,6 +96,28 @@ def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: P
         "environment.yaml",
     ):
         assert (run_dir / name).exists(), name
+
+
+def _assert_prefect_saw_the_run(run_dir: Path) -> None:
+    """The flow ran on the real Prefect server: its log has our lines, its artifact the scorecard."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, LogFilter
+
+    async def read() -> tuple[list[str], list[str]]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter())
+            run = next(r for r in runs if r.parameters.get("runs_root") == str(run_dir.parent))
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id={"any_": [run.id]}))
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["drill-scorecard"]))
+            )
+            return [entry.message for entry in logs], [str(a.description) for a in artifacts]
+
+    messages, artifacts = asyncio.run(read())
+    assert any("inject stop-web" in m for m in messages), messages[:20]
+    assert run_dir.name in artifacts
 
 
 def _expected_score(actual: float, target: float, late_limit: float) -> float:
