@@ -157,6 +157,8 @@ def _calendar_table(drills: tuple[StoredDrill, ...]) -> Table:
             status = "upcoming" if start > now else "past"
             if drill.postponements:
                 status += f" (postponed {len(drill.postponements)}x)"
+            if not drill.flow_run_id:
+                status += " (no flow run yet: run `bcdrill schedule` again)"
             scheduled = drill.scheduled()
             local = f"{scheduled.local_start():%Y-%m-%d %H:%M %Z} ({drill.time_zone})"
             utc = f"{start.astimezone(UTC):%Y-%m-%d %H:%M}"

@@ -61,6 +61,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "client"
 
 
+def _plan_file(plan: DrillPlan) -> Path:
+    if plan.source is None:
+        raise InputError(f"plan {plan.name} has no file: schedule plans loaded from files")
+    return plan.source.resolve()
+
+
 def default_pool(plan: DrillPlan) -> str:
     """The work pool of a client site when none is given: ``site-<client>``."""
     return f"site-{slug(plan.client)}"
@@ -72,7 +78,7 @@ def plan_key(plan: DrillPlan, index: int) -> str:
     The plan is named by its client and a short hash of its file path, so two plans of
     one client (two sites) never share keys; nothing in the key depends on the moment.
     """
-    where = hashlib.sha256(str(plan.source).encode()).hexdigest()[:8]
+    where = hashlib.sha256(str(_plan_file(plan)).encode()).hexdigest()[:8]
     return f"bcdrill:{slug(plan.client)}-{where}:{plan.window.first.year}:{index}"
 
 
@@ -259,7 +265,7 @@ def new_stored_drill(
         key=key,
         run_name=neutral_run_name(),
         client=drill.client,
-        plan=str(plan.source),
+        plan=str(_plan_file(plan)),
         playbook=drill.playbook,
         environment=drill.environment,
         pool=pool,
@@ -376,6 +382,31 @@ def now_utc() -> datetime:
 # ---------------------------------------------------------------- Prefect: pool, deployment, runs
 
 
+def require_api_url() -> str:
+    """The Prefect server's API URL; without one Prefect would use a throwaway local server."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        raise InputError(
+            "PREFECT_API_URL is not set: start the server (`bcdrill server start`) and export"
+            " PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    return str(url)
+
+
+@contextlib.contextmanager
+def prefect_errors(url: str) -> Iterator[None]:
+    """Turn a failed Prefect API call into a :class:`ProgrammeError` naming the server."""
+    import httpx
+    from prefect.exceptions import PrefectException
+
+    try:
+        yield
+    except (httpx.HTTPError, PrefectException) as exc:
+        raise ProgrammeError(f"Prefect API at {url!r} failed: {exc}") from exc
+
+
 def ensure_deployment(pool: str, source: Path = REPO) -> str:
     """Create (or update) the process work pool ``pool`` and its ``drill-run/<pool>`` deployment.
 
@@ -387,9 +418,10 @@ def ensure_deployment(pool: str, source: Path = REPO) -> str:
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
 
+    url = require_api_url()
     if not (source / ENTRYPOINT.split(":")[0]).is_file():
         raise InputError(f"source {str(source)!r} has no {ENTRYPOINT.split(':')[0]} (a bcdrill folder)")
-    with get_client(sync_client=True) as client:
+    with prefect_errors(url), get_client(sync_client=True) as client:
         try:
             client.read_work_pool(pool)
         except ObjectNotFound:
@@ -405,7 +437,8 @@ def ensure_deployment(pool: str, source: Path = REPO) -> str:
             description="Unannounced business-continuity drills of one client site.",
         ),
     )
-    deployment.apply()
+    with prefect_errors(url):
+        deployment.apply()
     return f"{FLOW_NAME}/{pool}"
 
 
@@ -418,18 +451,19 @@ def create_flow_run(drill: StoredDrill, moment: datetime, key: str, run_name: st
     """
     from prefect.deployments import run_deployment
 
-    flow_run = cast(
-        "FlowRun",
-        run_deployment(
-            drill.deployment,
-            parameters=drill.parameters(),
-            scheduled_time=moment,
-            flow_run_name=run_name,
-            timeout=0,
-            idempotency_key=key,
-            as_subflow=False,
-        ),
-    )
+    with prefect_errors(require_api_url()):
+        flow_run = cast(
+            "FlowRun",
+            run_deployment(
+                drill.deployment,
+                parameters=drill.parameters(),
+                scheduled_time=moment,
+                flow_run_name=run_name,
+                timeout=0,
+                idempotency_key=key,
+                as_subflow=False,
+            ),
+        )
     expected = flow_run.expected_start_time
     if expected is not None and abs((expected - moment).total_seconds()) > 1:
         raise ProgrammeError(
@@ -507,6 +541,7 @@ def schedule(
 
     Drills stored by an earlier, interrupted ``schedule`` without a flow run get it now.
     """
+    require_api_url()
     stored = store.load()
     mine = {k for r in requests for k in _keys(r)}
     already = tuple(d for d in stored if d.key in mine and d.flow_run_id)

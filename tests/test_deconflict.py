@@ -34,6 +34,7 @@ def write_plan(
     incident_url: str | None = None,
     notify: tuple[str, ...] = (),
     client: str = "Test Client",
+    time_zone: str = "UTC",
 ) -> Path:
     """A drill-plan/v1 file (JSON is YAML) with absolute references to real files."""
     data: dict[str, Any] = {
@@ -42,7 +43,7 @@ def write_plan(
         "environment": str(environment),
         "playbooks": [str(PLAYBOOK)],
         "window": {"start": first.isoformat(), "end": last.isoformat()},
-        "time_zone": "UTC",
+        "time_zone": time_zone,
         "business_hours": hours,
         "drill_length": drill_length,
         "controllers": [{"name": "Carla Controller"}],

@@ -186,10 +186,20 @@ def leaks(text: str, moment: datetime, time_zone: str, allowed: set[str] = froze
     return {s for s in moment_strings(moment, time_zone) - allowed if s in text}
 
 
+def future_plan(folder: Path) -> Path:
+    """A plan for a quarter in the future, in a zone with a UTC offset and a DST change."""
+    weekdays = {d: ["09:30-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+    return write_plan(
+        folder, "future", first=date(2027, 1, 1), last=date(2027, 3, 31), hours=weekdays,
+        client="Future Bakery", time_zone="Europe/Berlin",
+    )  # fmt: skip
+
+
 @pytest.mark.prefect
 def test_far_future_drill_leaks_nothing_and_is_idempotent(prefect_api: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    result = cli(home, "schedule", str(DEMO_PLAN), "--runs", str(tmp_path / "runs"))
+    plan_path = future_plan(tmp_path)
+    result = cli(home, "schedule", str(plan_path), "--runs", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
     (drill,) = ProgrammeStore(home / "programme").load()
     assert stat.S_IMODE((home / "programme" / "schedule.json").stat().st_mode) == 0o600
@@ -200,14 +210,17 @@ def test_far_future_drill_leaks_nothing_and_is_idempotent(prefect_api: str, tmp_
     assert datetime.fromisoformat(flow_run["expected_start_time"]) == drill.start  # the real moment…
     assert not leaks(visible(flow_run), drill.start, drill.time_zone)  # …and nothing else shows it
     deployment = api_get(prefect_api, f"/deployments/{flow_run['deployment_id']}")
-    assert deployment["name"] == "site-demo-bakery-ltd"
+    assert deployment["name"] == "site-future-bakery"
     # the client's calendar: window dates and blackouts only, never the moment
-    plan = load_plan(DEMO_PLAN)
+    plan = load_plan(plan_path)
     ics = tmp_path / "client.ics"
-    assert cli(home, "calendar", "--client-window", str(DEMO_PLAN), "--ics", str(ics)).returncode == 0
+    assert cli(home, "calendar", "--client-window", str(plan_path), "--ics", str(ics)).returncode == 0
     public = {f"{d:%Y-%m-%d}" for b in plan.blackouts for d in b.dates.days()}
     public |= {f"{d:%Y%m%d}" for d in (plan.window.first, plan.window.last + timedelta(days=1))}
+    public |= {f"{d:%Y-%m-%d}" for d in (plan.window.first, plan.window.last)}
+    public |= {"09:30", "17:00"}  # the agreed business hours are in the description
     unfolded = ics.read_text().replace("\r\n ", "")
+    unfolded = "\n".join(line for line in unfolded.splitlines() if not line.startswith("DTSTAMP"))
     assert not leaks(unfolded, drill.start, drill.time_zone, allowed=public)
     # controllers see it; reveal refuses before the moment
     calendar = cli(home, "calendar")
@@ -216,7 +229,7 @@ def test_far_future_drill_leaks_nothing_and_is_idempotent(prefect_api: str, tmp_
     assert refused.returncode == 2 and "has not happened yet" in refused.stderr
     assert drill.nonce not in refused.stdout + refused.stderr
     # scheduling the same plan again changes nothing
-    again = cli(home, "schedule", str(DEMO_PLAN), "--runs", str(tmp_path / "runs"))
+    again = cli(home, "schedule", str(plan_path), "--runs", str(tmp_path / "runs"))
     assert again.returncode == 0 and "already scheduled" in again.stdout
     assert ProgrammeStore(home / "programme").load() == (drill,)
     api_delete(prefect_api, f"/flow_runs/{drill.flow_run_id}")
@@ -401,3 +414,29 @@ def test_open_incident_postpones_to_the_next_slot(programme: Programme) -> None:
     calendar = cli(programme.home, "calendar")
     assert postponement.run_name in calendar.stdout and "postponed 1x" in calendar.stdout
     assert cli(programme.home, "reveal", held.run_name).returncode == 2
+
+
+@pytest.mark.prefect
+def test_interrupted_schedule_is_resumed_with_the_stored_moment(prefect_api: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "BCDRILL_HOME": str(home), "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    plan_path = future_plan(tmp_path)
+    down = subprocess.run(
+        [BCDRILL, "schedule", str(plan_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert down.returncode == 4 and "Prefect API" in down.stderr
+    (pending,) = ProgrammeStore(home / "programme").load()
+    assert pending.flow_run_id == ""  # stored first: the moment is never lost
+    assert "no flow run yet" in cli(home, "calendar").stdout
+    resumed = cli(home, "schedule", str(plan_path))
+    assert resumed.returncode == 0, resumed.stderr
+    (drill,) = ProgrammeStore(home / "programme").load()
+    assert drill.run_name == pending.run_name and drill.start == pending.start and drill.flow_run_id
+    flow_run = api_get(prefect_api, f"/flow_runs/{drill.flow_run_id}")
+    assert datetime.fromisoformat(flow_run["expected_start_time"]) == pending.start
+    api_delete(prefect_api, f"/flow_runs/{drill.flow_run_id}")
