@@ -61,9 +61,13 @@ class SimulatedResponders:
                 due = self._due(step, anchor)
                 if step.key not in self._sent and due is not None and now >= due:
                     self._sent[step.key] = now
-                    write_ack(self._ctx.run_dir, Ack(step.key, self._person[step.key], source="simulated"))
+                    self._send(step.key, self._person[step.key])
             if len(self._sent) == len(self._steps):
                 return
+
+    def _send(self, key: str, person: str) -> None:
+        """Hand one ack to the engine (the run's inbox, like ``bcdrill ack``)."""
+        write_ack(self._ctx.run_dir, Ack(key, person, source="simulated"))
 
     def _due(self, step: ResponseStep, anchor: float) -> float | None:
         own = anchor + self._delay[step.key]

@@ -125,13 +125,16 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print the debrief JSON on stdout")] = False,
     junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
     runs: RunsOption = None,
+    desk: Annotated[
+        str | None, typer.Option(help="host the drill desk on HOST:PORT for this run (e.g. 127.0.0.1:8765)")
+    ] = None,
 ) -> None:
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
     _, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
     _refuse_stale_runs(environment.name, runs)
-    result = _run_flow(playbook, env, runs, responders, seed, time_scale, allow_production, min_score)
+    result = _run_flow(playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk)
     _finish(result, as_json, junit)
 
 
@@ -160,6 +163,7 @@ def _run_flow(
     time_scale: float,
     allow_production: bool,
     min_score: float | None,
+    desk: str | None = None,
 ) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
 
@@ -175,6 +179,7 @@ def _run_flow(
             allow_production=allow_production,
             min_score=min_score,
             progress=True,
+            desk=desk,
         )
 
 
@@ -224,9 +229,17 @@ def ack(
     by: Annotated[str, typer.Option(help="who did it")],
     party: Annotated[str | None, typer.Option(help="msp or client")] = None,
     note: Annotated[str, typer.Option(help="optional note")] = "",
+    token_env: Annotated[
+        str | None,
+        typer.Option(help="name of the variable holding your drill-desk token: ack through the run's desk"),
+    ] = None,
     runs: RunsOption = None,
 ) -> None:
-    """Record that a response step was done, into a live run (the engine stamps the time)."""
+    """Record that a response step was done, into a live run (the engine stamps the time).
+
+    With ``--token-env`` the ack goes through the run's drill desk as you (from any machine that
+    can reach it); without, it is handed over locally by a controller on the engine's machine.
+    """
     from engine.responses import Ack, write_ack
     from engine.runstore import find_run, owner_alive
 
@@ -238,6 +251,11 @@ def ack(
         raise InputError(f"step {key!r} does not belong to party {party!r}")
     if not owner_alive(run_dir):
         raise InputError(f"run {run_dir.name} is not live: acks are taken only during a drill")
+    if token_env:
+        from engine.deskapi import post_ack_to_desk
+
+        out.print(post_ack_to_desk(run_dir, os.environ.get(token_env, ""), key, note), markup=False)
+        return
     write_ack(run_dir, Ack(key, by, "ack", note))
     out.print(f"ack for {key} by {by} handed to run {run_dir.name}", markup=False)
 
@@ -357,16 +375,20 @@ def lab_status(name: str = "lab") -> None:
 @app.command()
 def demo(
     playbook: Path = DEMO_PLAYBOOK,
-    time_scale: Annotated[float, typer.Option(help="the demo compresses minutes into seconds")] = 0.02,
+    time_scale: Annotated[float, typer.Option(help="the demo compresses minutes into seconds")] = 0.01,
     seed: int = 7,
     runs: RunsOption = None,
 ) -> None:
-    """Lab up, then run a shipped playbook with simulated responders and show the scorecard."""
+    """Lab up, then run a shipped playbook with simulated responders and show the scorecard.
+
+    The simulated people record their steps through the drill desk's API, as real people would.
+    """
     from engine import lab
 
     env = lab.up("lab")
-    _load(playbook, env)
-    result = _run_flow(playbook, env, runs, "simulate", seed, time_scale, False, None)
+    _, environment = _load(playbook, env)
+    _refuse_stale_runs(environment.name, runs)
+    result = _run_flow(playbook, env, runs, "simulate", seed, time_scale, False, None, desk="127.0.0.1:0")
     _finish(result, False, None)
 
 

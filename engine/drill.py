@@ -333,7 +333,10 @@ class DrillRun:
             anchor=lambda: self.book.anchor,
             recorded_at=self.book.recorded_at,
             record=self.book.record,
-            options={"desk": self.options.desk or ""},
+            options={
+                "desk": self.options.desk or "",
+                "environment_path": str(self.environment.source or ""),
+            },
         )
 
     def _start_responders(self) -> list[Responders]:
@@ -341,7 +344,8 @@ class DrillRun:
         started: list[Responders] = []
         names = ["desk"] if self.options.desk else []
         if self.options.responders == "simulate":
-            names.append("simulate")
+            # with a desk, simulated people use its API like real people do
+            names.append("simulate_desk" if self.options.desk else "simulate")
         for name in names:
             registry = SERVICES if name == "desk" else RESPONDERS
             service: Responders = registry.get(name)(self._context())

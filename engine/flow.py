@@ -14,6 +14,7 @@ import os
 # Prefect reads these when it is first imported: our loggers reach the flow run's log in the UI.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # desk threads
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -65,6 +66,7 @@ def drill_run(
     min_score: float | None = None,
     progress: bool = False,
     plan_path: str | None = None,
+    desk: str | None = None,
 ) -> dict[str, Any]:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
@@ -89,6 +91,7 @@ def drill_run(
         time_scale=time_scale,
         allow_production=allow_production,
         min_score=min_score,
+        desk=desk,
     )
     drill = DrillRun(
         playbook,

@@ -59,20 +59,6 @@ class DeskSimulatedResponders(SimulatedResponders):
             time.sleep(0.02)
         raise PreflightError("simulated desk responders need the run's drill desk (RunOptions.desk)")
 
-    def _loop(self) -> None:
-        while not self._stop.wait(0.02):
-            anchor = self._ctx.anchor()
-            if anchor is None:
-                continue
-            now = self._ctx.clock.now()
-            for step in self._steps:
-                due = self._due(step, anchor)
-                if step.key not in self._sent and due is not None and now >= due:
-                    self._sent[step.key] = now
-                    self._send(step.key, self._person[step.key])
-            if len(self._sent) == len(self._steps):
-                return
-
     def _send(self, key: str, person: str) -> None:
         try:
             receipt = post_ack(self._base_url, self._tokens[person], key, note="simulated", client=self._http)
