@@ -13,7 +13,7 @@ import subprocess
 import tarfile
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,8 +195,12 @@ def up(name: str = "lab", hosts: int = 2) -> Path:
     _wait_until_serving(urls.values())
     host_entries, host_urls = _hosts_up(state, name, hosts)
     urls.update(host_urls)
+    from engine import lab_services
+
+    extras = lab_services.services_up(client, name, network, state, host_entries, IMAGE, LABEL)
+    urls.update(extras.urls)
     env_path = state / "environment.yaml"
-    env_path.write_text(_environment_yaml(name, urls, host_entries))
+    env_path.write_text(_environment_yaml(name, urls, host_entries, extras.targets))
     log.info("lab.up", lab=name, environment=str(env_path))
     return env_path
 
@@ -236,8 +240,11 @@ def _wait_until_serving(urls: Iterable[str], timeout_s: float = 15.0) -> None:
             time.sleep(0.05)
 
 
-def _environment_yaml(name: str, urls: dict[str, str], hosts: dict[str, Any]) -> str:
+def _environment_yaml(
+    name: str, urls: dict[str, str], hosts: dict[str, Any], extra_targets: Mapping[str, Any]
+) -> str:
     targets: dict[str, Any] = {svc.role: {"containers": [f"bcdrill-{name}-{svc.role}"]} for svc in SERVICES}
+    targets.update(extra_targets)
     if hosts:
         targets["hosts"] = {"hosts": sorted(hosts)}
         for host_name in sorted(hosts):
