@@ -16,20 +16,26 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # desk threads
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
+from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
 from engine.drill import DrillRun, RunOptions, RunResult
+from engine.errors import PreflightError
 from engine.journal import Listener
 from engine.loader import load_environment, load_playbook
 from engine.runstore import create_run_dir, new_run_id
+
+SLOT_WAIT_S = 5.0
 
 
 @task(name="inject-fault", cache_policy=NO_CACHE, retries=0, log_prints=False)
@@ -79,7 +85,6 @@ def drill_run(
             return held
     playbook = load_playbook(Path(playbook_path))
     environment = load_environment(Path(environment_path))
-    run_dir = create_run_dir(run_id or new_run_id(playbook.id), Path(runs_root))
     listeners: tuple[Listener, ...] = ()
     if progress:
         from engine.progress import ProgressPrinter
@@ -93,16 +98,18 @@ def drill_run(
         min_score=min_score,
         desk=desk,
     )
-    drill = DrillRun(
-        playbook,
-        environment,
-        run_dir,
-        options,
-        listeners=listeners,
-        inject_hook=_as_task(inject_fault),
-        revert_hook=_as_task(revert_fault),
-    )
-    result = drill.execute()
+    with environment_slot(environment.name):
+        run_dir = create_run_dir(run_id or new_run_id(playbook.id), Path(runs_root))
+        drill = DrillRun(
+            playbook,
+            environment,
+            run_dir,
+            options,
+            listeners=listeners,
+            inject_hook=_as_task(inject_fault),
+            revert_hook=_as_task(revert_fault),
+        )
+        result = drill.execute()
     _attach_artifacts(result)
     return summary(result)
 
@@ -125,6 +132,24 @@ def _precheck(plan_path: str) -> dict[str, Any] | None:
                 "debrief": None,
             }
     return None
+
+
+@contextmanager
+def environment_slot(environment: str) -> Iterator[None]:
+    """One drill per environment across every worker: a strict Prefect global concurrency limit.
+
+    (The engine's file lock does the same on one machine; this covers many workers.)
+    """
+    name = f"bcdrill-environment-{environment}"
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+    try:
+        with concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_WAIT_S):
+            yield
+    except AcquireConcurrencySlotTimeoutError as exc:
+        raise PreflightError(
+            f"environment {environment!r} already has a drill running (Prefect limit {name!r})"
+        ) from exc
 
 
 def summary(result: RunResult) -> dict[str, Any]:

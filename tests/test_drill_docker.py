@@ -252,3 +252,25 @@ def test_invalid_playbook_exits_2_before_anything_runs(lab_env: Path, tmp_path: 
     assert result.returncode == 2
     assert "bad.yaml:" in result.stderr and "within" in result.stderr
     assert not runs.exists()
+
+
+def test_one_drill_per_environment_across_workers(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+    """Another worker holding the environment's strict Prefect concurrency slot blocks this drill."""
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+
+    from engine.loader import load_environment
+
+    name = f"bcdrill-environment-{load_environment(lab_env).name}"
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+    runs = tmp_path / "runs"
+    with concurrency(name, occupy=1, strict=True):
+        result = run_cli(
+            "run", str(PLAYBOOK), "--env", str(lab_env), "--responders", "auto",
+            "--time-scale", SCALE, "--runs", str(runs),
+        )  # fmt: skip
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert "already has a drill running" in result.stderr
+    assert not runs.exists() or not any(runs.iterdir())  # nothing was started, nothing injected
+    assert _container_running(STOREFRONT)
