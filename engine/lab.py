@@ -307,6 +307,9 @@ def down(name: str = "lab") -> list[str]:
 
         lab_hosts.hosts_down(state, host_prefix(name)[0])
         removed.append("ssh hosts")
+    from engine import lab_services
+
+    lab_services.services_down(name)
     return removed
 
 

@@ -52,6 +52,8 @@ BACKEND_PORT = 5432
 ORDERS_DB = "orders-db"
 IDENTITY = "identity"
 _WAIT_S = 15.0
+CGROUP_V1 = Path("/sys/fs/cgroup/cpu")
+CGROUP_V2 = Path("/sys/fs/cgroup")
 
 # The order database: writer, backup job and a web root, in one busybox container.
 _ORDERS_DB_SCRIPT = f"""busybox --install -s /bin
@@ -192,6 +194,7 @@ def _hosts_services_up(state: Path, lab: str, host_entries: dict[str, Any]) -> d
     prefix, _octet = host_prefix(lab)
     roots = {name: state.resolve() / "hosts" / name for name in ("app1", "app2")}
     _backend_link(prefix)
+    _cpu_limit(lab, f"{prefix}-app1")
     _write_app_host(roots["app1"])
     services = _write_back_office(roots["app2"])
     for service in ("db", "files"):
@@ -218,12 +221,55 @@ def _backend_link(prefix: str) -> None:
     _run(["ip", "netns", "exec", ns2, "sh", "-c", setup, "sh", if2, BACKEND_DB])
 
 
+def _cgroup_dirs(lab: str, host: str) -> tuple[Path, Path]:
+    """The host's cgroup in the v1 ``cpu`` hierarchy and in a v2 unified hierarchy."""
+    return CGROUP_V1 / f"bcdrill-{lab}-{host}", CGROUP_V2 / f"bcdrill-{lab}-{host}"
+
+
+def _cpu_limit(lab: str, namespace: str) -> None:
+    """Make the host a 1-CPU machine: its processes (sshd, so everything started over SSH
+    too) go into a cgroup with a one-CPU quota. Inside a cgroup tasks share the CPU one by
+    one (autogroups apply only at the root), so a CPU burn really slows the app down."""
+    host = namespace.rsplit("-", 1)[-1]
+    v1, v2 = _cgroup_dirs(lab, host)
+    if CGROUP_V1.is_dir():
+        v1.mkdir(exist_ok=True)
+        (v1 / "cpu.cfs_period_us").write_text("100000")
+        (v1 / "cpu.cfs_quota_us").write_text("100000")
+        procs = v1 / "cgroup.procs"
+    elif (CGROUP_V2 / "cgroup.controllers").is_file():
+        (CGROUP_V2 / "cgroup.subtree_control").write_text("+cpu")
+        v2.mkdir(exist_ok=True)
+        (v2 / "cpu.max").write_text("100000 100000")
+        procs = v2 / "cgroup.procs"
+    else:
+        log.warning("lab.no_cpu_cgroup", host=host, effect="a CPU burn will barely slow the app")
+        return
+    out = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False)
+    for pid in out.stdout.split():
+        try:
+            procs.write_text(pid)
+        except OSError:  # the process ended meanwhile
+            continue
+
+
+def services_down(lab: str) -> None:
+    """Remove what outlives the lab's namespaces and containers: the hosts' CPU cgroups."""
+    for host in ("app1", "app2"):
+        for path in _cgroup_dirs(lab, host):
+            if path.is_dir():
+                try:
+                    path.rmdir()
+                except OSError as exc:
+                    log.warning("lab.cgroup_busy", path=str(path), error=str(exc))
+
+
 def _write_app_host(root: Path) -> None:
     """The order-entry CGI on app1: a little CPU work, then a round trip to the database."""
     script = f"""#!/bin/sh
 # Order entry: check stock (CPU work), then reach the order database on the back-end link.
 i=0
-while [ $i -lt 40000 ]; do i=$((i+1)); done
+while [ $i -lt 20000 ]; do i=$((i+1)); done
 if busybox nc -w 1 {BACKEND_DB} {BACKEND_PORT} </dev/null >/dev/null 2>&1; then
     printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\norders ok\\n'
 else
