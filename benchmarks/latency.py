@@ -79,7 +79,13 @@ def run(report: Report, lab: BenchLab, reps: int, quick: bool) -> None:
 
 
 def _docker_actions(
-    report: Report, harness: InjectHarness, client: Any, cid: str, lab: BenchLab, observer: Observer, reps: int
+    report: Report,
+    harness: InjectHarness,
+    client: Any,
+    cid: str,
+    lab: BenchLab,
+    observer: Observer,
+    reps: int,
 ) -> None:
     target = ResolvedTarget("storefront", "container", cid, lab.storefront)
     actions: list[tuple[str, Callable[[], Any], dict[str, Any]]] = [
@@ -240,7 +246,9 @@ def _report_series(report: Report, action: str, series: Series) -> None:
     report.add(figure(FAMILY, f"{action} engine adds (observed)", pairs, goal_max=GOAL_ADDED_MS, note=note))
     if raw_ack and eng_ack:
         added_ack = statistics.median(eng_ack) - statistics.median(raw_ack)
-        report.notes.append(f"{action}: engine adds {added_ack * 1000:.1f} ms to the acknowledgement (medians)")
+        report.notes.append(
+            f"{action}: engine adds {added_ack * 1000:.1f} ms to the acknowledgement (medians)"
+        )
 
 
 # ---------------------------------------------------------------- timeline dispatch

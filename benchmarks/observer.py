@@ -7,6 +7,7 @@ processes on Linux. Every watch is bounded by a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ POLL_S = 0.001
 
 @dataclass(frozen=True)
 class Watch:
-    """What to watch: ``http_down`` (URL stops answering 200) or ``file`` (path appears)."""
+    """What to watch: ``http_down`` / ``http_up`` (URL stops / starts answering 200) or ``file``."""
 
     kind: str
     target: str
@@ -44,16 +45,24 @@ def _http_ok(url: str, timeout_s: float) -> bool:
 
 
 def _watch(watch: Watch) -> float | None:
-    """Start time of the first check that saw the fault, or None by the timeout."""
+    """Start time of the first check that saw the fault, or None by the timeout.
+
+    ``http_down`` needs two failing checks in a row (a lone timeout on a loaded machine is
+    not an outage); the time is the first one's start.
+    """
     deadline = time.monotonic() + watch.timeout_s
+    first: float | None = None
     while time.monotonic() < deadline:
         started = time.monotonic()
         if watch.kind == "file":
             seen = os.path.exists(watch.target)
+        elif watch.kind == "http_up":
+            seen = _http_ok(watch.target, watch.request_timeout_s)
         else:
             seen = not _http_ok(watch.target, watch.request_timeout_s)
-        if seen:
-            return started
+        if seen and (watch.kind != "http_down" or first is not None):
+            return first if first is not None else started
+        first = started if seen else None
         time.sleep(POLL_S)
     return None
 
@@ -92,10 +101,8 @@ class Observer:
 
     def close(self) -> None:
         """Stop the observer process."""
-        try:
+        with contextlib.suppress(OSError):
             self._conn.send(None)
-        except OSError:
-            pass
         self._proc.join(timeout=5)
         if self._proc.is_alive():
             self._proc.kill()

@@ -1,0 +1,84 @@
+"""A long-lived bcdrill process running several drills (the warm case), for the benchmarks.
+
+    python -m benchmarks.warm --env ENV --count N [--mode flow|drill] [--profile FILE]
+
+``flow``: the Prefect flow ``drill-run`` (heartbeat off, against ``PREFECT_API_URL``);
+``drill``: ``DrillRun.execute()`` without Prefect. Prints one JSON line: per-drill wall
+seconds, exit codes, the import time and the peak RSS of this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+SCENARIO = Path(__file__).resolve().parent / "scenarios" / "kill-web.yaml"
+
+
+def main() -> None:
+    """Run the drills and print the JSON line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--env", type=Path, required=True)
+    parser.add_argument("--count", type=int, default=3)
+    parser.add_argument("--mode", choices=("flow", "drill"), default="flow")
+    parser.add_argument("--profile", type=Path, default=None, help="pyinstrument text profile of one drill")
+    args = parser.parse_args()
+    count = max(1, min(args.count, 20))
+    started = time.monotonic()
+    from engine.flow import drill_run, fast_settings
+
+    import_s = time.monotonic() - started
+    runs = Path(tempfile.mkdtemp(prefix="bcdrill-bench-warm-"))
+    walls: list[float] = []
+    codes: list[int] = []
+    for i in range(count):
+        profiler = _profiler(args.profile, i, count)
+        t = time.monotonic()
+        if args.mode == "flow":
+            with fast_settings():
+                summary = drill_run(
+                    playbook_path=str(SCENARIO),
+                    environment_path=str(args.env),
+                    runs_root=str(runs),
+                    responders="auto",
+                )
+            codes.append(int(summary["exit_code"]))
+        else:
+            codes.append(_drill(args.env, runs))
+        walls.append(time.monotonic() - t)
+        if profiler is not None:
+            profiler.stop()
+            args.profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"walls": walls, "codes": codes, "import_s": import_s, "rss_mib": rss_mib}))
+
+
+def _drill(env: Path, runs: Path) -> int:
+    from engine.drill import DrillRun, RunOptions
+    from engine.loader import load_environment, load_playbook
+    from engine.runstore import create_run_dir, new_run_id
+
+    playbook = load_playbook(SCENARIO)
+    run_dir = create_run_dir(new_run_id(playbook.id), runs)
+    return (
+        DrillRun(playbook, load_environment(env), run_dir, RunOptions(responders="auto")).execute().exit_code
+    )
+
+
+def _profiler(path: Path | None, i: int, count: int):  # type: ignore[no-untyped-def]
+    """Profile the last drill (warm) when asked."""
+    if path is None or i != count - 1:
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    return profiler
+
+
+if __name__ == "__main__":
+    main()
