@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.errors import JournalError
 from engine.journal import JournalContents
+from engine.probes.data import parse_tag
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,22 @@ class RunSpec:
     users_affected: int
     hourly_cost: float
     currency: str
+    rpo_probe: str | None = None
+
+
+@dataclass(frozen=True)
+class DataLossFact:
+    """A ``data`` probe's recovery-point measurement (from its ``[data …]`` detail tag).
+
+    ``rpo_s`` is real seconds of lost writes (never time-scaled); ``surviving`` and ``seen``
+    are ``seq@unixtime`` of the newest surviving record and the newest seen before the loss.
+    """
+
+    probe: str
+    t: float
+    rpo_s: float
+    surviving: str
+    seen: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,7 @@ class RunFacts:
     preflight_failed: Event | None
     run_failed: Event | None
     restore_failed: Event | None
+    data_losses: tuple[DataLossFact, ...] = ()
 
 
 def _need(record: dict[str, Any], *path: str) -> Any:
@@ -197,6 +215,7 @@ def _parse_spec(record: dict[str, Any]) -> RunSpec:
         users_affected=int(impact.get("users_affected", 0)),
         hourly_cost=float(impact.get("hourly_cost", 0.0)),
         currency=str(impact.get("currency", "EUR")),
+        rpo_probe=None if objectives.get("rpo_probe") is None else str(objectives["rpo_probe"]),
     )
 
 
@@ -289,6 +308,28 @@ def _parse_at(record: dict[str, Any]) -> datetime:
         ) from exc
 
 
+def _data_losses(contents: JournalContents, times: _Times) -> tuple[DataLossFact, ...]:
+    """Recovery-point measurements journaled by ``data`` probes (one per distinct loss)."""
+    losses: dict[tuple[str, str, str], DataLossFact] = {}
+    for record in contents.of_type("probe.changed"):
+        data = record.get("data") or {}
+        tag = parse_tag(str(data.get("detail", "")))
+        if tag is None:
+            continue
+        try:
+            fact = DataLossFact(
+                probe=str(data.get("probe", "")),
+                t=times.of(record),
+                rpo_s=float(tag["rpo_s"]),
+                surviving=tag.get("surviving", ""),
+                seen=tag.get("seen", ""),
+            )
+        except ValueError as exc:
+            raise JournalError(f"journal record seq {record.get('seq')!r}: bad data tag: {exc}") from exc
+        losses.setdefault((fact.probe, fact.surviving, fact.seen), fact)
+    return tuple(losses.values())
+
+
 def read_facts(contents: JournalContents) -> RunFacts:
     """Turn verified journal records into :class:`RunFacts`."""
     started = next(contents.of_type("run.started"), None)
@@ -328,4 +369,5 @@ def read_facts(contents: JournalContents) -> RunFacts:
         preflight_failed=_first_event(contents, "preflight.failed", times),
         run_failed=_first_event(contents, "run.failed", times),
         restore_failed=_first_event(contents, "restore.failed", times),
+        data_losses=_data_losses(contents, times),
     )

@@ -156,17 +156,36 @@ def rto_result(facts: RunFacts, anchor: float | None) -> ObjectiveResult:
     return ObjectiveResult(target, actual, actual <= target, note)
 
 
-def rpo_result(facts: RunFacts) -> ObjectiveResult:
-    """Recovery point: not measured in scoring v1 (the journal carries no data-loss evidence)."""
-    target = facts.spec.rpo_s
-    if target is None:
+def rpo_result(facts: RunFacts, anchor: float | None = None) -> ObjectiveResult:
+    """Recovery point: the worst data loss the ``rpo_probe`` measured after impact start.
+
+    Data loss is real seconds of lost writes, so the target is compared *unscaled* (the
+    run's ``time_scale`` is undone): a lab that backs up every 5 s meets a 15-minute RPO in
+    CI exactly as it would in a real drill. See ``docs/scoring.md``, "RPO".
+    """
+    spec = facts.spec
+    if spec.rpo_s is None:
         return ObjectiveResult(None, None, None, "no RPO target set")
-    return ObjectiveResult(target, None, None, "not measured: scoring v1 does not measure RPO")
+    target = spec.rpo_s / spec.time_scale if spec.time_scale > 0 else spec.rpo_s
+    if spec.rpo_probe is None:
+        return ObjectiveResult(target, None, None, "not measured: the playbook names no rpo_probe")
+    start = anchor if anchor is not None else facts.started_t
+    losses = [d for d in facts.data_losses if d.probe == spec.rpo_probe and d.t >= start]
+    if not losses:
+        return ObjectiveResult(
+            target, None, None, f"not measured: data probe {spec.rpo_probe!r} saw no outage or rollback"
+        )
+    worst = max(losses, key=lambda d: d.rpo_s)
+    note = (
+        f"measured by data probe {spec.rpo_probe!r}: newest surviving record {worst.surviving}, "
+        f"newest seen before the loss {worst.seen}; real seconds, target not time-scaled"
+    )
+    return ObjectiveResult(target, worst.rpo_s, worst.rpo_s <= target, note)
 
 
 def score_objectives(facts: RunFacts, anchor: float | None) -> ObjectiveResults:
     """RTO and RPO results."""
-    return ObjectiveResults(rto=rto_result(facts, anchor), rpo=rpo_result(facts))
+    return ObjectiveResults(rto=rto_result(facts, anchor), rpo=rpo_result(facts, anchor))
 
 
 def resolution_s(facts: RunFacts) -> float | None:

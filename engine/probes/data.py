@@ -28,6 +28,7 @@ Params: ``url`` (http(s) URL or a name in the environment's ``urls``; the body i
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -73,6 +74,18 @@ class DataLoss:
             f"[data rpo_s={self.rpo_s:.3f} surviving={surviving} seen={self.seen} "
             f"failed_at={self.failed_at:.3f}]"
         )
+
+
+_TAG = re.compile(r"\[data ([^\]]*)\]")
+
+
+def parse_tag(detail: str) -> dict[str, str] | None:
+    """The fields of the ``[data …]`` tag in a probe detail, or ``None`` when there is none."""
+    match = _TAG.search(detail)
+    if match is None:
+        return None
+    fields = dict(item.split("=", 1) for item in match.group(1).split() if "=" in item)
+    return fields if "rpo_s" in fields else None
 
 
 def parse_records(text: str, window: int) -> list[DataRecord]:
