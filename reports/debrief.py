@@ -11,14 +11,17 @@ from pathlib import Path
 from engine.journal import JournalContents, read_journal
 from reports.facts import FaultTrack, RunFacts, read_facts
 from reports.findings import findings_and_plan
+from reports.history import History, with_history
 from reports.model import (
     SCHEMA_ID,
     Debrief,
     EnvironmentRef,
     FaultResult,
     FaultStatus,
+    Note,
     PlaybookRef,
 )
+from reports.notes import read_notes
 from reports.scoring import (
     anchor_t,
     impact,
@@ -31,7 +34,7 @@ from reports.scoring import (
 )
 from reports.timeline import build_timeline
 
-__all__ = ["Debrief", "build_debrief", "debrief_from_facts", "debrief_from_journal"]
+__all__ = ["Debrief", "History", "build_debrief", "debrief_from_facts", "debrief_from_journal"]
 
 
 def _fault_results(facts: RunFacts, anchor: float | None) -> tuple[FaultResult, ...]:
@@ -65,8 +68,8 @@ def _fault_status(fault: FaultTrack) -> FaultStatus:
     return "intended"
 
 
-def debrief_from_facts(facts: RunFacts) -> Debrief:
-    """Score the run and assemble its debrief."""
+def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief:
+    """Score the run and assemble its debrief (``notes`` from :func:`reports.notes.read_notes`)."""
     spec = facts.spec
     anchor = anchor_t(facts)
     steps = score_steps(facts, anchor)
@@ -95,14 +98,22 @@ def debrief_from_facts(facts: RunFacts) -> Debrief:
         findings=findings,
         improvements=improvements,
         timeline=build_timeline(facts, anchor, steps),
+        notes=notes,
     )
 
 
-def build_debrief(contents: JournalContents) -> Debrief:
-    """The debrief of a verified journal."""
-    return debrief_from_facts(read_facts(contents))
+def build_debrief(contents: JournalContents, history: History | None = None) -> Debrief:
+    """The debrief of a verified journal, compared with ``history`` (earlier drills) if given.
+
+    A pure function: the same journal and history always give the same debrief.
+    """
+    facts = read_facts(contents)
+    anchor = anchor_t(facts)
+    origin = facts.started_t if anchor is None else anchor
+    debrief = debrief_from_facts(facts, read_notes(contents, origin))
+    return with_history(debrief, history)
 
 
-def debrief_from_journal(path: Path) -> Debrief:
+def debrief_from_journal(path: Path, history: History | None = None) -> Debrief:
     """Read and verify the journal at ``path`` and build its debrief."""
-    return build_debrief(read_journal(path))
+    return build_debrief(read_journal(path), history)

@@ -3,18 +3,25 @@
 Findings come in a fixed order: drill-level problems first (abort, preflight, reverts, restore,
 injections), then missed objectives, then late or missed steps in playbook order. Ids are
 ``F1``, ``F2``… in that order, so the same journal always gives the same plan.
+
+Every text is a catalogue :class:`~reports.model.Message` (see :mod:`reports.i18n`); the
+English form is stored next to it. Each finding names its ``subject`` (``step:msp.inform``,
+``objective:rto``, ``fault:docker.stop:web-1``, ``drill:aborted``…) so that the next drill
+of the client can tell whether it was tested again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.durations import format_duration
 from reports.facts import FaultTrack, RunFacts
+from reports.i18n import translator
 from reports.model import (
     Finding,
     FindingParty,
     Improvement,
+    Message,
+    MessageParam,
     ObjectiveResults,
     Party,
     Severity,
@@ -23,7 +30,11 @@ from reports.model import (
 from reports.scoring import revert_problem
 
 DUE_IN_DAYS: dict[Severity, int] = {"critical": 1, "high": 14, "medium": 30, "low": 60}
-PARTY_NAMES = {"msp": "MSP", "client": "Client", "drill": "Drill"}
+
+
+def msg(key: str, **params: MessageParam) -> Message:
+    """A catalogue message (keys are checked against the catalogues by the tests)."""
+    return Message(key, params)
 
 
 @dataclass(frozen=True)
@@ -32,124 +43,141 @@ class _Draft:
 
     severity: Severity
     party: FindingParty
-    title: str
-    evidence: str
+    subject: str
+    title: Message
+    evidence: Message
     owner: Party
-    action: str
+    action: Message
 
 
-def _drill_drafts(facts: RunFacts) -> list[_Draft]:
+def _abort_draft(facts: RunFacts) -> list[_Draft]:
+    if facts.aborted is None:
+        return []
+    reason = facts.aborted.reason
+    evidence = (
+        msg("finding.aborted.evidence_by", by=facts.aborted.by, reason=reason)
+        if facts.aborted.by
+        else msg("finding.aborted.evidence", reason=reason)
+    )
+    return [_Draft("high", "drill", "drill:aborted", msg("finding.aborted.title"), evidence,
+                   "msp", msg("finding.aborted.action"))]
+
+
+def _preflight_drafts(facts: RunFacts) -> list[_Draft]:
     drafts: list[_Draft] = []
-    if facts.aborted is not None:
-        by = f" by {facts.aborted.by}" if facts.aborted.by else ""
-        drafts.append(_Draft(
-            "high", "drill", "The drill was aborted",
-            f"run.aborted{by}: {facts.aborted.reason}",
-            "msp", "Review why the drill was aborted and adjust the playbook's safety limits "
-            "or the drill plan before running it again.",
-        ))
     if facts.preflight_failed is not None:
         drafts.append(_Draft(
-            "high", "drill", "Preflight failed: nothing was injected",
-            f"preflight.failed: {facts.preflight_failed.reason}",
-            "msp", "Fix the environment so every target answers and the steady state holds, "
-            "then run the drill again.",
+            "high", "drill", "drill:preflight", msg("finding.preflight.title"),
+            msg("finding.preflight.evidence", reason=facts.preflight_failed.reason),
+            "msp", msg("finding.preflight.action"),
         ))
     applied = any(f.applied_t is not None for f in facts.faults)
     explained = facts.preflight_failed or facts.aborted or any(f.inject_error for f in facts.faults)
     if not applied and not explained:
         drafts.append(_Draft(
-            "high", "drill", "No fault was applied: the drill tested nothing",
-            f"no fault.applied record among {len(facts.faults)} fault record(s)",
-            "msp", "Check the playbook's fault timeline and the engine log, then run the "
-            "drill again.",
+            "high", "drill", "drill:no_fault", msg("finding.no_fault.title"),
+            msg("finding.no_fault.evidence", count=len(facts.faults)),
+            "msp", msg("finding.no_fault.action"),
         ))
-    drafts += [d for f in facts.faults if (d := _revert_draft(f)) is not None]
-    if facts.run_failed is not None:
-        drafts.append(_Draft(
-            "high", "drill", "The drill engine stopped the run on an error",
-            f"run.failed: {facts.run_failed.reason}",
-            "msp", "Fix the cause of the error (target, credentials, fault parameters) and "
-            "run the drill again.",
-        ))
-    if facts.restore_failed is not None:
-        drafts.append(_Draft(
-            "critical", "drill", "The service did not come back after the drill",
-            f"restore.failed: {facts.restore_failed.reason}",
-            "msp", "Restore the staging service by hand and find out why reverting the "
-            "faults did not bring it back.",
-        ))
-    for fault in facts.faults:
-        if fault.inject_error is not None:
-            drafts.append(_Draft(
-                "medium", "drill", f"Fault {fault.id!r} could not be injected",
-                f"{fault.action} on {fault.target or '?'}: {fault.inject_error}",
-                "msp", f"Fix fault action {fault.action!r} on {fault.target or 'its target'} "
-                "so the drill tests what the playbook intends.",
-            ))
     return drafts
+
+
+def _revert_evidence(fault: FaultTrack) -> Message:
+    """The evidence of a revert problem; mirrors :func:`reports.scoring.revert_problem`."""
+    where = {"action": fault.action, "target": fault.target or "?"}
+    if fault.reverted_t is None and fault.revert_error is not None:
+        return msg("finding.revert.failed.evidence", error=fault.revert_error, **where)
+    if fault.reverted_t is None:
+        return msg("finding.revert.none.evidence", **where)
+    if fault.verified is not True:
+        return msg("finding.revert.unverified.evidence", **where)
+    if fault.revert_error is not None:
+        key = "recovered" if fault.recovered else "retried"
+        return msg(f"finding.revert.{key}.evidence", error=fault.revert_error, **where)
+    return msg("finding.revert.late.evidence", **where)
 
 
 def _revert_draft(fault: FaultTrack) -> _Draft | None:
     problem = revert_problem(fault)
     if problem is None:
         return None
-    evidence = f"{fault.action} on {fault.target or '?'}: {problem.text}"
-    target = fault.target or "the target"
+    subject = f"fault:{fault.action}:{fault.target}"
+    params: dict[str, MessageParam] = {"fault": fault.id, "action": fault.action,
+                                       "target": fault.target or "?"}
     if problem.remains:
-        return _Draft(
-            "critical", "drill", f"Fault {fault.id!r} may still be in place", evidence,
-            "msp", f"Check {target} by hand now and run `bcdrill recover` for this run; "
-            f"fix the revert of {fault.action!r} before the next drill.",
-        )
-    return _Draft(
-        "high", "drill", f"Fault {fault.id!r} was not reverted by the run", evidence,
-        "msp", f"Find out why reverting {fault.action!r} on {target} did not work first time "
-        "and fix it before the next drill.",
-    )
+        return _Draft("critical", "drill", subject, msg("finding.revert.remains.title", **params),
+                      _revert_evidence(fault), "msp", msg("finding.revert.remains.action", **params))
+    return _Draft("high", "drill", subject, msg("finding.revert.later.title", **params),
+                  _revert_evidence(fault), "msp", msg("finding.revert.later.action", **params))
+
+
+def _engine_drafts(facts: RunFacts) -> list[_Draft]:
+    drafts: list[_Draft] = []
+    if facts.run_failed is not None:
+        drafts.append(_Draft(
+            "high", "drill", "drill:run_failed", msg("finding.run_failed.title"),
+            msg("finding.run_failed.evidence", reason=facts.run_failed.reason),
+            "msp", msg("finding.run_failed.action"),
+        ))
+    if facts.restore_failed is not None:
+        drafts.append(_Draft(
+            "critical", "drill", "drill:restore", msg("finding.restore.title"),
+            msg("finding.restore.evidence", reason=facts.restore_failed.reason),
+            "msp", msg("finding.restore.action"),
+        ))
+    for fault in facts.faults:
+        if fault.inject_error is None:
+            continue
+        params: dict[str, MessageParam] = {"fault": fault.id, "action": fault.action,
+                                           "target": fault.target or "?"}
+        drafts.append(_Draft(
+            "medium", "drill", f"inject:{fault.action}:{fault.target}",
+            msg("finding.inject.title", **params),
+            msg("finding.inject.evidence", error=fault.inject_error, **params),
+            "msp", msg("finding.inject.action", **params),
+        ))
+    return drafts
+
+
+def _drill_drafts(facts: RunFacts) -> list[_Draft]:
+    drafts = _abort_draft(facts) + _preflight_drafts(facts)
+    drafts += [d for f in facts.faults if (d := _revert_draft(f)) is not None]
+    return drafts + _engine_drafts(facts)
 
 
 def _objective_drafts(objectives: ObjectiveResults) -> list[_Draft]:
     rto = objectives.rto
     if rto.met is not False:
         return []
-    target = format_duration(rto.target_s)
-    measured = (
-        f"recovered after {format_duration(rto.actual_s)}"
+    evidence = (
+        msg("finding.rto.evidence", target=rto.target_s, actual=rto.actual_s)
         if rto.actual_s is not None
-        else rto.note
+        else msg("finding.rto.evidence_unrecovered", target=rto.target_s)
     )
-    return [_Draft(
-        "high", "msp", "Recovery time objective missed",
-        f"RTO target {target}; {measured}",
-        "msp", f"Review the recovery runbook for this scenario (automation, standby, "
-        f"escalation) so service is restored within {target}.",
-    )]
+    return [_Draft("high", "msp", "objective:rto", msg("finding.rto.title"), evidence,
+                   "msp", msg("finding.rto.action", target=rto.target_s))]
 
 
 def _step_draft(step: StepResult, late_limit: float) -> _Draft | None:
     if step.status not in ("late", "missed"):
         return None
     party: Party = "client" if step.party == "client" else "msp"
-    target = format_duration(step.target_s)
-    limit = format_duration(step.target_s * late_limit)
     if step.actual_s is None:
-        evidence = f"never recorded; target {target}"
+        evidence = msg("finding.step.evidence_never", target=step.target_s)
+        action = msg("finding.step.action_never", title=step.title, party=party, target=step.target_s)
     else:
-        evidence = (
-            f"recorded {format_duration(step.actual_s)} after impact start; "
-            f"target {target}, no credit after {limit}"
-        )
-    verb = "late" if step.status == "late" else "missed"
-    cause = "why it was not done" if step.actual_s is None else "what delayed it"
+        evidence = msg("finding.step.evidence", actual=step.actual_s, target=step.target_s,
+                       limit=step.target_s * late_limit)
+        action = msg("finding.step.action_delayed", title=step.title, party=party,
+                     target=step.target_s)
     return _Draft(
         "medium" if step.status == "late" else "high",
         party,
-        f"{PARTY_NAMES[party]} step {step.title!r} was {verb}",
+        f"step:{step.party}.{step.id}",
+        msg(f"finding.step_{step.status}.title", party=party, title=step.title),
         evidence,
         party,
-        f"Rehearse {step.title!r}: find out {cause} and agree how the "
-        f"{PARTY_NAMES[party]} team is alerted, so it happens within {target}.",
+        action,
     )
 
 
@@ -164,13 +192,28 @@ def _drafts(
 def findings_and_plan(
     facts: RunFacts, objectives: ObjectiveResults, steps: tuple[StepResult, ...]
 ) -> tuple[tuple[Finding, ...], tuple[Improvement, ...]]:
-    """The findings of a run and one improvement per finding."""
+    """The findings of a run and one improvement per finding (English text plus messages)."""
+    english = translator("en")
     findings: list[Finding] = []
     plan: list[Improvement] = []
     for number, draft in enumerate(_drafts(facts, objectives, steps), start=1):
         finding_id = f"F{number}"
-        findings.append(
-            Finding(finding_id, draft.severity, draft.party, draft.title, draft.evidence)
-        )
-        plan.append(Improvement(finding_id, draft.owner, draft.action, DUE_IN_DAYS[draft.severity]))
+        findings.append(Finding(
+            id=finding_id,
+            severity=draft.severity,
+            party=draft.party,
+            title=english.message(draft.title),
+            evidence=english.message(draft.evidence),
+            subject=draft.subject,
+            title_msg=draft.title,
+            evidence_msg=draft.evidence,
+        ))
+        plan.append(Improvement(
+            finding=finding_id,
+            owner_party=draft.owner,
+            action=english.message(draft.action),
+            due_in_days=DUE_IN_DAYS[draft.severity],
+            subject=draft.subject,
+            action_msg=draft.action,
+        ))
     return tuple(findings), tuple(plan)

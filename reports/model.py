@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -23,6 +23,22 @@ Party = Literal["msp", "client"]
 FindingParty = Literal["msp", "client", "drill"]
 ProbeState = Literal["up", "down"]
 OutageBasis = Literal["recovered", "until_run_end", "none"]
+Audience = Literal["client", "internal"]
+NoteKind = Literal["step_note", "diagnostic", "manual_revert"]
+FollowUpResult = Literal["improved", "same", "worse", "not_retested"]
+MessageParam = str | int | float | None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A translatable text: a catalogue ``key`` and its placeholder values (JSON scalars).
+
+    The English text of the same message is kept next to it (``title``, ``evidence``…) so
+    that the JSON stays readable; renderers translate from the key (see :mod:`reports.i18n`).
+    """
+
+    key: str
+    params: Mapping[str, MessageParam] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +139,9 @@ class Finding:
     party: FindingParty
     title: str
     evidence: str
+    subject: str = ""  # what was tested: ``step:msp.inform``, ``objective:rto``, ``drill:aborted``…
+    title_msg: Message | None = None
+    evidence_msg: Message | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,8 @@ class Improvement:
     owner_party: Party
     action: str
     due_in_days: int
+    subject: str = ""
+    action_msg: Message | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +210,65 @@ class Timeline:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A remark from the journal: a responder's step note, an engine diagnostic, a manual command.
+
+    ``audience`` is ``internal`` for everything the client version must leave out (the MSP's
+    own step notes, engine errors, manual revert commands), ``client`` otherwise.
+    """
+
+    at_s: float | None
+    kind: NoteKind
+    audience: Audience
+    party: FindingParty
+    by: str
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How one tested thing went in one drill: a status word, a time and a score (if any)."""
+
+    status: str
+    value_s: float | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """An improvement agreed after an earlier drill, and whether this drill re-tested it."""
+
+    from_run: str
+    from_started_at: str
+    finding: str
+    subject: str
+    owner_party: Party
+    action: str
+    action_msg: Message | None
+    retested: bool
+    result: FollowUpResult
+    before: Measure
+    after: Measure | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """This drill against the previous drill of the same client and scenario."""
+
+    previous_run: str
+    previous_started_at: str
+    days_between: float
+    previous_score: float | None
+    previous_outage_s: float
+    previous_person_hours: float
+    previous_cost: float
+    score_change: float | None  # points; None when either score is missing
+    person_hours_change_pct: float | None  # None when the previous drill lost nothing
+    cost_change_pct: float | None
+
+
+@dataclass(frozen=True)
 class Debrief:
     """The scored debrief of one drill run."""
 
@@ -213,6 +293,9 @@ class Debrief:
     findings: tuple[Finding, ...]
     improvements: tuple[Improvement, ...]
     timeline: Timeline
+    notes: tuple[Note, ...] = ()
+    follow_up: tuple[FollowUp, ...] = ()
+    comparison: Comparison | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data: dicts, lists, strings, rounded floats."""
@@ -232,34 +315,40 @@ class Debrief:
         """
         if data.get("schema") != SCHEMA_ID:
             raise ValueError(f"not a {SCHEMA_ID} debrief: schema is {data.get('schema')!r}")
-        result = _build(cls, data, "$")
+        result = from_plain(cls, data, "$")
         assert isinstance(result, Debrief)
         return result
 
 
-def _build(kind: Any, value: Any, path: str) -> Any:
+def from_plain(kind: Any, value: Any, path: str = "$") -> Any:
     """Rebuild ``value`` as type ``kind`` (a dataclass, ``tuple[X, ...]``, ``X | None``, scalar)."""
     if is_dataclass(kind) and isinstance(kind, type):
         if not isinstance(value, Mapping):
             raise ValueError(f"{path}: expected an object, got {value!r}")
         hints = get_type_hints(kind)
-        try:
-            return kind(**{
-                f.name: _build(hints[f.name], value[f.name], f"{path}.{f.name}")
-                for f in fields(kind)
-            })
-        except KeyError as exc:
-            raise ValueError(f"{path}: missing field {exc.args[0]!r}") from None
+        missing = [f.name for f in fields(kind) if f.name not in value and _required(f)]
+        if missing:
+            raise ValueError(f"{path}: missing field {missing[0]!r}")
+        return kind(**{
+            f.name: from_plain(hints[f.name], value[f.name], f"{path}.{f.name}")
+            for f in fields(kind)
+            if f.name in value
+        })
     origin = get_origin(kind)
     if origin is tuple:
         (item, _) = get_args(kind)
-        return tuple(_build(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(from_plain(item, v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin in (Union, UnionType) and value is not None:
         (real,) = [a for a in get_args(kind) if a is not type(None)]
-        return _build(real, value, path)
+        return from_plain(real, value, path)
     if kind is float and isinstance(value, int):
         return float(value)
     return value
+
+
+def _required(item: Any) -> bool:
+    """True for a dataclass field without a default (older debriefs lack the optional ones)."""
+    return bool(item.default is MISSING and item.default_factory is MISSING)
 
 
 def plain(value: Any) -> Any:

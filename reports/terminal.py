@@ -9,69 +9,69 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from reports.i18n import Translator, translator
 from reports.model import Debrief
-from reports.renderers.common import (
-    PARTY_NAMES,
-    STATUS_NAMES,
-    fmt_duration,
-    fmt_score,
-    fmt_verdict,
-)
+from reports.renderers.common import verdict
 
 OUTCOME_STYLES = {"passed": "bold green", "failed": "bold red", "aborted": "bold yellow"}
 STATUS_STYLES = {"on_time": "green", "late": "yellow", "missed": "red", "not_exercised": "dim"}
 
 
-def _steps_table(debrief: Debrief) -> Table:
-    table = Table(title="Response steps", title_justify="left", expand=False)
+def _steps_table(debrief: Debrief, t: Translator) -> Table:
+    table = Table(title=t("terminal.steps"), title_justify="left", expand=False)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("Party", "left"), ("Step", "left"), ("Target", "right"), ("Actual", "right"),
-        ("Status", "left"), ("Score", "right"),
+        ("col.party", "left"), ("col.step", "left"), ("col.target", "right"),
+        ("col.actual", "right"), ("col.status", "left"), ("col.score", "right"),
     )
     for column, justify in columns:
-        table.add_column(column, justify=justify)
+        table.add_column(t(column), justify=justify)
     for step in debrief.steps:
-        status = Text(STATUS_NAMES[step.status], style=STATUS_STYLES[step.status])
+        status = Text(t(f"status.{step.status}"), style=STATUS_STYLES[step.status])
         table.add_row(
-            PARTY_NAMES.get(step.party, step.party),
+            t(f"party.{step.party}") if step.party in ("msp", "client") else step.party,
             Text(step.title),  # Text, not markup: titles come from playbooks
-            fmt_duration(step.target_s),
-            fmt_duration(step.actual_s),
+            t.duration(step.target_s),
+            t.duration(step.actual_s),
             status,
-            fmt_score(step.score),
+            t.score(step.score),
         )
     return table
 
 
-def _headline(debrief: Debrief) -> Text:
+def _headline(debrief: Debrief, t: Translator) -> Text:
     text = Text()
-    text.append(f"{debrief.outcome.upper()}", style=OUTCOME_STYLES[debrief.outcome])
-    text.append(f"  score {fmt_score(debrief.score)} ({debrief.rating or '-'})")
+    text.append(t(f"outcome.{debrief.outcome}"), style=OUTCOME_STYLES[debrief.outcome])
+    text.append(t("terminal.score", score=debrief.score, rating=debrief.rating or "-"))
     for name in ("msp", "client"):
         party = getattr(debrief.parties, name)
-        text.append(f"  {PARTY_NAMES[name]} {fmt_score(party.score)} ({party.rating or '-'})")
+        text.append(t("terminal.party", party=name, score=party.score, rating=party.rating or "-"))
     rto = debrief.objectives.rto
-    text.append(
-        f"  RTO {fmt_duration(rto.actual_s)} / {fmt_duration(rto.target_s)} {fmt_verdict(rto)}"
-    )
+    text.append(t("terminal.rto", actual=rto.actual_s, target=rto.target_s, verdict=verdict(t, rto)))
     return text
 
 
-def print_scorecard(debrief: Debrief | Mapping[str, Any], console: Console) -> None:
+def print_scorecard(
+    debrief: Debrief | Mapping[str, Any], console: Console, lang: str = "en", tz: str = "UTC"
+) -> None:
     """Print the outcome, scores, steps and findings of ``debrief`` to ``console``.
 
     ``debrief`` may be the model or its JSON form (what the engine's debriefer returns);
-    registered as the ``terminal`` entry point of ``bcdrill.scorecards``.
+    registered as the ``terminal`` entry point of ``bcdrill.scorecards``. The terminal is
+    the operator's (MSP) view: findings are shown with their full evidence.
     """
     if not isinstance(debrief, Debrief):
         debrief = Debrief.from_json(debrief)
-    console.print(Text(f"Drill debrief: {debrief.playbook.title}", style="bold"))
-    console.print(Text(f"run {debrief.run_id} · {debrief.client} · {debrief.environment.name}"))
-    console.print(_headline(debrief))
-    console.print(_steps_table(debrief))
+    t = translator(lang, tz)
+    console.print(Text(t("report.title", title=debrief.playbook.title), style="bold"))
+    console.print(Text(t("terminal.run", run=debrief.run_id, client=debrief.client,
+                         environment=debrief.environment.name)))
+    console.print(_headline(debrief, t))
+    console.print(_steps_table(debrief, t))
     for finding in debrief.findings:
-        line = Text(f"{finding.id} [{finding.severity}] ", style="bold")
-        line.append(f"{finding.title}: {finding.evidence}")
+        severity = t(f"severity.{finding.severity}")
+        line = Text(t("terminal.finding_id", id=finding.id, severity=severity), style="bold")
+        line.append(t("terminal.finding", title=t.message(finding.title_msg, finding.title),
+                      evidence=t.message(finding.evidence_msg, finding.evidence)))
         console.print(line)
     if debrief.resolution_s is not None:
-        console.print(Text(f"times accurate to ±{fmt_duration(debrief.resolution_s)}", "dim"))
+        console.print(Text(t("terminal.resolution", resolution=debrief.resolution_s), "dim"))

@@ -162,8 +162,8 @@ def test_junit_survives_control_characters(tmp_path: Path) -> None:
 
 def test_registry_lists_builtins_and_rejects_mistakes(debrief: Debrief) -> None:
     assert {"md", "html", "json", "junit"} <= set(RENDERERS.names())
-    with pytest.raises(UnknownPluginError, match="'pdf'"):
-        render(debrief, "pdf")
+    with pytest.raises(UnknownPluginError, match="'docx'"):
+        render(debrief, "docx")
     with pytest.raises(RegistrationError, match="already registered"):
         RENDERERS.register("md", lambda d: "")
     with pytest.raises(RegistrationError, match="not callable"):
@@ -210,7 +210,7 @@ def test_report_command_renders_and_writes(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["report", "nope", "--runs", str(runs)])
     assert missing.exit_code == 2
     assert "no run 'nope'" in missing.stderr
-    unknown = runner.invoke(app, ["report", str(run_dir), "-f", "pdf"])
+    unknown = runner.invoke(app, ["report", str(run_dir), "-f", "docx"])
     assert unknown.exit_code == 2
 
 

@@ -1,51 +1,81 @@
-"""What the renderers share: the Jinja2 environments and the filters that format numbers."""
+"""What the renderers share: render options, the Jinja2 environments and wording helpers.
+
+Every human-facing word comes from the message catalogue of the requested language
+(:mod:`reports.i18n`); templates get the translator as ``t`` and these helpers as globals.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
-from engine.durations import format_duration
-from reports.model import Debrief, ObjectiveResult, StepResult
-
-PARTY_NAMES = {"msp": "MSP", "client": "Client", "drill": "Drill"}
-RATING_NAMES = {
-    "P": "performed without challenges",
-    "S": "performed with some challenges",
-    "M": "performed with major challenges",
-    "U": "unable to be performed",
-}
-STATUS_NAMES = {
-    "on_time": "on time",
-    "late": "late",
-    "missed": "missed",
-    "not_exercised": "not exercised",
-}
+from reports.i18n import DEFAULT_LANGUAGE, DEFAULT_TZ, Translator, translator
+from reports.model import Audience, Debrief, FaultResult, FollowUp, ObjectiveResult, StepResult
+from reports.objective_notes import objective_note
+from reports.renderers.comparison import comparison_sentences
 
 
-def fmt_duration(seconds: float | None) -> str:
-    """Seconds as ``4m05s`` / ``12.3s``, or a dash."""
-    return format_duration(seconds)
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: the reader's language, time zone, and which version (client/internal)."""
+
+    lang: str = DEFAULT_LANGUAGE
+    tz: str = DEFAULT_TZ
+    audience: Audience = "internal"
+
+    @property
+    def t(self) -> Translator:
+        """The translator for this language and time zone."""
+        return translator(self.lang, self.tz)
 
 
-def fmt_score(score: float | None) -> str:
-    """A 0-100 score with one decimal, or a dash when it does not count."""
-    return "—" if score is None else f"{score:.1f}"
-
-
-def fmt_verdict(objective: ObjectiveResult) -> str:
+def verdict(t: Translator, objective: ObjectiveResult) -> str:
     """An objective's verdict in words: met, missed, not measured, or no target."""
     if objective.met is not None:
-        return "met" if objective.met else "missed"
+        return t("verdict.met") if objective.met else t("verdict.missed")
     if objective.target_s is None and objective.actual_s is not None:
-        return "no target"
-    return "not measured"
+        return t("verdict.no_target")
+    return t("verdict.not_measured")
 
 
-def fmt_number(value: float, places: int = 2) -> str:
-    """A number with thousands separators."""
-    return f"{value:,.{places}f}"
+def verdict_css(objective: ObjectiveResult) -> str:
+    """The CSS class of an objective's verdict pill."""
+    if objective.met is None:
+        return "not-measured"
+    return "met" if objective.met else "missed"
+
+
+def fault_status(t: Translator, fault: FaultResult) -> str:
+    """Where a fault ended, in words (a reverted fault says whether the revert was verified)."""
+    if fault.status == "reverted":
+        return t("fault.status.reverted_verified" if fault.revert_verified
+                 else "fault.status.reverted_unverified")
+    return t(f"fault.status.{fault.status}")
+
+
+def days(t: Translator, count: int) -> str:
+    """``1 day`` / ``14 days`` in this language."""
+    return t("days.one" if count == 1 else "days.other", n=count)
+
+
+def follow_up_measure(t: Translator, item: FollowUp, which: str) -> str:
+    """How the tested thing went before (``before``) or now (``after``), in words."""
+    value = item.before if which == "before" else item.after
+    if value is None:
+        return t("follow_up.not_tested")
+    status = t(f"measure.{value.status}")
+    if value.value_s is None:
+        return status
+    return t("follow_up.measure_time", status=status, time=value.value_s)
+
+
+def party_steps(debrief: Debrief, party: str) -> list[StepResult]:
+    """The steps of one party, in playbook order."""
+    return [s for s in debrief.steps if s.party == party]
 
 
 def md_cell(value: object) -> str:
@@ -55,22 +85,37 @@ def md_cell(value: object) -> str:
     return text.replace("|", "\\|")
 
 
-def party_steps(debrief: Debrief, party: str) -> list[StepResult]:
-    """The steps of one party, in playbook order."""
-    return [s for s in debrief.steps if s.party == party]
-
-
-def _filters(env: Environment) -> Environment:
-    env.filters.update(
-        dur=fmt_duration,
-        score=fmt_score,
-        verdict=fmt_verdict,
-        number=fmt_number,
-        party=lambda p: PARTY_NAMES.get(p, p),
-        status=lambda s: STATUS_NAMES.get(s, s),
-        rating_name=lambda r: RATING_NAMES.get(r, "no rating") if r else "no rating",
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string: every character but ASCII letters, digits and spaces is
+    a hex escape, so nothing in it can end the string or the ``<style>`` element."""
+    escaped = "".join(
+        c if (c.isascii() and c.isalnum()) or c == " " else f"\\{ord(c):06x}" for c in text
     )
-    env.globals.update(party_steps=party_steps)
+    return Markup(f'"{escaped}"')  # noqa: S704 - only [A-Za-z0-9 ] are left unescaped
+
+
+def context(debrief: Debrief, options: RenderOptions, **extra: Any) -> dict[str, Any]:
+    """What every template gets: the debrief ``d``, the translator ``t``, the options and the
+    sentences comparing this drill with the previous one."""
+    return {
+        "d": debrief,
+        "t": options.t,
+        "options": options,
+        "comparison_sentences": comparison_sentences(debrief, options.t),
+        **extra,
+    }
+
+
+def _globals(env: Environment) -> Environment:
+    env.globals.update(
+        party_steps=party_steps,
+        verdict=verdict,
+        verdict_css=verdict_css,
+        fault_status=fault_status,
+        days=days,
+        objective_note=objective_note,
+        follow_up_measure=follow_up_measure,
+    )
     return env
 
 
@@ -86,7 +131,7 @@ def markdown_env() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_cell
-    return _filters(env)
+    return _globals(env)
 
 
 @cache
@@ -100,4 +145,5 @@ def html_env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return _filters(env)
+    env.filters["css_string"] = css_string
+    return _globals(env)

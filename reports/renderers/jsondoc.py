@@ -1,10 +1,12 @@
-"""JSON debrief: the canonical ``bcdrill/debrief/v1`` document."""
+"""JSON debrief: the canonical ``bcdrill/debrief/v1`` document (for the chosen audience)."""
 
 from __future__ import annotations
 
 from reports.model import Debrief
+from reports.renderers.common import RenderOptions
 
 
-def render(debrief: Debrief) -> str:
-    """Canonical JSON (sorted keys, floats rounded to three places)."""
+def render(debrief: Debrief, options: RenderOptions) -> str:
+    """Canonical JSON (sorted keys, floats rounded to three places); texts stay English."""
+    del options  # the document is language-neutral: messages carry their catalogue keys
     return debrief.dumps()

@@ -1,18 +1,21 @@
 """JUnit XML debrief for CI: a testsuite per drill, a testcase per step, objective and revert.
 
 GitLab reads ``testcase@classname`` as the suite and ignores ``failure@message``, so each
-failure's explanation is in the element body. A report never changes a job's status by
-itself: the ``bcdrill run`` exit code does.
+failure's explanation is in the element body. ``classname`` stays a machine id (``msp``,
+``client``, ``objectives``, ``faults``, ``drill``); the texts are translated. A report never
+changes a job's status by itself: the ``bcdrill run`` exit code does.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from datetime import UTC
 
-from engine.durations import format_duration
+from reports.i18n import Translator, parse_utc
 from reports.model import Debrief, FaultResult, ObjectiveResult, StepResult
-from reports.renderers.common import fmt_score
+from reports.objective_notes import objective_note
+from reports.renderers.common import RenderOptions
 
 # Characters XML 1.0 forbids; a stray control byte in a title must not break the report.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -39,51 +42,56 @@ def _skip(case: ET.Element, body: str) -> None:
     skipped.text = _text(body)
 
 
-def _step_case(suite: ET.Element, step: StepResult) -> None:
+def _step_case(suite: ET.Element, step: StepResult, t: Translator) -> None:
     case = _case(suite, step.party, f"{step.id}: {step.title}", step.actual_s)
-    target = format_duration(step.target_s)
     if step.status == "not_exercised":
-        _skip(case, f"not exercised in this run (target {target})")
+        _skip(case, t("junit.step.not_exercised", target=step.target_s))
     elif step.status == "late":
-        _fail(case, "late", f"recorded after {format_duration(step.actual_s)}, target {target}; "
-                            f"score {step.score:.1f}")
+        _fail(case, "late", t("junit.step.late", actual=step.actual_s, target=step.target_s,
+                              score=step.score))
+    elif step.status == "missed" and step.actual_s is None:
+        _fail(case, "missed", t("junit.step.never", target=step.target_s))
     elif step.status == "missed":
-        when = "never recorded" if step.actual_s is None else (
-            f"recorded after {format_duration(step.actual_s)}, beyond the late limit"
-        )
-        _fail(case, "missed", f"{when}; target {target}")
+        _fail(case, "missed", t("junit.step.too_late", actual=step.actual_s, target=step.target_s))
 
 
-def _objective_case(suite: ET.Element, name: str, objective: ObjectiveResult) -> None:
+def _objective_case(suite: ET.Element, name: str, objective: ObjectiveResult, t: Translator) -> None:
     case = _case(suite, "objectives", name, objective.actual_s)
-    target = format_duration(objective.target_s)
+    note = objective_note(objective, t)
     if objective.met is False:
-        actual = format_duration(objective.actual_s)
-        _fail(case, "objective", f"{name.upper()} missed: actual {actual}, target {target}; "
-                                 f"{objective.note}")
+        _fail(case, "objective", t("junit.objective.missed", name=name.upper(),
+                                   actual=objective.actual_s, target=objective.target_s, note=note))
     elif objective.met is None:
-        _skip(case, objective.note)
+        _skip(case, note)
 
 
-def _fault_case(suite: ET.Element, fault: FaultResult) -> None:
+def _fault_case(suite: ET.Element, fault: FaultResult, t: Translator) -> None:
     case = _case(suite, "faults", f"revert {fault.id}", None)
+    where = {"action": fault.action, "target": fault.target}
     if fault.status == "revert_failed":
-        _fail(case, "revert", f"revert of {fault.action} on {fault.target} failed: "
-                              "the fault may still be in place; run `bcdrill recover`")
+        _fail(case, "revert", t("junit.revert.failed", **where))
     elif fault.status != "reverted":
-        _fail(case, "revert", f"{fault.action} on {fault.target}: no revert recorded "
-                              f"(status {fault.status}); run `bcdrill recover`")
+        _fail(case, "revert", t("junit.revert.none", status=t(f"fault.status.{fault.status}"), **where))
     elif fault.revert_verified is not True:
-        _fail(case, "revert", f"revert of {fault.action} on {fault.target} was not verified")
+        _fail(case, "revert", t("junit.revert.unverified", **where))
 
 
-def _outcome_case(suite: ET.Element, debrief: Debrief) -> None:
+def _outcome_case(suite: ET.Element, debrief: Debrief, t: Translator) -> None:
     case = _case(suite, "drill", "outcome", None)
     if debrief.outcome == "passed":
         return
-    lines = [f"outcome {debrief.outcome}, score {fmt_score(debrief.score)}"]
-    lines += [f"{f.id} [{f.severity}] {f.title}: {f.evidence}" for f in debrief.findings]
+    lines = [t("junit.outcome", outcome=t(f"outcome_word.{debrief.outcome}"), score=debrief.score)]
+    lines += [
+        t("junit.finding", id=f.id, severity=t(f"severity.{f.severity}"),
+          title=t.message(f.title_msg, f.title), evidence=t.message(f.evidence_msg, f.evidence))
+        for f in debrief.findings
+    ]
     _fail(case, debrief.outcome, "\n".join(lines))
+
+
+def _timestamp(started_at: str) -> str:
+    """JUnit's timestamp type: ISO 8601 date and time without fraction or zone (it is UTC)."""
+    return parse_utc(started_at).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _count(suite: ET.Element) -> None:
@@ -94,13 +102,15 @@ def _count(suite: ET.Element) -> None:
     suite.set("errors", "0")
 
 
-def render(debrief: Debrief) -> str:
+def render(debrief: Debrief, options: RenderOptions) -> str:
     """The debrief as JUnit XML (one ``testsuite`` in a ``testsuites`` root)."""
+    t = options.t
     root = ET.Element("testsuites", {"name": "bcdrill"})
     duration = max(debrief.timeline.end_s - debrief.timeline.start_s, 0.0)
     suite = ET.SubElement(root, "testsuite", {
-        "name": _text(f"drill {debrief.playbook.id} on {debrief.environment.name}"),
-        "timestamp": debrief.started_at,
+        "name": _text(t("junit.suite", playbook=debrief.playbook.id,
+                        environment=debrief.environment.name)),
+        "timestamp": _timestamp(debrief.started_at),
         "time": f"{duration:.3f}",
     })
     properties = ET.SubElement(suite, "properties")
@@ -113,12 +123,12 @@ def render(debrief: Debrief) -> str:
     ):
         ET.SubElement(properties, "property", {"name": name, "value": _text(value)})
     for step in debrief.steps:
-        _step_case(suite, step)
-    _objective_case(suite, "rto", debrief.objectives.rto)
-    _objective_case(suite, "rpo", debrief.objectives.rpo)
+        _step_case(suite, step, t)
+    _objective_case(suite, "rto", debrief.objectives.rto, t)
+    _objective_case(suite, "rpo", debrief.objectives.rpo, t)
     for fault in debrief.faults:
-        _fault_case(suite, fault)
-    _outcome_case(suite, debrief)
+        _fault_case(suite, fault, t)
+    _outcome_case(suite, debrief, t)
     _count(suite)
     for key in ("tests", "failures", "skipped", "errors"):
         root.set(key, suite.get(key, "0"))

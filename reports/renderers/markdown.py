@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from reports.model import Debrief
-from reports.renderers.common import markdown_env
+from reports.renderers.common import RenderOptions, context, markdown_env
 
 
-def render(debrief: Debrief) -> str:
+def render(debrief: Debrief, options: RenderOptions) -> str:
     """The debrief as GitHub/GitLab-flavoured Markdown."""
-    return markdown_env().get_template("debrief.md.j2").render(d=debrief)
+    return markdown_env().get_template("debrief.md.j2").render(context(debrief, options))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.durations import format_duration
+from reports.i18n import Translator
 from reports.model import Timeline
 
 WIDTH = 920.0
@@ -100,7 +100,7 @@ def _tick_step(span: float) -> float:
     return float(next((s for s in NICE_STEPS if span / s <= 10), NICE_STEPS[-1]))
 
 
-def _axis(scale: _Scale, height: float) -> tuple[list[Line], list[Label]]:
+def _axis(scale: _Scale, height: float, t: Translator) -> tuple[list[Line], list[Label]]:
     step = _tick_step(scale.hi - scale.lo)
     lines: list[Line] = []
     labels: list[Label] = []
@@ -109,7 +109,7 @@ def _axis(scale: _Scale, height: float) -> tuple[list[Line], list[Label]]:
         if tick >= scale.lo:
             x = scale.x(tick)
             lines.append(Line(x, TOP - 6, x, height - 6, "grid"))
-            labels.append(Label(x, TOP - 10, format_duration(tick), "middle", "tick"))
+            labels.append(Label(x, TOP - 10, t.duration(tick), "middle", "tick"))
         tick += step
     return lines, labels
 
@@ -126,8 +126,9 @@ def _plot_range(timeline: Timeline) -> tuple[float, float]:
 class _Builder:
     """Collects shapes row by row."""
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, t: Translator) -> None:
         self.timeline = timeline
+        self.t = t
         self.scale = _Scale(*_plot_range(timeline))
         self.rects: list[Rect] = []
         self.lines: list[Line] = []
@@ -152,32 +153,33 @@ class _Builder:
         """One row per fault: the window it was in place."""
         for fault in self.timeline.faults:
             end = self.timeline.end_s if fault.to_s is None else fault.to_s
-            reverted = f"reverted at {format_duration(end)}"
-            state = "never reverted" if fault.to_s is None else reverted
-            tip = f"{fault.id}: applied at {format_duration(fault.from_s)}, {state}"
-            self.bar(fault.from_s, end, self.row(f"fault {fault.id}"), "fault", tip)
+            if fault.to_s is None:
+                tip = self.t("chart.fault_tip_open", fault=fault.id, start=fault.from_s)
+            else:
+                tip = self.t("chart.fault_tip", fault=fault.id, start=fault.from_s, end=end)
+            self.bar(fault.from_s, end, self.row(self.t("chart.fault_row", fault=fault.id)), "fault", tip)
 
     def probes(self) -> None:
         """One row per probe: its up and down bands."""
         for track in self.timeline.probes:
-            steady = " (steady state)" if track.steady_state else ""
-            top = self.row(f"probe {track.probe}{steady}")
+            key = "chart.probe_row_steady" if track.steady_state else "chart.probe_row"
+            top = self.row(self.t(key, probe=track.probe))
             for band in track.bands:
-                tip = (f"{track.probe} {band.state} from {format_duration(band.from_s)} "
-                       f"to {format_duration(band.to_s)}")
+                tip = self.t(f"chart.probe_tip_{band.state}", probe=track.probe,
+                             start=band.from_s, end=band.to_s)
                 self.bar(band.from_s, band.to_s, top, band.state, tip)
 
     def steps(self) -> None:
         """One row per step: the window up to its target, and a dot when it was recorded."""
         for mark in self.timeline.steps:
-            top = self.row(f"{mark.party}: {mark.title}")
+            top = self.row(self.t("chart.step_row", party=mark.party, title=mark.title))
             x0, xt = self.scale.x(min(0.0, mark.target_s)), self.scale.x(mark.target_s)
-            target = f"target {format_duration(mark.target_s)}"
+            target = self.t("chart.target_tip", target=mark.target_s)
             self.rects.append(Rect(x0, top + 4, _width(x0, xt), BAR_H - 8, "window", target))
             self.lines.append(Line(xt, top - 1, xt, top + BAR_H + 1, "target"))
             if mark.actual_s is not None:
-                status = mark.status.replace("_", " ")
-                tip = f"{mark.title}: {format_duration(mark.actual_s)} ({target}), {status}"
+                tip = self.t("chart.step_tip", title=mark.title, actual=mark.actual_s,
+                             target=mark.target_s, status=mark.status)
                 x = self.scale.x(mark.actual_s)
                 self.dots.append(Dot(x, top + BAR_H / 2, mark.status, tip))
 
@@ -187,7 +189,7 @@ class _Builder:
         if self.timeline.origin == "impact_start":
             x = self.scale.x(0.0)
             self.lines.append(Line(x, TOP - 6, x, height - 6, "impact"))
-        grid, ticks = _axis(self.scale, height)
+        grid, ticks = _axis(self.scale, height, self.t)
         return Chart(
             WIDTH,
             height,
@@ -198,9 +200,9 @@ class _Builder:
         )
 
 
-def layout(timeline: Timeline) -> Chart:
-    """Lay out the chart of one run's timeline: faults, then probes, then steps."""
-    builder = _Builder(timeline)
+def layout(timeline: Timeline, t: Translator) -> Chart:
+    """Lay out the chart of one run's timeline (labels in ``t``'s language): faults, probes, steps."""
+    builder = _Builder(timeline, t)
     builder.faults()
     builder.probes()
     builder.steps()

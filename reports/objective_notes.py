@@ -1,0 +1,49 @@
+"""Translate the notes scoring v1 writes on objectives (``ObjectiveResult.note``).
+
+Scoring writes the note in English; this module recognises each known wording and gives the
+catalogue message for it. A note it does not know is shown as written (in English), so a
+new scoring note is never lost, only untranslated until the catalogue learns it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reports.i18n import Translator
+from reports.model import ObjectiveResult
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), key)
+    for pattern, key in (
+        (r"^not measured: no fault was applied$", "objective.note.no_fault"),
+        (r"^not measured: no steady-state probes$", "objective.note.no_probes"),
+        (r"^not measured: steady-state probe '(?P<probe>[^']*)' never reported$",
+         "objective.note.never_reported"),
+        (r"^not recovered: steady-state probe '(?P<probe>[^']*)' was down at run end$",
+         "objective.note.not_recovered"),
+        (r"^no outage seen: steady-state probes stayed up after impact start$",
+         "objective.note.no_outage"),
+        (r"^measured: all steady-state probes up again and stayed up$", "objective.note.measured"),
+        (r"^no RPO target set$", "objective.note.no_rpo_target"),
+        (r"^not measured: scoring v1 does not measure RPO$", "objective.note.rpo_not_measured"),
+    )
+)
+_NO_TARGET = " (no RTO target set)"
+
+
+def _known(note: str, t: Translator) -> str | None:
+    for pattern, key in _PATTERNS:
+        match = pattern.match(note)
+        if match:
+            return t(key, **match.groupdict())
+    return None
+
+
+def objective_note(objective: ObjectiveResult, t: Translator) -> str:
+    """The objective's note in ``t``'s language (as written when the wording is unknown)."""
+    note = objective.note
+    if note.endswith(_NO_TARGET):
+        inner = _known(note[: -len(_NO_TARGET)], t)
+        return note if inner is None else t("objective.note.no_rto_target", note=inner)
+    known = _known(note, t)
+    return note if known is None else known
