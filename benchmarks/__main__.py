@@ -13,12 +13,16 @@ Benchmarks measure; they never fail a build. The exit code is 0 unless a family 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(quick=args.quick)
     started = time.monotonic()
     timings: dict[str, float] = {}
-    with bench_lab() as lab:
+    with _private_tmp(), bench_lab() as lab:
         for name in families:
             t = time.monotonic()
             print(f"bench: {name}…", file=sys.stderr, flush=True)
@@ -99,6 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(payload))
     print(f"\nwritten: {args.out}")
     return 1 if report.errors else 0
+
+
+@contextlib.contextmanager
+def _private_tmp() -> Iterator[None]:
+    """Every temp folder of this run (and its children's) under one root, removed at the end."""
+    root = tempfile.mkdtemp(prefix="bcdrill-bench-")
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = root, root
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def render_table(payload: dict[str, object]) -> str:
