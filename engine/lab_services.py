@@ -123,7 +123,11 @@ def services_up(
     if {"app1", "app2"} <= set(host_entries):
         urls.update(_hosts_services_up(state, lab, host_entries))
         targets.update(
-            {"app-host": {"hosts": ["app1"]}, "db-host": {"hosts": ["app2"]}, "file-server": {"hosts": ["app2"]}}
+            {
+                "app-host": {"hosts": ["app1"]},
+                "db-host": {"hosts": ["app2"]},
+                "file-server": {"hosts": ["app2"]},
+            }
         )
     _wait_until_serving(urls)
     log.info("lab.services_up", lab=lab, targets=sorted(targets))
@@ -212,11 +216,16 @@ def _backend_link(prefix: str) -> None:
     """A veth pair straight between the app1 and app2 namespaces (idempotent)."""
     ns1, ns2 = f"{prefix}-app1", f"{prefix}-app2"
     if1, if2 = f"{prefix}x1", f"{prefix}x2"
-    present = subprocess.run(["ip", "netns", "exec", ns1, "ip", "link", "show", if1], capture_output=True, check=False)
+    present = subprocess.run(
+        ["ip", "netns", "exec", ns1, "ip", "link", "show", if1], capture_output=True, check=False
+    )
     if present.returncode == 0:
         return
     _run(["ip", "link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2, "netns", ns2])
-    setup = 'echo 1 > "/proc/sys/net/ipv4/conf/$1/route_localnet" && ip addr add "$2/30" dev "$1" && ip link set "$1" up'
+    setup = (
+        'echo 1 > "/proc/sys/net/ipv4/conf/$1/route_localnet" && '
+        'ip addr add "$2/30" dev "$1" && ip link set "$1" up'
+    )
     _run(["ip", "netns", "exec", ns1, "sh", "-c", setup, "sh", if1, BACKEND_APP])
     _run(["ip", "netns", "exec", ns2, "sh", "-c", setup, "sh", if2, BACKEND_DB])
 
@@ -270,10 +279,11 @@ def _write_app_host(root: Path) -> None:
 # Order entry: check stock (CPU work), then reach the order database on the back-end link.
 i=0
 while [ $i -lt 20000 ]; do i=$((i+1)); done
+reply() {{ printf 'Status: %s\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n' "$1" "$2"; }}
 if busybox nc -w 1 {BACKEND_DB} {BACKEND_PORT} </dev/null >/dev/null 2>&1; then
-    printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\norders ok\\n'
+    reply '200 OK' 'orders ok'
 else
-    printf 'Status: 503 Service Unavailable\\r\\nContent-Type: text/plain\\r\\n\\r\\norder database unreachable\\n'
+    reply '503 Service Unavailable' 'order database unreachable'
 fi
 """
     _write_executable(root / "www" / "cgi-bin" / "orders", script)
@@ -291,7 +301,7 @@ def _write_back_office(root: Path) -> dict[str, Any]:
     _write_executable(root / "files.sh", _files_script(root))
     _write_executable(root / "www" / "cgi-bin" / "ledger", _ledger_cgi(root))
     _write_executable(root / "www" / "cgi-bin" / "save", _save_cgi(root))
-    services = {}
+    services: dict[str, dict[str, Any]] = {}
     for name in ("db", "files"):
         script = q(str(root / f"{name}.sh"))
         services[name] = {
@@ -308,13 +318,15 @@ def _db_body(root: Path) -> str:
     httpd = root.parent.parent / "bin" / "httpd"
     return (
         f"setsid {shlex.quote(str(httpd))} -f -p {BACKEND_DB}:{BACKEND_PORT} "
-        f"-h {shlex.quote(str(root / 'db'))} </dev/null >/dev/null 2>&1 &\necho $! > \"$pidfile\""
+        f'-h {shlex.quote(str(root / "db"))} </dev/null >/dev/null 2>&1 &\necho $! > "$pidfile"'
     )
 
 
 def _files_body(root: Path) -> str:
     q = shlex.quote
-    ledger, backup, audit = (q(str(p)) for p in (root / "share" / "ledger.log", root / "backup", root / "audit"))
+    ledger, backup, audit = (
+        q(str(p)) for p in (root / "share" / "ledger.log", root / "backup", root / "audit")
+    )
     return f"""ledger={ledger}; backup={backup}; audit={audit}
 # Recovery procedure: the ledger comes back from the last backup; ransom notes go.
 if [ -s "$backup/ledger.log" ]; then
@@ -438,4 +450,6 @@ def _wait_until_serving(urls: Mapping[str, str]) -> None:
 def _run(argv: list[str]) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
     if proc.returncode != 0:
-        raise PreflightError(f"lab command {shlex.join(argv)!r} failed ({proc.returncode}): {proc.stderr.strip()!r}")
+        raise PreflightError(
+            f"lab command {shlex.join(argv)!r} failed ({proc.returncode}): {proc.stderr.strip()!r}"
+        )

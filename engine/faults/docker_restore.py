@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import posixpath
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from engine.errors import RevertError
@@ -66,9 +66,12 @@ class CrashRestore(FaultAction):
         container = docker.container(prior["id"])
         if container.attrs.get("State", {}).get("Running") or not prior["running"]:
             return
-        stream, _stat = docker.call("get_archive", container.get_archive, self.params["backup"])  # type: ignore[misc]
-        archive = _renamed(b"".join(stream), posixpath.basename(self.params["path"]))
-        ok = docker.call("put_archive", container.put_archive, posixpath.dirname(self.params["path"]), archive)
+        fetched: Any = docker.call("get_archive", container.get_archive, self.params["backup"])
+        chunks: Iterable[bytes] = fetched[0]
+        archive = _renamed(b"".join(chunks), posixpath.basename(self.params["path"]))
+        ok = docker.call(
+            "put_archive", container.put_archive, posixpath.dirname(self.params["path"]), archive
+        )
         if not ok:
             raise RevertError(f"fault {self.fault_id!r}: could not restore {self.params['path']!r}")
         docker.call("start", container.start)
@@ -81,7 +84,8 @@ class CrashRestore(FaultAction):
     def manual_revert(self, prior: Mapping[str, Any]) -> str:
         """The docker CLI commands that do the same by container id."""
         cid, path, backup = prior["id"], self.params["path"], self.params["backup"]
-        return f"docker cp {cid}:{backup} /tmp/restore && docker cp /tmp/restore {cid}:{path} && docker start {cid}"
+        copy = f"docker cp {cid}:{backup} ./bcdrill-restore && docker cp ./bcdrill-restore {cid}:{path}"
+        return f"{copy} && docker start {cid}"
 
 
 def _renamed(archive: bytes, name: str) -> bytes:
