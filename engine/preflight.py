@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from engine.errors import DrillError, PreflightError
 from engine.faults.base import FaultAction, ResolvedTarget
-from engine.models import Environment, FaultSpec, Playbook
+from engine.models import Environment, FaultSpec, Playbook, frozen_mapping, thaw
 from engine.plugins import FAULTS, PROBES
 from engine.probes.base import ProbeKind
 from engine.transports import Transports
+
+DEADMAN_MARGIN_S = 60.0  # a target reverts by itself this long after the fault should have ended
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,15 @@ def _resolve_ref(
     return ResolvedTarget(name, "host", ref, f"{host.user}@{host.address}:{host.port}")
 
 
+def _with_deadman(spec: FaultSpec, action_cls: type[FaultAction], max_duration_s: float) -> Mapping[str, Any]:
+    """Give target-side dead-man timers the fault's longest life plus a margin, unless set."""
+    accepts = "deadman_ttl_s" in action_cls.params_schema.get("properties", {})
+    if not accepts or "deadman_ttl_s" in spec.params:
+        return spec.params
+    longest = min(spec.duration_s or max_duration_s, max_duration_s)
+    return frozen_mapping({**thaw(spec.params), "deadman_ttl_s": math.ceil(longest + DEADMAN_MARGIN_S)})
+
+
 def prepare(
     playbook: Playbook, environment: Environment, transports: Transports, allow_production: bool
 ) -> tuple[list[PreparedFault], list[ProbeKind]]:
@@ -82,8 +96,9 @@ def prepare(
     for spec in playbook.faults:
         targets = resolve(spec, environment, transports, playbook.safety.max_targets_per_fault)
         action_cls = FAULTS.get(spec.action)
+        params = _with_deadman(spec, action_cls, playbook.safety.max_duration_s)
         for target in targets:
             fault_id = spec.id if len(targets) == 1 else f"{spec.id}@{target.label.split('@')[-1]}"
-            faults.append(PreparedFault(spec, action_cls(fault_id, target, spec.params)))
+            faults.append(PreparedFault(spec, action_cls(fault_id, target, params)))
     probes = [PROBES.get(p.kind)(p, environment, transports) for p in playbook.probes]
     return faults, probes

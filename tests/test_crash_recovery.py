@@ -1,14 +1,17 @@
 """kill -9 the engine at every journal boundary, then `bcdrill recover`: nothing may remain.
 
-Randomised trials over the boundaries (before intent, after intent/before apply, after apply,
-mid-revert) and over which fault; after recover the containers match a census taken before,
-no journal record is lost (the chain verifies, every record written before the kill is
-still there), and a second recover is a no-op.
+Randomised trials over the boundaries (before intent, after intent/before apply, after
+apply, mid-revert) and over which fault (two on containers, one on an SSH host). After
+recover, the containers and the hosts (iptables, qdiscs, processes) match a census taken
+before; no journal record is lost (the chain verifies, every record written before the kill
+is still there); and a second recover is a no-op.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,26 +21,62 @@ import docker
 import pytest
 
 from engine.journal import read_journal
+from engine.lab import host_prefix
 from tests.conftest import LAB_NAME, REPO, run_cli
 
 pytestmark = pytest.mark.docker
 
-PLAYBOOK = REPO / "tests" / "data" / "two-faults.yaml"
+PLAYBOOK = REPO / "tests" / "data" / "crash-mix.yaml"  # two container faults and one SSH host fault
 BOUNDARIES = [
     ("preflight.passed", 0),
-    ("fault.intent", 0),
-    ("fault.intent", 1),
-    ("fault.applied", 0),
-    ("fault.applied", 1),
-    ("mid-revert", 0),
-    ("mid-revert", 1),
+    *((kind, n) for kind in ("fault.intent", "fault.applied", "mid-revert") for n in range(3)),
 ]
-TRIALS = 50
+TRIALS = int(os.environ.get("BCDRILL_CRASH_TRIALS", "50"))
+TICK = re.compile(r"^sleep \d+$")  # the lab services' own loop ticks come and go
+
+
+def _host_census() -> dict[str, Any]:
+    """iptables rules (no counters), qdiscs and processes inside each lab host's namespace."""
+    prefix, _ = host_prefix(LAB_NAME)
+    census: dict[str, Any] = {}
+    for namespace in (f"{prefix}-app1", f"{prefix}-app2"):
+
+        def run(*argv: str, ns: str = namespace) -> str:
+            return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True).stdout
+
+        rules = [
+            re.sub(r"\[\d+:\d+\]", "", ln) for ln in run("iptables-save").splitlines() if _meaningful(ln)
+        ]
+        pids = subprocess.run(
+            ["ip", "netns", "pids", namespace], capture_output=True, text=True
+        ).stdout.split()
+        commands = sorted(_cmdline(pid) for pid in pids)
+        census[namespace] = (
+            rules,
+            run("tc", "qdisc", "show"),
+            [c for c in commands if c and "sshd: " not in c and not TICK.match(c)],
+        )
+    return census
+
+
+def _meaningful(line: str) -> bool:
+    """Rules and non-default chains; a table that merely got loaded (empty, ACCEPT) is no change."""
+    if line.startswith("-"):
+        return True
+    builtin_accept = re.match(r"^:(INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) ACCEPT", line)
+    return line.startswith(":") and not builtin_accept
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
 
 
 def _census() -> dict[str, Any]:
     client = docker.from_env()
-    out = {}
+    out: dict[str, Any] = {"hosts": _host_census()}
     for container in client.containers.list(all=True, filters={"label": f"bcdrill.lab={LAB_NAME}"}):
         state = container.attrs["State"]
         out[container.name] = (
@@ -81,7 +120,11 @@ def test_kill_9_at_every_boundary_then_recover_leaves_nothing(lab_env: Path, tmp
         lost += sum(1 for a, b in zip(written, after, strict=False) if a != b) + max(
             0, len(written) - len(after)
         )
-        left_behind += _census() != before
+        now = _census()
+        if now != before:
+            left_behind += 1
+            diff = {k: (before.get(k), now.get(k)) for k in before | now if before.get(k) != now.get(k)}
+            print(f"trial {number} ({boundary}#{index}) left: {diff}")
         journal_size = len(after)
         again = run_cli("recover", run_dir.name, "--runs", str(runs), timeout=60)
         second_recover_changes += len(read_journal(run_dir / "journal.jsonl").records) != journal_size
