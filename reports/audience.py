@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reports.i18n import translator
+from reports.i18n import placeholders, translator
 from reports.model import Audience, Debrief, Finding, FollowUp, Improvement, Message
 
 AUDIENCES: tuple[Audience, ...] = ("client", "internal")
@@ -21,7 +21,11 @@ def client_message(msg: Message | None) -> Message | None:
     if msg is None:
         return None
     variant = f"{msg.key}.client"
-    return Message(variant, msg.params) if translator("en").has(variant) else msg
+    english = translator("en")
+    if not english.has(variant):
+        return msg
+    used = placeholders(english.messages[variant])  # drop what the client must not see
+    return Message(variant, {k: v for k, v in msg.params.items() if k in used})
 
 
 def _english(msg: Message | None, fallback: str) -> str:

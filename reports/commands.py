@@ -101,7 +101,8 @@ def trend(
         t = translator(lang, tz)
         result = build_trend(summaries(runs), client, playbook)
         if fmt == "table" and out is None:
-            Console(highlight=False).print(trend_table(result, t))
+            width = None if sys.stdout.isatty() else 160  # piped: do not squeeze the columns
+            Console(highlight=False, width=width).print(trend_table(result, t))
         elif fmt == "table":
             console = Console(record=True, width=160, file=io.StringIO())
             console.print(trend_table(result, t))
@@ -145,6 +146,7 @@ def serve_token(
         str, typer.Option("--base-url", help="The address clients reach the server at.")
     ] = "http://127.0.0.1:8780",
     revoke: Annotated[bool, typer.Option("--revoke", help="Revoke the client's token instead.")] = False,
+    runs: RunsOption = None,
 ) -> None:
     """Issue a new access link for CLIENT (the old one stops working); shown once."""
     from reports.serve_tokens import ServeTokens
@@ -158,7 +160,7 @@ def serve_token(
         token = store.issue(client)
     except DrillError as exc:
         raise _fail("serve token", exc) from exc
-    if not any(s.client == client for s in summaries()):
+    if not any(s.client == client for s in summaries(runs)):
         typer.echo(f"note: no debriefed drill of {client!r} in the run store yet", err=True)
     # The only place a token is ever shown: plain stdout, never a log.
     typer.echo(f"{base_url.rstrip('/')}/access/{token}")

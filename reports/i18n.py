@@ -123,6 +123,12 @@ class Translator:
                 f"message {key!r} ({self.lang}) needs placeholder {exc.args[0]!r}; given {sorted(params)}"
             ) from None
 
+    def term(self, group: str, value: str) -> str:
+        """A word from a closed list (``env_kind``, ``responders``…): translated when the
+        catalogue knows it, else the value as written (e.g. a third-party responder's name)."""
+        key = f"{group}.{value}"
+        return self(key) if key in self.messages else value
+
     def message(self, msg: Message | None, fallback: str = "") -> str:
         """A stored :class:`Message` in this language (``fallback`` when there is none)."""
         if msg is None:

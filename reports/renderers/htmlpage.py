@@ -27,11 +27,12 @@ LEGEND = (
     ("window", "legend.window"), ("on_time", "legend.on_time"), ("late", "legend.late"),
     ("missed", "legend.missed"),
 )
-LATIN_FONTS = Markup('system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif')
+# Single quotes only: the list also goes into the SVG's font-family attribute.
+LATIN_FONTS = Markup("system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif")
 FONTS = {
     "en": LATIN_FONTS,
     # Simplified Chinese glyph forms first; Noto CJK SC also covers Latin letters and digits.
-    "zh-CN": Markup('"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "DejaVu Sans", sans-serif'),
+    "zh-CN": Markup("'Noto Sans CJK SC', 'Noto Sans SC', 'Source Han Sans SC', 'DejaVu Sans', sans-serif"),
 }
 
 

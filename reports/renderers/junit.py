@@ -65,13 +65,15 @@ def _objective_case(suite: ET.Element, name: str, objective: ObjectiveResult, t:
         _skip(case, note)
 
 
-def _fault_case(suite: ET.Element, fault: FaultResult, t: Translator) -> None:
+def _fault_case(suite: ET.Element, fault: FaultResult, t: Translator, client: bool) -> None:
     case = _case(suite, "faults", f"revert {fault.id}", None)
     where = {"action": fault.action, "target": fault.target}
+    suffix = ".client" if client else ""  # the client version names no MSP command
     if fault.status == "revert_failed":
-        _fail(case, "revert", t("junit.revert.failed", **where))
+        _fail(case, "revert", t(f"junit.revert.failed{suffix}", **where))
     elif fault.status != "reverted":
-        _fail(case, "revert", t("junit.revert.none", status=t(f"fault.status.{fault.status}"), **where))
+        status = t(f"fault.status.{fault.status}")
+        _fail(case, "revert", t(f"junit.revert.none{suffix}", status=status, **where))
     elif fault.revert_verified is not True:
         _fail(case, "revert", t("junit.revert.unverified", **where))
 
@@ -127,7 +129,7 @@ def render(debrief: Debrief, options: RenderOptions) -> str:
     _objective_case(suite, "rto", debrief.objectives.rto, t)
     _objective_case(suite, "rpo", debrief.objectives.rpo, t)
     for fault in debrief.faults:
-        _fault_case(suite, fault, t)
+        _fault_case(suite, fault, t, options.audience == "client")
     _outcome_case(suite, debrief, t)
     _count(suite)
     for key in ("tests", "failures", "skipped", "errors"):
