@@ -146,16 +146,23 @@ def _drill_drafts(facts: RunFacts) -> list[_Draft]:
 
 
 def _objective_drafts(objectives: ObjectiveResults) -> list[_Draft]:
-    rto = objectives.rto
-    if rto.met is not False:
-        return []
-    evidence = (
-        msg("finding.rto.evidence", target=rto.target_s, actual=rto.actual_s)
-        if rto.actual_s is not None
-        else msg("finding.rto.evidence_unrecovered", target=rto.target_s)
-    )
-    return [_Draft("high", "msp", "objective:rto", msg("finding.rto.title"), evidence,
-                   "msp", msg("finding.rto.action", target=rto.target_s))]
+    drafts: list[_Draft] = []
+    rto, rpo = objectives.rto, objectives.rpo
+    if rto.met is False:
+        evidence = (
+            msg("finding.rto.evidence", target=rto.target_s, actual=rto.actual_s)
+            if rto.actual_s is not None
+            else msg("finding.rto.evidence_unrecovered", target=rto.target_s)
+        )
+        drafts.append(_Draft("high", "msp", "objective:rto", msg("finding.rto.title"), evidence,
+                             "msp", msg("finding.rto.action", target=rto.target_s)))
+    if rpo.met is False:
+        drafts.append(_Draft(
+            "high", "msp", "objective:rpo", msg("finding.rpo.title"),
+            msg("finding.rpo.evidence", target=rpo.target_s, actual=rpo.actual_s),
+            "msp", msg("finding.rpo.action", target=rpo.target_s),
+        ))
+    return drafts
 
 
 def _step_draft(step: StepResult, late_limit: float) -> _Draft | None:

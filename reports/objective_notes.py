@@ -25,7 +25,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "objective.note.no_outage"),
         (r"^measured: all steady-state probes up again and stayed up$", "objective.note.measured"),
         (r"^no RPO target set$", "objective.note.no_rpo_target"),
-        (r"^not measured: scoring v1 does not measure RPO$", "objective.note.rpo_not_measured"),
+        (r"^not measured: the playbook names no rpo_probe$", "objective.note.no_rpo_probe"),
+        (r"^not measured: data probe '(?P<probe>[^']*)' saw no outage or rollback$",
+         "objective.note.rpo_no_loss"),
+        (r"^measured by data probe '(?P<probe>[^']*)': newest surviving record (?P<surviving>.*), "
+         r"newest seen before the loss (?P<seen>.*); real seconds, target not time-scaled$",
+         "objective.note.rpo_measured"),
     )
 )
 _NO_TARGET = " (no RTO target set)"
