@@ -224,3 +224,17 @@ def test_trend_command_over_a_run_store(tmp_path: Path, home: Path) -> None:
     assert "2025-03-03" in table.stdout and "Other" not in table.stdout
     bad = runner.invoke(app, ["trend", "--client", "Acme Ltd", "--runs", str(runs), "-f", "xml"])
     assert bad.exit_code == 2
+
+
+def test_trend_over_a_thousand_generated_runs(tmp_path: Path) -> None:
+    from benchmarks.reports_bench import CLIENTS, generate
+    from reports.debrief_writer import summaries
+
+    generate(tmp_path, 1000)
+    trend = build_trend(summaries(tmp_path / "runs"), "Acme Ltd")
+    assert len(trend.points) == 1000 // len(CLIENTS)
+    assert [p.order for p in trend.points] == sorted(p.order for p in trend.points)
+    html = trend_html(trend, translator("en"))
+    assert html.count("<circle ") == len(trend.points)
+    chinese = build_trend(summaries(tmp_path / "runs"), "上海贸易有限公司")
+    assert len(chinese.points) == 250 and chinese.client == "上海贸易有限公司"
