@@ -2,9 +2,14 @@
 
 - :mod:`reports.debrief` — ``debrief_from_journal(path) -> Debrief`` (pure, deterministic)
 - :mod:`reports.scoring` / :mod:`reports.findings` — scoring v1 and the improvement plan
-- :mod:`reports.renderers` — ``render(debrief, "md" | "html" | "json" | "junit")``
-- :mod:`reports.debrief_writer` — ``write_debrief(run_dir)``, the engine's debriefer
-- :mod:`reports.terminal` — ``print_scorecard(debrief, console)``
+- :mod:`reports.renderers` — ``render(debrief, "md" | "html" | "pdf" | "json" | "junit",
+  RenderOptions(lang, tz, audience))``
+- :mod:`reports.i18n` — message catalogues (``locales/en.json``, ``locales/zh-CN.json``)
+- :mod:`reports.audience` — the client version of a debrief (internal notes left out)
+- :mod:`reports.history` — improvements carried across drills, comparison (pure)
+- :mod:`reports.debrief_writer` — ``write_debrief(run_dir)``, the engine's debriefer (I/O)
+- :mod:`reports.trend` / :mod:`reports.serve` — ``bcdrill trend`` and ``bcdrill serve``
+- :mod:`reports.terminal` — ``print_scorecard(debrief, console, lang, tz)``
 - :mod:`reports.testing` — write real journals with a fake clock, for tests
 
 See ``docs/scoring.md``.
