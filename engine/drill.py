@@ -14,12 +14,13 @@ import shutil
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from engine import __version__
+from engine import __version__, fanout
 from engine.clock import Clock, RunClock
 from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
 from engine.journal import JOURNAL_NAME, Journal, Listener
@@ -216,33 +217,44 @@ class DrillRun:
         while True:
             now = self.clock.now()
             self._check_abort(now - t0)
+            due: list[PreparedFault] = []
             while pending and now - t0 >= pending[0].spec.at_s:
-                self._inject(pending.pop(0))
+                due.append(pending.pop(0))
+            for group in _by_fault(due):
+                self._inject(group)
             self._end_due_faults(now)
             if not pending and not self._state.active and self._all_steps_settled(now):
                 return
             self.clock.sleep(self.options.tick_s)
 
-    def _inject(self, pf: PreparedFault) -> None:
-        action = pf.action
-        prior = action.capture(self.transports)
-        self.journal.append(
-            "fault.intent",
-            fault=action.fault_id,
-            action=action.name,
-            target=action.target.to_json(),
-            params=thaw(action.params),
-            prior=prior,
-        )
+    def _inject(self, group: list[PreparedFault]) -> None:
+        """Apply one playbook fault: on one target inline, on many targets in parallel."""
+        if len(group) == 1:
+            outcome = fanout.inject_one(
+                group[0], self.transports, self.journal, self._track, self._call_inject
+            )
+            if outcome.error:
+                action = group[0].action
+                raise InjectionError(f"fault {action.fault_id!r} ({action.name}) failed: {outcome.error}")
+            first = outcome.applied_t
+        else:
+            results: list[fanout.FanoutResult] = []
+            fan = partial(
+                fanout.inject_parallel, group, self.transports, self.journal, on_intent=self._track,
+                revert_on_failure=False,  # the wind-down reverts every tracked target
+            )  # fmt: skip
+            try:
+                self._call_inject(lambda: results.append(fan()), f"{group[0].spec.id}[x{len(group)}]")
+            except fanout.FanoutError as exc:
+                raise InjectionError(str(exc)) from exc
+            first = results[0].first_applied_t if results else None
+        if first is not None:
+            self.book.start_impact(first)
+
+    def _track(self, pf: PreparedFault, prior: Mapping[str, Any]) -> None:
+        """A target's intent is durable: from now on the wind-down reverts it."""
         self._state.active.append(_ActiveFault(pf, prior, self.clock.now()))
-        self._state.injected.add(action.fault_id)
-        try:
-            self._call_inject(lambda: action.inject(self.transports, prior), action.fault_id)
-        except Exception as exc:
-            self.journal.append("fault.inject_failed", fault=action.fault_id, error=str(exc))
-            raise InjectionError(f"fault {action.fault_id!r} ({action.name}) failed: {exc}") from exc
-        record = self.journal.append("fault.applied", fault=action.fault_id)
-        self.book.start_impact(float(record["t"]))
+        self._state.injected.add(pf.action.fault_id)
 
     def _end_due_faults(self, now: float) -> None:
         for active in list(self._state.active):
@@ -455,6 +467,14 @@ class DrillRun:
         return RunResult(
             self.run_id, self.run_dir, code, outcome, state.reason, debrief, tuple(state.unreverted)
         )
+
+
+def _by_fault(due: list[PreparedFault]) -> list[list[PreparedFault]]:
+    """Due targets grouped by playbook fault, in timeline order."""
+    groups: dict[str, list[PreparedFault]] = {}
+    for pf in due:
+        groups.setdefault(pf.spec.id, []).append(pf)
+    return list(groups.values())
 
 
 class _Abort(AbortedError):

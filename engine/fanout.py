@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from engine.errors import InjectionError
+from engine.errors import AbortedError, InjectionError
 from engine.models import thaw
 from engine.reverts import revert_action
 
@@ -87,10 +87,14 @@ class _Outcome:
     error: str = ""
 
 
-def _one(
+def inject_one(
     pf: PreparedFault, transports: Transports, journal: Journal, on_intent: IntentCallback, hook: CallHook
 ) -> _Outcome:
-    """One target's inject path, exactly like the sequential one; never raises."""
+    """One target's inject path: capture → durable intent → inject → applied (or failed).
+
+    Never raises for a failing target (the outcome carries the error); an abort (signal,
+    operator) propagates, after ``on_intent`` made sure the target will be reverted.
+    """
     action = pf.action
     outcome = _Outcome(pf)
     try:
@@ -106,6 +110,8 @@ def _one(
         outcome.prior = prior
         on_intent(pf, prior)
         hook(lambda: action.inject(transports, prior), action.fault_id)
+    except AbortedError:
+        raise
     except Exception as exc:  # every target's failure is journaled and reported, not raised
         outcome.error = f"{type(exc).__name__}: {exc}"
         journal.append("fault.inject_failed", fault=action.fault_id, error=outcome.error)
@@ -135,7 +141,7 @@ def inject_parallel(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout")
     try:
         futures: list[Future[_Outcome]] = [
-            pool.submit(_one, pf, transports, journal, on_intent, hook) for pf in prepared
+            pool.submit(inject_one, pf, transports, journal, on_intent, hook) for pf in prepared
         ]
         outcomes = [f.result() for f in futures]
     finally:

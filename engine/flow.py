@@ -25,7 +25,10 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
+from prefect.concurrency._asyncio import (
+    AcquireConcurrencySlotTimeoutError,
+    ConcurrencySlotAcquisitionError,
+)
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
@@ -36,6 +39,8 @@ from engine.loader import load_environment, load_playbook
 from engine.runstore import create_run_dir, new_run_id
 
 SLOT_WAIT_S = 5.0
+# The slot is renewed while a drill runs; after a kill -9 it frees itself within this lease.
+SLOT_LEASE_S = 60.0  # Prefect's minimum
 
 
 @task(name="inject-fault", cache_policy=NO_CACHE, retries=0, log_prints=False)
@@ -138,18 +143,28 @@ def _precheck(plan_path: str) -> dict[str, Any] | None:
 def environment_slot(environment: str) -> Iterator[None]:
     """One drill per environment across every worker: a strict Prefect global concurrency limit.
 
-    (The engine's file lock does the same on one machine; this covers many workers.)
+    (The engine's file lock does the same on one machine; this covers many workers.) After a
+    crash the slot frees itself within :data:`SLOT_LEASE_S`.
     """
     name = f"bcdrill-environment-{environment}"
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 1)
     try:
-        with concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_WAIT_S):
+        with concurrency(
+            name,
+            occupy=1,
+            strict=True,
+            timeout_seconds=SLOT_WAIT_S,
+            lease_duration=SLOT_LEASE_S,
+            raise_on_lease_renewal_failure=False,  # an API blip must not cut a drill short
+        ):
             yield
     except AcquireConcurrencySlotTimeoutError as exc:
         raise PreflightError(
             f"environment {environment!r} already has a drill running (Prefect limit {name!r})"
         ) from exc
+    except ConcurrencySlotAcquisitionError as exc:
+        raise PreflightError(f"cannot take Prefect limit {name!r}: {exc}") from exc
 
 
 def summary(result: RunResult) -> dict[str, Any]:

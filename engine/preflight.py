@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import DrillError, PreflightError
+from engine.fanout import connect_parallel
 from engine.faults.base import FaultAction, ResolvedTarget
 from engine.models import Environment, FaultSpec, Playbook, frozen_mapping, thaw
 from engine.plugins import FAULTS, PROBES
@@ -60,6 +61,8 @@ def resolve(
             f"over the playbook's max_targets_per_fault {max_targets}"
         )
     try:
+        if binding.kind == "host":
+            connect_parallel(transports, binding.refs)  # verify every host key at once
         return [_resolve_ref(spec.target, binding.kind, ref, environment, transports) for ref in binding.refs]
     except DrillError as exc:
         raise PreflightError(f"fault {spec.id!r}: target {spec.target!r} does not answer: {exc}") from exc

@@ -218,6 +218,18 @@ def test_kill_9_then_recover_reverts_from_the_journal(
     again = run_cli("recover", run_dir.name, "--runs", str(runs))
     assert again.returncode == 0 and "nothing to recover" in again.stdout
     assert types(run_dir)[-1] == "recover.finished"  # the second recover wrote nothing
+    _wait_for_environment_slot(lab_env)  # the dead run's Prefect slot lease runs out by itself
+
+
+def _wait_for_environment_slot(lab_env: Path) -> None:
+    from prefect.concurrency.sync import concurrency
+
+    from engine.flow import SLOT_LEASE_S
+    from engine.loader import load_environment
+
+    name = f"bcdrill-environment-{load_environment(lab_env).name}"
+    with concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_LEASE_S + 15):
+        pass
 
 
 def test_preflight_failure_injects_nothing(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
