@@ -406,10 +406,21 @@ def _add_plugin_commands() -> None:
         err.print(f"bcdrill: warning: {exc}", markup=False)
 
 
+def _is_builtin_command(argv: list[str]) -> bool:
+    """True when the first word names a command of this module (help lists everything)."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or "--help" in argv or "-h" in argv:
+        return False
+    builtin = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    builtin |= {g.name for g in app.registered_groups if g.name}
+    return words[0] in builtin
+
+
 def main() -> None:
     """Console entry point: map every bcdrill error to its exit code and a one-line message."""
     try:
-        _add_plugin_commands()
+        if not _is_builtin_command(sys.argv[1:]):
+            _add_plugin_commands()  # ~0.5 s of imports a built-in command does not need
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:

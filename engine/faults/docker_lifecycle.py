@@ -42,9 +42,9 @@ class ContainerStateFault(FaultAction):
     def is_reverted(self, transports: Transports, prior: Mapping[str, Any]) -> bool:
         """The container's running/paused flags equal the captured ones."""
         state = transports.docker.container(prior["id"]).attrs.get("State", {})
-        return bool(state.get("Running")) == prior["running"] and bool(
-            state.get("Paused")
-        ) == bool(prior["paused"])
+        return bool(state.get("Running")) == prior["running"] and bool(state.get("Paused")) == bool(
+            prior["paused"]
+        )
 
     def describe(self) -> FaultPlan:
         """The Docker API call and its revert."""
@@ -86,8 +86,8 @@ class StopContainer(ContainerStateFault):
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Stop the container."""
-        container = transports.docker.container(prior["id"])
-        transports.docker.call("stop", container.stop, timeout=int(self.params.get("timeout", 0)))
+        api = transports.docker.client.api  # by id, no second lookup: one API call
+        transports.docker.call("stop", api.stop, prior["id"], timeout=int(self.params.get("timeout", 0)))
 
     def _inject_args(self) -> str:
         return f"--time {int(self.params.get('timeout', 0))} "
@@ -112,8 +112,8 @@ class KillContainer(ContainerStateFault):
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Send the signal."""
-        container = transports.docker.container(prior["id"])
-        transports.docker.call("kill", container.kill, signal=self._signal())
+        api = transports.docker.client.api
+        transports.docker.call("kill", api.kill, prior["id"], signal=self._signal())
 
     def _signal(self) -> str:
         return str(self.params.get("signal", "SIGKILL"))
@@ -130,8 +130,7 @@ class PauseContainer(ContainerStateFault):
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Pause the container."""
-        container = transports.docker.container(prior["id"])
-        transports.docker.call("pause", container.pause)
+        transports.docker.call("pause", transports.docker.client.api.pause, prior["id"])
 
     def describe(self) -> FaultPlan:
         """Pause, reverted by unpause."""
@@ -155,6 +154,4 @@ class RestartContainer(ContainerStateFault):
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Restart the container."""
         container = transports.docker.container(prior["id"])
-        transports.docker.call(
-            "restart", container.restart, timeout=int(self.params.get("timeout", 0))
-        )
+        transports.docker.call("restart", container.restart, timeout=int(self.params.get("timeout", 0)))
