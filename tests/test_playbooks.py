@@ -64,8 +64,18 @@ class Drill:
 def run_drill(playbook_id: str, env: Path, runs: Path) -> Drill:
     """``bcdrill run`` the playbook with simulated responders; read what it left."""
     result = run_cli(
-        "run", str(PLAYBOOKS / f"{playbook_id}.yaml"), "--env", str(env), "--runs", str(runs),
-        "--responders", "simulate", "--seed", "7", "--time-scale", str(SCALES[playbook_id]),
+        "run",
+        str(PLAYBOOKS / f"{playbook_id}.yaml"),
+        "--env",
+        str(env),
+        "--runs",
+        str(runs),
+        "--responders",
+        "simulate",
+        "--seed",
+        "7",
+        "--time-scale",
+        str(SCALES[playbook_id]),
         timeout=150,
     )
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
@@ -130,8 +140,12 @@ def check_rpo(drill: Drill, playbook_id: str, env_path: Path) -> None:
     rpo = drill.debrief["objectives"]["rpo"]
     assert rpo["actual_s"] is not None, rpo
     probe_id = drill.of("run.started")[0]["data"]["objectives"]["rpo_probe"]
-    tags = [t for r in drill.of("probe.changed") if r["data"]["probe"] == probe_id
-            if (t := parse_tag(r["data"]["detail"]))]
+    tags = [
+        t
+        for r in drill.of("probe.changed")
+        if r["data"]["probe"] == probe_id
+        if (t := parse_tag(r["data"]["detail"]))
+    ]
     worst = max(tags, key=lambda t: float(t["rpo_s"]))
     assert float(worst["rpo_s"]) == pytest.approx(rpo["actual_s"], abs=0.001)
     seq, written = worst["surviving"].split("@")
@@ -157,6 +171,9 @@ def audit_records(playbook_id: str, env_path: Path) -> list[tuple[int, str]]:
         container = env["targets"]["orders-db"]["containers"][0]
         text = subprocess.run(
             ["docker", "exec", container, "cat", "/audit/orders.log"],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout
     return [(int(f[0]), f[1]) for line in text.splitlines() if len(f := line.split()) >= 2]
