@@ -29,6 +29,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "docker.pause": {},
     "docker.restart": {"timeout": 0},
     "docker.disconnect": {"network": NETWORK},
+    "docker.crash_restore": {"path": "/tmp/orders.log", "backup": "/tmp/orders.backup"},
     "docker.exec": {
         "command": ["touch", "/tmp/fault-marker"],
         "revert": ["rm", "-f", "/tmp/fault-marker"],
@@ -48,7 +49,7 @@ def subject(lab_env: Path) -> Iterator[tuple[Transports, Any]]:
     network = client.networks.create(NETWORK, labels={lab.LABEL: "contract"})
     container = client.containers.run(
         lab.IMAGE,
-        ["sh", "-c", "exec sleep 3600"],
+        ["sh", "-c", "echo 1 > /tmp/orders.log; echo 1 > /tmp/orders.backup; exec sleep 3600"],
         name="bcdrill-contract-subject",
         detach=True,
         labels={lab.LABEL: "contract"},
