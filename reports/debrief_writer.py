@@ -170,7 +170,12 @@ def debrief_of_run(run_dir: Path, runs_root: Path | None = None) -> Debrief:
     """The debrief of ``run_dir`` with its history (earlier drills of the same client)."""
     base = build_debrief(read_journal(Path(run_dir) / JOURNAL_NAME))
     root = runs_root if runs_root is not None else Path(run_dir).resolve().parent
-    return with_history(base, load_history(base, root))
+    try:
+        history = load_history(base, root)
+    except JournalError as exc:  # a damaged plan file must not cost the client its debrief
+        log.warning("debrief.history_unavailable", run_id=base.run_id, error=str(exc))
+        history = History()
+    return with_history(base, history)
 
 
 # ---------------------------------------------------------------- the debriefer
@@ -199,7 +204,10 @@ def write_debrief(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     debrief = debrief_of_run(run_dir)
     written = _write_outputs(run_dir, debrief, RenderOptions())
-    ImprovementStore(debrief.client).save(plan_of(debrief))
+    try:
+        ImprovementStore(debrief.client).save(plan_of(debrief))
+    except JournalError as exc:
+        log.error("debrief.plan_not_stored", run_id=debrief.run_id, error=str(exc))
     log.info(
         "debrief.written",
         run_id=debrief.run_id,

@@ -13,7 +13,6 @@ from typing import Any
 
 from engine.errors import JournalError
 from engine.journal import JournalContents
-from engine.probes.data import parse_tag
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class DataLossFact:
-    """A ``data`` probe's recovery-point measurement (from its ``[data …]`` detail tag).
+    """A ``data`` probe's recovery-point measurement (from its ``probe.measured`` record).
 
     ``rpo_s`` is real seconds of lost writes (never time-scaled); ``surviving`` and ``seen``
     are ``seq@unixtime`` of the newest surviving record and the newest seen before the loss.
@@ -308,25 +307,40 @@ def _parse_at(record: dict[str, Any]) -> datetime:
         ) from exc
 
 
+def _record_label(record: Any) -> str:
+    """``seq@unixtime`` of a measured record (``{"seq", "ts"}``), ``none`` when there is none."""
+    if record is None:
+        return "none"
+    return f"{int(record['seq'])}@{float(record['ts'])}"
+
+
+def _data_loss(record: dict[str, Any], times: _Times) -> DataLossFact | None:
+    """The recovery-point measurement of one ``probe.measured`` record (None for other kinds)."""
+    measurement = _need(record, "data", "measurement")
+    if not isinstance(measurement, dict) or "rpo_s" not in measurement:
+        return None
+    try:
+        return DataLossFact(
+            probe=str(_need(record, "data", "probe")),
+            t=times.of(record),
+            rpo_s=float(measurement["rpo_s"]),
+            surviving=_record_label(measurement.get("surviving")),
+            seen=_record_label(measurement.get("seen")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JournalError(
+            f"journal record seq {record.get('seq')!r} ('probe.measured'): bad data measurement "
+            f"{measurement!r}: {exc!r}"
+        ) from exc
+
+
 def _data_losses(contents: JournalContents, times: _Times) -> tuple[DataLossFact, ...]:
     """Recovery-point measurements journaled by ``data`` probes (one per distinct loss)."""
     losses: dict[tuple[str, str, str], DataLossFact] = {}
-    for record in contents.of_type("probe.changed"):
-        data = record.get("data") or {}
-        tag = parse_tag(str(data.get("detail", "")))
-        if tag is None:
-            continue
-        try:
-            fact = DataLossFact(
-                probe=str(data.get("probe", "")),
-                t=times.of(record),
-                rpo_s=float(tag["rpo_s"]),
-                surviving=tag.get("surviving", ""),
-                seen=tag.get("seen", ""),
-            )
-        except ValueError as exc:
-            raise JournalError(f"journal record seq {record.get('seq')!r}: bad data tag: {exc}") from exc
-        losses.setdefault((fact.probe, fact.surviving, fact.seen), fact)
+    for record in contents.of_type("probe.measured"):
+        fact = _data_loss(record, times)
+        if fact is not None:
+            losses.setdefault((fact.probe, fact.surviving, fact.seen), fact)
     return tuple(losses.values())
 
 

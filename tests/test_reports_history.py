@@ -238,3 +238,38 @@ def test_trend_over_a_thousand_generated_runs(tmp_path: Path) -> None:
     assert html.count("<circle ") == len(trend.points)
     chinese = build_trend(summaries(tmp_path / "runs"), "上海贸易有限公司")
     assert len(chinese.points) == 250 and chinese.client == "上海贸易有限公司"
+
+
+def test_a_damaged_plan_file_does_not_cost_the_debrief(tmp_path: Path, home: Path) -> None:
+    runs = tmp_path / "runs"
+    (home / "improvements").mkdir(parents=True)
+    (home / "improvements" / "acme-ltd.json").write_text("{not json")
+    run = drill(runs, "20250303T090000Z-web-down-aaaa", datetime(2025, 3, 3, tzinfo=UTC),
+                ack=200, report=520, restore=700)
+    result = write_debrief(run.run_dir)
+    assert result["follow_up"] == [] and (run.run_dir / "debrief.html").exists()
+    assert (home / "improvements" / "acme-ltd.json").read_text() == "{not json"  # left for a human
+
+
+def test_report_command_options(tmp_path: Path, home: Path) -> None:
+    runs = tmp_path / "runs"
+    run = drill(runs, "20250303T090000Z-web-down-aaaa", datetime(2025, 3, 3, tzinfo=UTC),
+                ack=200, report=520, restore=700)
+    app = typer.Typer()
+    register(app)
+
+    @app.command()
+    def other() -> None:
+        """Placeholder so that report is a subcommand."""
+
+    runner = CliRunner()
+    out = tmp_path / "d.pdf"
+    ok = runner.invoke(app, ["report", str(run.run_dir), "-f", "pdf", "--lang", "zh-CN",
+                             "--tz", "Asia/Shanghai", "--audience", "client", "-o", str(out)])
+    assert ok.exit_code == 0, ok.output
+    assert out.read_bytes().startswith(b"%PDF-")
+    md = runner.invoke(app, ["report", str(run.run_dir), "--lang", "zh-CN", "--tz", "Asia/Shanghai"])
+    assert md.exit_code == 0 and "2025年3月3日 08:00:00（Asia/Shanghai）" in md.stdout
+    for bad in (["--lang", "fr"], ["--tz", "Mars/Base"], ["--audience", "press"], ["-f", "docx"]):
+        result = runner.invoke(app, ["report", str(run.run_dir), *bad])
+        assert result.exit_code == 2, (bad, result.output)
