@@ -1,26 +1,40 @@
-"""Probe watchers: one thread per probe, journaling every state change with its time."""
+"""Probe watchers: one thread per probe, journaling every state change with its time.
+
+Records (see ``docs/scoring.md``, "Journal records of probes"):
+
+- ``probe.changed`` ``{probe, state, detail}`` on each transition (the first is the initial
+  state);
+- ``probe.measured`` ``{probe, measurement}`` whenever a result carries a measurement that
+  differs from the last one journaled for that probe. It is written before the transition
+  of the same observation and before the watcher exposes the new state (write-ahead).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 
 from engine.journal import Journal
+from engine.models import thaw
 from engine.probes.base import ProbeKind, ProbeResult
 
 log = structlog.get_logger(__name__)
 
 
 class ProbeWatcher:
-    """Polls one probe at its interval and journals ``probe.changed`` on each transition."""
+    """Polls one probe at its interval; journals ``probe.changed`` on each transition and
+    ``probe.measured`` on each new measurement."""
 
     def __init__(self, probe: ProbeKind, journal: Journal) -> None:
         self.probe = probe
         self._journal = journal
         self._stop = threading.Event()
         self._state: str | None = None
+        self._measurement: Mapping[str, Any] | None = None  # last one journaled
         self._thread = threading.Thread(target=self._loop, name=f"probe-{probe.spec.id}", daemon=True)
 
     @property
@@ -53,11 +67,21 @@ class ProbeWatcher:
         except Exception as exc:  # a probe bug must not kill the watcher
             log.exception("probe.error", probe=self.probe.spec.id)
             result = ProbeResult(False, f"probe error: {type(exc).__name__}")
+        self._journal_measurement(result)
         if result.state != self._state:
-            self._state = result.state
             self._journal.append(
                 "probe.changed", probe=self.probe.spec.id, state=result.state, detail=result.detail
             )
+            self._state = result.state
+
+    def _journal_measurement(self, result: ProbeResult) -> None:
+        """Journal ``probe.measured`` when ``result`` carries a measurement not yet journaled."""
+        if result.measurement is None or result.measurement == self._measurement:
+            return
+        self._journal.append(
+            "probe.measured", probe=self.probe.spec.id, measurement=thaw(result.measurement)
+        )
+        self._measurement = result.measurement
 
 
 def wait_until_healthy(probes: list[ProbeKind], timeout_s: float, poll_s: float = 0.1) -> dict[str, str]:

@@ -21,7 +21,6 @@ import pytest
 import yaml
 
 from engine.lab_services import BACKUP_INTERVAL_S, WRITE_INTERVAL_S
-from engine.probes.data import parse_tag
 from tests.conftest import REPO, run_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.prefect]
@@ -140,21 +139,18 @@ def check_rpo(drill: Drill, playbook_id: str, env_path: Path) -> None:
     rpo = drill.debrief["objectives"]["rpo"]
     assert rpo["actual_s"] is not None, rpo
     probe_id = drill.of("run.started")[0]["data"]["objectives"]["rpo_probe"]
-    tags = [
-        t
-        for r in drill.of("probe.changed")
-        if r["data"]["probe"] == probe_id
-        if (t := parse_tag(r["data"]["detail"]))
+    measurements = [
+        r["data"]["measurement"] for r in drill.of("probe.measured") if r["data"]["probe"] == probe_id
     ]
-    worst = max(tags, key=lambda t: float(t["rpo_s"]))
+    worst = max(measurements, key=lambda m: float(m["rpo_s"]))
     assert float(worst["rpo_s"]) == pytest.approx(rpo["actual_s"], abs=0.001)
-    seq, written = worst["surviving"].split("@")
+    seq, written = int(worst["surviving"]["seq"]), float(worst["surviving"]["ts"])
     failed_at = float(worst["failed_at"])
 
     audit = audit_records(playbook_id, env_path)
-    assert (int(seq), written) in audit, "the surviving record was really written"
+    assert (seq, written) in [(n, float(ts)) for n, ts in audit], "the surviving record was really written"
     before = [ts for _, ts in audit if float(ts) < failed_at]
-    truth = float(before[-1]) - float(written)  # newest write before the failure → lost span
+    truth = float(before[-1]) - written  # newest write before the failure → lost span
     interval = max(p["interval_s"] for p in drill.of("run.started")[0]["data"]["probes"])
     assert truth - 0.01 <= rpo["actual_s"] <= truth + WRITE_INTERVAL_S + interval + SLACK_S, (rpo, truth)
     assert rpo["actual_s"] <= BACKUP_INTERVAL_S + WRITE_INTERVAL_S + interval + SLACK_S

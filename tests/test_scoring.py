@@ -532,23 +532,46 @@ def data_run(tmp_path: Path, rpo_s: float = 60.0, time_scale: float = 1.0) -> Sc
     return run.at(10).inject("stop-web").at(10.5).probe("web", "down")
 
 
-TAG = "[data rpo_s={rpo} surviving=41@1700000000.100 seen=45@1700000004.100 failed_at=1700000004.500]"
+def measured(run: ScriptedRun, rpo_s: float, surviving_seq: int | None = 41) -> ScriptedRun:
+    """The data probe 'orders' journals a recovery-point measurement (``probe.measured``)."""
+    surviving = None if surviving_seq is None else {"seq": surviving_seq, "ts": 1700000000.1}
+    measurement = {"rpo_s": rpo_s, "surviving": surviving, "seen": {"seq": 45, "ts": 1700000004.1},
+                   "failed_at": 1700000004.5}
+    return run.record("probe.measured", probe="orders", measurement=measurement)
 
 
-def test_rpo_is_measured_from_the_data_probe_tag(tmp_path: Path) -> None:
+def test_rpo_is_measured_from_the_data_probe_measurement(tmp_path: Path) -> None:
     run = data_run(tmp_path, rpo_s=60.0)
     run.at(10.6).probe("orders", "down", "unreadable: HTTP 503")
-    run.at(30).probe("orders", "up", "newest record 42 " + TAG.format(rpo="4.400"))
+    measured(run.at(30), 4.4).probe("orders", "up", "newest record 42")
     debrief = debrief_of(finish(run.at(31).step("msp.acknowledge"), 40))
     rpo = debrief.objectives.rpo
     assert (rpo.target_s, rpo.actual_s, rpo.met) == (60.0, 4.4, True)
-    assert "41@1700000000.100" in rpo.note and "45@1700000004.100" in rpo.note
+    assert "41@1700000000.1" in rpo.note and "45@1700000004.1" in rpo.note
+
+
+def test_a_rollback_without_an_outage_is_measured(tmp_path: Path) -> None:
+    # The store stayed readable (no probe.changed): the measurement alone gives the RPO.
+    run = data_run(tmp_path, rpo_s=60.0)
+    measured(run.at(12), 7.25, surviving_seq=None)
+    debrief = debrief_of(finish(run.at(31).step("msp.acknowledge"), 40))
+    rpo = debrief.objectives.rpo
+    assert (rpo.actual_s, rpo.met) == (7.25, True)
+    assert "newest surviving record none" in rpo.note
+
+
+def test_a_malformed_measurement_names_its_record(tmp_path: Path) -> None:
+    run = data_run(tmp_path, rpo_s=60.0)
+    run.at(12).record("probe.measured", probe="orders", measurement={"rpo_s": "lots", "seen": None})
+    with pytest.raises(JournalError, match=r"seq \d+ \('probe.measured'\): bad data measurement"):
+        debrief_of(finish(run.at(31).step("msp.acknowledge"), 40))
 
 
 def test_rpo_takes_the_worst_loss_and_can_be_missed(tmp_path: Path) -> None:
     run = data_run(tmp_path, rpo_s=3.0)
-    run.at(20).probe("orders", "down", "unreadable " + TAG.format(rpo="0.000").replace("41@", "45@"))
-    run.at(21).probe("orders", "up", "newest record 46 " + TAG.format(rpo="4.400"))
+    run.at(20).probe("orders", "down", "unreadable")
+    measured(run.at(21), 0.0, surviving_seq=45).probe("orders", "up", "newest record 46")
+    measured(run.at(25), 4.4)
     debrief = debrief_of(finish(run.at(31).step("msp.acknowledge"), 40))
     assert (debrief.objectives.rpo.actual_s, debrief.objectives.rpo.met) == (4.4, False)
     assert debrief.outcome == "failed"  # an objective missed fails the drill
@@ -558,7 +581,7 @@ def test_rpo_target_is_not_time_scaled(tmp_path: Path) -> None:
     # The engine scales rpo_s like every duration (900 s × 0.01 = 9 s); data loss is real
     # seconds, so the debrief compares against the unscaled 900 s.
     run = data_run(tmp_path, rpo_s=9.0, time_scale=0.01)
-    run.at(20).probe("orders", "up", "newest record 42 " + TAG.format(rpo="12.000"))
+    measured(run.at(20), 12.0)
     debrief = debrief_of(finish(run.at(21).step("msp.acknowledge"), 40))
     assert (debrief.objectives.rpo.target_s, debrief.objectives.rpo.met) == (900.0, True)
 
@@ -571,12 +594,12 @@ def test_rpo_without_a_loss_or_outage_is_not_measured(tmp_path: Path) -> None:
     assert rpo.note.startswith("not measured: data probe 'orders'")
 
 
-def test_data_tags_before_impact_start_do_not_count(tmp_path: Path) -> None:
+def test_data_measurements_before_impact_start_do_not_count(tmp_path: Path) -> None:
     run = ScriptedRun(tmp_path)
     data = run_started(steps=ONE_STEP, rpo_s=60.0, probes=(("web", 1.0), ("orders", 0.2)))
     data["objectives"]["rpo_probe"] = "orders"
     run.record("run.started", **data).record("preflight.passed", targets=[], probes={})
-    run.at(1).probe("web", "up").probe("orders", "up", "newest record 42 " + TAG.format(rpo="99.000"))
+    measured(run.at(1).probe("web", "up").probe("orders", "up", "newest record 42"), 99.0)
     run.at(10).inject("stop-web").at(10.5).probe("web", "down")
     debrief = debrief_of(finish(run.at(21).step("msp.acknowledge"), 40))
     assert debrief.objectives.rpo.actual_s is None

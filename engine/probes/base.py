@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from engine.models import frozen_mapping, thaw
 
 if TYPE_CHECKING:
     from engine.models import Environment, ProbeSpec
@@ -13,10 +17,26 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """One observation: healthy or not, and a short reason (never a secret)."""
+    """One observation: healthy or not, a short reason (never a secret), and optionally a
+    measurement — a JSON-able mapping of figures the probe derived (e.g. a ``data`` probe's
+    recovery point). The watcher journals a measurement as ``probe.measured`` whenever it
+    differs from the last one it journaled, so a probe may carry its latest measurement on
+    every result. Raises :class:`TypeError` when the measurement cannot be written as strict
+    JSON (a probe bug, caught by the watcher like any other).
+    """
 
     healthy: bool
     detail: str = ""
+    measurement: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.measurement is None:
+            return
+        try:
+            json.dumps(thaw(self.measurement), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"probe measurement {self.measurement!r} is not JSON-able: {exc}") from exc
+        object.__setattr__(self, "measurement", frozen_mapping(self.measurement))
 
     @property
     def state(self) -> str:

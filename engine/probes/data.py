@@ -11,14 +11,19 @@ against the moment the data store failed.
 
 The failure moment is the probe's first failed read of the latest outage (within one probe
 interval after the real failure, so the measurement never understates the loss by more than
-that); for a rollback seen without an outage it is the last healthy read.
+that); for a rollback seen without an outage it is the last healthy read. A rollback seen
+while the store stays readable is a measurement, not an outage: the probe stays ``up``.
 
-Journal contract (engine v1 probes journal only ``probe.changed`` with a free-text
-``detail``): every result after a measurement carries it at the end of ``detail`` as
-``[data rpo_s=4.950 surviving=41@1795827148.525 seen=45@1795827152.520 failed_at=…]``
-(times are unix seconds). A rollback seen while healthy is reported ``down`` for
-:data:`HOLD_INTERVALS` probe intervals so the watcher journals it. ``reports.facts`` parses
-this tag (see ``docs/scoring.md``, "RPO").
+Every result after a measurement carries the latest one as its ``measurement``
+(:meth:`DataLoss.as_measurement`; times are unix seconds)::
+
+    {"rpo_s": 4.95, "surviving": {"seq": 41, "ts": 1795827148.525},
+     "seen": {"seq": 45, "ts": 1795827152.52}, "failed_at": 1795827153.475}
+
+``surviving`` is ``null`` when no record at or before the remembered one survived. The
+watcher journals it once as ``probe.measured``; ``reports.facts`` reads those records (see
+``docs/scoring.md``, "RPO"). Carrying it on every result matters: ``check()`` is also called
+outside the watcher (restore verification), and the watcher must still see the measurement.
 
 Params: ``url`` (http(s) URL or a name in the environment's ``urls``; the body is read) or
 ``argv`` (run on the probe's target: ``docker exec`` for a container, SSH for a host), and
@@ -28,7 +33,7 @@ Params: ``url`` (http(s) URL or a name in the environment's ``urls``; the body i
 from __future__ import annotations
 
 import http.client
-import re
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -38,7 +43,6 @@ from urllib.parse import urlsplit
 from engine.errors import DrillError, InputError
 from engine.probes.base import ProbeKind, ProbeResult
 
-HOLD_INTERVALS = 3
 MAX_BODY = 1 << 20
 
 
@@ -57,6 +61,10 @@ class DataRecord:
     def __str__(self) -> str:
         return f"{self.seq}@{self.written}"
 
+    def as_measurement(self) -> dict[str, Any]:
+        """``{"seq", "ts"}`` for a probe measurement."""
+        return {"seq": self.seq, "ts": self.ts}
+
 
 @dataclass(frozen=True)
 class DataLoss:
@@ -67,25 +75,14 @@ class DataLoss:
     seen: DataRecord
     failed_at: float
 
-    def tag(self) -> str:
-        """The machine-readable tag appended to the probe's detail."""
-        surviving = str(self.surviving) if self.surviving else "none"
-        return (
-            f"[data rpo_s={self.rpo_s:.3f} surviving={surviving} seen={self.seen} "
-            f"failed_at={self.failed_at:.3f}]"
-        )
-
-
-_TAG = re.compile(r"\[data ([^\]]*)\]")
-
-
-def parse_tag(detail: str) -> dict[str, str] | None:
-    """The fields of the ``[data …]`` tag in a probe detail, or ``None`` when there is none."""
-    match = _TAG.search(detail)
-    if match is None:
-        return None
-    fields = dict(item.split("=", 1) for item in match.group(1).split() if "=" in item)
-    return fields if "rpo_s" in fields else None
+    def as_measurement(self) -> dict[str, Any]:
+        """The JSON-able measurement a :class:`ProbeResult` carries (journaled as ``probe.measured``)."""
+        return {
+            "rpo_s": round(self.rpo_s, 6),
+            "surviving": self.surviving.as_measurement() if self.surviving else None,
+            "seen": self.seen.as_measurement(),
+            "failed_at": round(self.failed_at, 6),
+        }
 
 
 def parse_records(text: str, window: int) -> list[DataRecord]:
@@ -96,8 +93,10 @@ def parse_records(text: str, window: int) -> list[DataRecord]:
         if len(fields) < 2 or not fields[0].isdigit():
             continue
         try:
-            float(fields[1])
+            written = float(fields[1])
         except ValueError:
+            continue
+        if not math.isfinite(written):
             continue
         records.append(DataRecord(int(fields[0]), fields[1]))
     return records
@@ -131,7 +130,6 @@ class DataProbe(ProbeKind):
         self._outage_at: float | None = None  # first failed read of the latest outage
         self._in_outage = False
         self._loss: DataLoss | None = None
-        self._hold_until = 0.0
 
     # ------------------------------------------------------------------ reading
 
@@ -192,21 +190,19 @@ class DataProbe(ProbeKind):
     def _unhealthy(self, now: float, detail: str) -> ProbeResult:
         if not self._in_outage:
             self._outage_at, self._in_outage = now, True
-        return ProbeResult(False, self._with_tag(detail))
+        return self._result(False, detail)
 
     def _judge(self, records: list[DataRecord], now: float) -> ProbeResult:
         newest, seen = records[-1], self._seen
+        detail = f"newest record {newest.seq}"
         if seen is not None and seen not in records and self._rolled_back(records, seen):
             self._loss = self._measure(records, seen)
-            if not self._in_outage:  # rolled back under a healthy store: make the watcher see it
-                self._hold_until = time.monotonic() + HOLD_INTERVALS * self.spec.interval_s
+            detail = f"{detail}; rolled back: record {seen} is gone"
         elif seen is not None and self._in_outage:
             self._loss = DataLoss(0.0, seen, seen, self._outage_at or now)  # back, nothing lost
         self._in_outage = False
         self._seen, self._seen_read_at = newest, now
-        if time.monotonic() < self._hold_until:
-            return ProbeResult(False, self._with_tag(f"rolled back to record {self._surviving_text()}"))
-        return ProbeResult(True, self._with_tag(f"newest record {newest.seq}"))
+        return self._result(True, detail)
 
     def _rolled_back(self, records: list[DataRecord], seen: DataRecord) -> bool:
         """True when the remembered record is gone (not merely older than the window)."""
@@ -220,12 +216,10 @@ class DataProbe(ProbeKind):
         base = surviving.ts if surviving else records[0].ts
         return DataLoss(max(0.0, failed_at - base), surviving, seen, failed_at)
 
-    def _surviving_text(self) -> str:
-        loss = self._loss
-        return str(loss.surviving) if loss and loss.surviving else "unknown"
-
-    def _with_tag(self, detail: str) -> str:
-        return f"{detail} {self._loss.tag()}" if self._loss else detail
+    def _result(self, healthy: bool, detail: str) -> ProbeResult:
+        """A result carrying the latest measurement, if any."""
+        measurement = self._loss.as_measurement() if self._loss else None
+        return ProbeResult(healthy, detail, measurement)
 
     def describe(self) -> str:
         """What is read."""

@@ -1,0 +1,232 @@
+"""Probe watchers journal state changes and measurements; the data probe measures RPO.
+
+Pure logic: scripted probes (no network), a real journal on disk and a real watcher thread,
+polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.clock import FakeClock
+from engine.errors import DrillError
+from engine.journal import Journal, read_journal
+from engine.models import Environment, ProbeSpec
+from engine.observe import ProbeWatcher
+from engine.probes.base import ProbeKind, ProbeResult
+from engine.probes.data import DataProbe
+from engine.transports import Transports
+
+ENVIRONMENT = Environment(
+    name="unit", kind="test", client="acme", docker=None, hosts={}, targets={}, participants=(), urls={}
+)
+
+
+def spec(probe_id: str, kind: str, interval_s: float = 0.01) -> ProbeSpec:
+    """A probe spec polling every ``interval_s``."""
+    return ProbeSpec(id=probe_id, kind=kind, target=None, interval_s=interval_s, timeout_s=0.5)
+
+
+class ScriptedProbe(ProbeKind):
+    """Returns the scripted results in order, then repeats the last one forever."""
+
+    name = "scripted"
+
+    def __init__(self, results: list[Callable[[], ProbeResult]]) -> None:
+        super().__init__(spec("fake", self.name), ENVIRONMENT, Transports(ENVIRONMENT))
+        self._results = results
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def check(self) -> ProbeResult:
+        """The next scripted result (a callable, so a script step may raise)."""
+        with self._lock:
+            step = self._results[min(self.calls, len(self._results) - 1)]
+            self.calls += 1
+        return step()
+
+    def exhausted(self) -> bool:
+        """True once every scripted result was returned at least once."""
+        with self._lock:
+            return self.calls > len(self._results)
+
+
+def result(healthy: bool, measurement: dict[str, Any] | None = None) -> Callable[[], ProbeResult]:
+    """A script step returning one result."""
+    return lambda: ProbeResult(healthy, "up" if healthy else "down", measurement)
+
+
+def watch(probe: ProbeKind, journal: Journal, until: Callable[[], bool]) -> None:
+    """Run a real watcher until ``until()`` holds (deadline 10 s), then stop it."""
+    watcher = ProbeWatcher(probe, journal)
+    watcher.start()
+    deadline = time.monotonic() + 10
+    try:
+        while not until():
+            assert time.monotonic() < deadline, "the watcher did not get through the script in 10 s"
+            time.sleep(0.005)
+    finally:
+        watcher.stop()
+
+
+def records(journal: Journal) -> list[tuple[str, dict[str, Any]]]:
+    """``(type, data)`` of the probe records on disk."""
+    return [(r["type"], r["data"]) for r in read_journal(journal.path).records]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    """A real journal with a fake clock."""
+    opened = Journal(tmp_path / "journal.jsonl", FakeClock())
+    yield opened
+    opened.close()
+
+
+def test_watcher_journals_each_new_measurement_once_before_the_transition(journal: Journal) -> None:
+    m1 = {"rpo_s": 1.5, "seen": {"seq": 4, "ts": 10.0}}
+    m2 = {"rpo_s": 0.0, "seen": {"seq": 9, "ts": 20.0}}
+    probe = ScriptedProbe([
+        result(True),
+        result(True, m1),
+        result(True, dict(m1)),  # equal, another object: not journaled again
+        result(False, m1),
+        result(True, m2),  # a new measurement and a transition in one observation
+        result(True),  # no measurement: forgets nothing
+        result(True, m2),
+    ])
+    watch(probe, journal, probe.exhausted)
+    assert records(journal) == [
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
+        ("probe.measured", {"probe": "fake", "measurement": m1}),
+        ("probe.changed", {"probe": "fake", "state": "down", "detail": "down"}),
+        ("probe.measured", {"probe": "fake", "measurement": m2}),
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
+    ]
+
+
+def test_a_measurement_that_is_not_json_is_a_probe_error(journal: Journal) -> None:
+    probe = ScriptedProbe([result(True), result(True, {"rpo_s": float("nan")}), result(True)])
+    watch(probe, journal, probe.exhausted)
+    assert records(journal) == [
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
+        ("probe.changed", {"probe": "fake", "state": "down", "detail": "probe error: TypeError"}),
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
+    ]
+
+
+def test_a_result_measurement_is_frozen_and_compared_by_value() -> None:
+    source: dict[str, Any] = {"rpo_s": 2.0, "seen": {"seq": 1, "ts": 3.0}}
+    first = ProbeResult(True, "", source)
+    source["seen"]["seq"] = 99  # the caller's dict changing later does not change the result
+    assert first.measurement == {"rpo_s": 2.0, "seen": {"seq": 1, "ts": 3.0}}
+    with pytest.raises(TypeError):
+        first.measurement["rpo_s"] = 0.0  # type: ignore[index]
+    assert first == ProbeResult(True, "", {"seen": {"ts": 3.0, "seq": 1}, "rpo_s": 2.0})
+
+
+# ------------------------------------------------------------------ the data probe
+
+
+class ScriptedStore(DataProbe):
+    """A data probe whose store is a list of record lines (``None``: unreadable)."""
+
+    def __init__(self, interval_s: float = 0.01) -> None:
+        store_spec = ProbeSpec(
+            id="orders", kind="data", target=None, interval_s=interval_s, timeout_s=0.5,
+            params={"argv": ["cat", "orders.log"]},
+        )
+        super().__init__(store_spec, ENVIRONMENT, Transports(ENVIRONMENT))
+        self.lines: list[str] | None = []
+        self.reads = 0
+
+    def read(self) -> str:
+        """The scripted store."""
+        self.reads += 1
+        if self.lines is None:
+            raise DrillError("HTTP 503")
+        return "\n".join(self.lines)
+
+
+def lines(base: float, first: int, last: int) -> list[str]:
+    """Records ``first..last`` written one second apart from ``base``."""
+    return [f"{n} {base + n:.6f} order" for n in range(first, last + 1)]
+
+
+def test_a_rollback_under_a_readable_store_is_a_measurement_not_an_outage() -> None:
+    store = ScriptedStore()
+    base = float(int(time.time()) - 100)  # whole seconds: exact in the store's text
+    store.lines = lines(base, 1, 5)
+    before = time.time()
+    first = store.check()
+    after = time.time()
+    assert (first.healthy, first.measurement) == (True, None)
+
+    store.lines = lines(base, 1, 3)  # restored from an older backup while readable
+    rolled = store.check()
+    assert rolled.healthy, rolled
+    assert "rolled back" in rolled.detail
+    m = rolled.measurement
+    assert m is not None
+    assert (m["surviving"], m["seen"]) == ({"seq": 3, "ts": base + 3}, {"seq": 5, "ts": base + 5})
+    assert before <= m["failed_at"] <= after  # the last healthy read
+    assert m["rpo_s"] == pytest.approx(m["failed_at"] - (base + 3), abs=1e-5)
+
+    store.lines = [*lines(base, 1, 3), f"6 {time.time():.6f} order"]
+    later = store.check()
+    assert (later.healthy, later.measurement) == (True, m)  # the latest measurement is carried
+
+
+def test_an_outage_with_nothing_lost_measures_zero_from_the_first_failed_read() -> None:
+    store = ScriptedStore()
+    base = float(int(time.time()) - 100)  # whole seconds: exact in the store's text
+    store.lines = lines(base, 1, 5)
+    assert store.check().measurement is None
+    store.lines = None
+    before = time.time()
+    down = store.check()
+    after = time.time()
+    assert (down.healthy, down.measurement) == (False, None)
+    assert not store.check().healthy  # still down: the outage began at the first failed read
+    store.lines = lines(base, 1, 6)
+    back = store.check()
+    assert back.healthy
+    assert back.measurement is not None
+    assert back.measurement["rpo_s"] == 0.0
+    assert back.measurement["surviving"] == back.measurement["seen"] == {"seq": 5, "ts": base + 5}
+    assert before <= back.measurement["failed_at"] <= after
+
+
+def test_non_finite_record_times_are_not_records() -> None:
+    store = ScriptedStore()
+    store.lines = ["1 nan x", "2 inf y"]
+    assert store.check().detail == "unreadable: no records"
+
+
+def test_the_watcher_journals_a_rollback_without_a_fake_outage(journal: Journal) -> None:
+    store = ScriptedStore()
+    base = float(int(time.time()) - 100)  # whole seconds: exact in the store's text
+    store.lines = lines(base, 1, 5)
+    watcher = ProbeWatcher(store, journal)
+    watcher.start()
+    try:
+        store.lines = lines(base, 1, 3)
+        deadline = time.monotonic() + 10
+        while not any(kind == "probe.measured" for kind, _ in records(journal)):
+            assert time.monotonic() < deadline, "no probe.measured within 10 s"
+            time.sleep(0.005)
+        reads = store.reads
+        while store.reads < reads + 5:  # a few more intervals: no state change may follow
+            assert time.monotonic() < deadline, "the watcher stopped reading"
+            time.sleep(0.005)
+    finally:
+        watcher.stop()
+    kinds = [(kind, data.get("state")) for kind, data in records(journal)]
+    assert kinds == [("probe.changed", "up"), ("probe.measured", None)]
+    measurement = records(journal)[1][1]["measurement"]
+    assert (measurement["surviving"]["seq"], measurement["seen"]["seq"]) == (3, 5)
