@@ -23,14 +23,13 @@ from rich.table import Table
 
 from drills.commitment import verify
 from drills.plan import load_plan
+from drills.prefect_runs import REPO, ensure_deployment
 from drills.programme import (
-    REPO,
     PlanRequest,
     ProgrammeStore,
     RunSettings,
     StoredDrill,
     default_pool,
-    ensure_deployment,
     now_utc,
     pick_new_drills,
     schedule,

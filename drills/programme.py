@@ -1,4 +1,4 @@
-"""The drill programme: the controllers' secret schedule, and its Prefect flow runs.
+"""The drill programme: the controllers' secret schedule, and scheduling plans into it.
 
 ``bcdrill schedule`` picks each drill's moment (:mod:`drills.schedule`), commits to it
 (:mod:`drills.commitment`), stores moment and nonce in a controllers-only file under
@@ -6,7 +6,7 @@
 ``drill-run`` deployment for the client site's work pool at that moment. The flow run
 carries a neutral name and only paths and options as parameters: nothing in it tells the
 moment except its scheduled time, which only people with access to the Prefect UI/API
-(the MSP) can see.
+(the MSP) can see. The Prefect calls themselves live in :mod:`drills.prefect_runs`.
 """
 
 from __future__ import annotations
@@ -21,32 +21,25 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import structlog
 
 from drills.commitment import commit, neutral_run_name
 from drills.plan import DrillPlan
+from drills.prefect_runs import FLOW_NAME, REPO, create_flow_run, ensure_deployment, require_api_url
 from drills.schedule import ScheduledDrill
 from engine.errors import DrillError, InputError
 from engine.home import home
 
-if TYPE_CHECKING:
-    from prefect import Flow
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.deployments.runner import RunnerDeployment
-
 log = structlog.get_logger(__name__)
 
 PROGRAMME_FORMAT = "bcdrill-programme/v1"
-FLOW_NAME = "drill-run"
-ENTRYPOINT = "engine/flow.py:drill_run"
-REPO = Path(__file__).resolve().parents[1]
 RESPONDER_MODES = ("simulate", "auto", "manual")
 
 
 class ProgrammeError(DrillError):
-    """The programme store or Prefect could not do what the controller asked: exit code 4."""
+    """The programme store could not do what the controller asked: exit code 4."""
 
     exit_code = 4
 
@@ -377,100 +370,6 @@ class ProgrammeStore:
 def now_utc() -> datetime:
     """The current UTC time (one place, so tests and commands agree)."""
     return datetime.now(UTC)
-
-
-# ---------------------------------------------------------------- Prefect: pool, deployment, runs
-
-
-def require_api_url() -> str:
-    """The Prefect server's API URL; without one Prefect would use a throwaway local server."""
-    from prefect.settings import get_current_settings
-
-    url = get_current_settings().api.url
-    if not url:
-        raise InputError(
-            "PREFECT_API_URL is not set: start the server (`bcdrill server start`) and export"
-            " PREFECT_API_URL=http://127.0.0.1:4200/api"
-        )
-    return str(url)
-
-
-@contextlib.contextmanager
-def prefect_errors(url: str) -> Iterator[None]:
-    """Turn a failed Prefect API call into a :class:`ProgrammeError` naming the server."""
-    import httpx
-    from prefect.exceptions import PrefectException
-
-    try:
-        yield
-    except (httpx.HTTPError, PrefectException) as exc:
-        raise ProgrammeError(f"Prefect API at {url!r} failed: {exc}") from exc
-
-
-def ensure_deployment(pool: str, source: Path = REPO) -> str:
-    """Create (or update) the process work pool ``pool`` and its ``drill-run/<pool>`` deployment.
-
-    The deployment pulls the code from ``source``, a folder that must exist at the same path
-    on the site's worker (a checkout or an installed copy of bcdrill). No image is built.
-    """
-    from prefect import flow
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-
-    url = require_api_url()
-    if not (source / ENTRYPOINT.split(":")[0]).is_file():
-        raise InputError(f"source {str(source)!r} has no {ENTRYPOINT.split(':')[0]} (a bcdrill folder)")
-    with prefect_errors(url), get_client(sync_client=True) as client:
-        try:
-            client.read_work_pool(pool)
-        except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-            log.info("programme.pool_created", pool=pool)
-    # Called from sync code, Prefect's dual sync/async methods return plain values.
-    remote = cast("Flow[..., Any]", flow.from_source(source=str(source), entrypoint=ENTRYPOINT))
-    deployment = cast(
-        "RunnerDeployment",
-        remote.to_deployment(
-            name=pool,
-            work_pool_name=pool,
-            description="Unannounced business-continuity drills of one client site.",
-        ),
-    )
-    with prefect_errors(url):
-        deployment.apply()
-    return f"{FLOW_NAME}/{pool}"
-
-
-def create_flow_run(drill: StoredDrill, moment: datetime, key: str, run_name: str) -> str:
-    """Create the one-off flow run of ``drill`` at ``moment``; return its id.
-
-    Idempotent per ``key``: Prefect returns the existing run for a key it has seen. If that
-    run is scheduled at another moment (a crash between Prefect and the store), it is
-    refused, naming the run to delete.
-    """
-    from prefect.deployments import run_deployment
-
-    with prefect_errors(require_api_url()):
-        flow_run = cast(
-            "FlowRun",
-            run_deployment(
-                drill.deployment,
-                parameters=drill.parameters(),
-                scheduled_time=moment,
-                flow_run_name=run_name,
-                timeout=0,
-                idempotency_key=key,
-                as_subflow=False,
-            ),
-        )
-    expected = flow_run.expected_start_time
-    if expected is not None and abs((expected - moment).total_seconds()) > 1:
-        raise ProgrammeError(
-            f"Prefect already has flow run {flow_run.name!r} ({flow_run.id}) for key {key!r} at"
-            " another moment; delete it (`prefect flow-run delete ID`) and schedule again"
-        )
-    return str(flow_run.id)
 
 
 # ---------------------------------------------------------------- scheduling plans
