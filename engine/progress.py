@@ -15,6 +15,7 @@ _STYLE = {
     "step.recorded": "cyan",
     "step.rejected": "yellow",
     "probe.changed": "magenta",
+    "probe.measured": "magenta",
     "run.aborted": "bold yellow",
     "preflight.failed": "bold red",
     "restore.failed": "bold red",
@@ -27,6 +28,8 @@ def _describe(record: Mapping[str, Any]) -> str:
     kind = record["type"]
     if kind == "probe.changed":
         return f"probe {data['probe']} is {data['state']} ({data.get('detail', '')})"
+    if kind == "probe.measured":
+        return f"probe {data['probe']} measured {data['measurement']}"
     if kind == "step.recorded":
         return f"{data['step']} recorded by {data['by']} ({data['source']})"
     if kind == "step.rejected":
