@@ -25,9 +25,10 @@ LAB_NAME = os.environ.get("BCDRILL_TEST_LAB", "ci")  # separate labs for paralle
 pytest_plugins = ["tests.sshlab"]  # ssh_lab, ssh_environment, ssh_transports (real sshd in namespaces)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A private BCDRILL_HOME for the session, exported so subprocesses see it too."""
+    """A private BCDRILL_HOME for every test of the session (never the real one), exported
+    so subprocesses see it too."""
     home = tmp_path_factory.mktemp("bcdrill-home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BCDRILL_HOME", str(home))
