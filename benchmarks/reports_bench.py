@@ -39,8 +39,9 @@ CLIENTS = ("Acme Ltd", "Demo Bakery Ltd", "上海贸易有限公司", "Other Co"
 
 def _sample_debrief(folder: Path) -> dict[str, Any]:
     run = ScriptedRun(folder)
-    run.start(steps=(step("msp", "acknowledge", 120), step("client", "report", 300)),
-              impact=(40, 1200.0, "EUR"))
+    run.start(
+        steps=(step("msp", "acknowledge", 120), step("client", "report", 300)), impact=(40, 1200.0, "EUR")
+    )
     run.at(1).probe("web", "up").at(10).inject("stop-web").at(11).probe("web", "down")
     run.at(100).step("msp.acknowledge").at(400).step("client.report")
     run.at(600).revert("stop-web").at(601).probe("web", "up").at(605).end()
@@ -55,9 +56,13 @@ def generate(root: Path, count: int) -> None:
     for index in range(count):
         when = start + timedelta(days=index)
         run_id = f"{when:%Y%m%dT%H%M%SZ}-web-down-{index:04x}"
-        data = dict(sample, run_id=run_id, client=CLIENTS[index % len(CLIENTS)],
-                    started_at=when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                    score=float(40 + index * 7 % 60))
+        data = dict(
+            sample,
+            run_id=run_id,
+            client=CLIENTS[index % len(CLIENTS)],
+            started_at=when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            score=float(40 + index * 7 % 60),
+        )
         folder = root / "runs" / run_id
         folder.mkdir(parents=True)
         (folder / "journal.jsonl").write_bytes(journal)
@@ -107,8 +112,10 @@ def main() -> None:
         for name, times, goal in rows:
             median = statistics.median(times)
             verdict = "meets" if median < goal else "MISSES"
-            print(f"{name}: median {median:.3f} s, max {max(times):.3f} s "
-                  f"(goal < {goal:g} s: {verdict}, {median / goal:.2f} of the budget)")
+            print(
+                f"{name}: median {median:.3f} s, max {max(times):.3f} s "
+                f"(goal < {goal:g} s: {verdict}, {median / goal:.2f} of the budget)"
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -298,9 +298,7 @@ def _semantic_problems(doc: YamlDocument) -> Iterator[Problem]:
     yield from _check_window(doc, data.get("window"))
     zone = data.get("time_zone")
     if isinstance(zone, str) and _IANA.fullmatch(zone) and not valid_time_zone(zone):
-        yield doc.problem(
-            ("time_zone",), f"unknown time zone {zone!r} (IANA, like 'Europe/Berlin')"
-        )
+        yield doc.problem(("time_zone",), f"unknown time zone {zone!r} (IANA, like 'Europe/Berlin')")
     yield from _check_hours(doc, data.get("business_hours"))
     for i, item in enumerate(_as_list(data.get("blackouts"))):
         if isinstance(item, dict):
@@ -419,9 +417,7 @@ def _build(data: dict[str, Any], source: Path) -> DrillPlan:
         notify=tuple(data.get("notify", [])),
         incident_check=None
         if check is None
-        else IncidentCheck(
-            check["http"], check["open_when"]["json_field"], check["open_when"]["equals"]
-        ),
+        else IncidentCheck(check["http"], check["open_when"]["json_field"], check["open_when"]["equals"]),
         source=source,
     )
 

@@ -320,9 +320,7 @@ def pick_times(
     if not_before is not None and not_before.tzinfo is None:
         raise InputError(f"not_before {not_before!r} needs a time zone")
     if not valid_time_zone(msp_time_zone):
-        raise InputError(
-            f"MSP time zone {msp_time_zone!r} is not an IANA zone like 'Europe/Berlin'"
-        )
+        raise InputError(f"MSP time zone {msp_time_zone!r} is not an IANA zone like 'Europe/Berlin'")
     if rng is None:
         rng = secrets.SystemRandom()
     rules = _Rules(
@@ -400,9 +398,7 @@ def _draw_all(
     return new
 
 
-def _draw_one(
-    plan: DrillPlan, rng: random.Random, rules: _Rules, placed: Sequence[ScheduledDrill]
-) -> int:
+def _draw_one(plan: DrillPlan, rng: random.Random, rules: _Rules, placed: Sequence[ScheduledDrill]) -> int:
     candidates = _usable(plan, rules)
     steps = (
         ("min_spacing from the client's other drills", _spacing_cuts(plan, placed)),

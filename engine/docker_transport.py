@@ -53,9 +53,7 @@ class DockerTransport:
                     base_url=self.endpoint.url, timeout=int(self.endpoint.timeout_s), tls=tls
                 )
             except DockerException as exc:
-                raise PreflightError(
-                    f"cannot reach Docker Engine at {self.endpoint.url!r}: {exc}"
-                ) from exc
+                raise PreflightError(f"cannot reach Docker Engine at {self.endpoint.url!r}: {exc}") from exc
         return self._client
 
     def ping(self) -> None:
@@ -63,9 +61,7 @@ class DockerTransport:
         try:
             self.client.ping()
         except (DockerException, OSError) as exc:
-            raise PreflightError(
-                f"Docker Engine at {self.endpoint.url!r} does not answer: {exc}"
-            ) from exc
+            raise PreflightError(f"Docker Engine at {self.endpoint.url!r} does not answer: {exc}") from exc
 
     def container(self, name_or_id: str) -> Container:
         """Look a container up; :class:`TransportError` when it does not exist."""

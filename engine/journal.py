@@ -72,9 +72,7 @@ class Journal:
                 os.write(self._fd, line.encode())
                 os.fsync(self._fd)
             except OSError as exc:
-                raise JournalError(
-                    f"cannot write journal {str(self.path)!r}: {exc.strerror}"
-                ) from exc
+                raise JournalError(f"cannot write journal {str(self.path)!r}: {exc.strerror}") from exc
             self._seq += 1
             self._prev = record["hash"]
         for listener in self._listeners:

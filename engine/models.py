@@ -112,9 +112,7 @@ class Objectives:
 class Scoring:
     """Scoring knobs: party weights, the late-credit curve, rating bands, the pass mark."""
 
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: frozen_mapping({"msp": 0.5, "client": 0.5})
-    )
+    weights: Mapping[str, float] = field(default_factory=lambda: frozen_mapping({"msp": 0.5, "client": 0.5}))
     late_limit: float = 3.0  # a step at late_limit × its target scores zero
     bands: Mapping[str, float] = field(
         default_factory=lambda: frozen_mapping({"P": 90.0, "S": 70.0, "M": 40.0})

@@ -78,9 +78,7 @@ class ProbeWatcher:
         """Journal ``probe.measured`` when ``result`` carries a measurement not yet journaled."""
         if result.measurement is None or result.measurement == self._measurement:
             return
-        self._journal.append(
-            "probe.measured", probe=self.probe.spec.id, measurement=thaw(result.measurement)
-        )
+        self._journal.append("probe.measured", probe=self.probe.spec.id, measurement=thaw(result.measurement))
         self._measurement = result.measurement
 
 

@@ -81,6 +81,4 @@ SERVICES: Registry[Callable[..., Any]] = Registry(
 # ``check(plan_path)`` returns None to go ahead, or the reason the drill is held back (e.g.
 # postponed because a real incident is open). Provided by the ``drills`` package.
 Precheck = Callable[[str], str | None]
-PRECHECKS: Registry[Precheck] = Registry(
-    "precheck", "bcdrill.prechecks", _check_callable("precheck")
-)
+PRECHECKS: Registry[Precheck] = Registry("precheck", "bcdrill.prechecks", _check_callable("precheck"))

@@ -34,9 +34,7 @@ class Transports:
                 from engine.docker_transport import DockerTransport
 
                 if self.environment.docker is None:
-                    raise PreflightError(
-                        f"environment {self.environment.name!r} has no 'docker' endpoint"
-                    )
+                    raise PreflightError(f"environment {self.environment.name!r} has no 'docker' endpoint")
                 self._docker = DockerTransport(self.environment.docker)
             return self._docker
 

@@ -323,9 +323,7 @@ def _compose(text: str, file: str, limits: Limits) -> Node | None:
         return composer.get_single_node()
     except ReaderError as exc:
         where = _offset_mark(text, exc.position)
-        raise _fail(
-            file, f"not YAML text: character {chr(exc.character)!r} is not allowed", where
-        ) from exc
+        raise _fail(file, f"not YAML text: character {chr(exc.character)!r} is not allowed", where) from exc
     except _LimitExceeded as exc:
         raise _fail(file, f"too complex: {exc.problem}", _mark_of(exc)) from exc
     except MarkedYAMLError as exc:
@@ -369,8 +367,7 @@ def _measure(root: Node, file: str, limits: Limits) -> None:
         if depth + known[1] - 1 > limits.max_depth:
             raise _fail(
                 file,
-                f"too complex: nested deeper than {limits.max_depth} levels "
-                "once aliases are expanded",
+                f"too complex: nested deeper than {limits.max_depth} levels once aliases are expanded",
                 _mark(node),
             )
         if known[0] > limits.max_nodes:
@@ -408,18 +405,14 @@ class _Builder:
 
     def _problem(self, node: Node, path: JsonPath, message: str) -> None:
         where = _mark(node)
-        self.problems.append(
-            Problem(self.file, where.line, where.column, field_name(path), message)
-        )
+        self.problems.append(Problem(self.file, where.line, where.column, field_name(path), message))
 
     def build(self, node: Node, path: JsonPath) -> Any:
         self.value_marks.setdefault(path, _mark(node))
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if node.tag not in (SEQ_TAG, MAP_TAG):
-            self._problem(
-                node, path, f"tag {_show_tag(node.tag)!r} is not allowed: only {_ALLOWED}"
-            )
+            self._problem(node, path, f"tag {_show_tag(node.tag)!r} is not allowed: only {_ALLOWED}")
             return None
         if isinstance(node, SequenceNode):
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
@@ -453,9 +446,7 @@ class _Builder:
                 merges.append((value_node, path))
                 continue
             if not isinstance(key_node, ScalarNode):
-                self._problem(
-                    key_node, path, "mapping keys must be plain text, not lists or mappings"
-                )
+                self._problem(key_node, path, "mapping keys must be plain text, not lists or mappings")
                 continue
             key = key_node.value
             if key in seen:
@@ -463,8 +454,7 @@ class _Builder:
                 self._problem(
                     key_node,
                     (*path, key),
-                    f"duplicate key {key!r} (first defined "
-                    f"at line {first.line}, column {first.column})",
+                    f"duplicate key {key!r} (first defined at line {first.line}, column {first.column})",
                 )
                 continue
             seen[key] = _mark(key_node)

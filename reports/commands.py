@@ -61,9 +61,7 @@ def report(
         str,
         typer.Argument(metavar="RUN", help="Run folder, run id, unique id prefix, or 'latest'."),
     ],
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="md, html, pdf, json or junit.")
-    ] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, pdf, json or junit.")] = "md",
     lang: LangOption = "en",
     tz: TzOption = DEFAULT_TZ,
     audience: Annotated[
@@ -169,8 +167,6 @@ def serve_token(
 
 def register(app: typer.Typer) -> None:
     """Add ``report``, ``trend`` and ``serve`` to ``app``."""
-    app.command("report", help=f"Render a run's debrief ({', '.join(RENDERERS.names())}).")(
-        report
-    )
+    app.command("report", help=f"Render a run's debrief ({', '.join(RENDERERS.names())}).")(report)
     app.command("trend", help="A client's drills over time (table, html or json).")(trend)
     app.add_typer(serve_app, name="serve")

@@ -119,8 +119,7 @@ class ImprovementStore:
         with self._locked():
             plans = [p for p in self.plans() if p.run_id != plan.run_id] + [plan]
             plans.sort(key=lambda p: p.order)
-            document = {"format": PLAN_FORMAT, "client": self.client,
-                        "plans": [p.to_json() for p in plans]}
+            document = {"format": PLAN_FORMAT, "client": self.client, "plans": [p.to_json() for p in plans]}
             text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
             write_text_atomically(self.path, text)
 
@@ -151,9 +150,12 @@ def previous_drill(debrief: Debrief, runs_root: Path | None = None) -> RunSummar
     """The latest earlier drill of the same client and playbook in the run store."""
     current = (debrief.started_at, debrief.run_id)
     earlier = [
-        s for s in summaries(runs_root)
-        if s.client == debrief.client and s.playbook_id == debrief.playbook.id
-        and s.run_id != debrief.run_id and s.order < current
+        s
+        for s in summaries(runs_root)
+        if s.client == debrief.client
+        and s.playbook_id == debrief.playbook.id
+        and s.run_id != debrief.run_id
+        and s.order < current
     ]
     return max(earlier, key=lambda s: s.order, default=None)
 

@@ -183,9 +183,7 @@ def _parse_spec(record: dict[str, Any]) -> RunSpec:
         )
         for s in _need(record, "data", "steps")
     )
-    probes = tuple(
-        ProbeInfo(str(p["id"]), float(p["interval_s"])) for p in data.get("probes", [])
-    )
+    probes = tuple(ProbeInfo(str(p["id"]), float(p["interval_s"])) for p in data.get("probes", []))
     objectives = data.get("objectives") or {}
     impact = data.get("impact") or {}
     return RunSpec(

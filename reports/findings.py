@@ -59,26 +59,47 @@ def _abort_draft(facts: RunFacts) -> list[_Draft]:
         if facts.aborted.by
         else msg("finding.aborted.evidence", reason=reason)
     )
-    return [_Draft("high", "drill", "drill:aborted", msg("finding.aborted.title"), evidence,
-                   "msp", msg("finding.aborted.action"))]
+    return [
+        _Draft(
+            "high",
+            "drill",
+            "drill:aborted",
+            msg("finding.aborted.title"),
+            evidence,
+            "msp",
+            msg("finding.aborted.action"),
+        )
+    ]
 
 
 def _preflight_drafts(facts: RunFacts) -> list[_Draft]:
     drafts: list[_Draft] = []
     if facts.preflight_failed is not None:
-        drafts.append(_Draft(
-            "high", "drill", "drill:preflight", msg("finding.preflight.title"),
-            msg("finding.preflight.evidence", reason=facts.preflight_failed.reason),
-            "msp", msg("finding.preflight.action"),
-        ))
+        drafts.append(
+            _Draft(
+                "high",
+                "drill",
+                "drill:preflight",
+                msg("finding.preflight.title"),
+                msg("finding.preflight.evidence", reason=facts.preflight_failed.reason),
+                "msp",
+                msg("finding.preflight.action"),
+            )
+        )
     applied = any(f.applied_t is not None for f in facts.faults)
     explained = facts.preflight_failed or facts.aborted or any(f.inject_error for f in facts.faults)
     if not applied and not explained:
-        drafts.append(_Draft(
-            "high", "drill", "drill:no_fault", msg("finding.no_fault.title"),
-            msg("finding.no_fault.evidence", count=len(facts.faults)),
-            "msp", msg("finding.no_fault.action"),
-        ))
+        drafts.append(
+            _Draft(
+                "high",
+                "drill",
+                "drill:no_fault",
+                msg("finding.no_fault.title"),
+                msg("finding.no_fault.evidence", count=len(facts.faults)),
+                "msp",
+                msg("finding.no_fault.action"),
+            )
+        )
     return drafts
 
 
@@ -102,40 +123,77 @@ def _revert_draft(fault: FaultTrack) -> _Draft | None:
     if problem is None:
         return None
     subject = f"fault:{fault.action}:{fault.target}"
-    params: dict[str, MessageParam] = {"fault": fault.id, "action": fault.action,
-                                       "target": fault.target or "?"}
+    params: dict[str, MessageParam] = {
+        "fault": fault.id,
+        "action": fault.action,
+        "target": fault.target or "?",
+    }
     if problem.remains:
-        return _Draft("critical", "drill", subject, msg("finding.revert.remains.title", **params),
-                      _revert_evidence(fault), "msp", msg("finding.revert.remains.action", **params))
-    return _Draft("high", "drill", subject, msg("finding.revert.later.title", **params),
-                  _revert_evidence(fault), "msp", msg("finding.revert.later.action", **params))
+        return _Draft(
+            "critical",
+            "drill",
+            subject,
+            msg("finding.revert.remains.title", **params),
+            _revert_evidence(fault),
+            "msp",
+            msg("finding.revert.remains.action", **params),
+        )
+    return _Draft(
+        "high",
+        "drill",
+        subject,
+        msg("finding.revert.later.title", **params),
+        _revert_evidence(fault),
+        "msp",
+        msg("finding.revert.later.action", **params),
+    )
 
 
 def _engine_drafts(facts: RunFacts) -> list[_Draft]:
     drafts: list[_Draft] = []
     if facts.run_failed is not None:
-        drafts.append(_Draft(
-            "high", "drill", "drill:run_failed", msg("finding.run_failed.title"),
-            msg("finding.run_failed.evidence", reason=facts.run_failed.reason),
-            "msp", msg("finding.run_failed.action"),
-        ))
+        drafts.append(
+            _Draft(
+                "high",
+                "drill",
+                "drill:run_failed",
+                msg("finding.run_failed.title"),
+                msg("finding.run_failed.evidence", reason=facts.run_failed.reason),
+                "msp",
+                msg("finding.run_failed.action"),
+            )
+        )
     if facts.restore_failed is not None:
-        drafts.append(_Draft(
-            "critical", "drill", "drill:restore", msg("finding.restore.title"),
-            msg("finding.restore.evidence", reason=facts.restore_failed.reason),
-            "msp", msg("finding.restore.action"),
-        ))
+        drafts.append(
+            _Draft(
+                "critical",
+                "drill",
+                "drill:restore",
+                msg("finding.restore.title"),
+                msg("finding.restore.evidence", reason=facts.restore_failed.reason),
+                "msp",
+                msg("finding.restore.action"),
+            )
+        )
     for fault in facts.faults:
         if fault.inject_error is None:
             continue
-        params: dict[str, MessageParam] = {"fault": fault.id, "action": fault.action,
-                                           "target": fault.target or "?"}
-        drafts.append(_Draft(
-            "medium", "drill", f"inject:{fault.action}:{fault.target}",
-            msg("finding.inject.title", **params),
-            msg("finding.inject.evidence", error=fault.inject_error, **params),
-            "msp", msg("finding.inject.action", **params),
-        ))
+        params: dict[str, MessageParam] = {
+            "fault": fault.id,
+            "action": fault.action,
+            "target": fault.target or "?",
+        }
+        drafts.append(
+            _Draft(
+                "medium",
+                "drill",
+                f"inject:{fault.action}:{fault.target}",
+                msg("finding.inject.title", **params),
+                msg("finding.inject.evidence", error=fault.inject_error, **params),
+                "msp",
+                msg("finding.inject.action", **params),
+            )
+        )
     return drafts
 
 
@@ -154,14 +212,29 @@ def _objective_drafts(objectives: ObjectiveResults) -> list[_Draft]:
             if rto.actual_s is not None
             else msg("finding.rto.evidence_unrecovered", target=rto.target_s)
         )
-        drafts.append(_Draft("high", "msp", "objective:rto", msg("finding.rto.title"), evidence,
-                             "msp", msg("finding.rto.action", target=rto.target_s)))
+        drafts.append(
+            _Draft(
+                "high",
+                "msp",
+                "objective:rto",
+                msg("finding.rto.title"),
+                evidence,
+                "msp",
+                msg("finding.rto.action", target=rto.target_s),
+            )
+        )
     if rpo.met is False:
-        drafts.append(_Draft(
-            "high", "msp", "objective:rpo", msg("finding.rpo.title"),
-            msg("finding.rpo.evidence", target=rpo.target_s, actual=rpo.actual_s),
-            "msp", msg("finding.rpo.action", target=rpo.target_s),
-        ))
+        drafts.append(
+            _Draft(
+                "high",
+                "msp",
+                "objective:rpo",
+                msg("finding.rpo.title"),
+                msg("finding.rpo.evidence", target=rpo.target_s, actual=rpo.actual_s),
+                "msp",
+                msg("finding.rpo.action", target=rpo.target_s),
+            )
+        )
     return drafts
 
 
@@ -173,10 +246,13 @@ def _step_draft(step: StepResult, late_limit: float) -> _Draft | None:
         evidence = msg("finding.step.evidence_never", target=step.target_s)
         action = msg("finding.step.action_never", title=step.title, party=party, target=step.target_s)
     else:
-        evidence = msg("finding.step.evidence", actual=step.actual_s, target=step.target_s,
-                       limit=step.target_s * late_limit)
-        action = msg("finding.step.action_delayed", title=step.title, party=party,
-                     target=step.target_s)
+        evidence = msg(
+            "finding.step.evidence",
+            actual=step.actual_s,
+            target=step.target_s,
+            limit=step.target_s * late_limit,
+        )
+        action = msg("finding.step.action_delayed", title=step.title, party=party, target=step.target_s)
     return _Draft(
         "medium" if step.status == "late" else "high",
         party,
@@ -188,9 +264,7 @@ def _step_draft(step: StepResult, late_limit: float) -> _Draft | None:
     )
 
 
-def _drafts(
-    facts: RunFacts, objectives: ObjectiveResults, steps: tuple[StepResult, ...]
-) -> list[_Draft]:
+def _drafts(facts: RunFacts, objectives: ObjectiveResults, steps: tuple[StepResult, ...]) -> list[_Draft]:
     late_limit = facts.spec.scoring.late_limit
     step_drafts = [d for s in steps if (d := _step_draft(s, late_limit)) is not None]
     return _drill_drafts(facts) + _objective_drafts(objectives) + step_drafts
@@ -205,22 +279,26 @@ def findings_and_plan(
     plan: list[Improvement] = []
     for number, draft in enumerate(_drafts(facts, objectives, steps), start=1):
         finding_id = f"F{number}"
-        findings.append(Finding(
-            id=finding_id,
-            severity=draft.severity,
-            party=draft.party,
-            title=english.message(draft.title),
-            evidence=english.message(draft.evidence),
-            subject=draft.subject,
-            title_msg=draft.title,
-            evidence_msg=draft.evidence,
-        ))
-        plan.append(Improvement(
-            finding=finding_id,
-            owner_party=draft.owner,
-            action=english.message(draft.action),
-            due_in_days=DUE_IN_DAYS[draft.severity],
-            subject=draft.subject,
-            action_msg=draft.action,
-        ))
+        findings.append(
+            Finding(
+                id=finding_id,
+                severity=draft.severity,
+                party=draft.party,
+                title=english.message(draft.title),
+                evidence=english.message(draft.evidence),
+                subject=draft.subject,
+                title_msg=draft.title,
+                evidence_msg=draft.evidence,
+            )
+        )
+        plan.append(
+            Improvement(
+                finding=finding_id,
+                owner_party=draft.owner,
+                action=english.message(draft.action),
+                due_in_days=DUE_IN_DAYS[draft.severity],
+                subject=draft.subject,
+                action_msg=draft.action,
+            )
+        )
     return tuple(findings), tuple(plan)

@@ -115,7 +115,8 @@ def _objective_measure(debrief: Debrief, name: str) -> Measure | None:
 def _fault_measure(debrief: Debrief, subject: str, applied_only: bool) -> Measure | None:
     _, action, target = subject.split(":", 2)
     tried = [
-        f for f in debrief.faults
+        f
+        for f in debrief.faults
         if f.action == action and f.target == target and (f.applied_at is not None or not applied_only)
     ]
     return _occurrence(debrief, subject) if tried else None
@@ -184,8 +185,9 @@ def plan_of(debrief: Debrief) -> StoredPlan:
 def open_items(plans: Iterable[StoredPlan], debrief: Debrief) -> list[tuple[StoredPlan, PlanItem]]:
     """Items of plans before ``debrief`` that no drill since has re-tested, oldest first."""
     current = (debrief.started_at, debrief.run_id)
-    earlier = sorted((p for p in plans if p.order < current and p.run_id != debrief.run_id),
-                     key=lambda p: p.order)
+    earlier = sorted(
+        (p for p in plans if p.order < current and p.run_id != debrief.run_id), key=lambda p: p.order
+    )
     closed = {key for plan in earlier for key in plan.retested}
     return [
         (plan, item)
@@ -200,19 +202,21 @@ def follow_up(debrief: Debrief, plans: Iterable[StoredPlan]) -> tuple[FollowUp, 
     result: list[FollowUp] = []
     for plan, item in open_items(plans, debrief):
         after = measure(debrief, item.subject)
-        result.append(FollowUp(
-            from_run=plan.run_id,
-            from_started_at=plan.started_at,
-            finding=item.finding,
-            subject=item.subject,
-            owner_party=item.owner_party,
-            action=item.action,
-            action_msg=item.action_msg,
-            retested=after is not None,
-            result=verdict(item.baseline, after),
-            before=item.baseline,
-            after=after,
-        ))
+        result.append(
+            FollowUp(
+                from_run=plan.run_id,
+                from_started_at=plan.started_at,
+                finding=item.finding,
+                subject=item.subject,
+                owner_party=item.owner_party,
+                action=item.action,
+                action_msg=item.action_msg,
+                retested=after is not None,
+                result=verdict(item.baseline, after),
+                before=item.baseline,
+                after=after,
+            )
+        )
     return tuple(result)
 
 
@@ -226,9 +230,7 @@ def _change_pct(before: float, after: float) -> float | None:
 def compare(previous: RunSummary, debrief: Debrief) -> Comparison:
     """This drill's score, person-hours and cost against the previous drill's."""
     current = RunSummary.of(debrief)
-    score_change = (
-        None if previous.score is None or current.score is None else current.score - previous.score
-    )
+    score_change = None if previous.score is None or current.score is None else current.score - previous.score
     return Comparison(
         previous_run=previous.run_id,
         previous_started_at=previous.started_at,

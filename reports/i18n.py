@@ -92,19 +92,21 @@ class Translator:
         self.tz = tz
         self.zone = zone(tz)
         self.messages = catalogue(lang)
-        self._formatter = _Formatter({
-            "dur": self.duration,
-            "score": self.score,
-            "num": self.number,
-            "int": lambda v: f"{int(v):,d}",
-            "pct": lambda v: f"{abs(float(v)):.0f}",
-            "abs1": lambda v: f"{abs(float(v)):.1f}",
-            "date": self.date,
-            "datetime": self.datetime,
-            "party": lambda v: self(f"party.{v}"),
-            "status": lambda v: self(f"status.{v}"),
-            "rating": self.rating,
-        })
+        self._formatter = _Formatter(
+            {
+                "dur": self.duration,
+                "score": self.score,
+                "num": self.number,
+                "int": lambda v: f"{int(v):,d}",
+                "pct": lambda v: f"{abs(float(v)):.0f}",
+                "abs1": lambda v: f"{abs(float(v)):.1f}",
+                "date": self.date,
+                "datetime": self.datetime,
+                "party": lambda v: self(f"party.{v}"),
+                "status": lambda v: self(f"status.{v}"),
+                "rating": self.rating,
+            }
+        )
 
     def has(self, key: str) -> bool:
         """True when the catalogue has ``key``."""
@@ -184,9 +186,14 @@ class Translator:
         offset = moment.strftime("%z")
         return self(
             "datetime",
-            year=moment.year, month=moment.month, day=moment.day,
-            hour=moment.hour, minute=moment.minute, second=moment.second,
-            zone=self.zone_label(), offset=f"{offset[:3]}:{offset[3:]}",
+            year=moment.year,
+            month=moment.month,
+            day=moment.day,
+            hour=moment.hour,
+            minute=moment.minute,
+            second=moment.second,
+            zone=self.zone_label(),
+            offset=f"{offset[:3]}:{offset[3:]}",
         )
 
     def date(self, value: str | None) -> str:

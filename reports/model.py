@@ -329,11 +329,13 @@ def from_plain(kind: Any, value: Any, path: str = "$") -> Any:
         missing = [f.name for f in fields(kind) if f.name not in value and _required(f)]
         if missing:
             raise ValueError(f"{path}: missing field {missing[0]!r}")
-        return kind(**{
-            f.name: from_plain(hints[f.name], value[f.name], f"{path}.{f.name}")
-            for f in fields(kind)
-            if f.name in value
-        })
+        return kind(
+            **{
+                f.name: from_plain(hints[f.name], value[f.name], f"{path}.{f.name}")
+                for f in fields(kind)
+                if f.name in value
+            }
+        )
     origin = get_origin(kind)
     if origin is tuple:
         (item, _) = get_args(kind)

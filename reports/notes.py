@@ -35,10 +35,10 @@ class _Offsets:
         return self.start_t + elapsed - self.origin
 
 
-def _note(at_s: float, kind: NoteKind, audience: Audience, party: FindingParty, by: str,
-          subject: str, text: str) -> Note:
-    return Note(at_s=at_s, kind=kind, audience=audience, party=party, by=by, subject=subject,
-                text=text)
+def _note(
+    at_s: float, kind: NoteKind, audience: Audience, party: FindingParty, by: str, subject: str, text: str
+) -> Note:
+    return Note(at_s=at_s, kind=kind, audience=audience, party=party, by=by, subject=subject, text=text)
 
 
 def _notes(contents: JournalContents, offsets: _Offsets) -> Iterator[Note]:
@@ -48,20 +48,49 @@ def _notes(contents: JournalContents, offsets: _Offsets) -> Iterator[Note]:
         if kind == "step.recorded" and str(data.get("note") or "").strip():
             party: FindingParty = "client" if data.get("party") == "client" else "msp"
             audience: Audience = "client" if party == "client" else "internal"
-            yield _note(at, "step_note", audience, party, str(data.get("by", "")),
-                        f"step:{data.get('step', '')}", str(data["note"]).strip())
+            yield _note(
+                at,
+                "step_note",
+                audience,
+                party,
+                str(data.get("by", "")),
+                f"step:{data.get('step', '')}",
+                str(data["note"]).strip(),
+            )
         elif kind == "step.rejected":
-            yield _note(at, "diagnostic", "internal", "drill", str(data.get("by", "")),
-                        f"step:{data.get('step', '')}", f"step rejected: {data.get('reason', '')}")
+            yield _note(
+                at,
+                "diagnostic",
+                "internal",
+                "drill",
+                str(data.get("by", "")),
+                f"step:{data.get('step', '')}",
+                f"step rejected: {data.get('reason', '')}",
+            )
         elif kind in ("fault.inject_failed", "fault.revert_failed"):
-            yield _note(at, "diagnostic", "internal", "drill", "engine",
-                        f"fault:{data.get('fault', '')}", f"{kind}: {data.get('error', '')}")
+            yield _note(
+                at,
+                "diagnostic",
+                "internal",
+                "drill",
+                "engine",
+                f"fault:{data.get('fault', '')}",
+                f"{kind}: {data.get('error', '')}",
+            )
             if data.get("manual"):
-                yield _note(at, "manual_revert", "internal", "drill", "engine",
-                            f"fault:{data.get('fault', '')}", str(data["manual"]))
+                yield _note(
+                    at,
+                    "manual_revert",
+                    "internal",
+                    "drill",
+                    "engine",
+                    f"fault:{data.get('fault', '')}",
+                    str(data["manual"]),
+                )
         elif kind in ("run.failed", "restore.failed"):
-            yield _note(at, "diagnostic", "internal", "drill", "engine", "drill",
-                        f"{kind}: {data.get('reason', '')}")
+            yield _note(
+                at, "diagnostic", "internal", "drill", "engine", "drill", f"{kind}: {data.get('reason', '')}"
+            )
 
 
 def read_notes(contents: JournalContents, origin: float) -> tuple[Note, ...]:

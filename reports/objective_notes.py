@@ -17,20 +17,27 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, key in (
         (r"^not measured: no fault was applied$", "objective.note.no_fault"),
         (r"^not measured: no steady-state probes$", "objective.note.no_probes"),
-        (r"^not measured: steady-state probe '(?P<probe>[^']*)' never reported$",
-         "objective.note.never_reported"),
-        (r"^not recovered: steady-state probe '(?P<probe>[^']*)' was down at run end$",
-         "objective.note.not_recovered"),
-        (r"^no outage seen: steady-state probes stayed up after impact start$",
-         "objective.note.no_outage"),
+        (
+            r"^not measured: steady-state probe '(?P<probe>[^']*)' never reported$",
+            "objective.note.never_reported",
+        ),
+        (
+            r"^not recovered: steady-state probe '(?P<probe>[^']*)' was down at run end$",
+            "objective.note.not_recovered",
+        ),
+        (r"^no outage seen: steady-state probes stayed up after impact start$", "objective.note.no_outage"),
         (r"^measured: all steady-state probes up again and stayed up$", "objective.note.measured"),
         (r"^no RPO target set$", "objective.note.no_rpo_target"),
         (r"^not measured: the playbook names no rpo_probe$", "objective.note.no_rpo_probe"),
-        (r"^not measured: data probe '(?P<probe>[^']*)' saw no outage or rollback$",
-         "objective.note.rpo_no_loss"),
-        (r"^measured by data probe '(?P<probe>[^']*)': newest surviving record (?P<surviving>.*), "
-         r"newest seen before the loss (?P<seen>.*); real seconds, target not time-scaled$",
-         "objective.note.rpo_measured"),
+        (
+            r"^not measured: data probe '(?P<probe>[^']*)' saw no outage or rollback$",
+            "objective.note.rpo_no_loss",
+        ),
+        (
+            r"^measured by data probe '(?P<probe>[^']*)': newest surviving record (?P<surviving>.*), "
+            r"newest seen before the loss (?P<seen>.*); real seconds, target not time-scaled$",
+            "objective.note.rpo_measured",
+        ),
     )
 )
 _NO_TARGET = " (no RTO target set)"

@@ -59,9 +59,7 @@ def score_step(
 ) -> StepResult:
     """Grade one step; unexercised steps get no score and do not count."""
     auto_unrecorded = (
-        record is None
-        and facts.spec.responders == "auto"
-        and step.recorded_by in HUMAN_RECORDINGS
+        record is None and facts.spec.responders == "auto" and step.recorded_by in HUMAN_RECORDINGS
     )
     if anchor is None or auto_unrecorded:
         status: StepStatus = "not_exercised"
@@ -212,9 +210,7 @@ def revert_problem(fault: FaultTrack) -> RevertProblem | None:
         return RevertProblem("revert ran but could not be verified", remains=True)
     if fault.revert_error is not None:
         later = "by `bcdrill recover`" if fault.recovered else "on a later attempt"
-        return RevertProblem(
-            f"revert failed during the run ({fault.revert_error}); reverted {later}", False
-        )
+        return RevertProblem(f"revert failed during the run ({fault.revert_error}); reverted {later}", False)
     if fault.recovered:
         return RevertProblem("the run stopped before reverting; `bcdrill recover` did", False)
     return None
@@ -277,4 +273,3 @@ def outcome(
 def format_score(score: float | None) -> str:
     """A score as people read it: one decimal, or a dash when nothing counted."""
     return "—" if score is None else f"{score:.1f}"
-

@@ -105,8 +105,9 @@ def _escape(text: str) -> str:
     return str(escape(text))
 
 
-def create_app(runs_root: Path | None = None, tokens: ServeTokens | None = None,
-               lang: str = "en", tz: str = "UTC") -> FastAPI:
+def create_app(
+    runs_root: Path | None = None, tokens: ServeTokens | None = None, lang: str = "en", tz: str = "UTC"
+) -> FastAPI:
     """The read-only FastAPI app (no docs pages, no OpenAPI schema)."""
     pages = ServeApp(runs_root, tokens or ServeTokens(), lang, tz)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -119,8 +120,12 @@ def create_app(runs_root: Path | None = None, tokens: ServeTokens | None = None,
         response.headers.update(SECURITY_HEADERS)
         route = request.scope.get("route")
         # The route template ("/access/{token}"), never the path: a token must not be logged.
-        log.info("serve.request", method=request.method,
-                 route=getattr(route, "path", "unmatched"), status=response.status_code)
+        log.info(
+            "serve.request",
+            method=request.method,
+            route=getattr(route, "path", "unmatched"),
+            status=response.status_code,
+        )
         return response
 
     @app.get("/access/{token}")
@@ -128,8 +133,9 @@ def create_app(runs_root: Path | None = None, tokens: ServeTokens | None = None,
         if pages.tokens.client_of(token) is None:
             return pages.denied(request)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            COOKIE, token, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https"
+        )
         return response
 
     @app.get("/")

@@ -61,13 +61,16 @@ class ServeTokens:
             raise JournalError(f"token file {str(self.path)!r} is unreadable: {exc}") from exc
         if data.get("format") != TOKENS_FORMAT:
             raise JournalError(f"{str(self.path)!r} is not a {TOKENS_FORMAT} file")
-        return tuple(TokenEntry(str(e["client"]), str(e["hash"]), str(e["issued_at"]))
-                     for e in data.get("tokens", []))
+        return tuple(
+            TokenEntry(str(e["client"]), str(e["hash"]), str(e["issued_at"])) for e in data.get("tokens", [])
+        )
 
     def _write(self, entries: list[TokenEntry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        document = {"format": TOKENS_FORMAT,
-                    "tokens": [e.__dict__ for e in sorted(entries, key=lambda e: e.client)]}
+        document = {
+            "format": TOKENS_FORMAT,
+            "tokens": [e.__dict__ for e in sorted(entries, key=lambda e: e.client)],
+        }
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

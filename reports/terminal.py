@@ -20,8 +20,12 @@ STATUS_STYLES = {"on_time": "green", "late": "yellow", "missed": "red", "not_exe
 def _steps_table(debrief: Debrief, t: Translator) -> Table:
     table = Table(title=t("terminal.steps"), title_justify="left", expand=False)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("col.party", "left"), ("col.step", "left"), ("col.target", "right"),
-        ("col.actual", "right"), ("col.status", "left"), ("col.score", "right"),
+        ("col.party", "left"),
+        ("col.step", "left"),
+        ("col.target", "right"),
+        ("col.actual", "right"),
+        ("col.status", "left"),
+        ("col.score", "right"),
     )
     for column, justify in columns:
         table.add_column(t(column), justify=justify)
@@ -63,15 +67,23 @@ def print_scorecard(
         debrief = Debrief.from_json(debrief)
     t = translator(lang, tz)
     console.print(Text(t("report.title", title=debrief.playbook.title), style="bold"))
-    console.print(Text(t("terminal.run", run=debrief.run_id, client=debrief.client,
-                         environment=debrief.environment.name)))
+    console.print(
+        Text(
+            t("terminal.run", run=debrief.run_id, client=debrief.client, environment=debrief.environment.name)
+        )
+    )
     console.print(_headline(debrief, t))
     console.print(_steps_table(debrief, t))
     for finding in debrief.findings:
         severity = t(f"severity.{finding.severity}")
         line = Text(t("terminal.finding_id", id=finding.id, severity=severity), style="bold")
-        line.append(t("terminal.finding", title=t.message(finding.title_msg, finding.title),
-                      evidence=t.message(finding.evidence_msg, finding.evidence)))
+        line.append(
+            t(
+                "terminal.finding",
+                title=t.message(finding.title_msg, finding.title),
+                evidence=t.message(finding.evidence_msg, finding.evidence),
+            )
+        )
         console.print(line)
     if debrief.resolution_s is not None:
         console.print(Text(t("terminal.resolution", resolution=debrief.resolution_s), "dim"))

@@ -55,8 +55,7 @@ def step(party: str, id_: str, within_s: float, **options: Any) -> StepDef:
 
 DEFAULT_STEPS: tuple[StepDef, ...] = (
     step("msp", "acknowledge", 120, title="Acknowledge the alert"),
-    step("msp", "restore", 600, title="Restore the service", recorded_by="probe", probe="web",
-         state="up"),
+    step("msp", "restore", 600, title="Restore the service", recorded_by="probe", probe="web", state="up"),
     step("client", "report", 300, title="Report through the service desk"),
 )
 
@@ -81,8 +80,13 @@ def run_started(
     """The ``data`` of a ``run.started`` record, with test-friendly defaults."""
     return {
         "run_id": run_id,
-        "playbook": {"id": "web-down", "title": title, "summary": "The web server stops.",
-                     "severity": "high", "path": "playbooks/web-down.yaml"},
+        "playbook": {
+            "id": "web-down",
+            "title": title,
+            "summary": "The web server stops.",
+            "severity": "high",
+            "path": "playbooks/web-down.yaml",
+        },
         "environment": {"name": "lab", "kind": "test", "client": "Acme Ltd"},
         "responders": responders,
         "time_scale": time_scale,
@@ -96,10 +100,12 @@ def run_started(
         "probes": [{"id": p, "kind": "http", "interval_s": i, "timeout_s": 0.5} for p, i in probes],
         "steady_state": list(steady_state),
         "objectives": {"rto_s": rto_s, "rpo_s": rpo_s, "rpo_probe": None},
-        "scoring": {"weights": {"msp": weights[0], "client": weights[1]},
-                    "late_limit": late_limit,
-                    "bands": {"P": bands[0], "S": bands[1], "M": bands[2]},
-                    "pass_score": pass_score},
+        "scoring": {
+            "weights": {"msp": weights[0], "client": weights[1]},
+            "late_limit": late_limit,
+            "bands": {"P": bands[0], "S": bands[1], "M": bands[2]},
+            "pass_score": pass_score,
+        },
         "impact": {"users_affected": impact[0], "hourly_cost": impact[1], "currency": impact[2]},
         "safety": {"max_duration_s": 1800.0, "abort_when": []},
     }
@@ -136,21 +142,15 @@ class ScriptedRun:
         """``probe.changed``."""
         return self.record("probe.changed", probe=probe, state=state, detail=detail)
 
-    def inject(
-        self, fault: str, action: str = "container.stop", target: str = "web-1"
-    ) -> ScriptedRun:
+    def inject(self, fault: str, action: str = "container.stop", target: str = "web-1") -> ScriptedRun:
         """``fault.intent`` then ``fault.applied``."""
         self.intend(fault, action, target)
         return self.record("fault.applied", fault=fault)
 
-    def intend(
-        self, fault: str, action: str = "container.stop", target: str = "web-1"
-    ) -> ScriptedRun:
+    def intend(self, fault: str, action: str = "container.stop", target: str = "web-1") -> ScriptedRun:
         """``fault.intent`` only."""
         label = {"name": "web", "kind": "container", "ref": "c0ffee", "label": target}
-        return self.record(
-            "fault.intent", fault=fault, action=action, target=label, params={}, prior={}
-        )
+        return self.record("fault.intent", fault=fault, action=action, target=label, params={}, prior={})
 
     def revert(self, fault: str, verified: bool = True) -> ScriptedRun:
         """``fault.reverted``."""

@@ -60,22 +60,22 @@ def _step_marks(facts: RunFacts, steps: tuple[StepResult, ...]) -> tuple[StepMar
     marks: list[StepMark] = []
     for spec, step in zip(facts.spec.steps, steps, strict=True):
         record = first.get(spec.key) if step.actual_s is not None else None
-        marks.append(StepMark(
-            party=step.party,
-            id=step.id,
-            title=step.title,
-            target_s=step.target_s,
-            actual_s=step.actual_s,
-            status=step.status,
-            by=None if record is None else record.by,
-            source=None if record is None else record.source,
-        ))
+        marks.append(
+            StepMark(
+                party=step.party,
+                id=step.id,
+                title=step.title,
+                target_s=step.target_s,
+                actual_s=step.actual_s,
+                status=step.status,
+                by=None if record is None else record.by,
+                source=None if record is None else record.source,
+            )
+        )
     return tuple(marks)
 
 
-def build_timeline(
-    facts: RunFacts, anchor: float | None, steps: tuple[StepResult, ...]
-) -> Timeline:
+def build_timeline(facts: RunFacts, anchor: float | None, steps: tuple[StepResult, ...]) -> Timeline:
     """The chart data of one run."""
     origin = facts.started_t if anchor is None else anchor
     end_s = facts.end_t - origin

@@ -55,18 +55,31 @@ def trend_table(trend: Trend, t: Translator) -> Table:
     """A rich table: one row per drill."""
     table = Table(title=t("trend.title", client=trend.client), title_justify="left")
     for key, justify in (
-        ("trend.col.date", "left"), ("trend.col.scenario", "left"), ("col.result", "left"),
-        ("col.score", "right"), ("col.rating", "left"), ("party.msp", "right"),
-        ("party.client", "right"), ("trend.col.rto", "right"), ("impact.person_hours", "right"),
-        ("impact.cost", "right"), ("trend.col.findings", "right"),
+        ("trend.col.date", "left"),
+        ("trend.col.scenario", "left"),
+        ("col.result", "left"),
+        ("col.score", "right"),
+        ("col.rating", "left"),
+        ("party.msp", "right"),
+        ("party.client", "right"),
+        ("trend.col.rto", "right"),
+        ("impact.person_hours", "right"),
+        ("impact.cost", "right"),
+        ("trend.col.findings", "right"),
     ):
         table.add_column(t(key), justify=justify)  # type: ignore[arg-type]
     for p in trend.points:
         table.add_row(
-            t.date(p.started_at), Text(p.playbook_title), t(f"outcome_word.{p.outcome}"),
-            t.score(p.score), p.rating or "—", t.score(p.msp_score), t.score(p.client_score),
+            t.date(p.started_at),
+            Text(p.playbook_title),
+            t(f"outcome_word.{p.outcome}"),
+            t.score(p.score),
+            p.rating or "—",
+            t.score(p.msp_score),
+            t.score(p.client_score),
             t("trend.rto", actual=p.rto_actual_s, target=p.rto_target_s),
-            t.number(p.person_hours), t("trend.cost", cost=p.cost, currency=p.currency),
+            t.number(p.person_hours),
+            t("trend.cost", cost=p.cost, currency=p.currency),
             str(p.findings),
         )
     return table
@@ -74,8 +87,11 @@ def trend_table(trend: Trend, t: Translator) -> Table:
 
 def trend_json(trend: Trend) -> str:
     """The trend as JSON (``bcdrill/trend/v1``)."""
-    document = {"format": "bcdrill/trend/v1", "client": trend.client,
-                "runs": [asdict(p) for p in trend.points]}
+    document = {
+        "format": "bcdrill/trend/v1",
+        "client": trend.client,
+        "runs": [asdict(p) for p in trend.points],
+    }
     return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
@@ -117,8 +133,13 @@ def trend_chart(trend: Trend, t: Translator) -> TrendChart:
     dots: list[TrendDot] = []
     for index, p in enumerate(trend.points):
         x = PAD_L + (span_x / 2 if count == 1 else index * span_x / (count - 1))
-        tip = t("trend.tip", date=p.started_at, title=p.playbook_title, score=p.score,
-                outcome=t(f"outcome_word.{p.outcome}"))
+        tip = t(
+            "trend.tip",
+            date=p.started_at,
+            title=p.playbook_title,
+            score=p.score,
+            outcome=t(f"outcome_word.{p.outcome}"),
+        )
         dots.append(TrendDot(round(x, 2), y(p.score or 0.0), OUTCOME_COLOURS.get(p.outcome, "#98a2b3"), tip))
     grid = tuple((y(v), f"{v:g}") for v in (0.0, 40.0, 70.0, 90.0, 100.0))
     return TrendChart(
@@ -136,6 +157,10 @@ def trend_html(trend: Trend, t: Translator, links: dict[str, str] | None = None)
     """A self-contained HTML page: the score chart and the table (``links``: run id → URL)."""
     template = html_env().get_template("trend.html.j2")
     return template.render(
-        trend=trend, t=t, chart=trend_chart(trend, t), links=links or {},
-        lang=t.lang, fonts=FONTS.get(t.lang, LATIN_FONTS),
+        trend=trend,
+        t=t,
+        chart=trend_chart(trend, t),
+        links=links or {},
+        lang=t.lang,
+        fonts=FONTS.get(t.lang, LATIN_FONTS),
     )

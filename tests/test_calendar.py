@@ -89,9 +89,7 @@ def test_controller_calendar_has_exact_moments_and_timezones() -> None:
     parsed = Calendar.from_ical(controller_calendar(drills, stamp=STAMP))
     events = parsed.walk("VEVENT")
     assert [e.decoded("dtstart") for e in events] == [d.local_start() for d in drills]
-    assert [e.decoded("dtend") - e.decoded("dtstart") for e in events] == [
-        d.end - d.start for d in drills
-    ]
+    assert [e.decoded("dtend") - e.decoded("dtstart") for e in events] == [d.end - d.start for d in drills]
     assert all(str(e["class"]) == "CONFIDENTIAL" for e in events)
     assert [str(tz["tzid"]) for tz in parsed.walk("VTIMEZONE")] == ["Europe/Berlin"]
     assert parsed.get_missing_tzids() == set()

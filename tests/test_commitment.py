@@ -17,9 +17,7 @@ from engine.errors import InputError
 
 MOMENT = datetime(2027, 2, 15, 9, 30, tzinfo=UTC)
 
-moments = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-)
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
 
 
 def test_digest_is_sha256_of_the_documented_canonical_string() -> None:

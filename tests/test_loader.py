@@ -131,9 +131,7 @@ def test_valid_playbook_loads_into_the_models() -> None:
         "high",
     )
     assert pb.targets == ("storefront", "app")
-    assert pb.probes[0] == ProbeSpec(
-        "storefront", "test.check", "storefront", 0.25, 0.5, pb.probes[0].params
-    )
+    assert pb.probes[0] == ProbeSpec("storefront", "test.check", "storefront", 0.25, 0.5, pb.probes[0].params)
     assert dict(pb.probes[0].params) == {"url": "storefront"}
     assert (pb.probes[1].interval_s, pb.probes[1].timeout_s, pb.probes[1].target) == (
         1.0,
@@ -211,9 +209,7 @@ def test_valid_environment_loads_into_the_models() -> None:
         "stop": "service web stop",
         "status": "service web status",
     }
-    assert env.targets["storefront"] == TargetBinding(
-        "storefront", "container", ("bcdrill-lab-storefront",)
-    )
+    assert env.targets["storefront"] == TargetBinding("storefront", "container", ("bcdrill-lab-storefront",))
     assert env.targets["app"] == TargetBinding("app", "host", ("app1",))
     assert env.participants == (
         Participant("Alice Martin", "msp", "on-call engineer", "alice@msp.example"),
@@ -241,8 +237,7 @@ def test_minimal_files_get_the_documented_defaults(tmp_path: Path) -> None:
     assert pb.safety.max_duration_s == 1800.0 and pb.safety.allowed_kinds == ("staging", "test")
     environment = tmp_path / "e.yaml"
     environment.write_text(
-        "format: environment/v1\nname: lab\nkind: staging\nclient: X\n"
-        "targets: {web: {containers: [w]}}\n"
+        "format: environment/v1\nname: lab\nkind: staging\nclient: X\ntargets: {web: {containers: [w]}}\n"
     )
     env = load_environment(environment)
     assert env.docker == DockerEndpoint()  # containers targeted: the local socket by default
@@ -273,8 +268,7 @@ def test_empty_file() -> None:
 
 def test_not_yaml() -> None:
     assert problems(bad("not-yaml.yaml")) == [
-        f"{rel('not-yaml.yaml')}:2:1: not valid YAML: expected '<document start>', "
-        "but found '<scalar>'"
+        f"{rel('not-yaml.yaml')}:2:1: not valid YAML: expected '<document start>', but found '<scalar>'"
     ]
 
 
@@ -286,8 +280,7 @@ def test_list_at_top_level() -> None:
 
 def test_duplicate_keys() -> None:
     assert problems(bad("duplicate-keys.yaml")) == [
-        f"{rel('duplicate-keys.yaml')}:5:1: title: duplicate key 'title' "
-        "(first defined at line 3, column 1)"
+        f"{rel('duplicate-keys.yaml')}:5:1: title: duplicate key 'title' (first defined at line 3, column 1)"
     ]
 
 
@@ -336,8 +329,7 @@ def test_step_cycle_self_reference_and_unknown_until() -> None:
         "(steps: client.notice, client.report, msp.ack, msp.mitigate)",
         f"{rel('step-cycle.yaml')}:10:69: response.msp[0].after: steps wait for each other: "
         "msp.ack → client.report → msp.mitigate → msp.ack",
-        f"{rel('step-cycle.yaml')}:14:67: response.client[1].after: a step cannot come after "
-        "itself",
+        f"{rel('step-cycle.yaml')}:14:67: response.client[1].after: a step cannot come after itself",
     ]
 
 
@@ -352,12 +344,10 @@ def test_no_is_not_a_boolean() -> None:
 def test_sexagesimal_stays_text_and_inline_secrets_are_not_echoed() -> None:
     found = problems(bad("sexagesimal.yaml"))
     assert found == [
-        f"{rel('sexagesimal.yaml')}:8:11: ssh_hosts.app1.port: expected an integer, got the "
-        "text '22:22'",
+        f"{rel('sexagesimal.yaml')}:8:11: ssh_hosts.app1.port: expected an integer, got the text '22:22'",
         f"{rel('sexagesimal.yaml')}:10:10: ssh_hosts.app1.key: the value (hidden: it may be a "
         "secret) must be a reference like 'env:VAR' or 'file:PATH', never the secret itself",
-        f"{rel('sexagesimal.yaml')}:13:23: targets.app.hosts[1]: unknown SSH host 'app2' "
-        "(ssh_hosts: app1)",
+        f"{rel('sexagesimal.yaml')}:13:23: targets.app.hosts[1]: unknown SSH host 'app2' (ssh_hosts: app1)",
     ]
     assert not any("BEGIN OPENSSH" in line for line in found)
 
@@ -370,8 +360,7 @@ def test_alias_bomb_file(tmp_path: Path) -> None:
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     bomb.write_text("\n".join(lines) + "\n")
     assert problems(bomb) == [
-        f"{bomb}:7:4: too complex: more than 100000 values once aliases are expanded "
-        "(an alias bomb?)"
+        f"{bomb}:7:4: too complex: more than 100000 values once aliases are expanded (an alias bomb?)"
     ]
 
 
@@ -459,8 +448,7 @@ def test_reference_checks(tmp_path: Path) -> None:
     assert problems(path) == [
         f"{path}:15:9: probes[1].id: duplicate probe id 'storefront' (also probes[0])",
         f"{path}:18:28: steady_state[1]: unknown probe 'orders' (probes: storefront)",
-        f"{path}:22:13: faults[0].target: unknown target 'shop' (this playbook's targets: app, "
-        "storefront)",
+        f"{path}:22:13: faults[0].target: unknown target 'shop' (this playbook's targets: app, storefront)",
         f"{path}:23:9: faults[0].at: '50m' is not before safety.max_duration (2700s): this "
         "fault would never be injected",
         f"{path}:40:14: response.msp[1].after: unknown step 'client.nope' (steps: "
@@ -559,9 +547,7 @@ def test_environment_problems(tmp_path: Path) -> None:
 
 def test_ssh_host_needs_a_way_to_authenticate(tmp_path: Path) -> None:
     path = copy_of(VALID_ENVIRONMENT, tmp_path, {'    key: "env:BCDRILL_TEST_KEY"\n': ""})
-    assert problems(path) == [
-        f"{path}:9:3: ssh_hosts.app1: needs key (env:/file: reference) or agent: true"
-    ]
+    assert problems(path) == [f"{path}:9:3: ssh_hosts.app1: needs key (env:/file: reference) or agent: true"]
 
 
 def test_wrong_format_is_named(tmp_path: Path) -> None:
@@ -581,12 +567,7 @@ def test_wrong_format_is_named(tmp_path: Path) -> None:
 
 
 def test_check_against_environment_passes_for_the_lab() -> None:
-    assert (
-        check_against_environment(
-            load_playbook(VALID_PLAYBOOK), load_environment(VALID_ENVIRONMENT)
-        )
-        == ()
-    )
+    assert check_against_environment(load_playbook(VALID_PLAYBOOK), load_environment(VALID_ENVIRONMENT)) == ()
 
 
 def test_check_against_environment_names_playbook_lines(tmp_path: Path) -> None:
@@ -712,9 +693,7 @@ def test_unknown_and_missing_format(tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text("format: playbook/v9\n")
     [message] = problems(path)
-    assert message.startswith(
-        f"{path}:1:9: format: unknown format 'playbook/v9' (this bcdrill reads: "
-    )
+    assert message.startswith(f"{path}:1:9: format: unknown format 'playbook/v9' (this bcdrill reads: ")
     assert "environment/v1" in message and "playbook/v1" in message
     path.write_text("id: x\n")
     assert validate_file(path)[0] == ""

@@ -91,15 +91,17 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
 def test_watcher_journals_each_new_measurement_once_before_the_transition(journal: Journal) -> None:
     m1 = {"rpo_s": 1.5, "seen": {"seq": 4, "ts": 10.0}}
     m2 = {"rpo_s": 0.0, "seen": {"seq": 9, "ts": 20.0}}
-    probe = ScriptedProbe([
-        result(True),
-        result(True, m1),
-        result(True, dict(m1)),  # equal, another object: not journaled again
-        result(False, m1),
-        result(True, m2),  # a new measurement and a transition in one observation
-        result(True),  # no measurement: forgets nothing
-        result(True, m2),
-    ])
+    probe = ScriptedProbe(
+        [
+            result(True),
+            result(True, m1),
+            result(True, dict(m1)),  # equal, another object: not journaled again
+            result(False, m1),
+            result(True, m2),  # a new measurement and a transition in one observation
+            result(True),  # no measurement: forgets nothing
+            result(True, m2),
+        ]
+    )
     watch(probe, journal, probe.exhausted)
     assert records(journal) == [
         ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
@@ -138,7 +140,11 @@ class ScriptedStore(DataProbe):
 
     def __init__(self, interval_s: float = 0.01) -> None:
         store_spec = ProbeSpec(
-            id="orders", kind="data", target=None, interval_s=interval_s, timeout_s=0.5,
+            id="orders",
+            kind="data",
+            target=None,
+            interval_s=interval_s,
+            timeout_s=0.5,
             params={"argv": ["cat", "orders.log"]},
         )
         super().__init__(store_spec, ENVIRONMENT, Transports(ENVIRONMENT))

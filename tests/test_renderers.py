@@ -25,8 +25,7 @@ UPDATE = os.environ.get("BCDRILL_UPDATE_GOLDEN") == "1"
 STEPS = (
     step("msp", "acknowledge", 120, title="Acknowledge the alert"),
     step("msp", "inform", 300, title="Inform the client | by phone"),
-    step("msp", "restore", 720, title="Restore the service", recorded_by="probe", probe="web",
-         state="up"),
+    step("msp", "restore", 720, title="Restore the service", recorded_by="probe", probe="web", state="up"),
     step("client", "report", 300, title="Report through the service desk"),
     step("client", "workaround", 600, title="Start manual order taking", weight=2.0),
 )
@@ -35,8 +34,15 @@ STEPS = (
 def eventful_run(run_dir: Path, title: str = "Storefront web server dies") -> ScriptedRun:
     """A drill with an on-time, a late and a missed step, a missed RTO and a failed revert."""
     run = ScriptedRun(run_dir)
-    run.start(steps=STEPS, title=title, rto_s=480.0, rpo_s=300.0, impact=(40, 1200.0, "EUR"),
-              probes=(("web", 1.0), ("db", 2.0)), steady_state=("web",))
+    run.start(
+        steps=STEPS,
+        title=title,
+        rto_s=480.0,
+        rpo_s=300.0,
+        impact=(40, 1200.0, "EUR"),
+        probes=(("web", 1.0), ("db", 2.0)),
+        steady_state=("web",),
+    )
     run.at(1).probe("web", "up").probe("db", "up")
     run.at(9).intend("stop-web@lab-web-1", target="lab-web-1")
     run.at(10).record("fault.applied", fault="stop-web@lab-web-1")
@@ -48,8 +54,12 @@ def eventful_run(run_dir: Path, title: str = "Storefront web server dies") -> Sc
     run.at(600).step("client.workaround", by="Bob (Acme)")
     run.at(610).revert("stop-web@lab-web-1")
     run.at(611.5).probe("web", "up").step("msp.restore", by="probe", source="probe")
-    run.at(612).record("fault.revert_failed", fault="block-db", error="network not found",
-                       manual="docker network connect lab lab-db")
+    run.at(612).record(
+        "fault.revert_failed",
+        fault="block-db",
+        error="network not found",
+        manual="docker network connect lab lab-db",
+    )
     return run.at(615).end()
 
 
@@ -75,8 +85,12 @@ def test_json_matches_golden(debrief: Debrief) -> None:
 
 def test_golden_scenario_scores_as_intended(debrief: Debrief) -> None:
     assert [(s.id, s.status) for s in debrief.steps] == [
-        ("acknowledge", "on_time"), ("inform", "missed"), ("restore", "on_time"),
-        ("report", "late"), ("workaround", "on_time")]
+        ("acknowledge", "on_time"),
+        ("inform", "missed"),
+        ("restore", "on_time"),
+        ("report", "late"),
+        ("workaround", "on_time"),
+    ]
     assert debrief.objectives.rto.met is False
     assert debrief.outcome == "failed"
     assert [f.severity for f in debrief.findings] == ["critical", "high", "high", "medium"]
@@ -106,7 +120,7 @@ def test_html_is_self_contained_with_an_inline_svg_timeline(debrief: Debrief) ->
     assert html.startswith("<!DOCTYPE html>")
     for external in ("<link", "<script", "src=", "@import", "url("):
         assert external not in html
-    svg = html[html.index("<svg"): html.index("</svg>") + 6]
+    svg = html[html.index("<svg") : html.index("</svg>") + 6]
     chart = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     classes = [r.get("class") for r in chart.iter(f"{ns}rect")]
@@ -143,8 +157,9 @@ def test_junit_has_a_testcase_per_step_objective_and_revert(debrief: Debrief) ->
     }
     for key in failed:
         assert (cases[key].findtext("failure") or "").strip(), f"{key} has no failure body"
-    assert "never recorded" in (cases[("msp", "inform: Inform the client | by phone")]
-                                .findtext("failure") or "")
+    assert "never recorded" in (
+        cases[("msp", "inform: Inform the client | by phone")].findtext("failure") or ""
+    )
     assert cases[("objectives", "rpo")].find("skipped") is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("10", "5", "1")
     assert cases[("msp", "acknowledge: Acknowledge the alert")].get("time") == "90.000"
@@ -236,16 +251,14 @@ def _auto_never_reverted(run: ScriptedRun) -> None:
 
 
 @pytest.mark.parametrize("script", [_preflight_failed, _auto_never_reverted])
-def test_every_renderer_handles_edge_runs(
-    tmp_path: Path, script: Callable[[ScriptedRun], None]
-) -> None:
+def test_every_renderer_handles_edge_runs(tmp_path: Path, script: Callable[[ScriptedRun], None]) -> None:
     run = ScriptedRun(tmp_path)
     script(run)
     debrief = debrief_from_journal(run.path)
     markdown = render(debrief, "md")
     assert f"**{debrief.outcome.upper()}**" in markdown
     html = render(debrief, "html")
-    ET.fromstring(html[html.index("<svg"): html.index("</svg>") + 6])
+    ET.fromstring(html[html.index("<svg") : html.index("</svg>") + 6])
     suite = ET.fromstring(render(debrief, "junit")).find("testsuite")
     assert suite is not None
     outcome = suite.find("testcase[@name='outcome']/failure")

@@ -24,14 +24,21 @@ from reports.validation import debrief_errors
 
 STEPS = (
     step("msp", "acknowledge", 120, title="Acknowledge the alert"),
-    step("msp", "restore", 720, title="Restore the service", recorded_by="probe", probe="web",
-         state="up"),
+    step("msp", "restore", 720, title="Restore the service", recorded_by="probe", probe="web", state="up"),
     step("client", "report", 300, title="Report through the service desk"),
 )
 
 
-def drill(root: Path, run_id: str, start: datetime, ack: float | None, report: float,
-          restore: float, client: str = "Acme Ltd", playbook: str = "web-down") -> ScriptedRun:
+def drill(
+    root: Path,
+    run_id: str,
+    start: datetime,
+    ack: float | None,
+    report: float,
+    restore: float,
+    client: str = "Acme Ltd",
+    playbook: str = "web-down",
+) -> ScriptedRun:
     """A drill of ``client``; ``ack`` None leaves the acknowledgement unrecorded."""
     run = ScriptedRun(root / run_id, start=start)
     started = _started(run_id, {"client": client, "playbook": playbook})
@@ -63,8 +70,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_next_drill_says_what_was_retested_and_how_it_went(tmp_path: Path, home: Path) -> None:
     runs = tmp_path / "runs"
-    first = drill(runs, "20250303T090000Z-web-down-aaaa", datetime(2025, 3, 3, 9, tzinfo=UTC),
-                  ack=200, report=520, restore=700)
+    first = drill(
+        runs,
+        "20250303T090000Z-web-down-aaaa",
+        datetime(2025, 3, 3, 9, tzinfo=UTC),
+        ack=200,
+        report=520,
+        restore=700,
+    )
     write_debrief(first.run_dir)
     stored = ImprovementStore("Acme Ltd").plans()
     assert [(i.finding, i.subject, i.baseline.status) for i in stored[0].items] == [
@@ -75,8 +88,14 @@ def test_next_drill_says_what_was_retested_and_how_it_went(tmp_path: Path, home:
     assert (home / "improvements" / "acme-ltd.json").exists()
     # a year later: the acknowledgement is never recorded (worse), the report on time
     # (improved), recovery still too slow but faster (improved, not yet met)
-    second = drill(runs, "20260302T090000Z-web-down-bbbb", datetime(2026, 3, 2, 9, tzinfo=UTC),
-                   ack=None, report=250, restore=600)
+    second = drill(
+        runs,
+        "20260302T090000Z-web-down-bbbb",
+        datetime(2026, 3, 2, 9, tzinfo=UTC),
+        ack=None,
+        report=250,
+        restore=600,
+    )
     result = write_debrief(second.run_dir)
     assert debrief_errors(result) == []
     results = {f["subject"]: (f["retested"], f["result"]) for f in result["follow_up"]}
@@ -92,8 +111,14 @@ def test_next_drill_says_what_was_retested_and_how_it_went(tmp_path: Path, home:
     assert "Productivity time lost fell 14 % year on year (7.79 → 6.68 person-hours)." in text
     assert "| F2 of 2025-03-03 | MSP |" in text and "| late, 3m20s | missed | worse |" in text
     # re-tested items are closed; the second drill's own findings are the new open items
-    third = drill(runs, "20260901T090000Z-web-down-cccc", datetime(2026, 9, 1, 9, tzinfo=UTC),
-                  ack=60, report=60, restore=100)
+    third = drill(
+        runs,
+        "20260901T090000Z-web-down-cccc",
+        datetime(2026, 9, 1, 9, tzinfo=UTC),
+        ack=60,
+        report=60,
+        restore=100,
+    )
     again = write_debrief(third.run_dir)
     assert [f["from_run"] for f in again["follow_up"]] == [second.run_dir.name] * 2
     assert {f["result"] for f in again["follow_up"]} == {"improved"}
@@ -104,18 +129,40 @@ def test_next_drill_says_what_was_retested_and_how_it_went(tmp_path: Path, home:
 
 def test_items_not_retested_stay_open_across_other_scenarios(tmp_path: Path, home: Path) -> None:
     runs = tmp_path / "runs"
-    first = drill(runs, "20250101T090000Z-web-down-aaaa", datetime(2025, 1, 1, tzinfo=UTC),
-                  ack=200, report=100, restore=300)
+    first = drill(
+        runs,
+        "20250101T090000Z-web-down-aaaa",
+        datetime(2025, 1, 1, tzinfo=UTC),
+        ack=200,
+        report=100,
+        restore=300,
+    )
     write_debrief(first.run_dir)
     base = debrief_from_journal(first.path)
     plans = (plan_of(base),)
-    other = debrief_from_journal(drill(runs, "20250601T090000Z-db-down-bbbb",
-                                       datetime(2025, 6, 1, tzinfo=UTC), ack=None, report=100,
-                                       restore=100, playbook="db-down").path)
+    other = debrief_from_journal(
+        drill(
+            runs,
+            "20250601T090000Z-db-down-bbbb",
+            datetime(2025, 6, 1, tzinfo=UTC),
+            ack=None,
+            report=100,
+            restore=100,
+            playbook="db-down",
+        ).path
+    )
     # an item whose subject this drill does not contain is not re-tested and stays open
-    shifted = StoredPlan("r0", "x", "2024-01-01T00:00:00Z",
-                         (PlanItem("F9", "step:client.escalate", "client", "Escalate", None, 14,
-                                   Measure("missed", None, 0.0)),), ())
+    shifted = StoredPlan(
+        "r0",
+        "x",
+        "2024-01-01T00:00:00Z",
+        (
+            PlanItem(
+                "F9", "step:client.escalate", "client", "Escalate", None, 14, Measure("missed", None, 0.0)
+            ),
+        ),
+        (),
+    )
     items = follow_up(other, (*plans, shifted))
     by_subject = {i.subject: i for i in items}
     assert by_subject["step:client.escalate"].retested is False
@@ -126,12 +173,26 @@ def test_items_not_retested_stay_open_across_other_scenarios(tmp_path: Path, hom
 
 def test_the_debrief_is_a_pure_function_of_journal_and_history(tmp_path: Path, home: Path) -> None:
     runs = tmp_path / "runs"
-    first = drill(runs, "20250303T090000Z-web-down-aaaa", datetime(2025, 3, 3, tzinfo=UTC),
-                  ack=200, report=520, restore=700)
-    second = drill(runs, "20260302T090000Z-web-down-bbbb", datetime(2026, 3, 2, tzinfo=UTC),
-                   ack=100, report=250, restore=400)
-    history = History(plans=(plan_of(debrief_from_journal(first.path)),),
-                      previous=RunSummary.of(debrief_from_journal(first.path)))
+    first = drill(
+        runs,
+        "20250303T090000Z-web-down-aaaa",
+        datetime(2025, 3, 3, tzinfo=UTC),
+        ack=200,
+        report=520,
+        restore=700,
+    )
+    second = drill(
+        runs,
+        "20260302T090000Z-web-down-bbbb",
+        datetime(2026, 3, 2, tzinfo=UTC),
+        ack=100,
+        report=250,
+        restore=400,
+    )
+    history = History(
+        plans=(plan_of(debrief_from_journal(first.path)),),
+        previous=RunSummary.of(debrief_from_journal(first.path)),
+    )
     one = debrief_from_journal(second.path, history)
     two = debrief_from_journal(second.path, history)
     assert one.dumps() == two.dumps()
@@ -169,15 +230,38 @@ def test_client_slugs_are_file_safe_and_distinct() -> None:
 
 
 def _summaries(count: int) -> list[RunSummary]:
-    base = RunSummary("", "Acme Ltd", "web-down", "Storefront web server dies", "lab",
-                      "", "passed", 0.0, "P", 0.0, 0.0, 480.0, 300.0, True, 300.0, 3.3, 100.0,
-                      "EUR", 0)
+    base = RunSummary(
+        "",
+        "Acme Ltd",
+        "web-down",
+        "Storefront web server dies",
+        "lab",
+        "",
+        "passed",
+        0.0,
+        "P",
+        0.0,
+        0.0,
+        480.0,
+        300.0,
+        True,
+        300.0,
+        3.3,
+        100.0,
+        "EUR",
+        0,
+    )
     from dataclasses import replace
 
     return [
-        replace(base, run_id=f"run-{i:04d}", started_at=f"{2020 + i // 365:04d}-01-01T00:00:{i % 60:02d}Z",
-                score=float(i % 101), outcome="passed" if i % 3 else "failed",
-                client="Acme Ltd" if i % 4 else "Other Co")
+        replace(
+            base,
+            run_id=f"run-{i:04d}",
+            started_at=f"{2020 + i // 365:04d}-01-01T00:00:{i % 60:02d}Z",
+            score=float(i % 101),
+            outcome="passed" if i % 3 else "failed",
+            client="Acme Ltd" if i % 4 else "Other Co",
+        )
         for i in range(count)
     ]
 
@@ -206,12 +290,25 @@ def test_trend_html_draws_one_dot_per_drill_and_escapes(tmp_path: Path) -> None:
 
 def test_trend_command_over_a_run_store(tmp_path: Path, home: Path) -> None:
     runs = tmp_path / "runs"
-    for index, (ack, start) in enumerate([(200, datetime(2025, 3, 3, tzinfo=UTC)),
-                                          (60, datetime(2026, 3, 2, tzinfo=UTC))]):
-        write_debrief(drill(runs, f"2026030{index}T090000Z-web-down-{index:04d}", start,
-                            ack=ack, report=100, restore=200).run_dir)
-    write_debrief(drill(runs, "20260303T090000Z-web-down-zzzz", datetime(2026, 3, 3, tzinfo=UTC),
-                        ack=60, report=100, restore=200, client="Other Co").run_dir)
+    for index, (ack, start) in enumerate(
+        [(200, datetime(2025, 3, 3, tzinfo=UTC)), (60, datetime(2026, 3, 2, tzinfo=UTC))]
+    ):
+        write_debrief(
+            drill(
+                runs, f"2026030{index}T090000Z-web-down-{index:04d}", start, ack=ack, report=100, restore=200
+            ).run_dir
+        )
+    write_debrief(
+        drill(
+            runs,
+            "20260303T090000Z-web-down-zzzz",
+            datetime(2026, 3, 3, tzinfo=UTC),
+            ack=60,
+            report=100,
+            restore=200,
+            client="Other Co",
+        ).run_dir
+    )
     app = typer.Typer()
     register(app)
     runner = CliRunner()
@@ -244,8 +341,14 @@ def test_a_damaged_plan_file_does_not_cost_the_debrief(tmp_path: Path, home: Pat
     runs = tmp_path / "runs"
     (home / "improvements").mkdir(parents=True)
     (home / "improvements" / "acme-ltd.json").write_text("{not json")
-    run = drill(runs, "20250303T090000Z-web-down-aaaa", datetime(2025, 3, 3, tzinfo=UTC),
-                ack=200, report=520, restore=700)
+    run = drill(
+        runs,
+        "20250303T090000Z-web-down-aaaa",
+        datetime(2025, 3, 3, tzinfo=UTC),
+        ack=200,
+        report=520,
+        restore=700,
+    )
     result = write_debrief(run.run_dir)
     assert result["follow_up"] == [] and (run.run_dir / "debrief.html").exists()
     assert (home / "improvements" / "acme-ltd.json").read_text() == "{not json"  # left for a human
@@ -253,8 +356,14 @@ def test_a_damaged_plan_file_does_not_cost_the_debrief(tmp_path: Path, home: Pat
 
 def test_report_command_options(tmp_path: Path, home: Path) -> None:
     runs = tmp_path / "runs"
-    run = drill(runs, "20250303T090000Z-web-down-aaaa", datetime(2025, 3, 3, tzinfo=UTC),
-                ack=200, report=520, restore=700)
+    run = drill(
+        runs,
+        "20250303T090000Z-web-down-aaaa",
+        datetime(2025, 3, 3, tzinfo=UTC),
+        ack=200,
+        report=520,
+        restore=700,
+    )
     app = typer.Typer()
     register(app)
 
@@ -264,8 +373,23 @@ def test_report_command_options(tmp_path: Path, home: Path) -> None:
 
     runner = CliRunner()
     out = tmp_path / "d.pdf"
-    ok = runner.invoke(app, ["report", str(run.run_dir), "-f", "pdf", "--lang", "zh-CN",
-                             "--tz", "Asia/Shanghai", "--audience", "client", "-o", str(out)])
+    ok = runner.invoke(
+        app,
+        [
+            "report",
+            str(run.run_dir),
+            "-f",
+            "pdf",
+            "--lang",
+            "zh-CN",
+            "--tz",
+            "Asia/Shanghai",
+            "--audience",
+            "client",
+            "-o",
+            str(out),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert out.read_bytes().startswith(b"%PDF-")
     md = runner.invoke(app, ["report", str(run.run_dir), "--lang", "zh-CN", "--tz", "Asia/Shanghai"])

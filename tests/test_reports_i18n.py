@@ -59,7 +59,8 @@ def test_chinese_catalogue_is_translated() -> None:
     message keeps English words."""
     kept = re.compile(r"\{[^}]*\}|`[^`]*`|\b(?:RTO|RPO|MSP|bcdrill|[a-z]+\.[a-z_]+|fault\.applied)\b")
     english_left = {
-        key: value for key, value in catalogue("zh-CN").items()
+        key: value
+        for key, value in catalogue("zh-CN").items()
         if re.search("[A-Za-z]{2,}", kept.sub("", value))
     }
     assert english_left == {}
@@ -150,10 +151,17 @@ def test_client_version_keeps_the_clients_own_notes(tmp_path: Path) -> None:
     run = ScriptedRun(tmp_path)
     run.start(steps=(step("msp", "acknowledge", 100), step("client", "report", 100)))
     run.at(1).probe("web", "up").at(10).inject("stop-web")
-    run.at(20).record("step.recorded", step="msp.acknowledge", party="msp", by="Alice",
-                      source="ack", note="paged the on-call engineer twice")
-    run.at(30).record("step.recorded", step="client.report", party="client", by="Bob",
-                      source="ack", note="phones were busy")
+    run.at(20).record(
+        "step.recorded",
+        step="msp.acknowledge",
+        party="msp",
+        by="Alice",
+        source="ack",
+        note="paged the on-call engineer twice",
+    )
+    run.at(30).record(
+        "step.recorded", step="client.report", party="client", by="Bob", source="ack", note="phones were busy"
+    )
     debrief = debrief_from_journal(run.at(40).revert("stop-web").at(41).probe("web", "up").end().path)
     assert [(n.party, n.audience) for n in debrief.notes] == [("msp", "internal"), ("client", "client")]
     client = for_audience(debrief, "client")
@@ -174,8 +182,24 @@ def _check_junit(root: ET.Element) -> None:
     suites = list(root)
     assert suites and all(s.tag == "testsuite" for s in suites)
     for suite in suites:
-        allowed = {"name", "tests", "failures", "errors", "skipped", "time", "timestamp",
-                   "hostname", "id", "package", "disabled", "group", "file", "log", "url", "version"}
+        allowed = {
+            "name",
+            "tests",
+            "failures",
+            "errors",
+            "skipped",
+            "time",
+            "timestamp",
+            "hostname",
+            "id",
+            "package",
+            "disabled",
+            "group",
+            "file",
+            "log",
+            "url",
+            "version",
+        }
         assert set(suite.attrib) <= allowed and {"name", "tests"} <= set(suite.attrib)
         assert all(suite.get(k, "0").isdigit() for k in ints)
         assert re.fullmatch(r"\d+(\.\d+)?", suite.get("time", "0"))
@@ -207,8 +231,10 @@ def test_junit_validates_against_the_common_schema_structure(debrief: Debrief, l
 
 
 def test_junit_check_rejects_a_broken_document() -> None:
-    broken = ET.fromstring('<testsuites><testsuite name="x" tests="2"><properties/>'
-                           '<testcase name="a" classname="b" time="1"/></testsuite></testsuites>')
+    broken = ET.fromstring(
+        '<testsuites><testsuite name="x" tests="2"><properties/>'
+        '<testcase name="a" classname="b" time="1"/></testsuite></testsuites>'
+    )
     with pytest.raises(AssertionError):
         _check_junit(broken)
 

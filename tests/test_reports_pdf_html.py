@@ -18,9 +18,16 @@ from tests.test_renderers import eventful_run
 CHROMIUM = shutil.which("chromium")
 POPPLER = shutil.which("pdftotext") and shutil.which("pdffonts") and shutil.which("pdfinfo")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--force-device-scale-factor=1",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
 )
 # Fill colours of the chart (reports/renderers/htmlpage.py COLOURS).
 FAULT, UP, DOWN = (0xFD, 0xB0, 0x22), (0x47, 0xCD, 0x89), (0xF0, 0x44, 0x38)
@@ -34,8 +41,14 @@ def debrief(tmp_path_factory: pytest.TempPathFactory) -> Debrief:
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM, "install Debian's chromium: apt-get install -y chromium"
     profile = tmp_path / "profile"
-    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
-               "--v=0", *args]
+    command = [
+        CHROMIUM,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -46,8 +59,7 @@ def _console_errors(stderr: str) -> list[str]:
 def _pixels_near(image: Image.Image, colour: tuple[int, int, int], box: tuple[int, int, int, int]) -> int:
     region = image.convert("RGB").crop(box)
     return sum(
-        1 for pixel in region.getdata()
-        if all(abs(a - b) <= 3 for a, b in zip(pixel, colour, strict=True))
+        1 for pixel in region.getdata() if all(abs(a - b) <= 3 for a, b in zip(pixel, colour, strict=True))
     )
 
 
@@ -62,7 +74,7 @@ def test_html_renders_in_chromium_and_the_timeline_is_drawn(debrief: Debrief, tm
     image = Image.open(shot)
     dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
-    svg = dom.stdout[dom.stdout.index("<svg"): dom.stdout.index("</svg>")]
+    svg = dom.stdout[dom.stdout.index("<svg") : dom.stdout.index("</svg>")]
     assert svg.count("<rect") >= 9 and svg.count("<circle") == 4
     # The chart sits below the cards: fault windows (orange) and the probe's down band (red)
     # and up bands (green) are painted there, to the right of the row labels.
@@ -86,8 +98,9 @@ def _pdf(tmp_path: Path, data: bytes, name: str) -> tuple[str, str, int]:
     assert POPPLER, "install poppler-utils"
     path = tmp_path / name
     path.write_bytes(data)
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
     fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
     info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
     match = re.search(r"^Pages:\s+(\d+)", info, re.M)

@@ -36,8 +36,9 @@ class Server:
 
     def __init__(self, runs: Path, tokens: ServeTokens) -> None:
         self.port = _free_port()
-        config = uvicorn.Config(create_app(runs, tokens), host="127.0.0.1", port=self.port,
-                                access_log=False, log_level="warning")
+        config = uvicorn.Config(
+            create_app(runs, tokens), host="127.0.0.1", port=self.port, access_log=False, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -61,14 +62,27 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Serv
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BCDRILL_HOME", str(root / "home"))
         runs = root / "runs"
-        acme = drill(runs, "20260302T090000Z-web-down-acme", datetime(2026, 3, 2, tzinfo=UTC),
-                     ack=200, report=100, restore=300)
-        other = drill(runs, "20260303T090000Z-web-down-evil", datetime(2026, 3, 3, tzinfo=UTC),
-                      ack=60, report=60, restore=100, client='Evil <script>alert(1)</script> Co')
+        acme = drill(
+            runs,
+            "20260302T090000Z-web-down-acme",
+            datetime(2026, 3, 2, tzinfo=UTC),
+            ack=200,
+            report=100,
+            restore=300,
+        )
+        other = drill(
+            runs,
+            "20260303T090000Z-web-down-evil",
+            datetime(2026, 3, 3, tzinfo=UTC),
+            ack=60,
+            report=60,
+            restore=100,
+            client="Evil <script>alert(1)</script> Co",
+        )
         for run in (acme, other):
             write_debrief(run.run_dir)
         tokens = ServeTokens(root / "home" / "serve-tokens.json")
-        issued = {"acme": tokens.issue("Acme Ltd"), "evil": tokens.issue('Evil <script>alert(1)</script> Co')}
+        issued = {"acme": tokens.issue("Acme Ltd"), "evil": tokens.issue("Evil <script>alert(1)</script> Co")}
         yield runs, tokens, issued
 
 
@@ -148,8 +162,9 @@ def test_pages_escape_client_data(base: str, store: tuple[Path, ServeTokens, dic
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
 
 
-def test_no_token_reaches_a_log(store: tuple[Path, ServeTokens, dict[str, str]],
-                                caplog: pytest.LogCaptureFixture) -> None:
+def test_no_token_reaches_a_log(
+    store: tuple[Path, ServeTokens, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
     runs, tokens, issued = store
     acme = issued["acme"]
     caplog.set_level(logging.DEBUG)

@@ -163,9 +163,7 @@ def plans(draw: st.DrawFn, max_days: int = 6, client: str | None = None) -> Dril
 # ---------------------------------------------------------------- allowed minutes
 
 
-@settings(
-    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans())
 def test_allowed_minutes_equal_a_minute_by_minute_check(plan: DrillPlan) -> None:
     allowed = allowed_minutes(plan)
@@ -277,15 +275,11 @@ def assert_schedule_holds(
 ) -> None:
     """Every rule, checked independently of the scheduler's own interval arithmetic."""
     for plan in all_plans:
-        mine = [
-            d for d in chosen if (d.client, d.environment) == (plan.client, str(plan.environment))
-        ]
+        mine = [d for d in chosen if (d.client, d.environment) == (plan.client, str(plan.environment))]
         assert len(mine) == plan.quota
     for drill in chosen:
         plan = next(
-            p
-            for p in all_plans
-            if p.client == drill.client and str(p.environment) == drill.environment
+            p for p in all_plans if p.client == drill.client and str(p.environment) == drill.environment
         )
         minute = drill.start_s // 60
         assert drill.start_s % 60 == 0
@@ -320,9 +314,7 @@ def schedules(draw: st.DrawFn) -> tuple[list[DrillPlan], int, str, int]:
     return chosen, capacity, msp_zone, seed
 
 
-@settings(
-    max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedules())
 def test_picked_moments_keep_every_rule(case: tuple[list[DrillPlan], int, str, int]) -> None:
     all_plans, capacity, msp_zone, seed = case
@@ -362,9 +354,7 @@ def test_existing_drills_count_for_spacing_overlap_and_capacity() -> None:
 
 def test_playbooks_are_used_once_each_before_repeating() -> None:
     books = tuple(Path(f"/srv/pb/{n}.yaml") for n in range(3))
-    plan = make_plan(
-        playbooks=books, quota=3, window=DateRange(date(2027, 1, 1), date(2027, 12, 31))
-    )
+    plan = make_plan(playbooks=books, quota=3, window=DateRange(date(2027, 1, 1), date(2027, 12, 31)))
     for seed in range(10):
         chosen = pick_times([plan], random.Random(seed))
         assert sorted(d.playbook for d in chosen) == sorted(str(b) for b in books)
@@ -391,9 +381,7 @@ def test_not_before_excludes_the_past() -> None:
 
 
 def test_spacing_that_cannot_fit_in_the_window_is_named() -> None:
-    plan = make_plan(
-        window=DateRange(date(2027, 1, 1), date(2027, 2, 9)), quota=3, min_spacing_s=30 * 86400
-    )
+    plan = make_plan(window=DateRange(date(2027, 1, 1), date(2027, 2, 9)), quota=3, min_spacing_s=30 * 86400)
     with pytest.raises(SchedulingError, match=r"quota 3 with min_spacing 2592000s") as caught:
         pick_times([plan], random.Random(1))
     assert "Demo Bakery Ltd" in str(caught.value)

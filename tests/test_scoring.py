@@ -73,8 +73,15 @@ def test_grade_without_a_late_window_misses_anything_after_target() -> None:
 @pytest.mark.parametrize(
     ("score", "band"),
     [
-        (100.0, "P"), (90.0, "P"), (89.9999, "P"),  # reported at 3 places: 90.000
-        (89.999, "S"), (70.0, "S"), (69.99, "M"), (40.0, "M"), (39.9, "U"), (0.0, "U"),
+        (100.0, "P"),
+        (90.0, "P"),
+        (89.9999, "P"),  # reported at 3 places: 90.000
+        (89.999, "S"),
+        (70.0, "S"),
+        (69.99, "M"),
+        (40.0, "M"),
+        (39.9, "U"),
+        (0.0, "U"),
         (None, None),
     ],
 )
@@ -85,8 +92,12 @@ def test_rating_bands(score: float | None, band: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("ack_at", "score", "band", "outcome"),
-    [(100.0, 100.0, "P", "passed"), (150.0, 75.0, "S", "passed"),
-     (200.0, 50.0, "M", "failed"), (280.0, 10.0, "U", "failed")],
+    [
+        (100.0, 100.0, "P", "passed"),
+        (150.0, 75.0, "S", "passed"),
+        (200.0, 50.0, "M", "failed"),
+        (280.0, 10.0, "U", "failed"),
+    ],
 )
 def test_each_rating_band_end_to_end(
     tmp_path: Path, ack_at: float, score: float, band: str, outcome: str
@@ -205,8 +216,7 @@ def test_auto_mode_counts_a_human_step_that_was_recorded(tmp_path: Path) -> None
 
 def test_rto_is_the_last_up_of_all_steady_state_probes(tmp_path: Path) -> None:
     run = ScriptedRun(tmp_path)
-    run.start(steps=ONE_STEP, probes=(("web", 2.0), ("db", 0.5)), steady_state=("web", "db"),
-              rto_s=100.0)
+    run.start(steps=ONE_STEP, probes=(("web", 2.0), ("db", 0.5)), steady_state=("web", "db"), rto_s=100.0)
     run.at(1).probe("web", "up").probe("db", "up")
     run.at(10).inject("stop-web").at(11).probe("web", "down").probe("db", "down")
     run.at(30).probe("db", "up").at(40).probe("web", "up")
@@ -301,12 +311,12 @@ def test_anchor_is_the_first_applied_fault_of_a_multi_target_fault(tmp_path: Pat
 def test_failed_revert_fails_the_run_with_a_critical_finding(tmp_path: Path) -> None:
     run = simple_run(tmp_path, steps=ONE_STEP)
     run.at(20).step("msp.acknowledge")
-    run.at(100).record("fault.revert_failed", fault="stop-web", error="daemon timeout",
-                       manual="docker start web-1")
+    run.at(100).record(
+        "fault.revert_failed", fault="stop-web", error="daemon timeout", manual="docker start web-1"
+    )
     debrief = debrief_of(run.at(101).end())
     fault = debrief.faults[0]
-    assert (fault.status, fault.reverted_at, fault.revert_verified) == (
-        "revert_failed", None, False)
+    assert (fault.status, fault.reverted_at, fault.revert_verified) == ("revert_failed", None, False)
     assert debrief.outcome == "failed"
     finding = debrief.findings[0]
     assert (finding.severity, finding.party) == ("critical", "drill")
@@ -321,10 +331,14 @@ def test_unverified_or_missing_revert_fails_the_run(tmp_path: Path) -> None:
     run.at(1).probe("web", "up").at(10).inject("a").inject("b").at(20).step("msp.acknowledge")
     debrief = debrief_of(run.at(30).revert("a", verified=False).at(31).end())
     assert [(f.id, f.status, f.revert_verified) for f in debrief.faults] == [
-        ("a", "reverted", False), ("b", "applied", None)]
+        ("a", "reverted", False),
+        ("b", "applied", None),
+    ]
     assert debrief.outcome == "failed"
     assert [f.evidence.split(": ", 1)[1] for f in debrief.findings] == [
-        "revert ran but could not be verified", "no revert was recorded"]
+        "revert ran but could not be verified",
+        "no revert was recorded",
+    ]
 
 
 def test_abort_wins_over_everything(tmp_path: Path) -> None:
@@ -493,7 +507,8 @@ def test_failed_revert_later_recovered_is_reported_as_both(tmp_path: Path) -> No
     assert debrief.faults[0].reverted_at == 290.0
     assert debrief.outcome == "failed"
     assert debrief.findings[0].evidence.endswith(
-        "revert failed during the run (timeout); reverted by `bcdrill recover`")
+        "revert failed during the run (timeout); reverted by `bcdrill recover`"
+    )
 
 
 def test_debrief_round_trips_through_json(tmp_path: Path) -> None:
@@ -524,8 +539,9 @@ def test_a_run_that_applied_nothing_says_so(tmp_path: Path) -> None:
 def data_run(tmp_path: Path, rpo_s: float = 60.0, time_scale: float = 1.0) -> ScriptedRun:
     """A run whose RPO is measured by the data probe 'orders' (web is the steady state)."""
     run = ScriptedRun(tmp_path)
-    data = run_started(steps=ONE_STEP, rpo_s=rpo_s, time_scale=time_scale,
-                       probes=(("web", 1.0), ("orders", 0.2)))
+    data = run_started(
+        steps=ONE_STEP, rpo_s=rpo_s, time_scale=time_scale, probes=(("web", 1.0), ("orders", 0.2))
+    )
     data["objectives"]["rpo_probe"] = "orders"
     run.record("run.started", **data).record("preflight.passed", targets=[], probes={})
     run.at(1).probe("web", "up").probe("orders", "up", "newest record 40")
@@ -535,8 +551,12 @@ def data_run(tmp_path: Path, rpo_s: float = 60.0, time_scale: float = 1.0) -> Sc
 def measured(run: ScriptedRun, rpo_s: float, surviving_seq: int | None = 41) -> ScriptedRun:
     """The data probe 'orders' journals a recovery-point measurement (``probe.measured``)."""
     surviving = None if surviving_seq is None else {"seq": surviving_seq, "ts": 1700000000.1}
-    measurement = {"rpo_s": rpo_s, "surviving": surviving, "seen": {"seq": 45, "ts": 1700000004.1},
-                   "failed_at": 1700000004.5}
+    measurement = {
+        "rpo_s": rpo_s,
+        "surviving": surviving,
+        "seen": {"seq": 45, "ts": 1700000004.1},
+        "failed_at": 1700000004.5,
+    }
     return run.record("probe.measured", probe="orders", measurement=measurement)
 
 

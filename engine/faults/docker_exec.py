@@ -53,8 +53,7 @@ class ExecInContainer(FaultAction):
         result = transports.docker.exec(prior["id"], self.params["command"], self._timeout())
         if result.exit_code != 0:
             raise InjectionError(
-                f"{shlex.join(self.params['command'])!r} exited {result.exit_code}: "
-                f"{result.output[-300:]}"
+                f"{shlex.join(self.params['command'])!r} exited {result.exit_code}: {result.output[-300:]}"
             )
 
     def revert(self, transports: Transports, prior: Mapping[str, Any]) -> None:
@@ -62,8 +61,7 @@ class ExecInContainer(FaultAction):
         result = transports.docker.exec(prior["id"], self.params["revert"], self._timeout())
         if result.exit_code != 0:
             raise RevertError(
-                f"{shlex.join(self.params['revert'])!r} exited {result.exit_code}: "
-                f"{result.output[-300:]}"
+                f"{shlex.join(self.params['revert'])!r} exited {result.exit_code}: {result.output[-300:]}"
             )
 
     def is_reverted(self, transports: Transports, prior: Mapping[str, Any]) -> bool:

@@ -76,5 +76,13 @@ def render_bytes(debrief: Debrief, fmt: str, options: RenderOptions | None = Non
     return result if isinstance(result, bytes) else result.encode("utf-8")
 
 
-__all__ = ["RENDERERS", "Format", "RenderOptions", "Renderer", "get_format", "render",
-           "render_bytes", "render_text"]
+__all__ = [
+    "RENDERERS",
+    "Format",
+    "RenderOptions",
+    "Renderer",
+    "get_format",
+    "render",
+    "render_bytes",
+    "render_text",
+]

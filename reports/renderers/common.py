@@ -52,8 +52,9 @@ def verdict_css(objective: ObjectiveResult) -> str:
 def fault_status(t: Translator, fault: FaultResult) -> str:
     """Where a fault ended, in words (a reverted fault says whether the revert was verified)."""
     if fault.status == "reverted":
-        return t("fault.status.reverted_verified" if fault.revert_verified
-                 else "fault.status.reverted_unverified")
+        return t(
+            "fault.status.reverted_verified" if fault.revert_verified else "fault.status.reverted_unverified"
+        )
     return t(f"fault.status.{fault.status}")
 
 
@@ -88,9 +89,7 @@ def md_cell(value: object) -> str:
 def css_string(text: str) -> Markup:
     """``text`` as a quoted CSS string: every character but ASCII letters, digits and spaces is
     a hex escape, so nothing in it can end the string or the ``<style>`` element."""
-    escaped = "".join(
-        c if (c.isascii() and c.isalnum()) or c == " " else f"\\{ord(c):06x}" for c in text
-    )
+    escaped = "".join(c if (c.isascii() and c.isalnum()) or c == " " else f"\\{ord(c):06x}" for c in text)
     return Markup(f'"{escaped}"')  # noqa: S704 - only [A-Za-z0-9 ] are left unescaped
 
 

@@ -33,8 +33,15 @@ def _score_sentence(t: Translator, c: Comparison, after: float | None, period: s
         return []
     change = c.score_change
     direction = "same" if abs(change) < SAME_POINTS else ("up" if change > 0 else "down")
-    return [t(f"compare.score.{direction}.{period}", points=change, before=c.previous_score,
-              after=after, date=c.previous_started_at)]
+    return [
+        t(
+            f"compare.score.{direction}.{period}",
+            points=change,
+            before=c.previous_score,
+            after=after,
+            date=c.previous_started_at,
+        )
+    ]
 
 
 def comparison_sentences(debrief: Debrief, t: Translator) -> list[str]:
@@ -48,9 +55,20 @@ def comparison_sentences(debrief: Debrief, t: Translator) -> list[str]:
     cost = _direction(c.previous_cost, impact.cost, c.cost_change_pct)
     common = {"date": c.previous_started_at}
     sentences = [
-        t(f"compare.hours.{hours}.{period}", pct=c.person_hours_change_pct or 0.0,
-          before=c.previous_person_hours, after=impact.person_hours, **common),
-        t(f"compare.cost.{cost}.{period}", pct=c.cost_change_pct or 0.0, before=c.previous_cost,
-          after=impact.cost, currency=impact.currency, **common),
+        t(
+            f"compare.hours.{hours}.{period}",
+            pct=c.person_hours_change_pct or 0.0,
+            before=c.previous_person_hours,
+            after=impact.person_hours,
+            **common,
+        ),
+        t(
+            f"compare.cost.{cost}.{period}",
+            pct=c.cost_change_pct or 0.0,
+            before=c.previous_cost,
+            after=impact.cost,
+            currency=impact.currency,
+            **common,
+        ),
     ]
     return sentences + _score_sentence(t, c, debrief.score, period)

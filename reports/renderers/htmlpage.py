@@ -14,8 +14,14 @@ from reports.renderers.svg import layout
 
 # Chart colours as attributes (not only CSS), so that every SVG renderer draws them.
 COLOURS = {
-    "up": "#47cd89", "down": "#f04438", "fault": "#fdb022", "window": "#d0d5dd",
-    "on_time": "#17b26a", "late": "#f79009", "missed": "#d92d20", "not_exercised": "#98a2b3",
+    "up": "#47cd89",
+    "down": "#f04438",
+    "fault": "#fdb022",
+    "window": "#d0d5dd",
+    "on_time": "#17b26a",
+    "late": "#f79009",
+    "missed": "#d92d20",
+    "not_exercised": "#98a2b3",
 }
 STROKES = {
     "grid": Markup('stroke="#eceef2"'),
@@ -23,8 +29,12 @@ STROKES = {
     "impact": Markup('stroke="#b42318" stroke-dasharray="4 3"'),
 }
 LEGEND = (
-    ("fault", "legend.fault"), ("up", "legend.up"), ("down", "legend.down"),
-    ("window", "legend.window"), ("on_time", "legend.on_time"), ("late", "legend.late"),
+    ("fault", "legend.fault"),
+    ("up", "legend.up"),
+    ("down", "legend.down"),
+    ("window", "legend.window"),
+    ("on_time", "legend.on_time"),
+    ("late", "legend.late"),
     ("missed", "legend.missed"),
 )
 # Single quotes only: the list also goes into the SVG's font-family attribute.
@@ -39,12 +49,14 @@ FONTS = {
 def render(debrief: Debrief, options: RenderOptions) -> str:
     """The debrief as a standalone HTML5 page; every value is HTML-escaped by Jinja2."""
     template = html_env().get_template("debrief.html.j2")
-    return template.render(context(
-        debrief,
-        options,
-        chart=layout(debrief.timeline, options.t),
-        colours=COLOURS,
-        strokes=STROKES,
-        legend=LEGEND,
-        fonts=FONTS.get(options.lang, LATIN_FONTS),
-    ))
+    return template.render(
+        context(
+            debrief,
+            options,
+            chart=layout(debrief.timeline, options.t),
+            colours=COLOURS,
+            strokes=STROKES,
+            legend=LEGEND,
+            fonts=FONTS.get(options.lang, LATIN_FONTS),
+        )
+    )

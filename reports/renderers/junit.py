@@ -47,8 +47,9 @@ def _step_case(suite: ET.Element, step: StepResult, t: Translator) -> None:
     if step.status == "not_exercised":
         _skip(case, t("junit.step.not_exercised", target=step.target_s))
     elif step.status == "late":
-        _fail(case, "late", t("junit.step.late", actual=step.actual_s, target=step.target_s,
-                              score=step.score))
+        _fail(
+            case, "late", t("junit.step.late", actual=step.actual_s, target=step.target_s, score=step.score)
+        )
     elif step.status == "missed" and step.actual_s is None:
         _fail(case, "missed", t("junit.step.never", target=step.target_s))
     elif step.status == "missed":
@@ -59,8 +60,17 @@ def _objective_case(suite: ET.Element, name: str, objective: ObjectiveResult, t:
     case = _case(suite, "objectives", name, objective.actual_s)
     note = objective_note(objective, t)
     if objective.met is False:
-        _fail(case, "objective", t("junit.objective.missed", name=name.upper(),
-                                   actual=objective.actual_s, target=objective.target_s, note=note))
+        _fail(
+            case,
+            "objective",
+            t(
+                "junit.objective.missed",
+                name=name.upper(),
+                actual=objective.actual_s,
+                target=objective.target_s,
+                note=note,
+            ),
+        )
     elif objective.met is None:
         _skip(case, note)
 
@@ -84,8 +94,13 @@ def _outcome_case(suite: ET.Element, debrief: Debrief, t: Translator) -> None:
         return
     lines = [t("junit.outcome", outcome=t(f"outcome_word.{debrief.outcome}"), score=debrief.score)]
     lines += [
-        t("junit.finding", id=f.id, severity=t(f"severity.{f.severity}"),
-          title=t.message(f.title_msg, f.title), evidence=t.message(f.evidence_msg, f.evidence))
+        t(
+            "junit.finding",
+            id=f.id,
+            severity=t(f"severity.{f.severity}"),
+            title=t.message(f.title_msg, f.title),
+            evidence=t.message(f.evidence_msg, f.evidence),
+        )
         for f in debrief.findings
     ]
     _fail(case, debrief.outcome, "\n".join(lines))
@@ -109,12 +124,17 @@ def render(debrief: Debrief, options: RenderOptions) -> str:
     t = options.t
     root = ET.Element("testsuites", {"name": "bcdrill"})
     duration = max(debrief.timeline.end_s - debrief.timeline.start_s, 0.0)
-    suite = ET.SubElement(root, "testsuite", {
-        "name": _text(t("junit.suite", playbook=debrief.playbook.id,
-                        environment=debrief.environment.name)),
-        "timestamp": _timestamp(debrief.started_at),
-        "time": f"{duration:.3f}",
-    })
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        {
+            "name": _text(
+                t("junit.suite", playbook=debrief.playbook.id, environment=debrief.environment.name)
+            ),
+            "timestamp": _timestamp(debrief.started_at),
+            "time": f"{duration:.3f}",
+        },
+    )
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("run_id", debrief.run_id),

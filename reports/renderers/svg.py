@@ -165,8 +165,9 @@ class _Builder:
             key = "chart.probe_row_steady" if track.steady_state else "chart.probe_row"
             top = self.row(self.t(key, probe=track.probe))
             for band in track.bands:
-                tip = self.t(f"chart.probe_tip_{band.state}", probe=track.probe,
-                             start=band.from_s, end=band.to_s)
+                tip = self.t(
+                    f"chart.probe_tip_{band.state}", probe=track.probe, start=band.from_s, end=band.to_s
+                )
                 self.bar(band.from_s, band.to_s, top, band.state, tip)
 
     def steps(self) -> None:
@@ -178,8 +179,13 @@ class _Builder:
             self.rects.append(Rect(x0, top + 4, _width(x0, xt), BAR_H - 8, "window", target))
             self.lines.append(Line(xt, top - 1, xt, top + BAR_H + 1, "target"))
             if mark.actual_s is not None:
-                tip = self.t("chart.step_tip", title=mark.title, actual=mark.actual_s,
-                             target=mark.target_s, status=mark.status)
+                tip = self.t(
+                    "chart.step_tip",
+                    title=mark.title,
+                    actual=mark.actual_s,
+                    target=mark.target_s,
+                    status=mark.status,
+                )
                 x = self.scale.x(mark.actual_s)
                 self.dots.append(Dot(x, top + BAR_H / 2, mark.status, tip))
 
