@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import subprocess
 import tarfile
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,42 +136,13 @@ def ensure_image(client: docker.DockerClient) -> str:
 
 
 def _start_service(client: docker.DockerClient, lab: str, network: str, svc: LabService) -> Any:
-    name = f"bcdrill-{lab}-{svc.role}"
-    try:
-        container = client.containers.get(name)
-        if container.status != "running":
-            container.start()
-        return container
-    except NotFound:
-        pass
+    from engine import lab_services
+
     script = (
-        f"mkdir -p /www && printf %s {_sh_quote(svc.page)} > /www/index.html && "
+        f"mkdir -p /www && printf %s {shlex.quote(svc.page)} > /www/index.html && "
         f"cp /www/index.html /www/health 2>/dev/null; exec httpd -f -p 80 -h /www"
     )
-    return client.containers.run(
-        IMAGE,
-        ["/bin/sh", "-c", script],
-        name=name,
-        detach=True,
-        labels={LABEL: lab, "bcdrill.role": svc.role},
-        network=network,
-        # A fixed host port: a random one would change when the fault restarts the container.
-        ports={"80/tcp": ("127.0.0.1", _free_port())},
-    )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _sh_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
+    return lab_services.ensure_container(client, lab, network, svc.role, script, True, IMAGE, LABEL)
 
 
 def _published_url(container: Any, path: str) -> str:
@@ -192,10 +164,11 @@ def up(name: str = "lab", hosts: int = 2) -> Path:
     for svc in SERVICES:
         container = _start_service(client, name, network, svc)
         urls[svc.role] = _published_url(container, svc.health_path)
-    _wait_until_serving(urls.values())
+    from engine import lab_services
+
+    lab_services.wait_until_serving(urls)
     host_entries, host_urls = _hosts_up(state, name, hosts)
     urls.update(host_urls)
-    from engine import lab_services
 
     extras = lab_services.services_up(client, name, network, state, host_entries, IMAGE, LABEL)
     urls.update(extras.urls)
@@ -221,23 +194,6 @@ def _hosts_up(state: Path, name: str, count: int) -> tuple[dict[str, Any], dict[
     prefix, octet = host_prefix(name)
     hosts = lab_hosts.hosts_up(state, count, prefix, octet=octet)
     return {h.name: h.environment_entry() for h in hosts}, {f"{h.name}-web": h.http_url for h in hosts}
-
-
-def _wait_until_serving(urls: Iterable[str], timeout_s: float = 15.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    for url in urls:
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - lab URL on 127.0.0.1
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise PreflightError(f"lab service {url} did not answer within {timeout_s:g}s")
-            time.sleep(0.05)
 
 
 def _environment_yaml(

@@ -115,7 +115,7 @@ def services_up(
     targets: dict[str, Any] = {}
     urls: dict[str, str] = {}
     for role, script, publish in ((ORDERS_DB, _ORDERS_DB_SCRIPT, False), (IDENTITY, _IDENTITY_SCRIPT, True)):
-        container = _ensure_container(client, lab, network, role, script, publish, image, label)
+        container = ensure_container(client, lab, network, role, script, publish, image, label)
         targets[role] = {"containers": [container.name]}
         if publish:
             urls[role] = _published_url(container, "/login")
@@ -129,7 +129,7 @@ def services_up(
                 "file-server": {"hosts": ["app2"]},
             }
         )
-    _wait_until_serving(urls)
+    wait_until_serving(urls)
     log.info("lab.services_up", lab=lab, targets=sorted(targets))
     return LabExtras(targets=targets, urls=urls)
 
@@ -137,7 +137,7 @@ def services_up(
 # ---------------------------------------------------------------- containers
 
 
-def _ensure_container(
+def ensure_container(
     client: docker.DockerClient,
     lab: str,
     network: str,
@@ -155,7 +155,7 @@ def _ensure_container(
         return container
     except NotFound:
         pass
-    ports = {"80/tcp": ("127.0.0.1", _free_port())} if publish else None
+    ports = {"80/tcp": ("127.0.0.1", free_port())} if publish else None
     return client.containers.run(
         image,
         ["/bin/sh", "-c", script],
@@ -167,7 +167,8 @@ def _ensure_container(
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free loopback port (fixed at creation: a random published port would move on restart)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -430,7 +431,8 @@ def _write_executable(path: Path, text: str) -> None:
     path.chmod(0o755)
 
 
-def _wait_until_serving(urls: Mapping[str, str]) -> None:
+def wait_until_serving(urls: Mapping[str, str]) -> None:
+    """Poll each lab URL until it answers 200, within one overall deadline."""
     import urllib.request
 
     deadline = time.monotonic() + _WAIT_S
