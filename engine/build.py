@@ -66,6 +66,8 @@ def build_playbook(data: dict[str, Any], source: Path) -> Playbook:
             duration_s=_optional_seconds(f.get("duration")),
             until=f.get("until"),
             params=frozen_mapping(f.get("params")),
+            select_count=f.get("select", {}).get("count"),
+            select_percent=f.get("select", {}).get("percent"),
         )
         for f in data["faults"]
     )

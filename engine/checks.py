@@ -20,6 +20,7 @@ from engine.errors import InputError, Problem, UnknownPluginError
 from engine.models import PARTIES, Environment, FaultSpec, Playbook, Safety, TargetBinding
 from engine.plugins import FAULTS, PROBES
 from engine.schema_messages import schema_problems
+from engine.selection import select_members
 from engine.yamlsafe import JsonPath, YamlDocument, field_name, load_yaml
 
 __all__ = ["MAX_DURATION_S", "check_against_environment", "environment_semantics", "playbook_semantics"]
@@ -61,9 +62,11 @@ def _binding_mismatch(fault: FaultSpec, binding: TargetBinding, max_targets: int
             f"action {fault.action!r} needs {action.target_kind}s but target "
             f"{fault.target!r} is bound to {binding.kind}s {list(binding.refs)!r}"
         )
-    if len(binding.refs) > max_targets:
+    hit = len(select_members(fault, binding.refs, seed=0))  # the size does not depend on the seed
+    if hit > max_targets:
         return (
-            f"target {fault.target!r} is bound to {len(binding.refs)} {binding.kind}s, more "
+            f"target {fault.target!r} is bound to {len(binding.refs)} {binding.kind}s"
+            f"{'' if hit == len(binding.refs) else f' and the fault selects {hit}'}, more "
             f"than safety.max_targets_per_fault ({max_targets})"
         )
     return ""

@@ -85,12 +85,18 @@ def _load(playbook: Path, env: Path) -> tuple[Any, Any]:
 
 
 @app.command()
-def plan(playbook: Path, env: EnvOption) -> None:
+def plan(
+    playbook: Path,
+    env: EnvOption,
+    seed: Annotated[
+        int | None, typer.Option(help="the seed `run --seed` will use: shows the members `select` picks")
+    ] = None,
+) -> None:
     """Dry run: resolved targets, each fault's exact call and revert, probes, preflight — no changes."""
     from engine.drycheck import dry_run
 
     pb, environment = _load(playbook, env)
-    report = dry_run(pb, environment)
+    report = dry_run(pb, environment, seed=seed)
     out.print(f"{pb.title} — plan on {environment.name} ({environment.kind})", style="bold", markup=False)
     for at, fault, target, inject, revert in report.faults:
         # plain lines, never wrapped: the commands are meant to be copied

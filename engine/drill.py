@@ -191,7 +191,7 @@ class DrillRun:
 
     def _preflight(self) -> list[PreparedFault]:
         prepared, probes = prepare(
-            self.playbook, self.environment, self.transports, self.options.allow_production
+            self.playbook, self.environment, self.transports, self.options.allow_production, self.seed
         )
         self._watchers = [ProbeWatcher(p, self.journal) for p in probes]
         states = {}

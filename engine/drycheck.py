@@ -25,11 +25,13 @@ class DryRunReport:
     verdict: str
 
 
-def dry_run(playbook: Playbook, environment: Environment, allow_production: bool = False) -> DryRunReport:
+def dry_run(
+    playbook: Playbook, environment: Environment, allow_production: bool = False, seed: int | None = None
+) -> DryRunReport:
     """Resolve and describe every fault and probe; check the steady state once."""
     transports = Transports(environment)
     try:
-        prepared, probes = prepare(playbook, environment, transports, allow_production)
+        prepared, probes = prepare(playbook, environment, transports, allow_production, seed)
         rows = tuple(
             (
                 format_duration(pf.spec.at_s),

@@ -70,6 +70,8 @@ class FaultSpec:
     duration_s: float | None
     until: str | None
     params: Mapping[str, Any] = field(default_factory=frozen_mapping)
+    select_count: int | None = None  # hit only this many of the target's members…
+    select_percent: float | None = None  # …or this share of them (chosen with the run's seed)
 
 
 @dataclass(frozen=True)

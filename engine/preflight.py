@@ -13,6 +13,7 @@ from engine.faults.base import FaultAction, ResolvedTarget
 from engine.models import Environment, FaultSpec, Playbook, frozen_mapping, thaw
 from engine.plugins import FAULTS, PROBES
 from engine.probes.base import ProbeKind
+from engine.selection import select_members
 from engine.transports import Transports
 
 DEADMAN_MARGIN_S = 60.0  # a target reverts by itself this long after the fault should have ended
@@ -41,7 +42,11 @@ def check_guards(playbook: Playbook, environment: Environment, allow_production:
 
 
 def resolve(
-    spec: FaultSpec, environment: Environment, transports: Transports, max_targets: int
+    spec: FaultSpec,
+    environment: Environment,
+    transports: Transports,
+    max_targets: int,
+    seed: int | None = None,
 ) -> list[ResolvedTarget]:
     """Resolve a fault's logical target to containers (by id) or SSH hosts, checking each answers."""
     action_cls = FAULTS.get(spec.action)
@@ -55,15 +60,16 @@ def resolve(
             f"fault {spec.id!r}: {spec.action} needs a {action_cls.target_kind} target, "
             f"but {spec.target!r} is bound to {binding.kind}s"
         )
-    if len(binding.refs) > max_targets:
+    refs = select_members(spec, binding.refs, seed)
+    if len(refs) > max_targets:
         raise PreflightError(
-            f"fault {spec.id!r}: target {spec.target!r} has {len(binding.refs)} members, "
+            f"fault {spec.id!r}: it would hit {len(refs)} members of {spec.target!r}, "
             f"over the playbook's max_targets_per_fault {max_targets}"
         )
     try:
         if binding.kind == "host":
-            connect_parallel(transports, binding.refs)  # verify every host key at once
-        return [_resolve_ref(spec.target, binding.kind, ref, environment, transports) for ref in binding.refs]
+            connect_parallel(transports, refs)  # verify every host key at once
+        return [_resolve_ref(spec.target, binding.kind, ref, environment, transports) for ref in refs]
     except DrillError as exc:
         raise PreflightError(f"fault {spec.id!r}: target {spec.target!r} does not answer: {exc}") from exc
 
@@ -91,17 +97,26 @@ def _with_deadman(spec: FaultSpec, action_cls: type[FaultAction], max_duration_s
 
 
 def prepare(
-    playbook: Playbook, environment: Environment, transports: Transports, allow_production: bool
+    playbook: Playbook,
+    environment: Environment,
+    transports: Transports,
+    allow_production: bool,
+    seed: int | None = None,
 ) -> tuple[list[PreparedFault], list[ProbeKind]]:
-    """Everything preflight checks except the steady state: guards, targets, faults, probes."""
+    """Everything preflight checks except the steady state: guards, targets, faults, probes.
+
+    ``seed`` draws the members of faults that ``select`` some of their target (None: all).
+    """
     check_guards(playbook, environment, allow_production)
     faults: list[PreparedFault] = []
     for spec in playbook.faults:
-        targets = resolve(spec, environment, transports, playbook.safety.max_targets_per_fault)
+        targets = resolve(spec, environment, transports, playbook.safety.max_targets_per_fault, seed)
         action_cls = FAULTS.get(spec.action)
         params = _with_deadman(spec, action_cls, playbook.safety.max_duration_s)
+        several = len(environment.targets[spec.target].refs) > 1
         for target in targets:
-            fault_id = spec.id if len(targets) == 1 else f"{spec.id}@{target.label.split('@')[-1]}"
+            member = target.ref if target.kind == "host" else target.label
+            fault_id = f"{spec.id}@{member}" if several else spec.id
             faults.append(PreparedFault(spec, action_cls(fault_id, target, params)))
     probes = [PROBES.get(p.kind)(p, environment, transports) for p in playbook.probes]
     return faults, probes

@@ -294,7 +294,7 @@ def test_python_tag() -> None:
 def test_unknown_fields_are_located_at_their_key_with_a_suggestion() -> None:
     assert problems(bad("unknown-field.yaml")) == [
         f"{rel('unknown-field.yaml')}:10:5: faults[0].retries: unknown field 'retries' "
-        "(allowed: action, at, duration, id, params, target, until)",
+        "(allowed: action, at, duration, id, params, select, target, until)",
         f"{rel('unknown-field.yaml')}:17:7: response.msp[0].wieght: unknown field 'wieght' "
         "(did you mean 'weight'? allowed: after, id, record, title, weight, within)",
     ]
