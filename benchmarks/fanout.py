@@ -1,9 +1,9 @@
 """Family 2: one host fault on 1, 20 and 100 SSH lab hosts — sequential vs parallel fan-out.
 
-Sequential is today's path (``DrillRun._inject`` once per host, as the timeline does);
-parallel is :func:`engine.fanout.inject_parallel`. Connections are opened beforehand (that is
-preflight's job), so the figures are the injection alone: from the start to the last
-``fault.applied``, and the spread between the first and the last ``fault.applied``.
+Sequential injects one host after another (the engine's former path, kept as the baseline);
+parallel is what the timeline now does (:func:`engine.fanout.inject_parallel`). Connections
+are opened beforehand (that is preflight's job), so the figures are the injection alone:
+from the start to the last ``fault.applied``, and the spread between the first and the last ``fault.applied``.
 Hosts: prefix ``bbench``, 127.90.x.x, in a temp folder, removed at the end.
 """
 
@@ -74,7 +74,7 @@ def _sequential(
 ) -> list[tuple[PreparedFault, Mapping[str, Any]]]:
     done = []
     for pf in pfs:
-        harness.drill._inject(pf)
+        harness.drill._inject([pf])
         active = harness.drill._state.active.pop()
         done.append((pf, active.prior))
     return done

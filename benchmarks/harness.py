@@ -57,7 +57,7 @@ class InjectHarness:
         """Run DrillRun's inject path; return its times and the captured prior state."""
         self._marks.clear()
         issued = time.monotonic()
-        self.drill._inject(pf)
+        self.drill._inject([pf])
         active = self.drill._state.active.pop()
         return InjectTimes(issued, self._marks["fault.intent"], self._marks["fault.applied"]), active.prior
 

@@ -270,9 +270,9 @@ def _timeline_dispatch(report: Report, lab: BenchLab, reps: int) -> None:
             Timed.t0 = self.clock.now()
             super()._timeline(prepared)
 
-        def _inject(self, pf: Any) -> None:
-            delays.append(self.clock.now() - Timed.t0 - pf.spec.at_s)
-            super()._inject(pf)
+        def _inject(self, group: Any) -> None:
+            delays.append(self.clock.now() - Timed.t0 - group[0].spec.at_s)
+            super()._inject(group)
 
     for _ in range(reps):
         run_dir = Path(tempfile.mkdtemp(prefix="bcdrill-bench-tl-"))
