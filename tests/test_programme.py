@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -40,6 +38,7 @@ from drills.programme import (
 from engine.errors import InputError
 from tests.conftest import BCDRILL, LAB_NAME, REPO
 from tests.journal_helpers import first, types
+from tests.prefect_worker import api_delete, api_get, start_worker, stop_worker, wait_final
 from tests.test_deconflict import StatusEndpoint, write_plan
 
 DEMO_PLAN = REPO / "playbooks" / "plans" / "demo-bakery-2027.yaml"
@@ -165,17 +164,6 @@ def test_dry_run_stores_nothing_and_client_calendar_is_window_only(tmp_path: Pat
 # ---------------------------------------------------------------- Prefect API readers
 
 
-def api_get(api: str, path: str) -> Any:
-    with urllib.request.urlopen(f"{api}{path}", timeout=10) as response:
-        return json.loads(response.read())
-
-
-def api_delete(api: str, path: str) -> None:
-    request = urllib.request.Request(f"{api}{path}", method="DELETE")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-
-
 def visible(flow_run: dict[str, Any]) -> str:
     """What anyone with the UI sees of a run besides its scheduled time."""
     keys = ("name", "parameters", "tags", "idempotency_key")
@@ -266,33 +254,6 @@ class Programme:
     endpoint: StatusEndpoint
 
 
-def _wait_final(api: str, ids: list[str], deadline: float) -> dict[str, dict[str, Any]]:
-    final = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-    while time.monotonic() < deadline:
-        runs = {i: api_get(api, f"/flow_runs/{i}") for i in ids}
-        if all(r["state_type"] in final for r in runs.values()):
-            return runs
-        time.sleep(0.5)
-    raise AssertionError(f"flow runs not finished in time: { {i: r['state_type'] for i, r in runs.items()} }")
-
-
-def _start_worker(home: Path, pool: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BCDRILL_HOME": str(home)}
-    args = [BCDRILL, "worker", "start", "--pool", pool, "--query-seconds", "1", "--prefetch-seconds", "0"]
-    with open(log, "wb") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def programme(
     prefect_api: str, lab_env: Path, tmp_path_factory: pytest.TempPathFactory
@@ -331,12 +292,12 @@ def programme(
         )  # fmt: skip
         store = ProgrammeStore(home / "programme")
         ready, held = (store.find(plan_key(load_plan(p), 1)) for p in (ready_plan, held_plan))
-        worker = _start_worker(home, "site-test", tmp / "worker.log")
+        worker = start_worker(home, "site-test", tmp / "worker.log")
         try:
             deadline = time.monotonic() + (moment - datetime.now(UTC)).total_seconds() + 150
-            flow_runs = _wait_final(prefect_api, [ready.flow_run_id, held.flow_run_id], deadline)
+            flow_runs = wait_final(prefect_api, [ready.flow_run_id, held.flow_run_id], deadline)
         finally:
-            _stop(worker)
+            stop_worker(worker)
         held = store.find(held.key)
         yield Programme(prefect_api, home, runs, moment, result.stdout, ready, held, flow_runs, endpoint)
         for p in held.postponements:
@@ -439,4 +400,48 @@ def test_interrupted_schedule_is_resumed_with_the_stored_moment(prefect_api: str
     assert drill.run_name == pending.run_name and drill.start == pending.start and drill.flow_run_id
     flow_run = api_get(prefect_api, f"/flow_runs/{drill.flow_run_id}")
     assert datetime.fromisoformat(flow_run["expected_start_time"]) == pending.start
+    api_delete(prefect_api, f"/flow_runs/{drill.flow_run_id}")
+
+
+# ---------------------------------------------------------------- the plan's own work pool
+
+
+def _pool_plans(folder: Path) -> tuple[Path, Path]:
+    """Two future plans of two clients: one names its site's pool, one leaves the default."""
+    weekdays = {d: ["09:30-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+    named = write_plan(
+        folder, "north", first=date(2027, 1, 1), last=date(2027, 3, 31), hours=weekdays,
+        client="North Bakery", pool="north-staging-dc2",
+    )  # fmt: skip
+    default = write_plan(
+        folder, "south", first=date(2027, 1, 1), last=date(2027, 3, 31), hours=weekdays,
+        client="South Bakery",
+    )  # fmt: skip
+    return named, default
+
+
+def test_schedule_uses_each_plans_pool_unless_pool_is_given(tmp_path: Path) -> None:
+    named, default = _pool_plans(tmp_path)
+    home = tmp_path / "home"
+    result = cli(home, "schedule", "--dry-run", str(named), str(default))
+    assert result.returncode == 0, result.stderr
+    assert "North Bakery: 1 drill(s) can be scheduled on pool north-staging-dc2" in result.stdout
+    assert "South Bakery: 1 drill(s) can be scheduled on pool site-south-bakery" in result.stdout
+    forced = cli(home, "schedule", "--dry-run", "--pool", "site-central", str(named), str(default))
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.count("on pool site-central") == 2 and "north-staging-dc2" not in forced.stdout
+
+
+@pytest.mark.prefect
+def test_schedule_creates_the_run_on_the_plans_pool(prefect_api: str, tmp_path: Path) -> None:
+    named, _ = _pool_plans(tmp_path)
+    home = tmp_path / "home"
+    result = cli(home, "schedule", str(named), "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    (drill,) = ProgrammeStore(home / "programme").load()
+    assert drill.pool == "north-staging-dc2" and "| north-staging-dc2 |" in result.stdout
+    flow_run = api_get(prefect_api, f"/flow_runs/{drill.flow_run_id}")
+    assert flow_run["work_pool_name"] == "north-staging-dc2"
+    deployment = api_get(prefect_api, f"/deployments/{flow_run['deployment_id']}")
+    assert deployment["name"] == "north-staging-dc2" and deployment["work_pool_name"] == "north-staging-dc2"
     api_delete(prefect_api, f"/flow_runs/{drill.flow_run_id}")

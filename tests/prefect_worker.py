@@ -1,0 +1,75 @@
+"""A real Prefect process worker for integration tests, and small readers of the Prefect API.
+
+The worker is started through the real ``bcdrill worker start`` in its own session (so it
+and everything it starts can be stopped as one process group) and polls every second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import BCDRILL
+
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+
+def api_get(api: str, path: str) -> Any:
+    """GET ``path`` from the Prefect REST API at ``api`` and decode its JSON."""
+    with urllib.request.urlopen(f"{api}{path}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def api_delete(api: str, path: str) -> None:
+    """DELETE ``path`` on the Prefect REST API at ``api``."""
+    request = urllib.request.Request(f"{api}{path}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def wait_final(api: str, ids: list[str], deadline: float) -> dict[str, dict[str, Any]]:
+    """Poll until every flow run in ``ids`` is in a final state (monotonic ``deadline``)."""
+    runs: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        runs = {i: api_get(api, f"/flow_runs/{i}") for i in ids}
+        if all(r["state_type"] in FINAL_STATES for r in runs.values()):
+            return runs
+        time.sleep(0.5)
+    raise AssertionError(f"flow runs not finished in time: { {i: r['state_type'] for i, r in runs.items()} }")
+
+
+def start_worker(home: Path, pool: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``bcdrill worker start --pool POOL`` (BCDRILL_HOME ``home``), logging to ``log``."""
+    env = {**os.environ, "BCDRILL_HOME": str(home)}
+    args = [BCDRILL, "worker", "start", "--pool", pool, "--query-seconds", "1", "--prefetch-seconds", "0"]
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker's process group; SIGKILL it if it has not exited after 30 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@contextmanager
+def running_worker(home: Path, pool: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker for ``pool`` while the block runs, stopped afterwards whatever happened."""
+    worker = start_worker(home, pool, log)
+    try:
+        yield worker
+    finally:
+        stop_worker(worker)
