@@ -59,7 +59,8 @@ def schedule_cmd(
         bool, typer.Option("--dry-run", help="check the plans can be scheduled; store nothing")
     ] = False,
     pool: Annotated[
-        str | None, typer.Option(help="work pool of the client site (default site-<client>)")
+        str | None,
+        typer.Option(help="work pool for every plan (default: each plan's pool, else site-<client>)"),
     ] = None,
     responders: Annotated[str, typer.Option(help="simulate | auto | manual")] = "manual",
     time_scale: Annotated[float, typer.Option(help="multiply every scenario duration")] = 1.0,
@@ -96,6 +97,7 @@ def schedule_cmd(
 
 
 def _request(path: Path, pool: str | None) -> PlanRequest:
+    """The plan at ``path`` on ``pool`` when given (``--pool``), else on its own or default pool."""
     plan = load_plan(path)
     return PlanRequest(plan, pool or default_pool(plan))
 

@@ -2,7 +2,8 @@
 
 Registered as the ``deconflict`` precheck (``bcdrill.prechecks``): the ``drill-run`` flow of
 a scheduled drill calls :func:`precheck` with its plan just before anything is injected. If
-the plan's incident check says a real incident is open — or cannot tell — the drill is
+the plan's incident check (an HTTP status or incident-tool URL answering JSON, or a command
+answering by its exit status) says a real incident is open — or cannot tell — the drill is
 held: a new flow run is created at the next allowed slot, the postponement is recorded in
 the programme store, and the controllers (only they: the plan's ``notify`` URLs) are told.
 Responders are never notified.
@@ -10,26 +11,33 @@ Responders are never notified.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
 from drills.commitment import neutral_run_name
-from drills.plan import DrillPlan, IncidentCheck, load_plan
+from drills.plan import CommandIncidentCheck, DrillPlan, HttpIncidentCheck, IncidentCheck, load_plan
 from drills.programme import Postponement, ProgrammeStore, StoredDrill, now_utc
 from drills.schedule import MINUTE, allowed_minutes
 from engine.errors import InputError
 
 log = structlog.get_logger(__name__)
 
-CHECK_TIMEOUT_S = 5.0
 MAX_ANSWER_BYTES = 64 * 1024
+MAX_OUTPUT_BYTES = 4096
+MAX_QUOTED_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,22 @@ class IncidentStatus:
     detail: str
 
 
-def check_incident(check: IncidentCheck, timeout_s: float = CHECK_TIMEOUT_S) -> IncidentStatus:
-    """Ask the plan's status URL whether a real incident is open.
+def check_incident(check: IncidentCheck, timeout_s: float | None = None) -> IncidentStatus:
+    """Ask the plan's incident check whether a real incident is open.
 
-    Open when the JSON answer's field equals the plan's value. An answer that cannot be
-    read (unreachable, HTTP error, not JSON, field missing) counts as open: better a
-    postponed drill than a drill on top of a real outage.
+    ``timeout_s`` overrides the check's own timeout. An answer that cannot be read counts
+    as open: better a postponed drill than a drill on top of a real outage.
+    """
+    limit = check.timeout_s if timeout_s is None else timeout_s
+    if isinstance(check, CommandIncidentCheck):
+        return _ask_command(check, limit)
+    return _ask_http(check, limit)
+
+
+def _ask_http(check: HttpIncidentCheck, timeout_s: float) -> IncidentStatus:
+    """Open when the JSON answer's field equals the plan's value; unreadable answers are open.
+
+    Unreadable: unreachable, HTTP error, not JSON, larger than 64 KiB, field missing.
     """
     try:
         answer = _fetch_json(check.http, timeout_s)
@@ -59,6 +77,75 @@ def check_incident(check: IncidentCheck, timeout_s: float = CHECK_TIMEOUT_S) -> 
     is_open = _same(value, check.equals)
     state = "open" if is_open else "closed"
     return IncidentStatus(is_open, f"{check.json_field}={value!r} at {check.http}: incident {state}")
+
+
+def _ask_command(check: CommandIncidentCheck, timeout_s: float) -> IncidentStatus:
+    """Exit 0: open; exit 1: clear; anything else (other status, no start, timeout): open.
+
+    Messages name the program only, never its arguments (they may carry secrets), and
+    quote the first line it printed.
+    """
+    name = f"incident command {check.program!r}"
+    try:
+        code, said = run_check_command(check.command, timeout_s, check.workdir)
+    except subprocess.TimeoutExpired:
+        return IncidentStatus(True, f"{name} cannot tell: no answer within {timeout_s:g}s (stopped)")
+    except OSError as exc:
+        return IncidentStatus(True, f"{name} cannot tell: {exc}")
+    quoted = f" ({said!r})" if said else ""
+    if code == 0:
+        return IncidentStatus(True, f"{name} exited 0{quoted}: incident open")
+    if code == 1:
+        return IncidentStatus(False, f"{name} exited 1{quoted}: incident closed")
+    how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+    return IncidentStatus(True, f"{name} cannot tell: {how}{quoted} (0 = open, 1 = clear)")
+
+
+def run_check_command(argv: Sequence[str], timeout_s: float, workdir: Path | None = None) -> tuple[int, str]:
+    """Run ``argv`` without a shell; its exit status and the first line of its output.
+
+    The command runs in its own process group, which is killed when the command ends or its
+    ``timeout_s`` passes (then :class:`subprocess.TimeoutExpired` is raised): nothing it
+    started is left behind. Output is read as it comes, keeping only the first bytes, so a
+    chatty command cannot fill memory or block on a full pipe.
+    """
+    proc = subprocess.Popen(  # an argv list from the plan: no shell ever parses it
+        list(argv),
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    head = bytearray()
+    reader = threading.Thread(target=_read_head, args=(proc.stdout, head), daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout_s)
+    finally:
+        _kill_group(proc.pid)
+        proc.wait()
+        reader.join(timeout=1.0)
+    return code, _first_line(bytes(head))
+
+
+def _read_head(stream: IO[bytes], head: bytearray) -> None:
+    """Keep the first :data:`MAX_OUTPUT_BYTES` of ``stream``, drain the rest, then close it."""
+    with stream:
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+            head += chunk[: max(0, MAX_OUTPUT_BYTES - len(head))]
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _first_line(output: bytes) -> str:
+    for line in output.decode("utf-8", "replace").splitlines():
+        if line.strip():
+            return line.strip()[:MAX_QUOTED_CHARS]
+    return ""
 
 
 def _same(value: Any, expected: Any) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from datetime import date, timedelta
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.durations import DURATION_PATTERN, parse_duration
@@ -30,6 +31,9 @@ PLAN_FORMAT = "drill-plan/v1"
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 MAX_WINDOW_DAYS = 366
+DEFAULT_CHECK_TIMEOUT_S = 10.0
+MAX_CHECK_TIMEOUT_S = 120.0
+MAX_POOL_NAME = 100
 
 JsonScalar = str | int | float | bool | None
 
@@ -142,15 +146,50 @@ class Controller:
 
 
 @dataclass(frozen=True)
-class IncidentCheck:
-    """Before a drill starts: ask ``http`` whether a real incident is open (then postpone).
+class HttpIncidentCheck:
+    """Before a drill starts: ask a status or incident-tool URL whether a real incident is open.
 
-    The check is open when the JSON answer's ``json_field`` equals ``equals``.
+    The check is open when the JSON answer's top-level ``json_field`` equals ``equals``.
     """
 
     http: str
     json_field: str
     equals: JsonScalar
+    timeout_s: float = DEFAULT_CHECK_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if not self.http.startswith(("http://", "https://")):
+            raise ValueError(f"incident check URL {self.http!r} is not http:// or https://")
+        if self.timeout_s <= 0:
+            raise ValueError(f"incident check timeout {self.timeout_s!r}s must be positive")
+
+
+@dataclass(frozen=True)
+class CommandIncidentCheck:
+    """Before a drill starts: run ``command`` (an argv list, no shell) to ask about incidents.
+
+    Exit status 0 means a real incident is open, 1 means all clear; any other status, a
+    command that cannot start or one still running after ``timeout_s`` counts as open.
+    ``workdir`` is the folder it runs in (the plan file's folder when loaded from a file).
+    """
+
+    command: tuple[str, ...]
+    timeout_s: float = DEFAULT_CHECK_TIMEOUT_S
+    workdir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.command or not all(self.command):
+            raise ValueError(f"incident command {self.command!r} needs a program and no empty arguments")
+        if self.timeout_s <= 0:
+            raise ValueError(f"incident check timeout {self.timeout_s!r}s must be positive")
+
+    @property
+    def program(self) -> str:
+        """How messages name the command: its program only (arguments may carry secrets)."""
+        return Path(self.command[0]).name
+
+
+IncidentCheck: TypeAlias = HttpIncidentCheck | CommandIncidentCheck
 
 
 @dataclass(frozen=True)
@@ -161,6 +200,7 @@ class DrillPlan:
     plan file's folder. Each drill runs one playbook; the drills of one plan go through the
     playbooks in a random order, using every playbook once before any repeats.
     ``quota`` is the number of drills scheduled inside the window (at most a year long).
+    ``pool`` is the Prefect work pool of the client site's worker (None: the default pool).
     """
 
     client: str
@@ -176,6 +216,7 @@ class DrillPlan:
     controllers: tuple[Controller, ...] = ()
     notify: tuple[str, ...] = ()
     incident_check: IncidentCheck | None = None
+    pool: str | None = None
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -216,6 +257,8 @@ def plan_problems(plan: DrillPlan) -> list[str]:
         problems.append(f"drill_length: {plan.drill_length_s!r}s must be positive")
     if plan.min_spacing_s < 0:
         problems.append(f"min_spacing: {plan.min_spacing_s!r}s must not be negative")
+    if plan.pool is not None and not (_POOL.fullmatch(plan.pool) and len(plan.pool) <= MAX_POOL_NAME):
+        problems.append(f"pool: {plan.pool!r} is not a work pool name like 'site-demo-bakery'")
     if not any(plan.business_hours.days):
         problems.append("business_hours: every weekday is closed, so no drill can be scheduled")
     return problems
@@ -248,6 +291,7 @@ _FRIENDLY_PATTERNS = {
     r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$": "is not a time zone like 'Europe/Berlin'",
     r"^[a-z][a-z0-9+.-]*://.+": "is not a URL like 'mailto://carla@msp.example'",
     r"^https?://.+": "is not an http:// or https:// URL",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$": "is not a work pool name like 'site-demo-bakery'",
 }
 
 
@@ -306,11 +350,13 @@ def _semantic_problems(doc: YamlDocument) -> Iterator[Problem]:
         else:
             yield from _check_range(doc, ("blackouts", i), item, item, None)
     yield from _check_durations(doc)
+    yield from _check_incident(doc, data.get("incident_check"))
     yield from _check_files(doc)
 
 
 _IANA = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_POOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RANGE = re.compile(r"([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d")
 
 
@@ -389,6 +435,34 @@ def _check_durations(doc: YamlDocument) -> Iterator[Problem]:
             yield doc.problem((key,), f"{text!r} must be longer than zero and at most 24h")
 
 
+def _check_incident(doc: YamlDocument, check: Any) -> Iterator[Problem]:
+    """Exactly one of ``http`` / ``command``; ``open_when`` with ``http`` only; the timeout."""
+    if not isinstance(check, dict):
+        return
+    where: JsonPath = ("incident_check",)
+    if "http" in check and "command" in check:
+        message = "give either http (a status URL) or command (an argv list), not both"
+        yield doc.problem((*where, "command"), message, at_key=True)
+    elif "http" not in check and "command" not in check:
+        yield doc.problem(where, "give one of http (a status URL) or command (an argv list)")
+    if "http" in check and "open_when" not in check:
+        yield doc.problem(where, "http needs open_when: {json_field: ..., equals: ...}")
+    if "command" in check and "http" not in check and "open_when" in check:
+        message = "open_when is for http only: a command answers by its exit status (0 open, 1 clear)"
+        yield doc.problem((*where, "open_when"), message, at_key=True)
+    text = check.get("timeout")
+    if not isinstance(text, str) or not re.fullmatch(DURATION_PATTERN, text):
+        return
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        yield doc.problem((*where, "timeout"), str(exc))
+        return
+    if not 0 < seconds <= MAX_CHECK_TIMEOUT_S:
+        limit = f"{MAX_CHECK_TIMEOUT_S:g}s"
+        yield doc.problem((*where, "timeout"), f"{text!r} must be longer than zero and at most {limit}")
+
+
 def _check_files(doc: YamlDocument) -> Iterator[Problem]:
     base = Path(doc.file).parent
     refs: list[tuple[JsonPath, Any]] = [(("environment",), doc.data.get("environment"))]
@@ -396,12 +470,26 @@ def _check_files(doc: YamlDocument) -> Iterator[Problem]:
     for path, ref in refs:
         if isinstance(ref, str) and ref and not (base / ref).is_file():
             yield doc.problem(path, f"no such file {ref!r} (looked for {base / ref})")
+    check = doc.data.get("incident_check")
+    argv = _as_list(check.get("command")) if isinstance(check, dict) else []
+    program = argv[0] if argv else None
+    if not isinstance(program, str) or not _is_relative_path(program):
+        return
+    where = ("incident_check", "command", 0)
+    if not (base / program).is_file():
+        yield doc.problem(where, f"no such program {program!r} (looked for {base / program})")
+    elif not os.access(base / program, os.X_OK):
+        yield doc.problem(where, f"program {program!r} is not executable (chmod +x {base / program})")
+
+
+def _is_relative_path(program: str) -> bool:
+    """``./check.sh`` or ``bin/check``: a path next to the plan (bare names come from PATH)."""
+    return "/" in program and not program.startswith("/")
 
 
 def _build(data: dict[str, Any], source: Path) -> DrillPlan:
     base = source.parent
     window = data["window"]
-    check = data.get("incident_check")
     return DrillPlan(
         client=data["client"],
         environment=(base / data["environment"]).resolve(),
@@ -415,11 +503,24 @@ def _build(data: dict[str, Any], source: Path) -> DrillPlan:
         drill_length_s=whole_seconds(parse_duration(data.get("drill_length", "1h"))),
         controllers=tuple(Controller(c["name"], c.get("contact", "")) for c in data["controllers"]),
         notify=tuple(data.get("notify", [])),
-        incident_check=None
-        if check is None
-        else IncidentCheck(check["http"], check["open_when"]["json_field"], check["open_when"]["equals"]),
+        incident_check=_build_incident_check(data.get("incident_check"), base),
+        pool=data.get("pool"),
         source=source,
     )
+
+
+def _build_incident_check(data: dict[str, Any] | None, base: Path) -> IncidentCheck | None:
+    """The plan's check; a relative program path (``./check.sh``) is resolved against ``base``."""
+    if data is None:
+        return None
+    timeout_s = parse_duration(data.get("timeout", f"{DEFAULT_CHECK_TIMEOUT_S:g}s"))
+    if "http" in data:
+        when = data["open_when"]
+        return HttpIncidentCheck(data["http"], when["json_field"], when["equals"], timeout_s)
+    argv = list(data["command"])
+    if _is_relative_path(argv[0]):
+        argv[0] = str((base / argv[0]).resolve())
+    return CommandIncidentCheck(tuple(argv), timeout_s, base.resolve())
 
 
 def _build_hours(data: dict[str, list[str]]) -> BusinessHours:

@@ -61,8 +61,11 @@ def _plan_file(plan: DrillPlan) -> Path:
 
 
 def default_pool(plan: DrillPlan) -> str:
-    """The work pool of a client site when none is given: ``site-<client>``."""
-    return f"site-{slug(plan.client)}"
+    """The work pool of a client site when ``schedule --pool`` is not given.
+
+    The plan's own ``pool`` when it names one, else ``site-<client>``.
+    """
+    return plan.pool or f"site-{slug(plan.client)}"
 
 
 def plan_key(plan: DrillPlan, index: int) -> str:

@@ -1,11 +1,13 @@
-"""Deconfliction: the incident check against a real loopback HTTP endpoint, the next slot,
-controller notification through apprise to a real loopback webhook, and the precheck."""
+"""Deconfliction: the incident check against a real loopback HTTP endpoint and as real
+commands, the next slot, controller notification through apprise to a real loopback
+webhook, and the precheck."""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +17,7 @@ from typing import Any, ClassVar
 import pytest
 
 from drills.deconflict import check_incident, next_slot, notify_controllers, precheck
-from drills.plan import IncidentCheck, load_plan
+from drills.plan import CommandIncidentCheck, HttpIncidentCheck, load_plan
 from tests.conftest import REPO
 
 PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
@@ -32,9 +34,12 @@ def write_plan(
     drill_length: str = "1h",
     environment: Path = DEMO_ENV,
     incident_url: str | None = None,
+    incident_command: list[str] | None = None,
+    check_timeout: str | None = None,
     notify: tuple[str, ...] = (),
     client: str = "Test Client",
     time_zone: str = "UTC",
+    pool: str | None = None,
 ) -> Path:
     """A drill-plan/v1 file (JSON is YAML) with absolute references to real files."""
     data: dict[str, Any] = {
@@ -52,6 +57,12 @@ def write_plan(
         data["notify"] = list(notify)
     if incident_url:
         data["incident_check"] = {"http": incident_url, "open_when": {"json_field": "open", "equals": True}}
+    if incident_command:
+        data["incident_check"] = {"command": incident_command}
+    if check_timeout:
+        data["incident_check"]["timeout"] = check_timeout
+    if pool:
+        data["pool"] = pool
     path = folder / f"{name}.yaml"
     path.write_text(json.dumps(data, indent=2))
     return path
@@ -124,27 +135,87 @@ def _dead_url() -> str:
 
 
 def test_open_and_closed_incidents(endpoint: StatusEndpoint) -> None:
-    opened = check_incident(IncidentCheck(f"{endpoint.base}/open", "open", True))
-    closed = check_incident(IncidentCheck(f"{endpoint.base}/closed", "open", True))
+    opened = check_incident(HttpIncidentCheck(f"{endpoint.base}/open", "open", True))
+    closed = check_incident(HttpIncidentCheck(f"{endpoint.base}/closed", "open", True))
     assert opened.open and "incident open" in opened.detail
     assert not closed.open and "incident closed" in closed.detail
 
 
 def test_json_true_is_not_one(endpoint: StatusEndpoint) -> None:
-    assert not check_incident(IncidentCheck(f"{endpoint.base}/one", "open", True)).open
-    assert check_incident(IncidentCheck(f"{endpoint.base}/one", "open", 1)).open
+    assert not check_incident(HttpIncidentCheck(f"{endpoint.base}/one", "open", True)).open
+    assert check_incident(HttpIncidentCheck(f"{endpoint.base}/one", "open", 1)).open
 
 
 @pytest.mark.parametrize("path", ["/nofield", "/broken", "/error"])
 def test_unreadable_answers_count_as_open(endpoint: StatusEndpoint, path: str) -> None:
-    status = check_incident(IncidentCheck(f"{endpoint.base}{path}", "open", True))
+    status = check_incident(HttpIncidentCheck(f"{endpoint.base}{path}", "open", True))
     assert status.open
     assert "cannot tell" in status.detail or "without field" in status.detail
 
 
 def test_unreachable_endpoint_counts_as_open() -> None:
-    status = check_incident(IncidentCheck(_dead_url(), "open", True), timeout_s=2)
+    status = check_incident(HttpIncidentCheck(_dead_url(), "open", True), timeout_s=2)
     assert status.open and "cannot tell" in status.detail
+
+
+def sh(script: str, timeout_s: float = 10.0) -> CommandIncidentCheck:
+    """A command check running ``script`` in a real ``sh`` (the argv list is run without a shell)."""
+    return CommandIncidentCheck(("sh", "-c", script), timeout_s)
+
+
+def test_command_exit_0_is_an_open_incident_and_exit_1_all_clear() -> None:
+    opened = check_incident(sh("echo 'INC-7 database down'; exit 0"))
+    closed = check_incident(sh("exit 1"))
+    assert opened.open and "exited 0 ('INC-7 database down'): incident open" in opened.detail
+    assert not closed.open and "exited 1: incident closed" in closed.detail
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [("exit 2", "exit status 2"), ("kill -KILL $$", "killed by signal 9")],
+)
+def test_any_other_command_outcome_counts_as_open(script: str, expected: str) -> None:
+    status = check_incident(sh(script))
+    assert status.open and "cannot tell" in status.detail and expected in status.detail
+
+
+def test_a_missing_program_counts_as_open(tmp_path: Path) -> None:
+    status = check_incident(CommandIncidentCheck((str(tmp_path / "no-such-check"),)))
+    assert status.open and "cannot tell" in status.detail and "No such file" in status.detail
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting for its reaper does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_command_past_its_timeout_is_stopped_with_its_children_and_counts_as_open(tmp_path: Path) -> None:
+    # `sleep` is a child of `sh` holding the output pipe: the whole process group must go.
+    pid_file = tmp_path / "sleep.pid"
+    started = time.monotonic()
+    status = check_incident(sh(f"sleep 30 & echo $! > {pid_file}; wait; exit 1", timeout_s=0.5))
+    elapsed = time.monotonic() - started
+    assert status.open and "no answer within 0.5s" in status.detail
+    assert elapsed < 5, f"the timed-out check took {elapsed:.1f}s"
+    sleeper = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(sleeper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(sleeper), f"the check's child {sleeper} was left running"
+
+
+def test_command_messages_never_show_the_arguments() -> None:
+    status = check_incident(sh("exit 3 # token=s3cr3t"))
+    assert "'sh'" in status.detail and "s3cr3t" not in status.detail
+
+
+def test_a_chatty_command_keeps_only_the_first_line() -> None:
+    status = check_incident(sh("yes incident-open | head -c 2000000; exit 0"))
+    assert status.open and "('incident-open')" in status.detail
 
 
 def _week_plan(tmp_path: Path) -> Path:
@@ -203,3 +274,33 @@ def test_precheck_holds_a_drill_during_an_incident(tmp_path: Path, endpoint: Sta
     reason = precheck(str(plan))
     # outside a Prefect deployment run there is nothing to reschedule, but it never goes ahead
     assert reason is not None and reason.startswith("not started") and "incident open" in reason
+
+
+def test_precheck_runs_the_plans_command(tmp_path: Path) -> None:
+    hours = {"mon": ["09:00-17:00"]}
+    day = date(2027, 1, 4)
+    held = write_plan(
+        tmp_path, "open", first=day, last=day, hours=hours, incident_command=["sh", "-c", "exit 0"],
+    )  # fmt: skip
+    clear = write_plan(
+        tmp_path, "clear", first=day, last=day, hours=hours, incident_command=["sh", "-c", "exit 1"],
+    )  # fmt: skip
+    reason = precheck(str(held))
+    assert reason is not None and reason.startswith("not started") and "incident open" in reason
+    assert precheck(str(clear)) is None
+
+
+def test_precheck_runs_a_relative_program_in_the_plans_folder(tmp_path: Path) -> None:
+    script = tmp_path / "checks" / "incident-open.sh"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\ntest -e open-incident\n")  # exit 0 when the marker is here
+    script.chmod(0o755)
+    day = date(2027, 1, 4)
+    plan = write_plan(
+        tmp_path, "script", first=day, last=day, hours={"mon": ["09:00-17:00"]},
+        incident_command=["./checks/incident-open.sh"], check_timeout="5s",
+    )  # fmt: skip
+    assert precheck(str(plan)) is None  # no marker next to the plan: exit 1, clear
+    (tmp_path / "open-incident").touch()
+    reason = precheck(str(plan))
+    assert reason is not None and "'incident-open.sh' exited 0" in reason

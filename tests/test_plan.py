@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from drills.plan import DrillPlanError, load_plan, plan_schema
+from drills.plan import CommandIncidentCheck, DrillPlanError, HttpIncidentCheck, load_plan, plan_schema
 from drills.schedule import allowed_minutes, pick_times
 from engine.loader import load_environment, load_playbook, validate_file
 
@@ -53,7 +53,8 @@ def test_the_example_plan_loads_with_everything_resolved() -> None:
     assert plan.blackouts[1].reason == "month-end close"
     assert (plan.min_spacing_s, plan.quota, plan.drill_length_s) == (30 * 86400, 1, 3600)
     assert plan.controllers[0].contact == "carla@msp.example"
-    assert plan.incident_check is not None and plan.incident_check.equals is True
+    assert isinstance(plan.incident_check, HttpIncidentCheck) and plan.incident_check.equals is True
+    assert plan.pool == "site-demo-bakery-ltd"
 
 
 def test_the_example_plan_points_at_valid_files_and_can_be_scheduled() -> None:
@@ -147,3 +148,90 @@ def test_yaml_is_read_strictly(tmp_path: Path) -> None:
         load_plan(write(tmp_path, MINIMAL + "quota: yes\n"))
     with pytest.raises(DrillPlanError, match="no such file"):
         load_plan(tmp_path / "missing.yaml")
+
+
+# ---------------------------------------------------------------- incident check and work pool
+
+
+def test_an_http_incident_check_loads_with_its_timeout(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "incident_check:\n"
+        "  http: https://incidents.example/api/v1/incidents?status=open\n"
+        "  open_when: {json_field: any_open, equals: true}\n"
+        "  timeout: 3s\n"
+    )
+    check = load_plan(write(tmp_path, text)).incident_check
+    assert check == HttpIncidentCheck(
+        "https://incidents.example/api/v1/incidents?status=open", "any_open", True, 3.0
+    )
+
+
+def test_a_command_incident_check_loads_with_paths_from_the_plan_folder(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "incident-open").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "bin" / "incident-open").chmod(0o755)
+    text = MINIMAL + "incident_check: {command: [bin/incident-open, --service, shop]}\n"
+    check = load_plan(write(tmp_path, text)).incident_check
+    assert isinstance(check, CommandIncidentCheck)
+    assert check.command == (str(tmp_path.resolve() / "bin" / "incident-open"), "--service", "shop")
+    assert check.timeout_s == 10.0 and check.workdir == tmp_path.resolve()
+    assert check.program == "incident-open"
+    bare = load_plan(write(tmp_path, MINIMAL + "incident_check: {command: [check-pagerduty], timeout: 1m}\n"))
+    assert bare.incident_check == CommandIncidentCheck(("check-pagerduty",), 60.0, tmp_path.resolve())
+
+
+def _problems(tmp_path: Path, text: str) -> set[tuple[int, str, str]]:
+    with pytest.raises(DrillPlanError) as caught:
+        load_plan(write(tmp_path, text))
+    assert caught.value.exit_code == 2
+    return {(p.line, p.field, p.message) for p in caught.value.problems}
+
+
+def test_an_incident_check_needs_exactly_one_of_http_and_command(tmp_path: Path) -> None:
+    both = MINIMAL + (
+        "incident_check:\n"
+        "  http: http://127.0.0.1:9/status\n"
+        "  open_when: {json_field: open, equals: true}\n"
+        "  command: [check-incident]\n"
+    )
+    assert _problems(tmp_path, both) == {
+        (12, "incident_check.command", "give either http (a status URL) or command (an argv list), not both")
+    }
+    neither = MINIMAL + "incident_check: {timeout: 5s}\n"
+    assert _problems(tmp_path, neither) == {
+        (9, "incident_check", "give one of http (a status URL) or command (an argv list)")
+    }
+
+
+def test_incident_check_forms_and_timeouts_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "incident_check:\n"
+        "  command: [./missing-check.sh, '']\n"
+        "  open_when: {json_field: open, equals: true}\n"
+        "  timeout: 10m\n"
+    )
+    found = {(line, field) for line, field, _ in _problems(tmp_path, text)}
+    assert found == {
+        (10, "incident_check.command[0]"),  # no such program next to the plan
+        (10, "incident_check.command[1]"),  # empty argument
+        (11, "incident_check.open_when"),  # http only
+        (12, "incident_check.timeout"),  # above 2m
+    }
+    (tmp_path / "check.sh").write_text("#!/bin/sh\nexit 1\n")  # not executable
+    found = _problems(tmp_path, MINIMAL + "incident_check: {command: [./check.sh]}\n")
+    assert {(line, field) for line, field, _ in found} == {(9, "incident_check.command[0]")}
+    assert "is not executable (chmod +x" in next(iter(found))[2]
+    no_rule = MINIMAL + "incident_check: {http: 'http://127.0.0.1:9/status', timeout: 0s}\n"
+    messages = {message for _, _, message in _problems(tmp_path, no_rule)}
+    assert messages == {
+        "http needs open_when: {json_field: ..., equals: ...}",
+        "'0s' must be longer than zero and at most 120s",
+    }
+
+
+def test_a_plan_may_name_its_work_pool(tmp_path: Path) -> None:
+    assert load_plan(write(tmp_path, MINIMAL + "pool: site-demo-north_1.a\n")).pool == "site-demo-north_1.a"
+    assert load_plan(write(tmp_path, MINIMAL)).pool is None
+    assert _problems(tmp_path, MINIMAL + "pool: drill-run/site\n") == {
+        (9, "pool", "'drill-run/site' is not a work pool name like 'site-demo-bakery'")
+    }
