@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
 import re
 import secrets
 import threading
@@ -29,6 +27,7 @@ from engine.clock import iso
 from engine.errors import InputError
 from engine.home import home
 from engine.models import Participant
+from engine.statefiles import read_format_json, write_private_json
 
 log = structlog.get_logger(__name__)
 
@@ -165,14 +164,9 @@ class ParticipantStore:
         return Card(person, token, f"{base_url.rstrip('/')}/p/{token}")
 
     def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
+        data = read_format_json(self.path, STORE_FORMAT, "participant token file", InputError)
+        if data is None:
             return {"format": STORE_FORMAT, "client": self.client, "participants": {}}
-        except (OSError, ValueError) as exc:
-            raise InputError(f"participant token file {str(self.path)!r} is unreadable: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != STORE_FORMAT:
-            raise InputError(f"{str(self.path)!r} is not a {STORE_FORMAT} file")
         if data.get("client") != self.client:
             raise InputError(
                 f"{str(self.path)!r} belongs to client {data.get('client')!r}, not {self.client!r}"
@@ -180,14 +174,7 @@ class ParticipantStore:
         return data
 
     def _write(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_private_json(self.path, data)
 
     def _reload_if_changed(self) -> None:
         try:

@@ -31,6 +31,7 @@ from drills.prefect_runs import FLOW_NAME, REPO, create_flow_run, ensure_deploym
 from drills.schedule import ScheduledDrill
 from engine.errors import DrillError, InputError
 from engine.home import home
+from engine.statefiles import write_private_text
 
 log = structlog.get_logger(__name__)
 
@@ -359,15 +360,7 @@ class ProgrammeStore:
             os.close(fd)
 
     def _write(self, text: str) -> None:
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, self.path)
+        write_private_text(self.path, text)
 
 
 def now_utc() -> datetime:

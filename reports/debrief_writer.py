@@ -25,6 +25,7 @@ from engine.errors import DrillError, JournalError
 from engine.home import home
 from engine.journal import JOURNAL_NAME, read_journal
 from engine.runstore import list_runs
+from engine.statefiles import read_format_json
 from reports.debrief import build_debrief
 from reports.history import PLAN_FORMAT, History, StoredPlan, plan_of, with_history
 from reports.model import Debrief
@@ -91,14 +92,9 @@ class ImprovementStore:
 
     def plans(self) -> tuple[StoredPlan, ...]:
         """Every stored plan of the client (an unreadable file is an error naming it)."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        data = read_format_json(self.path, PLAN_FORMAT, "improvement plan file", JournalError)
+        if data is None:
             return ()
-        except (OSError, ValueError) as exc:
-            raise JournalError(f"improvement plans {str(self.path)!r} are unreadable: {exc}") from exc
-        if data.get("format") != PLAN_FORMAT:
-            raise JournalError(f"{str(self.path)!r} is not a {PLAN_FORMAT} file")
         try:
             return tuple(StoredPlan.from_json(p) for p in data.get("plans", []))
         except ValueError as exc:

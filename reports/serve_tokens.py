@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +18,7 @@ from pathlib import Path
 
 from engine.errors import InputError, JournalError
 from engine.home import home
+from engine.statefiles import read_format_json, write_private_json
 
 TOKENS_FORMAT = "bcdrill/serve-tokens/v1"
 TOKEN_BYTES = 32
@@ -53,30 +52,19 @@ class ServeTokens:
 
     def entries(self) -> tuple[TokenEntry, ...]:
         """Every stored entry (none when the file does not exist)."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        data = read_format_json(self.path, TOKENS_FORMAT, "token file", JournalError)
+        if data is None:
             return ()
-        except (OSError, ValueError) as exc:
-            raise JournalError(f"token file {str(self.path)!r} is unreadable: {exc}") from exc
-        if data.get("format") != TOKENS_FORMAT:
-            raise JournalError(f"{str(self.path)!r} is not a {TOKENS_FORMAT} file")
         return tuple(
             TokenEntry(str(e["client"]), str(e["hash"]), str(e["issued_at"])) for e in data.get("tokens", [])
         )
 
     def _write(self, entries: list[TokenEntry]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "format": TOKENS_FORMAT,
             "tokens": [e.__dict__ for e in sorted(entries, key=lambda e: e.client)],
         }
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, ensure_ascii=False, indent=2)
-            handle.write("\n")
-        os.replace(tmp, self.path)
+        write_private_json(self.path, document)
 
     def issue(self, client: str) -> str:
         """A new token for ``client`` (the client's previous token stops working). Shown once."""
