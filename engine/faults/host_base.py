@@ -46,6 +46,7 @@ import structlog
 
 from engine.errors import InjectionError, InputError, RevertError, TransportError
 from engine.faults.base import FaultAction, FaultPlan, TargetKind
+from engine.ssh import UnexpectedExit
 
 if TYPE_CHECKING:
     from engine.models import SshHost
@@ -64,20 +65,21 @@ DEADMAN_TTL_SCHEMA: dict[str, Any] = {
     "description": "seconds after which the target reverts the fault by itself",
 }
 
-# $1 pidfile, $2 TTL seconds, $3 revert script. The pidfile goes before the revert runs, so
-# disarming never interrupts a revert in progress.
+# $1 pidfile (written by the arming shell), $2 TTL seconds, $3 revert script. The pidfile
+# goes before the revert runs, so disarming never interrupts a revert in progress.
 _DEADMAN_SCRIPT = """exec </dev/null >/dev/null 2>&1
-echo $$ > "$1.tmp" && mv -f "$1.tmp" "$1"
 sleep "$2"
 rm -f "$1"
 sh -c "$3"
 """
-# $1 the deadman script, $2 pidfile, $3 TTL, $4 revert script: start it, wait for its pidfile.
-_ARM_SCRIPT = """setsid -f sh -c "$1" bcdrill-deadman "$2" "$3" "$4"
-i=0
-while [ ! -s "$2" ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done
-[ -s "$2" ]
+# $1 the deadman script, $2 pidfile, $3 TTL, $4 revert script: start it in its own session
+# (it outlives the SSH channel) and record its pid at once — no waiting for it to start.
+_ARM_SCRIPT = """setsid sh -c "$1" bcdrill-deadman "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
+echo $! > "$2.tmp" && mv -f "$2.tmp" "$2"
 """
+# Exit codes of the one-round-trip inject script, to tell arming from injecting failures.
+_ARM_FAILED = 97
+_INJECT_FAILED = 98
 _DISARM_SCRIPT = """if [ -f "$1" ]; then
     pid=$(cat "$1")
     rm -f "$1"
@@ -248,18 +250,19 @@ class HostFault(FaultAction):
         return state
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
-        """Arm the dead-man timer, then apply the fault."""
+        """Arm the dead-man timer, then apply the fault — in one round trip to the host."""
         ssh, host = self._connection(transports)
         self.check_before_inject(ssh, prior)
+        steps = [f"{self._arm_command(prior)} || exit {_ARM_FAILED}"]
+        steps += [f"{shlex.join(argv)} || exit {_INJECT_FAILED}" for argv in self.inject_commands(prior)]
         try:
-            self._arm(ssh, prior)
+            ssh.run(["sh", "-c", "\n".join(steps)])
+        except UnexpectedExit as exc:
+            if exc.result.exit_code == _ARM_FAILED:
+                raise InjectionError(f"{self._what()}: cannot arm the dead-man timer: {exc}") from exc
+            raise self.injection_error(exc) from exc
         except TransportError as exc:
-            raise InjectionError(f"{self._what()}: cannot arm the dead-man timer: {exc}") from exc
-        for argv in self.inject_commands(prior):
-            try:
-                ssh.run(argv)
-            except TransportError as exc:
-                raise self.injection_error(exc) from exc
+            raise self.injection_error(exc) from exc
         log.info("fault.host.injected", fault=self.fault_id, action=self.name, host=host.name)
 
     def revert(self, transports: Transports, prior: Mapping[str, Any]) -> None:
@@ -304,18 +307,17 @@ class HostFault(FaultAction):
 
     # ------------------------------------------------------------ dead-man timer
 
-    def _arm(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
+    def _arm_command(self, prior: Mapping[str, Any]) -> str:
+        """The shell-quoted command that arms this fault's dead-man timer on the target."""
         deadman = prior["deadman"]
         ttl = f"{float(deadman['ttl_s']):g}"
         script = self.revert_script(prior)
         if deadman["mode"] == "systemd":
             unit = deadman["name"]
             timer = [f"--unit={unit}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
-            ssh.run(["systemd-run", *timer, "--", "sh", "-c", script])
-        else:
-            pidfile = deadman["pidfile"]
-            ssh.run(["sh", "-c", _ARM_SCRIPT, "sh", _DEADMAN_SCRIPT, pidfile, ttl, script])
-        log.debug("fault.host.deadman_armed", fault=self.fault_id, ttl_s=ttl, mode=deadman["mode"])
+            return shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
+        pidfile = deadman["pidfile"]
+        return shlex.join(["sh", "-c", _ARM_SCRIPT, "sh", _DEADMAN_SCRIPT, pidfile, ttl, script])
 
     def _disarm(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
         ssh.run(["sh", "-c", self._disarm_text(prior)])
