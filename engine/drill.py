@@ -31,7 +31,7 @@ from engine.preflight import PreparedFault, prepare
 from engine.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
 from engine.reverts import revert_all, revert_one
 from engine.runstore import abort_requested, environment_lock, release_owner, write_owner
-from engine.signals import abort_on_signals, signals_deferred
+from engine.signals import stop_signals
 from engine.transports import Transports
 
 log = structlog.get_logger(__name__)
@@ -145,22 +145,30 @@ class DrillRun:
         self.journal.append("run.started", **self._started_data())
         inbox = AckInbox(self.run_dir, self.book)
         responders: list[Responders] = []
-        try:
-            with abort_on_signals():
+        # One handler from preflight to the end of the wind-down: the first stop signal aborts,
+        # later ones wait — there is no gap in which a signal could kill a revert half-way.
+        with stop_signals() as signals:
+            try:
                 prepared = self._preflight()
                 inbox.start()
                 responders = self._start_responders()
                 self._timeline(prepared)
-        except PreflightError as exc:
+            except DrillError as exc:
+                signals.defer()
+                self._record_end(exc)
+            finally:
+                signals.defer()
+                self._wind_down(inbox, responders)
+
+    def _record_end(self, exc: DrillError) -> None:
+        """Journal why the drill stopped early."""
+        if isinstance(exc, PreflightError):
             self._fail(4, "preflight.failed", str(exc))
-        except AbortedError as exc:
+        elif isinstance(exc, AbortedError):
             self._state.exit_code, self._state.reason = 3, str(exc)
             self.journal.append("run.aborted", reason=str(exc), by=getattr(exc, "by", "signal"))
-        except (InjectionError, DrillError) as exc:
+        else:
             self._fail(exc.exit_code if exc.exit_code != 1 else 4, "run.failed", str(exc))
-        finally:
-            with signals_deferred():
-                self._wind_down(inbox, responders)
 
     def _fail(self, code: int, record: str, reason: str) -> None:
         self._state.exit_code, self._state.reason = code, reason
