@@ -277,7 +277,7 @@ def bridge_url(container_name: str) -> str:
 @contextlib.contextmanager
 def ssh_hosts(count: int) -> Iterator[list[Any]]:
     """``count`` lab SSH hosts (prefix ``bbench``, 127.90.x.x) in a temp folder; removed afterwards."""
-    from engine.lab_hosts import hosts_down, hosts_up
+    from engine.lab.hosts import hosts_down, hosts_up
 
     state = Path(tempfile.mkdtemp(prefix="bcdrill-bench-hosts-"))
     try:
@@ -339,3 +339,16 @@ def temp_env(updates: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+MEMORY_FAMILY = "memory"
+MEMORY_GOAL_MIB = 150.0
+
+
+def report_rss(report: Report, name: str, samples_mib: list[float]) -> None:
+    """Add a peak-RSS figure (MiB) with the 150 MiB goal on the maximum."""
+    fig = figure(MEMORY_FAMILY, f"peak RSS: {name}", samples_mib, unit="MiB")
+    met = fig.stats.maximum <= MEMORY_GOAL_MIB if fig.stats.n else None
+    report.add(
+        type(fig)(fig.family, fig.name, fig.unit, fig.stats, f"max ≤ {MEMORY_GOAL_MIB:g} MiB", met, fig.note)
+    )

@@ -1,7 +1,7 @@
 """Family 2: one host fault on 1, 20 and 100 SSH lab hosts — sequential vs parallel fan-out.
 
 Sequential injects one host after another (the engine's former path, kept as the baseline);
-parallel is what the timeline now does (:func:`engine.fanout.inject_parallel`). Connections
+parallel is what the timeline now does (:func:`engine.run.fanout.inject_parallel`). Connections
 are opened beforehand (that is preflight's job), so the figures are the injection alone:
 from the start to the last ``fault.applied``, and the spread between the first and the last ``fault.applied``.
 Hosts: prefix ``bbench``, 127.90.x.x, in a temp folder, removed at the end.
@@ -16,11 +16,11 @@ from typing import Any
 from benchmarks.common import Report, figure, ssh_hosts
 from benchmarks.harness import InjectHarness
 from benchmarks.latency import SCENARIO
-from engine import fanout
 from engine.faults.base import ResolvedTarget
-from engine.loader import load_playbook
-from engine.models import DockerEndpoint, Environment, TargetBinding
-from engine.preflight import PreparedFault
+from engine.model.types import DockerEndpoint, Environment, TargetBinding
+from engine.run import fanout
+from engine.run.prepared import PreparedFault
+from engine.spec.loader import load_playbook
 
 FAMILY = "fanout"
 GOAL_100_S = 1.5

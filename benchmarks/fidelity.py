@@ -1,7 +1,7 @@
 """Family 3: are the times bcdrill reports true? A ground-truth harness.
 
 Outages: the benchmark makes outages of known length directly with the docker SDK while
-real :class:`~engine.observe.ProbeWatcher` s (the ones DrillRun uses) watch and journal
+real :class:`~engine.run.observe.ProbeWatcher` s (the ones DrillRun uses) watch and journal
 ``probe.changed``. Ground truth comes from
 
 * ``pause``/``unpause``: the API calls' return moments (the cgroup is frozen/thawed by then);
@@ -13,7 +13,7 @@ uses; it shows the ~1 s ARP-retry artefact while the container starts) and the c
 bridge address (the alternative). Error = reported − true, per transition.
 
 Acks: a live DrillRun (manual responders) receives acks written with
-:func:`engine.responses.write_ack` at known moments; error = ``step.recorded`` − sent.
+:func:`engine.run.responses.write_ack` at known moments; error = ``step.recorded`` − sent.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from typing import Any
 from benchmarks.common import BenchLab, Report, figure, http_ok, wait_until
 from benchmarks.observer import Observer, Watch
 from engine.clock import RunClock
-from engine.journal import Journal
-from engine.loader import load_environment, load_playbook
-from engine.models import ProbeSpec, frozen_mapping
-from engine.observe import ProbeWatcher
+from engine.model.types import ProbeSpec, frozen_mapping
 from engine.probes.http import HttpProbe
-from engine.transports import Transports
+from engine.record.journal import Journal
+from engine.run.observe import ProbeWatcher
+from engine.spec.loader import load_environment, load_playbook
+from engine.transports.connections import Transports
 
 FAMILY = "fidelity"
 GOAL_MS = 50.0
@@ -199,8 +199,8 @@ def _kill_outage(
 
 
 def _acks(report: Report, lab: BenchLab, runs: int) -> None:
-    from engine.drill import DrillRun, RunOptions
-    from engine.responses import Ack, write_ack
+    from engine.run.responses import Ack, write_ack
+    from engine.run.runner import DrillRun, RunOptions
 
     playbook = load_playbook(ACKS)
     env = load_environment(lab.environment)

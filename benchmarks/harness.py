@@ -1,4 +1,4 @@
-"""A real :class:`~engine.drill.DrillRun` used piecewise: its inject path, one fault at a time.
+"""A real :class:`~engine.run.runner.DrillRun` used piecewise: its inject path, one fault at a time.
 
 The benchmarks call ``DrillRun._inject`` (capture → ``fault.intent`` fsync'd → the inject hook
 → ``fault.applied``) exactly as the timeline does, and time each journal record as it lands.
@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.drill import DrillRun, RunOptions
 from engine.faults.base import ResolvedTarget
-from engine.models import Environment, FaultSpec, Playbook, frozen_mapping
+from engine.model.types import Environment, FaultSpec, Playbook, frozen_mapping
 from engine.plugins import FAULTS
-from engine.preflight import PreparedFault
+from engine.run.prepared import PreparedFault
+from engine.run.runner import DrillRun, RunOptions
 
 
 @dataclasses.dataclass(frozen=True)

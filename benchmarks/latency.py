@@ -28,8 +28,8 @@ from benchmarks.common import BenchLab, Report, figure, http_ok, ssh_hosts, wait
 from benchmarks.harness import InjectHarness
 from benchmarks.observer import Observer, Watch
 from engine.faults.base import ResolvedTarget
-from engine.loader import load_environment, load_playbook
-from engine.models import Environment
+from engine.model.types import Environment
+from engine.spec.loader import load_environment, load_playbook
 
 FAMILY = "latency"
 GOAL_ADDED_MS = 5.0
@@ -142,7 +142,7 @@ def _raw_ssh(host: Any) -> Any:
     """A plain paramiko client on an open, verified connection with TCP_NODELAY."""
     import paramiko
 
-    from engine.ssh import parse_host_key
+    from engine.transports.ssh import parse_host_key
 
     sock = socket.create_connection((host.address, host.port), timeout=5)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -256,7 +256,7 @@ def _report_series(report: Report, action: str, series: Series) -> None:
 
 def _timeline_dispatch(report: Report, lab: BenchLab, reps: int) -> None:
     """Scheduled moment → injection start, in whole DrillRuns (the timeline's tick)."""
-    from engine.drill import DrillRun, RunOptions
+    from engine.run.runner import DrillRun, RunOptions
 
     delays: list[float] = []
     playbook = load_playbook(SCENARIO)

@@ -7,25 +7,15 @@ while it runs the drills anyway; run alone, this family does one cold and one wa
 
 from __future__ import annotations
 
-from benchmarks.common import BenchLab, Report, figure, prefect_server
-
-FAMILY = "memory"
-GOAL_MIB = 150.0
-
-
-def report_rss(report: Report, name: str, samples_mib: list[float]) -> None:
-    """Add a peak-RSS figure (MiB) with the 150 MiB goal on the maximum."""
-    fig = figure(FAMILY, f"peak RSS: {name}", samples_mib, unit="MiB")
-    met = fig.stats.maximum <= GOAL_MIB if fig.stats.n else None
-    report.add(type(fig)(fig.family, fig.name, fig.unit, fig.stats, f"max ≤ {GOAL_MIB:g} MiB", met, fig.note))
+from benchmarks.common import MEMORY_FAMILY as FAMILY
+from benchmarks.common import BenchLab, Report, prefect_server, report_rss
+from benchmarks.overhead import _base_env, bcdrill_cold, warm_bcdrill
 
 
 def run(report: Report, lab: BenchLab, quick: bool) -> None:
     """One cold ``bcdrill run`` against a local server and one warm process of two drills."""
     if any(f.family == FAMILY for f in report.figures):
         return  # the overhead family measured it already
-    from benchmarks.overhead import _base_env, bcdrill_cold, warm_bcdrill
-
     with prefect_server() as server_env:
         env = {**_base_env(lab), **server_env}
         _, peak = bcdrill_cold(lab, env)

@@ -34,6 +34,7 @@ from benchmarks.common import (
     figure,
     http_ok,
     prefect_server,
+    report_rss,
     wait_until,
 )
 
@@ -253,8 +254,6 @@ def _report(
 def _report_memory(
     report: Report, rss: dict[str, list[float]], flow: dict[str, Any], plain: dict[str, Any]
 ) -> None:
-    from benchmarks.memory import report_rss
-
     report_rss(report, "bcdrill run process (local server)", rss["server"])
     if rss["ephemeral"]:
         report_rss(report, "bcdrill run process (ephemeral Prefect)", rss["ephemeral"])

@@ -58,9 +58,9 @@ def main() -> None:
 
 
 def _drill(env: Path, runs: Path) -> int:
-    from engine.drill import DrillRun, RunOptions
-    from engine.loader import load_environment, load_playbook
-    from engine.runstore import create_run_dir, new_run_id
+    from engine.record.runstore import create_run_dir, new_run_id
+    from engine.run.runner import DrillRun, RunOptions
+    from engine.spec.loader import load_environment, load_playbook
 
     playbook = load_playbook(SCENARIO)
     run_dir = create_run_dir(new_run_id(playbook.id), runs)

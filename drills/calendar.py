@@ -15,7 +15,7 @@ from icalendar import Calendar, Event
 
 from drills.plan import Blackout, DrillPlan
 from drills.schedule import ScheduledDrill
-from engine.durations import format_duration
+from engine.model.durations import format_duration
 
 PRODID = "-//bcdrill//drill programme//EN"
 WINDOW_SUMMARY = "Business-continuity drill window"

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drills.participants import DEFAULT_BASE_URL, Card, ParticipantStore, find_participant
-from engine.models import Environment
+from engine.model.types import Environment
 
 EnvArgument = Annotated[Path, typer.Argument(metavar="ENV", help="environment file with the participants")]
 BaseUrlOption = Annotated[
@@ -30,7 +30,7 @@ participants_app = typer.Typer(help="Participants' personal drill-desk links: is
 
 
 def _environment(path: Path) -> Environment:
-    from engine.loader import load_environment
+    from engine.spec.loader import load_environment
 
     return load_environment(path)
 
@@ -99,7 +99,7 @@ def watch(
 ) -> None:
     """Live view of a run: faults, probes, each side's steps against targets (exits at the end)."""
     from drills.desk.watch import watch as watch_run
-    from engine.runstore import find_run
+    from engine.record.runstore import find_run
 
     watch_run(find_run(run_ref, runs), Console(highlight=False), once=once)
 

@@ -26,8 +26,8 @@ import structlog
 from engine.clock import iso
 from engine.errors import InputError
 from engine.home import home
-from engine.models import Participant
-from engine.statefiles import read_format_json, write_private_json
+from engine.model.types import Participant
+from engine.record.statefiles import read_format_json, write_private_json
 
 log = structlog.get_logger(__name__)
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.durations import DURATION_PATTERN, parse_duration
 from engine.errors import InputError, Problem
-from engine.loader import schema_problems
-from engine.yamlsafe import JsonPath, YamlDocument, load_yaml
+from engine.model.durations import DURATION_PATTERN, parse_duration
+from engine.spec.loader import schema_problems
+from engine.spec.yamlsafe import JsonPath, YamlDocument, load_yaml
 
 PLAN_FORMAT = "drill-plan/v1"
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -31,7 +31,7 @@ from drills.prefect_runs import FLOW_NAME, REPO, create_flow_run, ensure_deploym
 from drills.schedule import ScheduledDrill
 from engine.errors import DrillError, InputError
 from engine.home import home
-from engine.statefiles import write_private_text
+from engine.record.statefiles import write_private_text
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import threading
 
-from engine.models import ResponseStep
-from engine.responses import Ack, ResponderContext, write_ack
+from engine.model.types import ResponseStep
+from engine.run.responses import Ack, ResponderContext, write_ack
 
 TICK_S = 0.02
 DELAY_RANGE = (0.3, 1.3)  # × the step's target: most on time, some late

@@ -59,7 +59,7 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="playbooks, environments, drill plans")],
 ) -> None:
     """Validate files; print every problem as file:line:column: field: message (exit 2 if any)."""
-    from engine.loader import validate_file
+    from engine.spec.loader import validate_file
 
     bad = 0
     for path in files:
@@ -75,7 +75,7 @@ def validate(
 
 
 def _load(playbook: Path, env: Path) -> tuple[Any, Any]:
-    from engine.loader import check_against_environment, load_environment, load_playbook
+    from engine.spec.loader import check_against_environment, load_environment, load_playbook
 
     pb, environment = load_playbook(playbook), load_environment(env)
     problems = check_against_environment(pb, environment)
@@ -93,7 +93,7 @@ def plan(
     ] = None,
 ) -> None:
     """Dry run: resolved targets, each fault's exact call and revert, probes, preflight — no changes."""
-    from engine.drycheck import dry_run
+    from engine.run.dryrun import dry_run
 
     pb, environment = _load(playbook, env)
     report = dry_run(pb, environment, seed=seed)
@@ -147,7 +147,7 @@ def run(
 def _refuse_stale_runs(environment: str, runs: Path | None) -> None:
     """A crashed run may have left faults on this environment: recover first."""
     from engine.errors import PreflightError
-    from engine.recovery import stale_runs
+    from engine.run.recovery import stale_runs
 
     stale = stale_runs(environment, runs)
     for run_dir, faults in stale:
@@ -212,7 +212,7 @@ def _report_unreverted(run_dir: Path, faults: list[str]) -> None:
     """Name each fault that may remain, with the exact manual command from the journal."""
     if not faults:
         return
-    from engine.journal import read_journal
+    from engine.record.journal import read_journal
 
     manual = {
         r["data"]["fault"]: r["data"]["manual"]
@@ -246,8 +246,8 @@ def ack(
     With ``--token-env`` the ack goes through the run's drill desk as you (from any machine that
     can reach it); without, it is handed over locally by a controller on the engine's machine.
     """
-    from engine.responses import Ack, write_ack
-    from engine.runstore import find_run, owner_alive
+    from engine.record.runstore import find_run, owner_alive
+    from engine.run.responses import Ack, write_ack
 
     run_dir = find_run(run_ref, runs)
     key = step if "." in step else f"{party}.{step}" if party else ""
@@ -275,7 +275,7 @@ def abort(
     runs: RunsOption = None,
 ) -> None:
     """Abort a live run: it reverts every fault and records the reason."""
-    from engine.runstore import find_run, owner_alive, request_abort
+    from engine.record.runstore import find_run, owner_alive, request_abort
 
     run_dir = find_run(run_ref, runs)
     if not owner_alive(run_dir):
@@ -298,8 +298,8 @@ def recover(
     runs: RunsOption = None,
 ) -> None:
     """Revert faults left behind by a crashed or killed run, from its journal (idempotent)."""
-    from engine.recovery import recover_all, recover_run
-    from engine.runstore import find_run
+    from engine.record.runstore import find_run
+    from engine.run.recovery import recover_all, recover_run
 
     reports = [recover_run(find_run(run_ref, runs))] if run_ref else recover_all(runs)
     failed = False
@@ -323,7 +323,7 @@ def recover(
 @app.command("runs")
 def list_runs_cmd(runs: RunsOption = None) -> None:
     """List runs in the run store, newest last."""
-    from engine.runstore import list_runs
+    from engine.record.runstore import list_runs
 
     table = Table("run", "outcome", "score", "rating")
     for run_dir in list_runs(runs):

@@ -2,7 +2,7 @@
 
 Prefect stays thin here: the flow takes primitives (paths, options), injections and reverts
 are tasks named after one verb with no cache and no retries (retries of a revert happen in
-:mod:`engine.reverts`, deadlines in the transports), and cleanup lives in the drill's own
+:mod:`engine.run.reverts`, deadlines in the transports), and cleanup lives in the drill's own
 ``finally`` — never in Prefect state hooks, which are notifications, not guarantees.
 """
 
@@ -32,11 +32,11 @@ from prefect.concurrency._asyncio import (
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
-from engine.drill import DrillRun, RunOptions, RunResult
 from engine.errors import PreflightError
-from engine.journal import Listener
-from engine.loader import load_environment, load_playbook
-from engine.runstore import create_run_dir, new_run_id
+from engine.record.journal import Listener
+from engine.record.runstore import create_run_dir, new_run_id
+from engine.run.runner import DrillRun, RunOptions, RunResult
+from engine.spec.loader import load_environment, load_playbook
 
 SLOT_WAIT_S = 5.0
 # The slot is renewed while a drill runs; after a kill -9 it frees itself within this lease.

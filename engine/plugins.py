@@ -72,7 +72,7 @@ SCORECARDS: Registry[Scorecard] = Registry(
 )
 
 # Services hosted for the duration of a run (the drill desk): ``factory(context)`` gives an
-# object with ``start()``/``stop()``; see engine.responses.ResponderContext.
+# object with ``start()``/``stop()``; see engine.run.responses.ResponderContext.
 SERVICES: Registry[Callable[..., Any]] = Registry(
     "run service", "bcdrill.services", _check_callable("run service")
 )

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from engine.errors import DrillError, InputError
-from engine.runstore import find_run
+from engine.record.runstore import find_run
 from reports.audience import AUDIENCES
 from reports.debrief_writer import debrief_of_run, summaries, write_bytes_atomically
 from reports.i18n import DEFAULT_TZ, LANGUAGES, translator

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.journal import JournalContents, read_journal
+from engine.record.journal import JournalContents, read_journal
 from reports.facts import FaultTrack, RunFacts, read_facts
 from reports.findings import findings_and_plan
 from reports.history import History, with_history

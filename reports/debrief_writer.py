@@ -23,9 +23,9 @@ import structlog
 
 from engine.errors import DrillError, JournalError
 from engine.home import home
-from engine.journal import JOURNAL_NAME, read_journal
-from engine.runstore import list_runs
-from engine.statefiles import read_format_json
+from engine.record.journal import JOURNAL_NAME, read_journal
+from engine.record.runstore import list_runs
+from engine.record.statefiles import read_format_json
 from reports.debrief import build_debrief
 from reports.history import PLAN_FORMAT, History, StoredPlan, plan_of, with_history
 from reports.model import Debrief

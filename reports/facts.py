@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import JournalError
-from engine.journal import JournalContents
+from engine.record.journal import JournalContents
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from engine.journal import JournalContents
+from engine.record.journal import JournalContents
 from reports.i18n import parse_utc
 from reports.model import Audience, FindingParty, Note, NoteKind
 

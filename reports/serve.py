@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
 
 from engine.errors import DrillError
-from engine.runstore import list_runs
+from engine.record.runstore import list_runs
 from reports.debrief_writer import DEBRIEF_JSON, read_summary
 from reports.i18n import LANGUAGES, translator
 from reports.model import Debrief

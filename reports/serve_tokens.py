@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.errors import InputError, JournalError
 from engine.home import home
-from engine.statefiles import read_format_json, write_private_json
+from engine.record.statefiles import read_format_json, write_private_json
 
 TOKENS_FORMAT = "bcdrill/serve-tokens/v1"
 TOKEN_BYTES = 32

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.clock import FakeClock
-from engine.journal import JOURNAL_NAME, Journal
+from engine.record.journal import JOURNAL_NAME, Journal
 
 
 @dataclass(frozen=True)

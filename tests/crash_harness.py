@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.drill import DrillRun, RunOptions
-from engine.loader import load_environment, load_playbook
-from engine.runstore import create_run_dir, new_run_id
+from engine.record.runstore import create_run_dir, new_run_id
+from engine.run.runner import DrillRun, RunOptions
+from engine.spec.loader import load_environment, load_playbook
 
 
 def main(playbook: str, env: str, runs: str, boundary: str, index: int) -> None:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.journal import read_journal
+from engine.record.journal import read_journal
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from engine.faults.base import ResolvedTarget
-from engine.lab_hosts import LabHost, hosts_down, hosts_up
-from engine.models import Environment, TargetBinding
-from engine.transports import Transports
+from engine.lab.hosts import LabHost, hosts_down, hosts_up
+from engine.model.types import Environment, TargetBinding
+from engine.transports.connections import Transports
 
 PREFIX = "bcdt"
 OCTET = 78
@@ -73,7 +73,7 @@ def lab_environment(hosts: list[LabHost], **host_overrides: object) -> Environme
 
 @pytest.fixture(scope="session")
 def ssh_environment(ssh_lab: list[LabHost]) -> Environment:
-    """The lab hosts as an :class:`~engine.models.Environment`."""
+    """The lab hosts as an :class:`~engine.model.types.Environment`."""
     return lab_environment(ssh_lab)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import docker
 import pytest
 
-from engine.journal import read_journal
-from engine.lab import host_prefix
+from engine.lab.hosts import host_prefix
+from engine.record.journal import read_journal
 from tests.conftest import LAB_NAME, REPO, run_cli
 
 pytestmark = pytest.mark.docker

@@ -26,10 +26,10 @@ from drills.desk.webhooks import correlation_code, sign
 from drills.participants import Card, ParticipantStore
 from engine.clock import RunClock
 from engine.errors import InputError
-from engine.journal import JOURNAL_NAME, Journal
-from engine.loader import load_playbook
-from engine.models import Participant
-from engine.responses import Ack, ResponderContext, StepBook
+from engine.model.types import Participant
+from engine.record.journal import JOURNAL_NAME, Journal
+from engine.run.responses import Ack, ResponderContext, StepBook
+from engine.spec.loader import load_playbook
 from tests.conftest import REPO
 from tests.journal_helpers import records
 

@@ -33,12 +33,12 @@ from drills.desk.service import desk_url
 from drills.desk.webhooks import correlation_code, sign
 from drills.participants import Card, ParticipantStore
 from engine import logsetup
-from engine.drill import DrillRun, RunOptions, RunResult
 from engine.errors import InputError
 from engine.home import home
-from engine.loader import load_environment, load_playbook
-from engine.models import Participant
-from engine.runstore import create_run_dir, new_run_id, request_abort
+from engine.model.types import Participant
+from engine.record.runstore import create_run_dir, new_run_id, request_abort
+from engine.run.runner import DrillRun, RunOptions, RunResult
+from engine.spec.loader import load_environment, load_playbook
 from tests.conftest import BCDRILL, REPO
 from tests.journal_helpers import records
 

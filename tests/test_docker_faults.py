@@ -15,10 +15,10 @@ import pytest
 
 from engine import lab
 from engine.faults.base import ResolvedTarget
-from engine.loader import load_environment
-from engine.models import frozen_mapping
+from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
-from engine.transports import Transports
+from engine.spec.loader import load_environment
+from engine.transports.connections import Transports
 
 pytestmark = pytest.mark.docker
 

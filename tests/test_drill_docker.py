@@ -225,7 +225,7 @@ def _wait_for_environment_slot(lab_env: Path) -> None:
     from prefect.concurrency.sync import concurrency
 
     from engine.flow import SLOT_LEASE_S
-    from engine.loader import load_environment
+    from engine.spec.loader import load_environment
 
     name = f"bcdrill-environment-{load_environment(lab_env).name}"
     with concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_LEASE_S + 15):
@@ -271,7 +271,7 @@ def test_one_drill_per_environment_across_workers(lab_env: Path, prefect_api: st
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
 
-    from engine.loader import load_environment
+    from engine.spec.loader import load_environment
 
     name = f"bcdrill-environment-{load_environment(lab_env).name}"
     with get_client(sync_client=True) as client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.durations import DURATION_PATTERN, format_duration, parse_duration
+from engine.model.durations import DURATION_PATTERN, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_pattern_is_what_the_json_schemas_use() -> None:
     import json
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent / "engine" / "schema"
+    root = Path(__file__).resolve().parent.parent / "engine" / "spec" / "schema"
     for name in ("playbook", "environment"):
         schema = json.loads((root / f"{name}.schema.json").read_text())
         assert schema["definitions"]["duration"]["pattern"] == DURATION_PATTERN

@@ -1,4 +1,4 @@
-"""engine.fanout against real sshd lab hosts: parallel inject, per-host journal, revert on failure."""
+"""engine.run.fanout against real sshd lab hosts: parallel inject, per-host journal, revert on failure."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from engine.clock import RunClock
-from engine.fanout import FanoutError, connect_parallel, inject_parallel, revert_parallel
-from engine.journal import JOURNAL_NAME, Journal, read_journal
-from engine.models import FaultSpec, frozen_mapping
+from engine.model.types import FaultSpec, frozen_mapping
 from engine.plugins import FAULTS
-from engine.preflight import PreparedFault
-from engine.transports import Transports
+from engine.record.journal import JOURNAL_NAME, Journal, read_journal
+from engine.run.fanout import FanoutError, connect_parallel, inject_parallel, revert_parallel
+from engine.run.prepared import PreparedFault
+from engine.transports.connections import Transports
 from tests.sshlab import target_of
 
 pytestmark = [pytest.mark.ssh]

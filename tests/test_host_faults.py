@@ -16,9 +16,9 @@ import pytest
 
 from engine.errors import InjectionError, InputError
 from engine.faults.host_base import HostFault
-from engine.lab_hosts import LabHost
+from engine.lab.hosts import LabHost
 from engine.plugins import FAULTS
-from engine.transports import Transports
+from engine.transports.connections import Transports
 from tests.sshlab import (  # noqa: F401 - fixtures are found by name
     in_namespace,
     namespace_processes,

@@ -12,7 +12,7 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.errors import JournalError, JournalTamperedError
-from engine.journal import GENESIS, JOURNAL_NAME, Journal, _digest, read_journal
+from engine.record.journal import GENESIS, JOURNAL_NAME, Journal, _digest, read_journal
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import PreflightError
-from engine.lab_hosts import hosts_down, hosts_status, hosts_up, lab_hosts
-from engine.ssh import SshTransport
+from engine.lab.hosts import hosts_down, hosts_status, hosts_up, lab_hosts
+from engine.transports.ssh import SshTransport
 
 pytestmark = pytest.mark.ssh
 

@@ -12,17 +12,9 @@ from typing import Any, ClassVar
 import pytest
 from jsonschema import Draft7Validator
 
-from engine import loader
 from engine.errors import EnvironmentFileError, PlaybookError, Problem, RegistrationError
 from engine.faults.base import FaultAction, FaultPlan, TargetKind
-from engine.loader import (
-    check_against_environment,
-    load_environment,
-    load_playbook,
-    register_format,
-    validate_file,
-)
-from engine.models import (
+from engine.model.types import (
     DockerEndpoint,
     FaultSpec,
     Objectives,
@@ -35,8 +27,16 @@ from engine.models import (
 )
 from engine.plugins import FAULTS, PROBES
 from engine.probes.base import ProbeKind, ProbeResult
-from engine.transports import Transports
-from engine.yamlsafe import YamlDocument
+from engine.spec import loader
+from engine.spec.loader import (
+    check_against_environment,
+    load_environment,
+    load_playbook,
+    register_format,
+    validate_file,
+)
+from engine.spec.yamlsafe import YamlDocument
+from engine.transports.connections import Transports
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -706,7 +706,7 @@ def test_unknown_and_missing_format(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["playbook", "environment"])
 def test_published_schema_matches_the_packaged_one(name: str) -> None:
-    packaged = ROOT / "engine" / "schema" / f"{name}.schema.json"
+    packaged = ROOT / "engine" / "spec" / "schema" / f"{name}.schema.json"
     published = ROOT / "playbooks" / "schema" / f"{name}.schema.json"
     assert published.read_bytes() == packaged.read_bytes()
 
@@ -723,7 +723,7 @@ def walk_objects(schema: Any, where: str = "#") -> Iterator[tuple[str, dict[str,
 
 @pytest.mark.parametrize("name", ["playbook", "environment"])
 def test_schemas_are_draft7_strict_and_documented(name: str) -> None:
-    schema = json.loads((ROOT / "engine" / "schema" / f"{name}.schema.json").read_text())
+    schema = json.loads((ROOT / "engine" / "spec" / "schema" / f"{name}.schema.json").read_text())
     Draft7Validator.check_schema(schema)
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert schema["properties"]["format"]["const"] == f"{name}/v1"
@@ -762,7 +762,7 @@ def replaced(data: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 @pytest.mark.parametrize("source", [VALID_PLAYBOOK, VALID_ENVIRONMENT])
 def test_any_wrongly_typed_value_gives_problems_never_a_crash(source: Path) -> None:
-    from engine.yamlsafe import load_yaml
+    from engine.spec.yamlsafe import load_yaml
 
     doc = load_yaml(source)
     check = validate_file(source)[0]

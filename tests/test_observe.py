@@ -16,12 +16,12 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.errors import DrillError
-from engine.journal import Journal, read_journal
-from engine.models import Environment, ProbeSpec
-from engine.observe import ProbeWatcher
+from engine.model.types import Environment, ProbeSpec
 from engine.probes.base import ProbeKind, ProbeResult
 from engine.probes.data import DataProbe
-from engine.transports import Transports
+from engine.record.journal import Journal, read_journal
+from engine.run.observe import ProbeWatcher
+from engine.transports.connections import Transports
 
 ENVIRONMENT = Environment(
     name="unit", kind="test", client="acme", docker=None, hosts={}, targets={}, participants=(), urls={}

@@ -9,7 +9,7 @@ import pytest
 
 from drills.participants import ParticipantStore, client_slug, token_hash
 from engine.errors import InputError
-from engine.models import Participant
+from engine.model.types import Participant
 from tests.conftest import run_cli
 
 CLIENT = "Demo Bakery Ltd"

@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator
 
 from drills.plan import CommandIncidentCheck, DrillPlanError, HttpIncidentCheck, load_plan, plan_schema
 from drills.schedule import allowed_minutes, pick_times
-from engine.loader import load_environment, load_playbook, validate_file
+from engine.spec.loader import load_environment, load_playbook, validate_file
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "playbooks" / "plans" / "demo-bakery-2027.yaml"

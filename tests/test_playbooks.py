@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.lab_services import BACKUP_INTERVAL_S, WRITE_INTERVAL_S
+from engine.lab.services import BACKUP_INTERVAL_S, WRITE_INTERVAL_S
 from tests.conftest import REPO, run_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.prefect]

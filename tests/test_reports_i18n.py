@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.durations import format_duration
 from engine.errors import InputError
+from engine.model.durations import format_duration
 from reports.audience import for_audience
 from reports.debrief import Debrief, debrief_from_journal
 from reports.findings import findings_and_plan
@@ -92,7 +92,7 @@ def test_unknown_language_or_zone_is_an_input_error(debrief: Debrief) -> None:
 
 def test_finding_texts_come_from_the_catalogue_and_match_scoring(tmp_path: Path) -> None:
     """Every revert-problem wording in the findings agrees with ``scoring.revert_problem``."""
-    from engine.journal import read_journal
+    from engine.record.journal import read_journal
     from reports.debrief import anchor_t, score_objectives, score_steps
     from reports.facts import read_facts
 

@@ -11,10 +11,10 @@ from typing import Any
 import docker
 import pytest
 
-from engine.drill import DrillRun, RunOptions, RunResult
 from engine.errors import JournalError
-from engine.loader import load_environment, load_playbook
-from engine.runstore import create_run_dir, new_run_id
+from engine.record.runstore import create_run_dir, new_run_id
+from engine.run.runner import DrillRun, RunOptions, RunResult
+from engine.spec.loader import load_environment, load_playbook
 from tests.conftest import LAB_NAME, REPO, run_cli
 from tests.journal_helpers import first, types
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import JournalError, JournalTamperedError
-from engine.journal import read_journal
+from engine.record.journal import read_journal
 from reports.debrief import Debrief, debrief_from_journal
 from reports.debrief_writer import write_debrief
 from reports.facts import ScoringSpec

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.drill import DrillRun, RunOptions
-from engine.loader import load_environment, load_playbook
-from engine.models import FaultSpec
-from engine.runstore import create_run_dir, new_run_id
-from engine.selection import select_members
+from engine.model.selection import select_members
+from engine.model.types import FaultSpec
+from engine.record.runstore import create_run_dir, new_run_id
+from engine.run.runner import DrillRun, RunOptions
+from engine.spec.loader import load_environment, load_playbook
 from tests.conftest import REPO, run_cli
 from tests.journal_helpers import first, records
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from engine.errors import CommandTimedOut, SecretError, TransportError
-from engine.lab_hosts import LabHost
-from engine.models import ProbeSpec, SecretRef
+from engine.lab.hosts import LabHost
+from engine.model.types import ProbeSpec, SecretRef
 from engine.plugins import PROBES
-from engine.ssh import HostKeyRejected, SshTransport, UnexpectedExit
-from engine.transports import Transports
+from engine.transports.connections import Transports
+from engine.transports.ssh import HostKeyRejected, SshTransport, UnexpectedExit
 from tests.sshlab import (  # noqa: F401 - fixtures are found by name
     in_namespace,
     namespace_processes,
@@ -191,7 +191,7 @@ def test_sudo_wraps_the_timeout_not_the_other_way_round(ssh_lab: list[LabHost]) 
 
 
 def test_ssh_command_probe(ssh_lab: list[LabHost], ssh_environment: object) -> None:
-    from engine.models import Environment
+    from engine.model.types import Environment
 
     assert isinstance(ssh_environment, Environment)
     probe_cls = PROBES.get("ssh.command")

@@ -20,7 +20,7 @@ from drills.desk.webhooks import (
 )
 from engine.errors import InputError, SecretError
 from engine.logsetup import redact_text
-from engine.models import SecretRef, frozen_mapping
+from engine.model.types import SecretRef, frozen_mapping
 
 SECRET = b"0123456789abcdef0123"
 HOOK = WebhookMapping(

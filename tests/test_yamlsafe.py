@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InputError
-from engine.yamlsafe import MAX_BYTES, Limits, Mark, field_name, load_yaml, parse_yaml
+from engine.spec.yamlsafe import MAX_BYTES, Limits, Mark, field_name, load_yaml, parse_yaml
 
 
 def problems_of(text: str, limits: Limits | None = None) -> list[str]:

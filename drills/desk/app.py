@@ -34,7 +34,7 @@ from drills.desk.recording import DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier, correlation_code
 from drills.participants import Holder
-from engine.durations import format_duration
+from engine.model.durations import format_duration
 
 COOKIE = "bcdrill_desk"
 MAX_BODY = 64 * 1024

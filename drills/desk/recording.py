@@ -16,9 +16,9 @@ from typing import Any, Literal
 from drills.desk.webhooks import Delivery, field, matches, ticket_time
 from drills.participants import Holder
 from engine.clock import iso
-from engine.journal import JOURNAL_NAME
-from engine.models import ResponseStep
-from engine.responses import Ack, ResponderContext
+from engine.model.types import ResponseStep
+from engine.record.journal import JOURNAL_NAME
+from engine.run.responses import Ack, ResponderContext
 
 MAX_NOTE = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

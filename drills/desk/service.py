@@ -26,7 +26,7 @@ from drills.desk.webhooks import WebhookMapping, WebhookVerifier, load_webhooks,
 from drills.participants import ParticipantStore, client_slug
 from engine.errors import InputError, PreflightError
 from engine.home import home
-from engine.responses import ResponderContext
+from engine.run.responses import ResponderContext
 
 log = structlog.get_logger(__name__)
 

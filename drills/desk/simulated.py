@@ -17,8 +17,8 @@ from drills.desk.client import post_ack
 from drills.desk.service import desk_url, run_token_store
 from drills.simulate import SimulatedResponders
 from engine.errors import DrillError, PreflightError
-from engine.models import Participant
-from engine.responses import ResponderContext
+from engine.model.types import Participant
+from engine.run.responses import ResponderContext
 
 log = structlog.get_logger(__name__)
 

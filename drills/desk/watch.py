@@ -19,9 +19,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from engine.durations import format_duration
-from engine.journal import JOURNAL_NAME
-from engine.runstore import owner_alive
+from engine.model.durations import format_duration
+from engine.record.journal import JOURNAL_NAME
+from engine.record.runstore import owner_alive
 
 REFRESH_S = 0.25
 OWNER_CHECK_S = 2.0

@@ -44,8 +44,8 @@ from typing import Any
 
 from engine.errors import InputError, SecretError
 from engine.logsetup import register_secret
-from engine.models import SecretRef, frozen_mapping
-from engine.yamlsafe import YamlDocument, load_yaml
+from engine.model.types import SecretRef, frozen_mapping
+from engine.spec.yamlsafe import YamlDocument, load_yaml
 
 WEBHOOKS_FORMAT = "desk-webhooks/v1"
 TIMESTAMP_HEADER = "x-bcdrill-timestamp"

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
-    from engine.transports import Transports
+    from engine.transports.connections import Transports
 
 TargetKind = Literal["container", "host"]
 

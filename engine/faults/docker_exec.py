@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from engine.errors import InjectionError, RevertError
 from engine.faults.base import FaultAction, FaultPlan
-from engine.transports import Transports
+from engine.transports.connections import Transports
 
 _ARGV = {"type": "array", "minItems": 1, "items": {"type": "string"}}
 

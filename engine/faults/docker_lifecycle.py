@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from engine.faults.base import FaultAction, FaultPlan
-from engine.transports import Transports
+from engine.transports.connections import Transports
 
 
 class ContainerStateFault(FaultAction):

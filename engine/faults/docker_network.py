@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from engine.errors import InjectionError
 from engine.faults.base import FaultAction, FaultPlan
-from engine.transports import Transports
+from engine.transports.connections import Transports
 
 
 class DisconnectNetwork(FaultAction):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from engine.errors import RevertError
 from engine.faults.base import FaultAction, FaultPlan
-from engine.transports import Transports
+from engine.transports.connections import Transports
 
 _ABS_PATH = {"type": "string", "pattern": "^/[^\\0]*[^/]$"}
 

@@ -46,12 +46,12 @@ import structlog
 
 from engine.errors import InjectionError, InputError, RevertError, TransportError
 from engine.faults.base import FaultAction, FaultPlan, TargetKind
-from engine.ssh import UnexpectedExit
+from engine.transports.ssh import UnexpectedExit
 
 if TYPE_CHECKING:
-    from engine.models import SshHost
-    from engine.ssh import SshTransport
-    from engine.transports import Transports
+    from engine.model.types import SshHost
+    from engine.transports.connections import Transports
+    from engine.transports.ssh import SshTransport
 
 log = structlog.get_logger(__name__)
 

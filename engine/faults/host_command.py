@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from engine.faults.host_base import HostFault, host_params_schema
 
 if TYPE_CHECKING:
-    from engine.ssh import SshTransport
+    from engine.transports.ssh import SshTransport
 
 _ARGV = {"type": "array", "items": {"type": "string"}, "minItems": 1}
 

@@ -10,8 +10,8 @@ from engine.errors import InjectionError
 from engine.faults.host_base import TARGET_RUNTIME_DIR, HostFault, host_params_schema, slug
 
 if TYPE_CHECKING:
-    from engine.models import SshHost
-    from engine.ssh import SshTransport
+    from engine.model.types import SshHost
+    from engine.transports.ssh import SshTransport
 
 # $1 pidfile, $2 workers, $3 seconds. The leader's pid is the group id of all the workers
 # (``timeout --foreground`` stays in the group), and each worker stops by itself at $3.

@@ -11,8 +11,8 @@ from engine.faults.base import ResolvedTarget
 from engine.faults.host_base import HostFault, declared_path, host_params_schema, slug
 
 if TYPE_CHECKING:
-    from engine.models import SshHost
-    from engine.ssh import SshTransport
+    from engine.model.types import SshHost
+    from engine.transports.ssh import SshTransport
 
 MIB = 1024 * 1024
 

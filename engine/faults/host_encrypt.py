@@ -17,8 +17,8 @@ from engine.errors import InjectionError, InputError
 from engine.faults.host_base import HostFault, declared_path, host_params_schema, slug
 
 if TYPE_CHECKING:
-    from engine.models import SshHost
-    from engine.ssh import SshTransport
+    from engine.model.types import SshHost
+    from engine.transports.ssh import SshTransport
 
 # $1 sandbox, $2 directory: print both resolved; fail unless the directory is inside.
 _RESOLVE = """sandbox=$(realpath -e -- "$1") || exit 3

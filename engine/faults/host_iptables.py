@@ -18,8 +18,8 @@ from engine.errors import InjectionError, InputError
 from engine.faults.host_base import HostFault, host_params_schema
 
 if TYPE_CHECKING:
-    from engine.models import SshHost
-    from engine.ssh import SshTransport
+    from engine.model.types import SshHost
+    from engine.transports.ssh import SshTransport
 
 _HOOKS = {"I": "INPUT", "O": "OUTPUT"}
 # $@ = the fault's chains. Removes every jump to them, then the chains; absent ones are skipped.

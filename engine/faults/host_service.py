@@ -10,8 +10,8 @@ from engine.errors import InputError
 from engine.faults.host_base import HostFault, declared_service, host_params_schema
 
 if TYPE_CHECKING:
-    from engine.models import SshHost
-    from engine.ssh import SshTransport
+    from engine.model.types import SshHost
+    from engine.transports.ssh import SshTransport
 
 
 class ServiceStop(HostFault):

@@ -11,8 +11,8 @@ from engine.errors import InjectionError, InputError
 from engine.faults.host_base import HostFault, host_params_schema
 
 if TYPE_CHECKING:
-    from engine.models import SshHost
-    from engine.ssh import SshTransport
+    from engine.model.types import SshHost
+    from engine.transports.ssh import SshTransport
 
 HANDLE = "bcd:"
 _RATE = r"^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$"

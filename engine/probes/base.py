@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from engine.models import frozen_mapping, thaw
+from engine.model.types import frozen_mapping, thaw
 
 if TYPE_CHECKING:
-    from engine.models import Environment, ProbeSpec
-    from engine.transports import Transports
+    from engine.model.types import Environment, ProbeSpec
+    from engine.transports.connections import Transports
 
 
 @dataclass(frozen=True)

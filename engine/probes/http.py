@@ -50,7 +50,7 @@ class HttpProbe(ProbeKind):
 
     def check(self) -> ProbeResult:
         """One GET with the probe's timeout."""
-        from engine.durations import parse_duration
+        from engine.model.durations import parse_duration
 
         parts = urlsplit(self.url())
         conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection

@@ -1,6 +1,6 @@
 """Semantic checks: what a schema cannot say about a playbook or environment document.
 
-The schema (:mod:`engine.schema_messages`) checks each field on its own; these checks relate
+The schema (:mod:`engine.spec.messages`) checks each field on its own; these checks relate
 fields to each other and to the plugins: unique ids, references to targets, probes and steps,
 registered fault actions and probe kinds with parameters that fit their own schemas,
 ``after`` loops, durations and their limits, scoring bands, SSH host pinning. They read the
@@ -15,13 +15,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.durations import parse_duration
 from engine.errors import InputError, Problem, UnknownPluginError
-from engine.models import PARTIES, Environment, FaultSpec, Playbook, Safety, TargetBinding
+from engine.model.durations import parse_duration
+from engine.model.selection import select_members
+from engine.model.types import PARTIES, Environment, FaultSpec, Playbook, Safety, TargetBinding
 from engine.plugins import FAULTS, PROBES
-from engine.schema_messages import schema_problems
-from engine.selection import select_members
-from engine.yamlsafe import JsonPath, YamlDocument, field_name, load_yaml
+from engine.spec.messages import schema_problems
+from engine.spec.yamlsafe import JsonPath, YamlDocument, field_name, load_yaml
 
 __all__ = ["MAX_DURATION_S", "check_against_environment", "environment_semantics", "playbook_semantics"]
 

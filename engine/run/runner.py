@@ -20,19 +20,21 @@ from typing import Any
 
 import structlog
 
-from engine import __version__, fanout
+from engine import __version__
 from engine.clock import Clock, RunClock
 from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
-from engine.journal import JOURNAL_NAME, Journal, Listener
-from engine.models import Environment, FaultSpec, Playbook, thaw
-from engine.observe import ProbeWatcher, wait_until_healthy
+from engine.model.types import Environment, FaultSpec, Playbook, thaw
 from engine.plugins import DEBRIEFERS, RESPONDERS, SERVICES
-from engine.preflight import PreparedFault, prepare
-from engine.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
-from engine.reverts import revert_all, revert_one
-from engine.runstore import abort_requested, environment_lock, release_owner, write_owner
-from engine.signals import stop_signals
-from engine.transports import Transports
+from engine.record.journal import JOURNAL_NAME, Journal, Listener
+from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
+from engine.run import fanout
+from engine.run.observe import ProbeWatcher, wait_until_healthy
+from engine.run.preflight import prepare
+from engine.run.prepared import PreparedFault
+from engine.run.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
+from engine.run.reverts import revert_all, revert_one
+from engine.run.signals import stop_signals
+from engine.transports.connections import Transports
 
 log = structlog.get_logger(__name__)
 

@@ -29,7 +29,7 @@ import paramiko
 import structlog
 
 from engine.errors import CommandTimedOut, SecretError, TransportError
-from engine.models import SecretRef, SshHost
+from engine.model.types import SecretRef, SshHost
 
 log = structlog.get_logger(__name__)
 
@@ -145,7 +145,7 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 class SshTransport:
-    """One SSH connection to one :class:`~engine.models.SshHost`, shared between threads."""
+    """One SSH connection to one :class:`~engine.model.types.SshHost`, shared between threads."""
 
     def __init__(self, host: SshHost) -> None:
         self.host = host

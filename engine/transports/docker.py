@@ -19,7 +19,7 @@ from docker.models.containers import Container
 from docker.tls import TLSConfig
 
 from engine.errors import CommandTimedOut, PreflightError, TransportError
-from engine.models import DockerEndpoint
+from engine.model.types import DockerEndpoint
 
 log = structlog.get_logger(__name__)
 

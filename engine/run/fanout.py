@@ -9,7 +9,7 @@ target's records are there, in the order they happened.
 ``on_intent(prepared, prior)`` is called right after a target's ``fault.intent`` is durable
 and before its inject, so the caller can track it for the final revert even when a signal
 interrupts the fan-out. When any target fails (and ``revert_on_failure``), every target whose
-intent was written is reverted (journaled by :func:`engine.reverts.revert_action`) and a
+intent was written is reverted (journaled by :func:`engine.run.reverts.revert_action`) and a
 :class:`FanoutError` names the failures and the targets already reverted.
 """
 
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from engine.errors import AbortedError, InjectionError
-from engine.models import thaw
-from engine.reverts import revert_action
+from engine.model.types import thaw
+from engine.run.reverts import revert_action
 
 if TYPE_CHECKING:
-    from engine.journal import Journal
-    from engine.preflight import PreparedFault
-    from engine.transports import Transports
+    from engine.record.journal import Journal
+    from engine.run.prepared import PreparedFault
+    from engine.transports.connections import Transports
 
 log = structlog.get_logger(__name__)
 

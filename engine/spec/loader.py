@@ -1,11 +1,11 @@
 """Load and validate playbooks and environment files into the frozen models.
 
-Validation happens once, here, at the boundary: the strict YAML reader (:mod:`engine.yamlsafe`),
+Validation happens once, here, at the boundary: the strict YAML reader (:mod:`engine.spec.yamlsafe`),
 then the packaged JSON Schema (draft-07, every error via ``iter_errors``:
-:mod:`engine.schema_messages`), then semantic checks (references, plugins and their parameter
-schemas, durations, cycles: :mod:`engine.checks`). *All* problems are reported together, each
+:mod:`engine.spec.messages`), then semantic checks (references, plugins and their parameter
+schemas, durations, cycles: :mod:`engine.spec.checks`). *All* problems are reported together, each
 located as ``file:line:column: field.path: message``. Only a valid document is turned into
-:class:`~engine.models.Playbook` / :class:`~engine.models.Environment` (:mod:`engine.build`).
+:class:`~engine.model.types.Playbook` / :class:`~engine.model.types.Environment` (:mod:`engine.spec.build`).
 
 ``validate_file`` detects the format from the ``format`` field through a small table that
 other modules extend with :func:`register_format` or, without being imported by the engine,
@@ -18,8 +18,6 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from engine.build import build_environment, build_playbook
-from engine.checks import check_against_environment, environment_semantics, playbook_semantics
 from engine.errors import (
     EnvironmentFileError,
     InputError,
@@ -27,9 +25,11 @@ from engine.errors import (
     Problem,
     RegistrationError,
 )
-from engine.models import Environment, Playbook
-from engine.schema_messages import load_schema, schema_problems, sort_problems, unique_problems
-from engine.yamlsafe import YamlDocument, load_yaml
+from engine.model.types import Environment, Playbook
+from engine.spec.build import build_environment, build_playbook
+from engine.spec.checks import check_against_environment, environment_semantics, playbook_semantics
+from engine.spec.messages import load_schema, schema_problems, sort_problems, unique_problems
+from engine.spec.yamlsafe import YamlDocument, load_yaml
 
 __all__ = [
     "ENVIRONMENT_FORMAT",

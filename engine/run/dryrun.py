@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.durations import format_duration
 from engine.errors import DrillError
-from engine.models import Environment, Playbook
-from engine.preflight import prepare
-from engine.transports import Transports
+from engine.model.durations import format_duration
+from engine.model.types import Environment, Playbook
+from engine.run.preflight import prepare
+from engine.transports.connections import Transports
 
 
 @dataclass(frozen=True)

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import DrillError, PreflightError
-from engine.fanout import connect_parallel
 from engine.faults.base import FaultAction, ResolvedTarget
-from engine.models import Environment, FaultSpec, Playbook, frozen_mapping, thaw
+from engine.model.selection import select_members
+from engine.model.types import Environment, FaultSpec, Playbook, frozen_mapping, thaw
 from engine.plugins import FAULTS, PROBES
 from engine.probes.base import ProbeKind
-from engine.selection import select_members
-from engine.transports import Transports
+from engine.run.fanout import connect_parallel
+from engine.run.prepared import PreparedFault
+from engine.transports.connections import Transports
 
 DEADMAN_MARGIN_S = 60.0  # a target reverts by itself this long after the fault should have ended
-
-
-@dataclass(frozen=True)
-class PreparedFault:
-    """A playbook fault bound to one resolved target, ready to inject."""
-
-    spec: FaultSpec
-    action: FaultAction
 
 
 def check_guards(playbook: Playbook, environment: Environment, allow_production: bool) -> None:

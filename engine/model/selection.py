@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from engine.models import FaultSpec
+from engine.model.types import FaultSpec
 
 
 def select_members(spec: FaultSpec, members: tuple[str, ...], seed: int | None) -> tuple[str, ...]:

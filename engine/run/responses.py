@@ -21,8 +21,8 @@ import structlog
 
 from engine.clock import Clock
 from engine.errors import InputError
-from engine.journal import Journal
-from engine.models import Participant, Playbook, ResponseStep
+from engine.model.types import Participant, Playbook, ResponseStep
+from engine.record.journal import Journal
 
 log = structlog.get_logger(__name__)
 

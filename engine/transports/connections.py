@@ -10,11 +10,11 @@ import threading
 from typing import TYPE_CHECKING
 
 from engine.errors import PreflightError
-from engine.models import Environment
+from engine.model.types import Environment
 
 if TYPE_CHECKING:
-    from engine.docker_transport import DockerTransport
-    from engine.ssh import SshTransport
+    from engine.transports.docker import DockerTransport
+    from engine.transports.ssh import SshTransport
 
 
 class Transports:
@@ -31,7 +31,7 @@ class Transports:
         """The Docker Engine of the environment (connects on first use)."""
         with self._lock:
             if self._docker is None:
-                from engine.docker_transport import DockerTransport
+                from engine.transports.docker import DockerTransport
 
                 if self.environment.docker is None:
                     raise PreflightError(f"environment {self.environment.name!r} has no 'docker' endpoint")
@@ -43,7 +43,7 @@ class Transports:
         with self._lock:
             transport = self._ssh.get(host_name)
             if transport is None:
-                from engine.ssh import SshTransport
+                from engine.transports.ssh import SshTransport
 
                 host = self.environment.hosts.get(host_name)
                 if host is None:

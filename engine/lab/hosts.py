@@ -33,6 +33,7 @@ import shutil
 import signal
 import subprocess
 import time
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from typing import Any
 import structlog
 
 from engine.errors import PreflightError
-from engine.models import SecretRef, SshHost, frozen_mapping
+from engine.model.types import SecretRef, SshHost, frozen_mapping
 
 log = structlog.get_logger(__name__)
 
@@ -110,7 +111,7 @@ class LabHost:
         }
 
     def ssh_host(self, **overrides: Any) -> SshHost:
-        """The same entry as an :class:`~engine.models.SshHost` (tests, the lab CLI)."""
+        """The same entry as an :class:`~engine.model.types.SshHost` (tests, the lab CLI)."""
         fields: dict[str, Any] = {
             "name": self.name,
             "address": self.address,
@@ -493,3 +494,10 @@ def _run(argv: Sequence[str]) -> str:
             f"lab command {shlex.join(argv)!r} failed ({proc.returncode}): {proc.stderr.strip()!r}"
         )
     return proc.stdout
+
+
+def host_prefix(name: str) -> tuple[str, int]:
+    """Namespace prefix and 127.<octet>.x.y range of a lab's SSH hosts (distinct per lab)."""
+    if name == "lab":
+        return "bcd", 77
+    return f"b{zlib.crc32(name.encode()) % 100000:05d}", 80 + zlib.crc32(name.encode()) % 150

@@ -20,9 +20,9 @@ from typing import Any, cast
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
-from engine.durations import DURATION_PATTERN
 from engine.errors import Problem
-from engine.yamlsafe import JsonPath, YamlDocument
+from engine.model.durations import DURATION_PATTERN
+from engine.spec.yamlsafe import JsonPath, YamlDocument
 
 __all__ = ["load_schema", "schema_problems", "sort_problems", "unique_problems"]
 
@@ -55,8 +55,8 @@ _YAML11_BOOLEANS = frozenset(
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """The packaged JSON Schema ``engine/schema/<name>.schema.json`` (``playbook``…)."""
-    text = files("engine").joinpath("schema", f"{name}.schema.json").read_text("utf-8")
+    """The packaged JSON Schema ``engine/spec/schema/<name>.schema.json`` (``playbook``…)."""
+    text = files("engine.spec").joinpath("schema", f"{name}.schema.json").read_text("utf-8")
     return cast(dict[str, Any], json.loads(text))
 
 

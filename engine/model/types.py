@@ -1,4 +1,4 @@
-"""Frozen, typed models of playbooks and environments. Built only by :mod:`engine.loader`.
+"""Frozen, typed models of playbooks and environments. Built only by :mod:`engine.spec.loader`.
 
 Durations are seconds (floats). Per-action and per-probe parameters stay as read-only
 mappings validated by that action's or probe's own JSON Schema; everything else is typed.

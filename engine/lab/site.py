@@ -13,7 +13,6 @@ import shlex
 import subprocess
 import tarfile
 import time
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ from docker.errors import DockerException, NotFound
 
 from engine.errors import PreflightError
 from engine.home import lab_dir
+from engine.lab import hosts, services
+from engine.lab.hosts import host_prefix
 
 log = structlog.get_logger(__name__)
 
@@ -136,13 +137,11 @@ def ensure_image(client: docker.DockerClient) -> str:
 
 
 def _start_service(client: docker.DockerClient, lab: str, network: str, svc: LabService) -> Any:
-    from engine import lab_services
-
     script = (
         f"mkdir -p /www && printf %s {shlex.quote(svc.page)} > /www/index.html && "
         f"cp /www/index.html /www/health 2>/dev/null; exec httpd -f -p 80 -h /www"
     )
-    return lab_services.ensure_container(client, lab, network, svc.role, script, True, IMAGE, LABEL)
+    return services.ensure_container(client, lab, network, svc.role, script, True, IMAGE, LABEL)
 
 
 def _published_url(container: Any, path: str) -> str:
@@ -164,13 +163,11 @@ def up(name: str = "lab", hosts: int = 2) -> Path:
     for svc in SERVICES:
         container = _start_service(client, name, network, svc)
         urls[svc.role] = _published_url(container, svc.health_path)
-    from engine import lab_services
-
-    lab_services.wait_until_serving(urls)
+    services.wait_until_serving(urls)
     host_entries, host_urls = _hosts_up(state, name, hosts)
     urls.update(host_urls)
 
-    extras = lab_services.services_up(client, name, network, state, host_entries, IMAGE, LABEL)
+    extras = services.services_up(client, name, network, state, host_entries, IMAGE, LABEL)
     urls.update(extras.urls)
     env_path = state / "environment.yaml"
     env_path.write_text(_environment_yaml(name, urls, host_entries, extras.targets))
@@ -178,22 +175,13 @@ def up(name: str = "lab", hosts: int = 2) -> Path:
     return env_path
 
 
-def host_prefix(name: str) -> tuple[str, int]:
-    """Namespace prefix and 127.<octet>.x.y range of a lab's SSH hosts (distinct per lab)."""
-    if name == "lab":
-        return "bcd", 77
-    return f"b{zlib.crc32(name.encode()) % 100000:05d}", 80 + zlib.crc32(name.encode()) % 150
-
-
 def _hosts_up(state: Path, name: str, count: int) -> tuple[dict[str, Any], dict[str, str]]:
     """SSH hosts in network namespaces: their environment entries and web URLs."""
     if count <= 0:
         return {}, {}
-    from engine import lab_hosts
-
     prefix, octet = host_prefix(name)
-    hosts = lab_hosts.hosts_up(state, count, prefix, octet=octet)
-    return {h.name: h.environment_entry() for h in hosts}, {f"{h.name}-web": h.http_url for h in hosts}
+    started = hosts.hosts_up(state, count, prefix, octet=octet)
+    return {h.name: h.environment_entry() for h in started}, {f"{h.name}-web": h.http_url for h in started}
 
 
 def _environment_yaml(
@@ -259,13 +247,9 @@ def down(name: str = "lab") -> list[str]:
             removed.append(f"network {network.name}")
     state = lab_dir(name)
     if (state / "hosts").exists():
-        from engine import lab_hosts
-
-        lab_hosts.hosts_down(state, host_prefix(name)[0])
+        hosts.hosts_down(state, host_prefix(name)[0])
         removed.append("ssh hosts")
-    from engine import lab_services
-
-    lab_services.services_down(name)
+    services.services_down(name)
     return removed
 
 

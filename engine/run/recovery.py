@@ -18,13 +18,13 @@ import structlog
 from engine.clock import RunClock
 from engine.errors import PreflightError
 from engine.faults.base import ResolvedTarget
-from engine.journal import JOURNAL_NAME, Journal, read_journal
-from engine.loader import load_environment
-from engine.models import frozen_mapping
+from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
-from engine.reverts import revert_action
-from engine.runstore import list_runs, owner_alive
-from engine.transports import Transports
+from engine.record.journal import JOURNAL_NAME, Journal, read_journal
+from engine.record.runstore import list_runs, owner_alive
+from engine.run.reverts import revert_action
+from engine.spec.loader import load_environment
+from engine.transports.connections import Transports
 
 log = structlog.get_logger(__name__)
 

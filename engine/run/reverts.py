@@ -10,11 +10,11 @@ import structlog
 
 from engine.errors import JournalError
 from engine.faults.base import FaultAction
-from engine.journal import Journal
-from engine.transports import Transports
+from engine.record.journal import Journal
+from engine.transports.connections import Transports
 
 if TYPE_CHECKING:
-    from engine.preflight import PreparedFault
+    from engine.run.prepared import PreparedFault
 
 log = structlog.get_logger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import structlog
 
-from engine.journal import Journal
-from engine.models import thaw
+from engine.model.types import thaw
 from engine.probes.base import ProbeKind, ProbeResult
+from engine.record.journal import Journal
 
 log = structlog.get_logger(__name__)
 

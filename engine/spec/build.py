@@ -2,8 +2,8 @@
 
 Only documents that passed the schema and the semantic checks reach here, so the builders
 index fields directly, fill in defaults and parse durations to seconds; nothing here reports
-problems. The result is a :class:`~engine.models.Playbook` or
-:class:`~engine.models.Environment`: no ``dict[str, Any]`` goes further.
+problems. The result is a :class:`~engine.model.types.Playbook` or
+:class:`~engine.model.types.Environment`: no ``dict[str, Any]`` goes further.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from engine.durations import parse_duration
-from engine.models import (
+from engine.model.durations import parse_duration
+from engine.model.types import (
     PARTIES,
     DockerEndpoint,
     Environment,

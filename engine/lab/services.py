@@ -1,6 +1,6 @@
 """The lab's business services: what the scenario library drills, still offline and fast.
 
-On top of the storefront/api containers and the SSH hosts of :mod:`engine.lab_hosts`, the
+On top of the storefront/api containers and the SSH hosts of :mod:`engine.lab.hosts`, the
 lab runs a small client estate (every piece is busybox, started in well under a second):
 
 * container ``orders-db`` — the order database: a writer appends ``<seq> <unix time>`` to
@@ -22,7 +22,7 @@ lab runs a small client estate (every piece is busybox, started in well under a 
   (``app1`` = :data:`BACKEND_APP`, ``app2`` = :data:`BACKEND_DB`, a /30 inside the
   namespaces only), so a partition between them is a real network cut.
 
-:func:`services_up` is idempotent and is called by :func:`engine.lab.up`.
+:func:`services_up` is idempotent and is called by :func:`engine.lab.site.up`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import structlog
 from docker.errors import NotFound
 
 from engine.errors import PreflightError
+from engine.lab.hosts import host_prefix
 
 log = structlog.get_logger(__name__)
 
@@ -194,8 +195,6 @@ def _wait_for_file(client: docker.DockerClient, name: str, path: str) -> None:
 
 def _hosts_services_up(state: Path, lab: str, host_entries: dict[str, Any]) -> dict[str, str]:
     """Back-end link, app1's order-entry CGI, app2's db and files services; their URLs."""
-    from engine.lab import host_prefix
-
     prefix, _octet = host_prefix(lab)
     roots = {name: state.resolve() / "hosts" / name for name in ("app1", "app2")}
     _backend_link(prefix)

@@ -1,0 +1,9 @@
+"""The local lab: busybox containers on loopback and SSH hosts in network namespaces.
+
+``up`` builds it (idempotent) and returns the path of its environment file; ``down`` removes
+it; ``status`` lists its containers. Nothing here is needed to run a drill elsewhere.
+"""
+
+from engine.lab.site import docker_url, down, ensure_dockerd, status, up
+
+__all__ = ["docker_url", "down", "ensure_dockerd", "status", "up"]
