@@ -23,8 +23,9 @@ from engine.lab.hosts import LabHost, hosts_down, hosts_up
 from engine.model.types import Environment, TargetBinding
 from engine.transports.connections import Transports
 
-PREFIX = "bcdt"
-OCTET = 78
+# Parallel test sessions on one machine each set their own (4 characters, an unused octet).
+PREFIX = os.environ.get("BCDRILL_TEST_SSH_PREFIX", "bcdt")
+OCTET = int(os.environ.get("BCDRILL_TEST_SSH_OCTET", "78"))
 
 
 def _require_root() -> None:
