@@ -18,6 +18,7 @@ from benchmarks.harness import InjectHarness
 from benchmarks.latency import SCENARIO
 from engine.faults.base import ResolvedTarget
 from engine.model.types import DockerEndpoint, Environment, TargetBinding
+from engine.record.records import RecordType
 from engine.run import fanout
 from engine.run.prepared import PreparedFault
 from engine.spec.loader import load_playbook
@@ -95,7 +96,7 @@ def _measure(
     applied: list[float] = []
 
     def listen(record: Mapping[str, Any]) -> None:
-        if record["type"] == "fault.applied":
+        if record["type"] == RecordType.FAULT_APPLIED:
             applied.append(time.monotonic())
 
     harness.drill.journal.subscribe(listen)

@@ -32,6 +32,7 @@ from engine.clock import RunClock
 from engine.model.types import ProbeSpec, frozen_mapping
 from engine.probes.http import HttpProbe
 from engine.record.journal import Journal
+from engine.record.records import RecordType
 from engine.run.observe import ProbeWatcher
 from engine.spec.loader import load_environment, load_playbook
 from engine.transports.connections import Transports
@@ -50,7 +51,7 @@ class _Marks:
         self._lock = threading.Lock()
 
     def __call__(self, record: Mapping[str, Any]) -> None:
-        if record["type"] != "probe.changed":
+        if record["type"] != RecordType.PROBE_CHANGED:
             return
         key = (str(record["data"]["probe"]), str(record["data"]["state"]))
         with self._lock:
@@ -214,9 +215,9 @@ def _acks(report: Report, lab: BenchLab, runs: int) -> None:
         def listen(
             record: Mapping[str, Any], recorded: dict[str, float] = recorded, applied: Any = applied
         ) -> None:
-            if record["type"] == "fault.applied":
+            if record["type"] == RecordType.FAULT_APPLIED:
                 applied.set()
-            if record["type"] == "step.recorded":
+            if record["type"] == RecordType.STEP_RECORDED:
                 recorded[str(record["data"]["step"])] = float(record["t"])
 
         drill = DrillRun(

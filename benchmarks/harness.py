@@ -16,6 +16,7 @@ from typing import Any
 from engine.faults.base import ResolvedTarget
 from engine.model.types import Environment, FaultSpec, Playbook, frozen_mapping
 from engine.plugins import FAULTS
+from engine.record.records import RecordType
 from engine.run.prepared import PreparedFault
 from engine.run.runner import DrillRun, RunOptions
 
@@ -59,7 +60,9 @@ class InjectHarness:
         issued = time.monotonic()
         self.drill._inject([pf])
         active = self.drill._state.active.pop()
-        return InjectTimes(issued, self._marks["fault.intent"], self._marks["fault.applied"]), active.prior
+        return InjectTimes(
+            issued, self._marks[RecordType.FAULT_INTENT], self._marks[RecordType.FAULT_APPLIED]
+        ), active.prior
 
     def revert(self, pf: PreparedFault, prior: Mapping[str, Any]) -> None:
         """The fault's own revert (disarms host dead-man timers)."""

@@ -25,12 +25,12 @@ from typing import Any
 
 from rich.console import Console
 
-from reports.debrief import debrief_from_journal
+from reports.debrief.compose import debrief_from_journal
+from reports.debrief.trend import build_trend, trend_html, trend_json, trend_table
 from reports.debrief_writer import summaries
 from reports.i18n import translator
 from reports.renderers import RenderOptions, render_bytes
 from reports.testing import ScriptedRun, step
-from reports.trend import build_trend, trend_html, trend_json, trend_table
 
 GOAL_TREND_S = 2.0
 GOAL_HTML_PDF_S = 1.0

@@ -21,6 +21,7 @@ from rich.table import Table
 from engine import logsetup
 from engine.errors import DrillError, InputError
 from engine.home import runs_dir
+from engine.record.records import RecordType
 
 app = typer.Typer(
     name="bcdrill",
@@ -216,7 +217,7 @@ def _report_unreverted(run_dir: Path, faults: list[str]) -> None:
 
     manual = {
         r["data"]["fault"]: r["data"]["manual"]
-        for r in read_journal(run_dir / "journal.jsonl").of_type("fault.revert_failed")
+        for r in read_journal(run_dir / "journal.jsonl").of_type(RecordType.FAULT_REVERT_FAILED)
     }
     for fault in faults:
         err.print(

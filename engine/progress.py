@@ -8,37 +8,39 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from engine.record.records import RecordType
+
 _STYLE = {
-    "fault.applied": "bold red",
-    "fault.reverted": "green",
-    "fault.revert_failed": "bold white on red",
-    "step.recorded": "cyan",
-    "step.rejected": "yellow",
-    "probe.changed": "magenta",
-    "probe.measured": "magenta",
-    "run.aborted": "bold yellow",
-    "preflight.failed": "bold red",
-    "restore.failed": "bold red",
-    "restore.verified": "green",
+    RecordType.FAULT_APPLIED: "bold red",
+    RecordType.FAULT_REVERTED: "green",
+    RecordType.FAULT_REVERT_FAILED: "bold white on red",
+    RecordType.STEP_RECORDED: "cyan",
+    RecordType.STEP_REJECTED: "yellow",
+    RecordType.PROBE_CHANGED: "magenta",
+    RecordType.PROBE_MEASURED: "magenta",
+    RecordType.RUN_ABORTED: "bold yellow",
+    RecordType.PREFLIGHT_FAILED: "bold red",
+    RecordType.RESTORE_FAILED: "bold red",
+    RecordType.RESTORE_VERIFIED: "green",
 }
 
 
 def _describe(record: Mapping[str, Any]) -> str:
     data = record["data"]
     kind = record["type"]
-    if kind == "probe.changed":
+    if kind == RecordType.PROBE_CHANGED:
         return f"probe {data['probe']} is {data['state']} ({data.get('detail', '')})"
-    if kind == "probe.measured":
+    if kind == RecordType.PROBE_MEASURED:
         return f"probe {data['probe']} measured {data['measurement']}"
-    if kind == "step.recorded":
+    if kind == RecordType.STEP_RECORDED:
         return f"{data['step']} recorded by {data['by']} ({data['source']})"
-    if kind == "step.rejected":
+    if kind == RecordType.STEP_REJECTED:
         return f"{data['step']} rejected: {data['reason']}"
     if kind.startswith("fault."):
-        extra = f" — {data['action']} on {data['target']['label']}" if kind == "fault.intent" else ""
+        extra = f" — {data['action']} on {data['target']['label']}" if kind == RecordType.FAULT_INTENT else ""
         error = f": {data['error']}" if "error" in data else ""
         return f"{data['fault']}{extra}{error}"
-    if kind == "run.started":
+    if kind == RecordType.RUN_STARTED:
         env, responders = data["environment"]["name"], data["responders"]
         return f"{data['playbook']['title']} on {env} ({responders} responders)"
     return ", ".join(f"{k}={v}" for k, v in data.items() if k != "probes") or ""

@@ -12,12 +12,12 @@ from rich.console import Console
 
 from engine.errors import DrillError, InputError
 from engine.record.runstore import find_run
-from reports.audience import AUDIENCES
+from reports.debrief.audience import AUDIENCES
+from reports.debrief.model import Audience
+from reports.debrief.trend import TREND_FORMATS, build_trend, trend_html, trend_json, trend_table
 from reports.debrief_writer import debrief_of_run, summaries, write_bytes_atomically
 from reports.i18n import DEFAULT_TZ, LANGUAGES, translator
-from reports.model import Audience
 from reports.renderers import RENDERERS, RenderOptions, get_format, render
-from reports.trend import TREND_FORMATS, build_trend, trend_html, trend_json, trend_table
 
 RunsOption = Annotated[
     Path | None, typer.Option("--runs", help="Run store to look in (default: bcdrill home).")
@@ -129,7 +129,7 @@ def serve(
     """Serve the pages (clients open the link from ``bcdrill serve token CLIENT``)."""
     if ctx.invoked_subcommand is not None:
         return
-    from reports.serve import serve as run_server
+    from reports.portal.app import serve as run_server
 
     try:
         run_server(host, port, runs, lang, tz)
@@ -147,7 +147,7 @@ def serve_token(
     runs: RunsOption = None,
 ) -> None:
     """Issue a new access link for CLIENT (the old one stops working); shown once."""
-    from reports.serve_tokens import ServeTokens
+    from reports.portal.tokens import ServeTokens
 
     try:
         store = ServeTokens()

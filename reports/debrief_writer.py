@@ -4,7 +4,7 @@ Registered as the ``standard`` entry point of ``bcdrill.debriefers``; the engine
 ``write_debrief(run_dir)`` after a run ends. This module holds the debrief's I/O: it reads
 the client's earlier drills from the run store and the client's stored improvement plans
 (``$BCDRILL_HOME/improvements/<client-slug>.json``), passes them to the pure
-:func:`reports.debrief.build_debrief`, writes the files, then stores this drill's plan.
+:func:`reports.debrief.compose.build_debrief`, writes the files, then stores this drill's plan.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from engine.home import home
 from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.runstore import list_runs
 from engine.record.statefiles import read_format_json
-from reports.debrief import build_debrief
-from reports.history import PLAN_FORMAT, History, StoredPlan, plan_of, with_history
-from reports.model import Debrief
+from reports.debrief.compose import build_debrief
+from reports.debrief.history import PLAN_FORMAT, History, StoredPlan, plan_of, with_history
+from reports.debrief.model import Debrief
+from reports.debrief.summary import RunSummary
 from reports.renderers import RenderOptions, render_bytes
-from reports.summary import RunSummary
 
 log = structlog.get_logger(__name__)
 

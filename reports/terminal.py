@@ -9,8 +9,8 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from reports.debrief.model import Debrief
 from reports.i18n import Translator, translator
-from reports.model import Debrief
 from reports.renderers.common import verdict
 
 OUTCOME_STYLES = {"passed": "bold green", "failed": "bold red", "aborted": "bold yellow"}

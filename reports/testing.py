@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.clock import FakeClock
 from engine.record.journal import JOURNAL_NAME, Journal
+from engine.record.records import RecordType
 
 
 @dataclass(frozen=True)
@@ -135,34 +136,36 @@ class ScriptedRun:
 
     def start(self, **options: Any) -> ScriptedRun:
         """``run.started`` (see :func:`run_started` for the options) then ``preflight.passed``."""
-        self.record("run.started", **run_started(**options))
-        return self.record("preflight.passed", targets=[], probes={})
+        self.record(RecordType.RUN_STARTED, **run_started(**options))
+        return self.record(RecordType.PREFLIGHT_PASSED, targets=[], probes={})
 
     def probe(self, probe: str, state: str, detail: str = "") -> ScriptedRun:
         """``probe.changed``."""
-        return self.record("probe.changed", probe=probe, state=state, detail=detail)
+        return self.record(RecordType.PROBE_CHANGED, probe=probe, state=state, detail=detail)
 
     def inject(self, fault: str, action: str = "container.stop", target: str = "web-1") -> ScriptedRun:
         """``fault.intent`` then ``fault.applied``."""
         self.intend(fault, action, target)
-        return self.record("fault.applied", fault=fault)
+        return self.record(RecordType.FAULT_APPLIED, fault=fault)
 
     def intend(self, fault: str, action: str = "container.stop", target: str = "web-1") -> ScriptedRun:
         """``fault.intent`` only."""
         label = {"name": "web", "kind": "container", "ref": "c0ffee", "label": target}
-        return self.record("fault.intent", fault=fault, action=action, target=label, params={}, prior={})
+        return self.record(
+            RecordType.FAULT_INTENT, fault=fault, action=action, target=label, params={}, prior={}
+        )
 
     def revert(self, fault: str, verified: bool = True) -> ScriptedRun:
         """``fault.reverted``."""
-        return self.record("fault.reverted", fault=fault, verified=verified)
+        return self.record(RecordType.FAULT_REVERTED, fault=fault, verified=verified)
 
     def step(self, key: str, by: str = "alice", source: str = "ack") -> ScriptedRun:
         """``step.recorded``."""
         party = key.split(".", 1)[0]
-        return self.record("step.recorded", step=key, party=party, by=by, source=source, note="")
+        return self.record(RecordType.STEP_RECORDED, step=key, party=party, by=by, source=source, note="")
 
     def end(self, reason: str = "completed") -> ScriptedRun:
         """``run.ended``, then close the journal."""
-        self.record("run.ended", reason=reason)
+        self.record(RecordType.RUN_ENDED, reason=reason)
         self.journal.close()
         return self

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from drills.calendar import WINDOW_SUMMARY, client_calendar, controller_calendar
-from drills.plan import Blackout, BusinessHours, DateRange, DayRange, DrillPlan
-from drills.schedule import ScheduledDrill, pick_times
+from drills.programme.calendar import WINDOW_SUMMARY, client_calendar, controller_calendar
+from drills.programme.drill_plans import Blackout, BusinessHours, DateRange, DayRange, DrillPlan
+from drills.programme.schedule import ScheduledDrill, pick_times
 
 STAMP = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 

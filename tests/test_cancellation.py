@@ -18,7 +18,7 @@ from typing import cast
 import docker
 import pytest
 
-from drills.prefect_runs import ensure_deployment
+from drills.programme.prefect_runs import ensure_deployment
 from tests.conftest import LAB_NAME, REPO, run_cli
 from tests.journal_helpers import debrief, first, types, wait_for_record
 from tests.prefect_worker import running_worker, wait_final

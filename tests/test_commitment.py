@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drills.commitment import Commitment, canonical_moment, commit, neutral_run_name, verify
+from drills.programme.commitment import Commitment, canonical_moment, commit, neutral_run_name, verify
 from engine.errors import InputError
 
 MOMENT = datetime(2027, 2, 15, 9, 30, tzinfo=UTC)

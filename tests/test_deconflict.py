@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from drills.deconflict import check_incident, next_slot, notify_controllers, precheck
-from drills.plan import CommandIncidentCheck, HttpIncidentCheck, load_plan
+from drills.programme.deconflict import check_incident, next_slot, notify_controllers, precheck
+from drills.programme.drill_plans import CommandIncidentCheck, HttpIncidentCheck, load_plan
 from tests.conftest import REPO
 
 PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"

@@ -20,10 +20,10 @@ import pytest
 
 from drills.desk.app import Limits
 from drills.desk.client import post_ack
+from drills.desk.participants import Card, ParticipantStore
 from drills.desk.service import DrillDesk
 from drills.desk.simulated import DeskSimulatedResponders
 from drills.desk.webhooks import correlation_code, sign
-from drills.participants import Card, ParticipantStore
 from engine.clock import RunClock
 from engine.errors import InputError
 from engine.model.types import Participant

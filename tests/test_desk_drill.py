@@ -29,9 +29,9 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from drills.desk.client import post_ack
+from drills.desk.participants import Card, ParticipantStore
 from drills.desk.service import desk_url
 from drills.desk.webhooks import correlation_code, sign
-from drills.participants import Card, ParticipantStore
 from engine import logsetup
 from engine.errors import InputError
 from engine.home import home

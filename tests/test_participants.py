@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drills.participants import ParticipantStore, client_slug, token_hash
+from drills.desk.participants import ParticipantStore, client_slug, token_hash
 from engine.errors import InputError
 from engine.model.types import Participant
 from tests.conftest import run_cli

@@ -11,8 +11,14 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from drills.plan import CommandIncidentCheck, DrillPlanError, HttpIncidentCheck, load_plan, plan_schema
-from drills.schedule import allowed_minutes, pick_times
+from drills.programme.drill_plans import (
+    CommandIncidentCheck,
+    DrillPlanError,
+    HttpIncidentCheck,
+    load_plan,
+    plan_schema,
+)
+from drills.programme.schedule import allowed_minutes, pick_times
 from engine.spec.loader import load_environment, load_playbook, validate_file
 
 REPO = Path(__file__).resolve().parents[1]

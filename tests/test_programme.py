@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 import docker
 import pytest
 
-from drills.commands import server_command, worker_command
-from drills.commitment import verify
-from drills.plan import WEEKDAYS, load_plan
-from drills.programme import (
+from drills.programme.commands import server_command, worker_command
+from drills.programme.commitment import verify
+from drills.programme.drill_plans import WEEKDAYS, load_plan
+from drills.programme.secret_schedule import (
     PlanRequest,
     ProgrammeStore,
     RunSettings,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from engine.errors import RegistrationError, UnknownPluginError
 from reports.commands import register
-from reports.debrief import Debrief, debrief_from_journal
+from reports.debrief.compose import Debrief, debrief_from_journal
 from reports.renderers import RENDERERS, render
 from reports.terminal import print_scorecard
 from reports.testing import ScriptedRun, run_started, step

@@ -11,16 +11,16 @@ import typer
 from typer.testing import CliRunner
 
 from reports.commands import register
-from reports.debrief import debrief_from_journal
+from reports.debrief.compose import debrief_from_journal
+from reports.debrief.history import History, PlanItem, StoredPlan, follow_up, plan_of, verdict, with_history
+from reports.debrief.model import Measure
+from reports.debrief.summary import RunSummary
+from reports.debrief.trend import build_trend, trend_chart, trend_html, trend_json
+from reports.debrief.validation import debrief_errors
 from reports.debrief_writer import ImprovementStore, client_slug, debrief_of_run, write_debrief
-from reports.history import History, PlanItem, StoredPlan, follow_up, plan_of, verdict, with_history
 from reports.i18n import translator
-from reports.model import Measure
 from reports.renderers import RenderOptions, render_text
-from reports.summary import RunSummary
 from reports.testing import ScriptedRun, step
-from reports.trend import build_trend, trend_chart, trend_html, trend_json
-from reports.validation import debrief_errors
 
 STEPS = (
     step("msp", "acknowledge", 120, title="Acknowledge the alert"),

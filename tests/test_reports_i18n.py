@@ -11,12 +11,12 @@ import pytest
 
 from engine.errors import InputError
 from engine.model.durations import format_duration
-from reports.audience import for_audience
-from reports.debrief import Debrief, debrief_from_journal
-from reports.findings import findings_and_plan
+from reports.debrief.audience import for_audience
+from reports.debrief.compose import Debrief, debrief_from_journal
+from reports.debrief.findings import findings_and_plan
+from reports.debrief.scoring import revert_problem
 from reports.i18n import LANGUAGES, catalogue, placeholders, translator
 from reports.renderers import RenderOptions, render, render_text
-from reports.scoring import revert_problem
 from reports.testing import ScriptedRun, step
 from tests.test_renderers import eventful_run
 
@@ -93,8 +93,8 @@ def test_unknown_language_or_zone_is_an_input_error(debrief: Debrief) -> None:
 def test_finding_texts_come_from_the_catalogue_and_match_scoring(tmp_path: Path) -> None:
     """Every revert-problem wording in the findings agrees with ``scoring.revert_problem``."""
     from engine.record.journal import read_journal
-    from reports.debrief import anchor_t, score_objectives, score_steps
-    from reports.facts import read_facts
+    from reports.debrief.compose import anchor_t, score_objectives, score_steps
+    from reports.debrief.facts import read_facts
 
     run = eventful_run(tmp_path / "r")
     facts = read_facts(read_journal(run.path))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from reports.debrief import Debrief, debrief_from_journal
+from reports.debrief.compose import Debrief, debrief_from_journal
 from reports.renderers import RenderOptions, render_bytes, render_text
 from tests.test_renderers import eventful_run
 

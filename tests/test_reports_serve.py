@@ -20,8 +20,8 @@ import uvicorn
 from typer.testing import CliRunner
 
 from reports.debrief_writer import write_debrief
-from reports.serve import COOKIE, create_app
-from reports.serve_tokens import ServeTokens
+from reports.portal.app import COOKIE, create_app
+from reports.portal.tokens import ServeTokens
 from tests.test_reports_history import drill
 
 

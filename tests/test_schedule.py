@@ -13,8 +13,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from drills.plan import Blackout, BusinessHours, DateRange, DayRange, DrillPlan, DrillPlanError
-from drills.schedule import (
+from drills.programme.drill_plans import (
+    Blackout,
+    BusinessHours,
+    DateRange,
+    DayRange,
+    DrillPlan,
+    DrillPlanError,
+)
+from drills.programme.schedule import (
     MinuteSet,
     ScheduledDrill,
     SchedulingError,

@@ -10,12 +10,12 @@ import pytest
 
 from engine.errors import JournalError, JournalTamperedError
 from engine.record.journal import read_journal
-from reports.debrief import Debrief, debrief_from_journal
+from reports.debrief.compose import Debrief, debrief_from_journal
+from reports.debrief.facts import ScoringSpec
+from reports.debrief.scoring import grade, rating
+from reports.debrief.validation import debrief_errors
 from reports.debrief_writer import write_debrief
-from reports.facts import ScoringSpec
-from reports.scoring import grade, rating
 from reports.testing import ScriptedRun, run_started, step
-from reports.validation import debrief_errors
 
 ONE_STEP = (step("msp", "acknowledge", 100, title="Acknowledge"),)
 

@@ -30,10 +30,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from drills.desk.participants import Holder
 from drills.desk.recording import DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier, correlation_code
-from drills.participants import Holder
 from engine.model.durations import format_duration
 
 COOKIE = "bcdrill_desk"

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from drills.desk.participants import Holder
 from drills.desk.webhooks import Delivery, field, matches, ticket_time
-from drills.participants import Holder
 from engine.clock import iso
 from engine.model.types import ResponseStep
 from engine.record.journal import JOURNAL_NAME
+from engine.record.records import RecordType
 from engine.run.responses import Ack, ResponderContext
 
 MAX_NOTE = 500
@@ -157,13 +158,15 @@ class DeskRecorder:
         return out
 
     def _recorded_records(self) -> dict[str, dict[str, Any]]:
-        return {r["data"]["step"]: r for r in self._journal_records() if r.get("type") == "step.recorded"}
+        return {
+            r["data"]["step"]: r for r in self._journal_records() if r.get("type") == RecordType.STEP_RECORDED
+        }
 
     def _rejection_reason(self, ack: Ack) -> str:
         for record in reversed(self._journal_records()):
             data = record.get("data", {})
             if (
-                record.get("type") == "step.rejected"
+                record.get("type") == RecordType.STEP_REJECTED
                 and data.get("step") == ack.step
                 and data.get("by") == ack.by
             ):

@@ -20,10 +20,10 @@ import structlog
 import uvicorn
 
 from drills.desk.app import Desk, Limits, create_app
+from drills.desk.participants import ParticipantStore, client_slug
 from drills.desk.recording import DeskRecorder
 from drills.desk.tokens import TokenBook
 from drills.desk.webhooks import WebhookMapping, WebhookVerifier, load_webhooks, resolve_secret, sidecar_path
-from drills.participants import ParticipantStore, client_slug
 from engine.errors import InputError, PreflightError
 from engine.home import home
 from engine.run.responses import ResponderContext

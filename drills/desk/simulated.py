@@ -1,6 +1,6 @@
 """Simulated responders that go through the drill desk's JSON API, like real people.
 
-Same seeded schedule as :class:`drills.simulate.SimulatedResponders`; instead of dropping
+Same seeded schedule as :class:`drills.desk.simulated_inbox.SimulatedResponders`; instead of dropping
 files into the run's inbox, each simulated person holds a per-run token (only its hash is
 written, to ``<run>/desk-participants.json``) and posts ``/api/ack`` with it. Registered as
 responders ``simulate_desk``; needs the run's desk (``RunOptions.desk``).
@@ -15,7 +15,7 @@ import structlog
 
 from drills.desk.client import post_ack
 from drills.desk.service import desk_url, run_token_store
-from drills.simulate import SimulatedResponders
+from drills.desk.simulated_inbox import SimulatedResponders
 from engine.errors import DrillError, PreflightError
 from engine.model.types import Participant
 from engine.run.responses import ResponderContext

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from drills.participants import Holder, ParticipantStore
+from drills.desk.participants import Holder, ParticipantStore
 
 SESSION_BYTES = 32
 MAX_SESSIONS = 10_000

@@ -21,7 +21,7 @@ Every result after a measurement carries the latest one as its ``measurement``
      "seen": {"seq": 45, "ts": 1795827152.52}, "failed_at": 1795827153.475}
 
 ``surviving`` is ``null`` when no record at or before the remembered one survived. The
-watcher journals it once as ``probe.measured``; ``reports.facts`` reads those records (see
+watcher journals it once as ``probe.measured``; ``reports.debrief.facts`` reads those records (see
 ``docs/scoring.md``, "RPO"). Carrying it on every result matters: ``check()`` is also called
 outside the watcher (restore verification), and the watcher must still see the measurement.
 

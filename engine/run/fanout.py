@@ -24,6 +24,7 @@ import structlog
 
 from engine.errors import AbortedError, InjectionError
 from engine.model.types import thaw
+from engine.record.records import RecordType
 from engine.run.reverts import revert_action
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def inject_one(
     try:
         prior = action.capture(transports)
         journal.append(
-            "fault.intent",
+            RecordType.FAULT_INTENT,
             fault=action.fault_id,
             action=action.name,
             target=action.target.to_json(),
@@ -114,9 +115,9 @@ def inject_one(
         raise
     except Exception as exc:  # every target's failure is journaled and reported, not raised
         outcome.error = f"{type(exc).__name__}: {exc}"
-        journal.append("fault.inject_failed", fault=action.fault_id, error=outcome.error)
+        journal.append(RecordType.FAULT_INJECT_FAILED, fault=action.fault_id, error=outcome.error)
         return outcome
-    outcome.applied_t = float(journal.append("fault.applied", fault=action.fault_id)["t"])
+    outcome.applied_t = float(journal.append(RecordType.FAULT_APPLIED, fault=action.fault_id)["t"])
     return outcome
 
 

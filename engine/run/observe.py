@@ -21,6 +21,7 @@ import structlog
 from engine.model.types import thaw
 from engine.probes.base import ProbeKind, ProbeResult
 from engine.record.journal import Journal
+from engine.record.records import RecordType
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +71,7 @@ class ProbeWatcher:
         self._journal_measurement(result)
         if result.state != self._state:
             self._journal.append(
-                "probe.changed", probe=self.probe.spec.id, state=result.state, detail=result.detail
+                RecordType.PROBE_CHANGED, probe=self.probe.spec.id, state=result.state, detail=result.detail
             )
             self._state = result.state
 
@@ -78,7 +79,9 @@ class ProbeWatcher:
         """Journal ``probe.measured`` when ``result`` carries a measurement not yet journaled."""
         if result.measurement is None or result.measurement == self._measurement:
             return
-        self._journal.append("probe.measured", probe=self.probe.spec.id, measurement=thaw(result.measurement))
+        self._journal.append(
+            RecordType.PROBE_MEASURED, probe=self.probe.spec.id, measurement=thaw(result.measurement)
+        )
         self._measurement = result.measurement
 
 

@@ -21,6 +21,7 @@ from engine.faults.base import ResolvedTarget
 from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, read_journal
+from engine.record.records import RecordType
 from engine.record.runstore import list_runs, owner_alive
 from engine.run.reverts import revert_action
 from engine.spec.loader import load_environment
@@ -41,10 +42,10 @@ class RecoveryReport:
 
 def open_faults(records: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
     """``fault.intent`` records with no ``fault.reverted`` after them, in injection order."""
-    reverted = {r["data"]["fault"] for r in records if r["type"] == "fault.reverted"}
+    reverted = {r["data"]["fault"] for r in records if r["type"] == RecordType.FAULT_REVERTED}
     intents: dict[str, dict[str, Any]] = {}
     for record in records:
-        if record["type"] == "fault.intent" and record["data"]["fault"] not in reverted:
+        if record["type"] == RecordType.FAULT_INTENT and record["data"]["fault"] not in reverted:
             intents[record["data"]["fault"]] = record
     return list(intents.values())
 
@@ -65,7 +66,7 @@ def stale_runs(environment: str, root: Path | None = None) -> list[tuple[Path, l
         if owner_alive(run_dir):
             continue
         records = read_journal(run_dir / JOURNAL_NAME).records
-        started = next((r for r in records if r["type"] == "run.started"), None)
+        started = next((r for r in records if r["type"] == RecordType.RUN_STARTED), None)
         if started is None or started["data"]["environment"]["name"] != environment:
             continue
         pending = open_faults(records)
@@ -87,7 +88,7 @@ def recover_run(run_dir: Path) -> RecoveryReport:
         raise PreflightError(f"{run_dir}: no environment snapshot; cannot reach the targets")
     transports = Transports(load_environment(env_file))
     journal = Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records)))
-    journal.append("recover.started", open_faults=[r["data"]["fault"] for r in pending])
+    journal.append(RecordType.RECOVER_STARTED, open_faults=[r["data"]["fault"] for r in pending])
     reverted: list[str] = []
     failed: list[str] = []
     try:
@@ -100,9 +101,9 @@ def recover_run(run_dir: Path) -> RecoveryReport:
             (reverted if ok else failed).append(data["fault"])
     finally:
         transports.close()
-    if not any(r["type"] == "run.ended" for r in contents.records):
-        journal.append("run.ended", reason="recovered after the engine stopped unexpectedly")
-    journal.append("recover.finished", reverted=reverted, failed=failed)
+    if not any(r["type"] == RecordType.RUN_ENDED for r in contents.records):
+        journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
+    journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
     journal.close()
     return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed))
 

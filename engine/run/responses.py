@@ -23,6 +23,7 @@ from engine.clock import Clock
 from engine.errors import InputError
 from engine.model.types import Participant, Playbook, ResponseStep
 from engine.record.journal import Journal
+from engine.record.records import RecordType
 
 log = structlog.get_logger(__name__)
 
@@ -77,15 +78,17 @@ class StepBook:
         step = self._steps.get(ack.step)
         reason = self._rejection(ack, step)
         if reason:
-            self._journal.append("step.rejected", step=ack.step, by=ack.by, source=ack.source, reason=reason)
-            log.info("step.rejected", step=ack.step, reason=reason)
+            self._journal.append(
+                RecordType.STEP_REJECTED, step=ack.step, by=ack.by, source=ack.source, reason=reason
+            )
+            log.info(RecordType.STEP_REJECTED, step=ack.step, reason=reason)
             return False
         assert step is not None
         with self._lock:
             if ack.step in self._recorded:
                 return False  # duplicates are idempotent
             record = self._journal.append(
-                "step.recorded",
+                RecordType.STEP_RECORDED,
                 step=ack.step,
                 party=step.party,
                 by=ack.by,

@@ -11,6 +11,7 @@ import structlog
 from engine.errors import JournalError
 from engine.faults.base import FaultAction
 from engine.record.journal import Journal
+from engine.record.records import RecordType
 from engine.transports.connections import Transports
 
 if TYPE_CHECKING:
@@ -44,11 +45,11 @@ def revert_action(
             error = f"{type(exc).__name__}: {exc}"
             log.warning("fault.revert_retry", fault=action.fault_id, error=error)
             continue
-        _record(journal, "fault.reverted", fault=action.fault_id, verified=verified)
+        _record(journal, RecordType.FAULT_REVERTED, fault=action.fault_id, verified=verified)
         return True
     manual = action.manual_revert(prior)
-    _record(journal, "fault.revert_failed", fault=action.fault_id, error=error, manual=manual)
-    log.error("fault.revert_failed", fault=action.fault_id, error=error, manual=manual)
+    _record(journal, RecordType.FAULT_REVERT_FAILED, fault=action.fault_id, error=error, manual=manual)
+    log.error(RecordType.FAULT_REVERT_FAILED, fault=action.fault_id, error=error, manual=manual)
     return False
 
 

@@ -26,6 +26,7 @@ from engine.errors import AbortedError, DrillError, InjectionError, JournalError
 from engine.model.types import Environment, FaultSpec, Playbook, thaw
 from engine.plugins import DEBRIEFERS, RESPONDERS, SERVICES
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
+from engine.record.records import RecordType
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.run import fanout
 from engine.run.observe import ProbeWatcher, wait_until_healthy
@@ -144,7 +145,7 @@ class DrillRun:
     # ------------------------------------------------------------------ phases
 
     def _run_guarded(self) -> None:
-        self.journal.append("run.started", **self._started_data())
+        self.journal.append(RecordType.RUN_STARTED, **self._started_data())
         inbox = AckInbox(self.run_dir, self.book)
         responders: list[Responders] = []
         # One handler from preflight to the end of the wind-down: the first stop signal aborts,
@@ -165,12 +166,12 @@ class DrillRun:
     def _record_end(self, exc: DrillError) -> None:
         """Journal why the drill stopped early."""
         if isinstance(exc, PreflightError):
-            self._fail(4, "preflight.failed", str(exc))
+            self._fail(4, RecordType.PREFLIGHT_FAILED, str(exc))
         elif isinstance(exc, AbortedError):
             self._state.exit_code, self._state.reason = 3, str(exc)
-            self.journal.append("run.aborted", reason=str(exc), by=getattr(exc, "by", "signal"))
+            self.journal.append(RecordType.RUN_ABORTED, reason=str(exc), by=getattr(exc, "by", "signal"))
         else:
-            self._fail(exc.exit_code if exc.exit_code != 1 else 4, "run.failed", str(exc))
+            self._fail(exc.exit_code if exc.exit_code != 1 else 4, RecordType.RUN_FAILED, str(exc))
 
     def _fail(self, code: int, record: str, reason: str) -> None:
         self._state.exit_code, self._state.reason = code, reason
@@ -197,7 +198,7 @@ class DrillRun:
         self.book.close()
         for watcher in self._watchers:
             watcher.stop()
-        self.journal.append("run.ended", reason=self._state.reason)
+        self.journal.append(RecordType.RUN_ENDED, reason=self._state.reason)
 
     def _preflight(self) -> list[PreparedFault]:
         prepared, probes = prepare(
@@ -215,7 +216,7 @@ class DrillRun:
                 + ", ".join(f"probe {p!r} is {states.get(p)}" for p in broken)
             )
         self.journal.append(
-            "preflight.passed",
+            RecordType.PREFLIGHT_PASSED,
             targets=[pf.action.target.to_json() for pf in prepared],
             probes=states,
         )
@@ -318,10 +319,10 @@ class DrillRun:
         probes = [w.probe for w in self._watchers if w.probe.spec.id in self.playbook.steady_state]
         states = wait_until_healthy(probes, self.options.restore_timeout_s)
         if all(s == "up" for s in states.values()):
-            self.journal.append("restore.verified", probes=states)
+            self.journal.append(RecordType.RESTORE_VERIFIED, probes=states)
             return
         self.journal.append(
-            "restore.failed", probes=states, reason="steady state did not return after revert"
+            RecordType.RESTORE_FAILED, probes=states, reason="steady state did not return after revert"
         )
         if self._state.exit_code == 0:
             self._state.exit_code, self._state.reason = (
@@ -333,7 +334,7 @@ class DrillRun:
 
     def _on_record(self, record: Mapping[str, Any]) -> None:
         """Probe transitions record probe-derived steps (after impact start)."""
-        if record["type"] != "probe.changed" or self.book.anchor is None:
+        if record["type"] != RecordType.PROBE_CHANGED or self.book.anchor is None:
             return
         data = record["data"]
         for step in self.playbook.steps:

@@ -5,7 +5,7 @@ it produces bytes (PDF) or text. Built-ins (``md``, ``html``, ``pdf``, ``json``,
 register here in code; other packages add formats through the ``bcdrill.renderers``
 entry-point group, exactly like built-ins (a plain callable is taken as a text format).
 
-:func:`render` applies the audience rule (:func:`reports.audience.for_audience`) first, so
+:func:`render` applies the audience rule (:func:`reports.debrief.audience.for_audience`) first, so
 no renderer can show the client what is meant for the MSP only.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from engine.errors import InputError, RegistrationError
 from engine.registry import Registry
-from reports.audience import for_audience
-from reports.model import Debrief
+from reports.debrief.audience import for_audience
+from reports.debrief.model import Debrief
 from reports.renderers import htmlpage, jsondoc, junit, markdown, pdf
 from reports.renderers.common import RenderOptions
 

@@ -13,9 +13,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from reports.debrief.model import Audience, Debrief, FaultResult, FollowUp, ObjectiveResult, StepResult
+from reports.debrief.objective_notes import objective_note
 from reports.i18n import DEFAULT_LANGUAGE, DEFAULT_TZ, Translator, translator
-from reports.model import Audience, Debrief, FaultResult, FollowUp, ObjectiveResult, StepResult
-from reports.objective_notes import objective_note
 from reports.renderers.comparison import comparison_sentences
 
 

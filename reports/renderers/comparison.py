@@ -7,8 +7,8 @@ the previous drill was about a year earlier (``yoy``) or at another time (``sinc
 
 from __future__ import annotations
 
+from reports.debrief.model import Comparison, Debrief
 from reports.i18n import Translator
-from reports.model import Comparison, Debrief
 
 YEAR_DAYS = (300.0, 430.0)  # a previous drill in this range counts as "a year earlier"
 SAME_PCT = 0.5  # changes smaller than this (in %) read as unchanged

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from reports.model import Debrief
+from reports.debrief.model import Debrief
 from reports.renderers.common import RenderOptions, context, html_env
 from reports.renderers.svg import layout
 

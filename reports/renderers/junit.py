@@ -12,9 +12,9 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC
 
+from reports.debrief.model import Debrief, FaultResult, ObjectiveResult, StepResult
+from reports.debrief.objective_notes import objective_note
 from reports.i18n import Translator, parse_utc
-from reports.model import Debrief, FaultResult, ObjectiveResult, StepResult
-from reports.objective_notes import objective_note
 from reports.renderers.common import RenderOptions
 
 # Characters XML 1.0 forbids; a stray control byte in a title must not break the report.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.model import Debrief
+from reports.debrief.model import Debrief
 from reports.renderers.common import RenderOptions, context, markdown_env
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from engine.errors import InputError
-from reports.model import Debrief
+from reports.debrief.model import Debrief
 from reports.renderers import htmlpage
 from reports.renderers.common import RenderOptions
 

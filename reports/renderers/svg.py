@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reports.debrief.model import Timeline
 from reports.i18n import Translator
-from reports.model import Timeline
 
 WIDTH = 920.0
 LABEL_W = 210.0

@@ -1,6 +1,6 @@
 """Prefect for the drill programme: the site's work pool, its deployment, one-off flow runs.
 
-The thin shell between the programme (:mod:`drills.programme`) and the central Prefect server:
+The thin shell between the programme (:mod:`drills.programme.secret_schedule`) and the central Prefect server:
 :func:`ensure_deployment` creates a client site's process work pool and its ``drill-run/<pool>``
 deployment, :func:`create_flow_run` creates one drill's flow run at its moment (idempotent per
 key). Every Prefect API failure becomes a :class:`PrefectRunError` naming the server. Prefect
@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 FLOW_NAME = "drill-run"
 ENTRYPOINT = "engine/flow.py:drill_run"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class PrefectRunError(DrillError):

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from drills.plan import DrillPlan, valid_time_zone
+from drills.programme.drill_plans import DrillPlan, valid_time_zone
 from engine.errors import InputError
 
 log = structlog.get_logger(__name__)

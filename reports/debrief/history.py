@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reports.model import (
+from reports.debrief.model import (
     Comparison,
     Debrief,
     FollowUp,
@@ -25,7 +25,7 @@ from reports.model import (
     from_plain,
     plain,
 )
-from reports.summary import RunSummary
+from reports.debrief.summary import RunSummary
 
 PLAN_FORMAT = "bcdrill/improvements/v1"
 

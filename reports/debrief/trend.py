@@ -1,6 +1,6 @@
 """Trends across a client's drills: a table, an inline SVG chart and JSON, from the run store.
 
-Pure functions of :class:`~reports.summary.RunSummary` lists; reading the run store is
+Pure functions of :class:`~reports.debrief.summary.RunSummary` lists; reading the run store is
 :func:`reports.debrief_writer.summaries`. A thousand runs take well under two seconds
 (``benchmarks/reports_bench.py``).
 """
@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from rich.table import Table
 from rich.text import Text
 
+from reports.debrief.summary import RunSummary
 from reports.i18n import Translator
 from reports.renderers.common import html_env
 from reports.renderers.htmlpage import FONTS, LATIN_FONTS
-from reports.summary import RunSummary
 
 TREND_FORMATS = ("table", "html", "json")
 CHART_W, CHART_H = 920.0, 260.0

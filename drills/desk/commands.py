@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from drills.participants import DEFAULT_BASE_URL, Card, ParticipantStore, find_participant
+from drills.desk.participants import DEFAULT_BASE_URL, Card, ParticipantStore, find_participant
 from engine.model.types import Environment
 
 EnvArgument = Annotated[Path, typer.Argument(metavar="ENV", help="environment file with the participants")]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.record.journal import JournalContents, read_journal
-from reports.facts import FaultTrack, RunFacts, read_facts
-from reports.findings import findings_and_plan
-from reports.history import History, with_history
-from reports.model import (
+from reports.debrief.facts import FaultTrack, RunFacts, read_facts
+from reports.debrief.findings import findings_and_plan
+from reports.debrief.history import History, with_history
+from reports.debrief.model import (
     SCHEMA_ID,
     Debrief,
     EnvironmentRef,
@@ -21,8 +21,8 @@ from reports.model import (
     Note,
     PlaybookRef,
 )
-from reports.notes import read_notes
-from reports.scoring import (
+from reports.debrief.notes import read_notes
+from reports.debrief.scoring import (
     anchor_t,
     impact,
     outcome,
@@ -32,7 +32,7 @@ from reports.scoring import (
     score_parties,
     score_steps,
 )
-from reports.timeline import build_timeline
+from reports.debrief.timeline import build_timeline
 
 __all__ = ["Debrief", "History", "build_debrief", "debrief_from_facts", "debrief_from_journal"]
 
@@ -69,7 +69,7 @@ def _fault_status(fault: FaultTrack) -> FaultStatus:
 
 
 def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief:
-    """Score the run and assemble its debrief (``notes`` from :func:`reports.notes.read_notes`)."""
+    """Score the run and assemble its debrief (``notes`` from :func:`reports.debrief.notes.read_notes`)."""
     spec = facts.spec
     anchor = anchor_t(facts)
     steps = score_steps(facts, anchor)

@@ -4,7 +4,7 @@ Findings come in a fixed order: drill-level problems first (abort, preflight, re
 injections), then missed objectives, then late or missed steps in playbook order. Ids are
 ``F1``, ``F2``… in that order, so the same journal always gives the same plan.
 
-Every text is a catalogue :class:`~reports.model.Message` (see :mod:`reports.i18n`); the
+Every text is a catalogue :class:`~reports.debrief.model.Message` (see :mod:`reports.i18n`); the
 English form is stored next to it. Each finding names its ``subject`` (``step:msp.inform``,
 ``objective:rto``, ``fault:docker.stop:web-1``, ``drill:aborted``…) so that the next drill
 of the client can tell whether it was tested again.
@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reports.facts import FaultTrack, RunFacts
-from reports.i18n import translator
-from reports.model import (
+from reports.debrief.facts import FaultTrack, RunFacts
+from reports.debrief.model import (
     Finding,
     FindingParty,
     Improvement,
@@ -27,7 +26,8 @@ from reports.model import (
     Severity,
     StepResult,
 )
-from reports.scoring import revert_problem
+from reports.debrief.scoring import revert_problem
+from reports.i18n import translator
 
 DUE_IN_DAYS: dict[Severity, int] = {"critical": 1, "high": 14, "medium": 30, "low": 60}
 
@@ -104,7 +104,7 @@ def _preflight_drafts(facts: RunFacts) -> list[_Draft]:
 
 
 def _revert_evidence(fault: FaultTrack) -> Message:
-    """The evidence of a revert problem; mirrors :func:`reports.scoring.revert_problem`."""
+    """The evidence of a revert problem; mirrors :func:`reports.debrief.scoring.revert_problem`."""
     where = {"action": fault.action, "target": fault.target or "?"}
     if fault.reverted_t is None and fault.revert_error is not None:
         return msg("finding.revert.failed.evidence", error=fault.revert_error, **where)

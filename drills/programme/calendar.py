@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
 
-from drills.plan import Blackout, DrillPlan
-from drills.schedule import ScheduledDrill
+from drills.programme.drill_plans import Blackout, DrillPlan
+from drills.programme.schedule import ScheduledDrill
 from engine.model.durations import format_duration
 
 PRODID = "-//bcdrill//drill programme//EN"

@@ -1,7 +1,7 @@
 """One line per drill: the figures trends and comparisons need, read from a debrief's JSON.
 
 Reading only these fields keeps a trend over a thousand runs fast; the full
-:class:`~reports.model.Debrief` is never rebuilt for it.
+:class:`~reports.debrief.model.Debrief` is never rebuilt for it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from reports.debrief.model import SCHEMA_ID, Debrief
 from reports.i18n import parse_utc
-from reports.model import SCHEMA_ID, Debrief
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Scoring v1: pure functions from :class:`~reports.facts.RunFacts` to step, party and run scores.
+"""Scoring v1: pure functions from :class:`~reports.debrief.facts.RunFacts` to step, party and run scores.
 
 Times are seconds from the first ``fault.applied`` record (the anchor, "impact start").
 A step on time scores 100; a late step loses credit linearly until ``late_limit * within_s``,
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reports.facts import FaultTrack, RunFacts, ScoringSpec, StepRecord, StepSpec
-from reports.model import (
+from reports.debrief.facts import FaultTrack, RunFacts, ScoringSpec, StepRecord, StepSpec
+from reports.debrief.model import (
     ImpactResult,
     ObjectiveResult,
     ObjectiveResults,

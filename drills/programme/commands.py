@@ -21,10 +21,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from drills.commitment import verify
-from drills.plan import load_plan
-from drills.prefect_runs import REPO, ensure_deployment
-from drills.programme import (
+from drills.programme.commitment import verify
+from drills.programme.drill_plans import load_plan
+from drills.programme.prefect_runs import REPO, ensure_deployment
+from drills.programme.secret_schedule import (
     PlanRequest,
     ProgrammeStore,
     RunSettings,
@@ -126,7 +126,7 @@ def calendar_cmd(
     ] = None,
 ) -> None:
     """Controllers' view of the secret schedule; or the client's window-only calendar."""
-    from drills.calendar import client_calendar, controller_calendar
+    from drills.programme.calendar import client_calendar, controller_calendar
 
     try:
         if client_window is not None:

@@ -6,8 +6,8 @@ when no fault was applied; ``Timeline.origin`` says which.
 
 from __future__ import annotations
 
-from reports.facts import ProbeChange, RunFacts
-from reports.model import (
+from reports.debrief.facts import ProbeChange, RunFacts
+from reports.debrief.model import (
     FaultWindow,
     ProbeState,
     ProbeTrack,
@@ -16,7 +16,7 @@ from reports.model import (
     StepResult,
     Timeline,
 )
-from reports.scoring import first_records
+from reports.debrief.scoring import first_records
 
 
 def _bands(changes: list[ProbeChange], origin: float, end_s: float) -> tuple[StateBand, ...]:

@@ -27,10 +27,16 @@ from typing import IO, Any
 
 import structlog
 
-from drills.commitment import neutral_run_name
-from drills.plan import CommandIncidentCheck, DrillPlan, HttpIncidentCheck, IncidentCheck, load_plan
-from drills.programme import Postponement, ProgrammeStore, StoredDrill, now_utc
-from drills.schedule import MINUTE, allowed_minutes
+from drills.programme.commitment import neutral_run_name
+from drills.programme.drill_plans import (
+    CommandIncidentCheck,
+    DrillPlan,
+    HttpIncidentCheck,
+    IncidentCheck,
+    load_plan,
+)
+from drills.programme.schedule import MINUTE, allowed_minutes
+from drills.programme.secret_schedule import Postponement, ProgrammeStore, StoredDrill, now_utc
 from engine.errors import InputError
 
 log = structlog.get_logger(__name__)

@@ -12,19 +12,20 @@ from datetime import datetime
 from typing import Any
 
 from engine.record.journal import JournalContents
+from engine.record.records import RecordType
+from reports.debrief.model import Audience, FindingParty, Note, NoteKind
 from reports.i18n import parse_utc
-from reports.model import Audience, FindingParty, Note, NoteKind
 
 
 class _Offsets:
     """Seconds from ``origin`` for a record; ``bcdrill recover`` records use their UTC time."""
 
     def __init__(self, contents: JournalContents, origin: float) -> None:
-        started = next(contents.of_type("run.started"))
+        started = next(contents.of_type(RecordType.RUN_STARTED))
         self.start_t = float(started["t"])
         self.start_at: datetime = parse_utc(str(started["at"]))
         self.origin = origin
-        first = next(contents.of_type("recover.started"), None)
+        first = next(contents.of_type(RecordType.RECOVER_STARTED), None)
         self.recover_seq = None if first is None else int(first["seq"])
 
     def of(self, record: dict[str, Any]) -> float:
@@ -45,7 +46,7 @@ def _notes(contents: JournalContents, offsets: _Offsets) -> Iterator[Note]:
     for record in contents.records:
         kind, data = str(record["type"]), record.get("data") or {}
         at = offsets.of(record)
-        if kind == "step.recorded" and str(data.get("note") or "").strip():
+        if kind == RecordType.STEP_RECORDED and str(data.get("note") or "").strip():
             party: FindingParty = "client" if data.get("party") == "client" else "msp"
             audience: Audience = "client" if party == "client" else "internal"
             yield _note(
@@ -57,7 +58,7 @@ def _notes(contents: JournalContents, offsets: _Offsets) -> Iterator[Note]:
                 f"step:{data.get('step', '')}",
                 str(data["note"]).strip(),
             )
-        elif kind == "step.rejected":
+        elif kind == RecordType.STEP_REJECTED:
             yield _note(
                 at,
                 "diagnostic",
@@ -67,7 +68,7 @@ def _notes(contents: JournalContents, offsets: _Offsets) -> Iterator[Note]:
                 f"step:{data.get('step', '')}",
                 f"step rejected: {data.get('reason', '')}",
             )
-        elif kind in ("fault.inject_failed", "fault.revert_failed"):
+        elif kind in (RecordType.FAULT_INJECT_FAILED, RecordType.FAULT_REVERT_FAILED):
             yield _note(
                 at,
                 "diagnostic",
@@ -87,7 +88,7 @@ def _notes(contents: JournalContents, offsets: _Offsets) -> Iterator[Note]:
                     f"fault:{data.get('fault', '')}",
                     str(data["manual"]),
                 )
-        elif kind in ("run.failed", "restore.failed"):
+        elif kind in (RecordType.RUN_FAILED, RecordType.RESTORE_FAILED):
             yield _note(
                 at, "diagnostic", "internal", "drill", "engine", "drill", f"{kind}: {data.get('reason', '')}"
             )

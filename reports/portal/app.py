@@ -26,12 +26,12 @@ from markupsafe import escape
 
 from engine.errors import DrillError
 from engine.record.runstore import list_runs
+from reports.debrief.model import Debrief
+from reports.debrief.trend import Trend, build_trend, same_client, trend_html
 from reports.debrief_writer import DEBRIEF_JSON, read_summary
 from reports.i18n import LANGUAGES, translator
-from reports.model import Debrief
+from reports.portal.tokens import ServeTokens
 from reports.renderers import RenderOptions, get_format, render_bytes
-from reports.serve_tokens import ServeTokens
-from reports.trend import Trend, build_trend, same_client, trend_html
 
 log = structlog.get_logger(__name__)
 

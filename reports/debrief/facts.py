@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.errors import JournalError
 from engine.record.journal import JournalContents
+from engine.record.records import RecordType
 
 
 @dataclass(frozen=True)
@@ -242,23 +243,23 @@ def _collect_faults(contents: JournalContents, times: _Times) -> tuple[FaultTrac
         if not kind.startswith("fault."):
             continue
         fault_id = str(_need(record, "data", "fault"))
-        if kind == "fault.intent":
+        if kind == RecordType.FAULT_INTENT:
             builder = _FaultBuilder(fault_id, str(data.get("action", "")), _target_label(data), t)
             builders.setdefault(fault_id, builder)
             continue
         builder = builders.setdefault(fault_id, _FaultBuilder(fault_id, "", "", t))
-        if kind == "fault.applied":
+        if kind == RecordType.FAULT_APPLIED:
             builder.update(applied_t=t)
-        elif kind == "fault.inject_failed":
+        elif kind == RecordType.FAULT_INJECT_FAILED:
             builder.update(inject_error=str(data.get("error", "")))
-        elif kind == "fault.reverted" and builder.track.reverted_t is None:
+        elif kind == RecordType.FAULT_REVERTED and builder.track.reverted_t is None:
             builder.track = replace(
                 builder.track,
                 reverted_t=t,
                 verified=bool(data.get("verified", False)),
                 recovered=times.recovering(record),
             )
-        elif kind == "fault.revert_failed":
+        elif kind == RecordType.FAULT_REVERT_FAILED:
             builder.update(revert_error=str(data.get("error", "")), verified=False)
     return tuple(b.track for b in builders.values())
 
@@ -282,7 +283,7 @@ class _Times:
     def __init__(self, contents: JournalContents, started: dict[str, Any]) -> None:
         self._start_t = float(started["t"])
         self._start_at = _parse_at(started)
-        first = next(contents.of_type("recover.started"), None)
+        first = next(contents.of_type(RecordType.RECOVER_STARTED), None)
         self._recover_seq = None if first is None else int(first["seq"])
 
     def recovering(self, record: dict[str, Any]) -> bool:
@@ -335,7 +336,7 @@ def _data_loss(record: dict[str, Any], times: _Times) -> DataLossFact | None:
 def _data_losses(contents: JournalContents, times: _Times) -> tuple[DataLossFact, ...]:
     """Recovery-point measurements journaled by ``data`` probes (one per distinct loss)."""
     losses: dict[tuple[str, str, str], DataLossFact] = {}
-    for record in contents.of_type("probe.measured"):
+    for record in contents.of_type(RecordType.PROBE_MEASURED):
         fact = _data_loss(record, times)
         if fact is not None:
             losses.setdefault((fact.probe, fact.surviving, fact.seen), fact)
@@ -344,7 +345,7 @@ def _data_losses(contents: JournalContents, times: _Times) -> tuple[DataLossFact
 
 def read_facts(contents: JournalContents) -> RunFacts:
     """Turn verified journal records into :class:`RunFacts`."""
-    started = next(contents.of_type("run.started"), None)
+    started = next(contents.of_type(RecordType.RUN_STARTED), None)
     if started is None:
         raise JournalError("the journal has no 'run.started' record: it is not a bcdrill run")
     try:
@@ -354,10 +355,10 @@ def read_facts(contents: JournalContents) -> RunFacts:
             f"journal record seq {started.get('seq')!r} ('run.started') is malformed: {exc!r}"
         ) from exc
     times = _Times(contents, started)
-    ended = next(contents.of_type("run.ended"), contents.records[-1])
+    ended = next(contents.of_type(RecordType.RUN_ENDED), contents.records[-1])
     probe_changes = tuple(
         ProbeChange(str(_need(r, "data", "probe")), str(_need(r, "data", "state")), times.of(r))
-        for r in contents.of_type("probe.changed")
+        for r in contents.of_type(RecordType.PROBE_CHANGED)
     )
     step_records = tuple(
         StepRecord(
@@ -366,7 +367,7 @@ def read_facts(contents: JournalContents) -> RunFacts:
             by=str(r["data"].get("by", "")),
             source=str(r["data"].get("source", "")),
         )
-        for r in contents.of_type("step.recorded")
+        for r in contents.of_type(RecordType.STEP_RECORDED)
     )
     return RunFacts(
         spec=spec,
@@ -377,9 +378,9 @@ def read_facts(contents: JournalContents) -> RunFacts:
         probe_changes=probe_changes,
         step_records=step_records,
         faults=_collect_faults(contents, times),
-        aborted=_first_event(contents, "run.aborted", times),
-        preflight_failed=_first_event(contents, "preflight.failed", times),
-        run_failed=_first_event(contents, "run.failed", times),
-        restore_failed=_first_event(contents, "restore.failed", times),
+        aborted=_first_event(contents, RecordType.RUN_ABORTED, times),
+        preflight_failed=_first_event(contents, RecordType.PREFLIGHT_FAILED, times),
+        run_failed=_first_event(contents, RecordType.RUN_FAILED, times),
+        restore_failed=_first_event(contents, RecordType.RESTORE_FAILED, times),
         data_losses=_data_losses(contents, times),
     )

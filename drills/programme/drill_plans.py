@@ -2,7 +2,7 @@
 
 A plan says *where* (environment, playbooks) and *when a drill may happen* (a window of
 dates, business hours in the client's time zone, blackout days, spacing and a quota). It
-never says when the drill *will* happen: that moment is chosen by :mod:`drills.schedule`
+never says when the drill *will* happen: that moment is chosen by :mod:`drills.programme.schedule`
 and known only to the controllers.
 """
 
@@ -298,7 +298,7 @@ _FRIENDLY_PATTERNS = {
 @cache
 def plan_schema() -> dict[str, Any]:
     """The packaged draft-07 JSON Schema of drill-plan/v1."""
-    text = files("drills").joinpath("schema", "drill-plan.schema.json").read_text("utf-8")
+    text = files("drills.programme").joinpath("schema", "drill-plan.schema.json").read_text("utf-8")
     return cast(dict[str, Any], json.loads(text))
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from reports.debrief.model import ObjectiveResult
 from reports.i18n import Translator
-from reports.model import ObjectiveResult
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), key)

@@ -1,12 +1,12 @@
 """The drill programme: the controllers' secret schedule, and scheduling plans into it.
 
-``bcdrill schedule`` picks each drill's moment (:mod:`drills.schedule`), commits to it
-(:mod:`drills.commitment`), stores moment and nonce in a controllers-only file under
+``bcdrill schedule`` picks each drill's moment (:mod:`drills.programme.schedule`), commits to it
+(:mod:`drills.programme.commitment`), stores moment and nonce in a controllers-only file under
 ``$BCDRILL_HOME/programme/`` (folder 0700, file 0600) and creates a Prefect flow run of the
 ``drill-run`` deployment for the client site's work pool at that moment. The flow run
 carries a neutral name and only paths and options as parameters: nothing in it tells the
 moment except its scheduled time, which only people with access to the Prefect UI/API
-(the MSP) can see. The Prefect calls themselves live in :mod:`drills.prefect_runs`.
+(the MSP) can see. The Prefect calls themselves live in :mod:`drills.programme.prefect_runs`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 
 import structlog
 
-from drills.commitment import commit, neutral_run_name
-from drills.plan import DrillPlan
-from drills.prefect_runs import FLOW_NAME, REPO, create_flow_run, ensure_deployment, require_api_url
-from drills.schedule import ScheduledDrill
+from drills.programme.commitment import commit, neutral_run_name
+from drills.programme.drill_plans import DrillPlan
+from drills.programme.prefect_runs import FLOW_NAME, REPO, create_flow_run, ensure_deployment, require_api_url
+from drills.programme.schedule import ScheduledDrill
 from engine.errors import DrillError, InputError
 from engine.home import home
 from engine.record.statefiles import write_private_text
@@ -400,7 +400,7 @@ def pick_new_drills(
     now: datetime | None = None,
 ) -> tuple[StoredDrill, ...]:
     """Pick moments (crypto RNG) for the plans not stored yet; existing drills count as taken."""
-    from drills.schedule import pick_times
+    from drills.programme.schedule import pick_times
 
     known = {d.key for d in stored}
     todo = [r for r in requests if not set(_keys(r)) & known]

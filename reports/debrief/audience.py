@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reports.debrief.model import Audience, Debrief, Finding, FollowUp, Improvement, Message
 from reports.i18n import placeholders, translator
-from reports.model import Audience, Debrief, Finding, FollowUp, Improvement, Message
 
 AUDIENCES: tuple[Audience, ...] = ("client", "internal")
 
