@@ -4,6 +4,6 @@
 it; ``status`` lists its containers. Nothing here is needed to run a drill elsewhere.
 """
 
-from engine.lab.site import docker_url, down, ensure_dockerd, status, up
+from engine.lab.site import IMAGE, LABEL, docker_url, down, ensure_dockerd, status, up
 
-__all__ = ["docker_url", "down", "ensure_dockerd", "status", "up"]
+__all__ = ["IMAGE", "LABEL", "docker_url", "down", "ensure_dockerd", "status", "up"]
