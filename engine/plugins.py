@@ -16,7 +16,7 @@ from jsonschema.exceptions import SchemaError
 from engine.errors import RegistrationError
 from engine.faults.base import FaultAction
 from engine.probes.base import ProbeKind
-from engine.registry import Registry
+from engine.registry import Registry, check_callable
 
 
 def _check_schema_class(base: type, kind: str) -> Callable[[str, Any], None]:
@@ -34,14 +34,6 @@ def _check_schema_class(base: type, kind: str) -> Callable[[str, Any], None]:
     return check
 
 
-def _check_callable(kind: str) -> Callable[[str, Any], None]:
-    def check(name: str, item: Any) -> None:
-        if not callable(item):
-            raise RegistrationError(f"{kind} {name!r}: {item!r} is not callable")
-
-    return check
-
-
 FAULTS: Registry[type[FaultAction]] = Registry(
     "fault action", "bcdrill.faults", _check_schema_class(FaultAction, "fault action")
 )
@@ -52,33 +44,33 @@ PROBES: Registry[type[ProbeKind]] = Registry(
 # A debriefer turns a finished run directory into the debrief (DESIGN.md "Debrief JSON")
 # and writes its files there. Provided by the ``reports`` package.
 Debriefer = Callable[[Path], Mapping[str, Any]]
-DEBRIEFERS: Registry[Debriefer] = Registry("debriefer", "bcdrill.debriefers", _check_callable("debriefer"))
+DEBRIEFERS: Registry[Debriefer] = Registry("debriefer", "bcdrill.debriefers", check_callable("debriefer"))
 
 # A responders factory gives the object that records manual steps during a run
 # (``simulate`` is provided by the ``drills`` package). See engine.responders.
 RESPONDERS: Registry[Callable[..., Any]] = Registry(
-    "responders", "bcdrill.responders", _check_callable("responders")
+    "responders", "bcdrill.responders", check_callable("responders")
 )
 
 # Extra CLI commands: ``register(app)`` adds commands to the Typer app.
 COMMANDS: Registry[Callable[[Any], None]] = Registry(
-    "command set", "bcdrill.commands", _check_callable("command set")
+    "command set", "bcdrill.commands", check_callable("command set")
 )
 
 # A scorecard printer shows a debrief in the terminal: ``print(debrief, console)``.
 Scorecard = Callable[[Mapping[str, Any], Any], None]
 SCORECARDS: Registry[Scorecard] = Registry(
-    "scorecard printer", "bcdrill.scorecards", _check_callable("scorecard printer")
+    "scorecard printer", "bcdrill.scorecards", check_callable("scorecard printer")
 )
 
 # Services hosted for the duration of a run (the drill desk): ``factory(context)`` gives an
 # object with ``start()``/``stop()``; see engine.run.responses.ResponderContext.
 SERVICES: Registry[Callable[..., Any]] = Registry(
-    "run service", "bcdrill.services", _check_callable("run service")
+    "run service", "bcdrill.services", check_callable("run service")
 )
 
 # A precheck runs just before a scheduled drill (``drill-run`` given a ``plan_path``):
 # ``check(plan_path)`` returns None to go ahead, or the reason the drill is held back (e.g.
 # postponed because a real incident is open). Provided by the ``drills`` package.
 Precheck = Callable[[str], str | None]
-PRECHECKS: Registry[Precheck] = Registry("precheck", "bcdrill.prechecks", _check_callable("precheck"))
+PRECHECKS: Registry[Precheck] = Registry("precheck", "bcdrill.prechecks", check_callable("precheck"))

@@ -26,8 +26,10 @@ class Registry(Generic[T]):
         kind: str,
         group: str | None = None,
         check: Callable[[str, T], None] | None = None,
+        name_pattern: re.Pattern[str] = _NAME,
     ) -> None:
         self.kind = kind
+        self._name_pattern = name_pattern
         self.group = group
         self._check = check
         self._items: dict[str, T] = {}
@@ -35,8 +37,8 @@ class Registry(Generic[T]):
 
     def register(self, name: str, item: T) -> T:
         """Add ``item`` under ``name``; duplicate or malformed names are rejected."""
-        if not _NAME.match(name):
-            raise RegistrationError(f"{self.kind} name {name!r} must be dotted lower_snake_case")
+        if not self._name_pattern.match(name):
+            raise RegistrationError(f"{self.kind} name {name!r} must match {self._name_pattern.pattern!r}")
         if name in self._items and self._items[name] is not item:
             raise RegistrationError(f"{self.kind} {name!r} is already registered")
         if self._check is not None:
@@ -79,3 +81,13 @@ class Registry(Generic[T]):
                     f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
                 ) from exc
             self.register(ep.name, item)
+
+
+def check_callable(kind: str) -> Callable[[str, object], None]:
+    """A registration check: the plugin must be callable (a function or a class)."""
+
+    def check(name: str, item: object) -> None:
+        if not callable(item):
+            raise RegistrationError(f"{kind} {name!r}: {item!r} is not callable")
+
+    return check

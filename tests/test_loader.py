@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 from jsonschema import Draft7Validator
 
+from engine import registry
 from engine.errors import EnvironmentFileError, PlaybookError, Problem, RegistrationError
 from engine.faults.base import FaultAction, FaultPlan, TargetKind
 from engine.model.types import (
@@ -27,8 +28,10 @@ from engine.model.types import (
 )
 from engine.plugins import FAULTS, PROBES
 from engine.probes.base import ProbeKind, ProbeResult
+from engine.registry import Registry
 from engine.spec import loader
 from engine.spec.loader import (
+    FORMAT_NAME,
     check_against_environment,
     load_environment,
     load_playbook,
@@ -635,23 +638,24 @@ def client_too_short(doc: YamlDocument) -> tuple[Problem, ...]:
 
 
 @pytest.fixture
-def formats(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """An isolated format table with only the engine's own formats, entry points not loaded."""
-    table = {k: v for k, v in loader._FORMATS.items() if k in ("playbook/v1", "environment/v1")}
-    monkeypatch.setattr(loader, "_FORMATS", table)
-    monkeypatch.setattr(loader, "_entry_points_loaded", [])
+def formats(monkeypatch: pytest.MonkeyPatch) -> Registry[Any]:
+    """An isolated format registry with only the engine's own formats, entry points not loaded."""
+    table: Registry[Any] = Registry("file format", loader.FORMATS_GROUP, name_pattern=FORMAT_NAME)
+    for name in ("playbook/v1", "environment/v1"):
+        table.register(name, loader.FORMATS.get(name))
+    monkeypatch.setattr(loader, "FORMATS", table)
     return table
 
 
 def test_drill_plans_are_not_supported_until_registered(
-    tmp_path: Path, formats: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, formats: Registry[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(loader, "entry_points", lambda group: [])
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
     plan = tmp_path / "plan.yaml"
     plan.write_text("format: drill-plan/v1\nclient: Demo\n")
     assert problems(plan) == [
-        f"{plan}:1:9: format: 'drill-plan/v1' files cannot be validated yet: no validator "
-        "is registered for them"
+        f"{plan}:1:9: format: unknown format 'drill-plan/v1' "
+        "(this bcdrill reads: environment/v1, playbook/v1)"
     ]
     register_format("drill-plan/v1", client_too_short)
     assert validate_file(plan) == (
@@ -661,7 +665,7 @@ def test_drill_plans_are_not_supported_until_registered(
 
 
 def test_formats_register_through_entry_points(
-    tmp_path: Path, formats: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, formats: Registry[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     declared = EntryPoint(
         name="test-format/v1", value="tests.test_loader:client_too_short", group="bcdrill.formats"
@@ -672,7 +676,7 @@ def test_formats_register_through_entry_points(
         groups.append(group)
         return [declared]
 
-    monkeypatch.setattr(loader, "entry_points", fake_entry_points)
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
     path = tmp_path / "x.yaml"
     path.write_text("format: test-format/v1\nclient: X\n")
     assert validate_file(path) == (
@@ -681,7 +685,7 @@ def test_formats_register_through_entry_points(
     )
     validate_file(path)
     assert groups == ["bcdrill.formats"]  # loaded once
-    assert formats["test-format/v1"] is client_too_short
+    assert formats.get("test-format/v1") is client_too_short
 
 
 def test_register_format_rejects_a_second_validator() -> None:
@@ -766,7 +770,7 @@ def test_any_wrongly_typed_value_gives_problems_never_a_crash(source: Path) -> N
 
     doc = load_yaml(source)
     check = validate_file(source)[0]
-    validator = loader._FORMATS[check]
+    validator = loader.FORMATS.get(check)
     wrong_values: tuple[Any, ...] = (None, -1, "x", [{}], {"x": 1})
     for path in list(all_paths(doc.data))[1:]:
         for new in wrong_values:

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 from importlib.resources import files
@@ -285,7 +285,8 @@ class DrillPlanError(InputError):
     """A drill plan failed to load or validate; ``problems`` are located in the file."""
 
 
-_FRIENDLY_PATTERNS = {
+# What a value must look like, by schema pattern: the loader says it in these words.
+_PATTERN_HINTS = {
     r"^\d{4}-\d{2}-\d{2}$": "is not a date like '2027-01-31'",
     r"^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$": "is not a range like '09:30-17:00'",
     r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$": "is not a time zone like 'Europe/Berlin'",
@@ -308,7 +309,7 @@ def validate_plan_document(doc: YamlDocument) -> tuple[Problem, ...]:
     Registered for ``bcdrill validate`` under the ``bcdrill.formats`` entry point
     ``drill-plan/v1``.
     """
-    problems = [_friendly(p) for p in schema_problems(doc, plan_schema())]
+    problems = schema_problems(doc, plan_schema(), hints=_PATTERN_HINTS)
     problems += sorted(_semantic_problems(doc), key=lambda p: (p.line, p.column))
     return tuple(dict.fromkeys(problems))
 
@@ -327,14 +328,6 @@ def load_plan(path: Path) -> DrillPlan:
     if problems:
         raise DrillPlanError(f"{path}: {len(problems)} problem(s)", problems)
     return _build(doc.data, path)
-
-
-def _friendly(problem: Problem) -> Problem:
-    for pattern, hint in _FRIENDLY_PATTERNS.items():
-        raw = f"does not match {pattern!r}"
-        if problem.message.endswith(raw):
-            return replace(problem, message=problem.message[: -len(raw)] + hint)
-    return problem
 
 
 def _semantic_problems(doc: YamlDocument) -> Iterator[Problem]:

@@ -14,8 +14,8 @@ through the ``bcdrill.formats`` entry-point group (name: the format, value: the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from engine.errors import (
@@ -23,9 +23,9 @@ from engine.errors import (
     InputError,
     PlaybookError,
     Problem,
-    RegistrationError,
 )
 from engine.model.types import Environment, Playbook
+from engine.registry import Registry, check_callable
 from engine.spec.build import build_environment, build_playbook
 from engine.spec.checks import check_against_environment, environment_semantics, playbook_semantics
 from engine.spec.messages import load_schema, schema_problems, sort_problems, unique_problems
@@ -33,7 +33,9 @@ from engine.spec.yamlsafe import YamlDocument, load_yaml
 
 __all__ = [
     "ENVIRONMENT_FORMAT",
+    "FORMATS",
     "FORMATS_GROUP",
+    "FORMAT_NAME",
     "PLAYBOOK_FORMAT",
     "FormatValidator",
     "check_against_environment",
@@ -53,10 +55,12 @@ ENVIRONMENT_FORMAT = "environment/v1"
 FormatValidator = Callable[[YamlDocument], tuple[Problem, ...]]
 """Checks one loaded document of a format and returns every problem (empty when valid)."""
 
-_FORMATS: dict[str, FormatValidator] = {}
 FORMATS_GROUP = "bcdrill.formats"  # entry points: "<format>" = "module:validator"
-_entry_points_loaded: list[bool] = []
-_PLANNED_FORMATS = ("drill-plan/v1",)
+FORMAT_NAME = re.compile(r"^[a-z][a-z0-9-]*/v[0-9]+$")
+FORMATS: Registry[FormatValidator] = Registry(
+    "file format", FORMATS_GROUP, check_callable("file format"), FORMAT_NAME
+)
+"""Validators by the ``format`` a file declares; other packages add theirs (``drill-plan/v1``)."""
 
 
 # ---------------------------------------------------------------- public API
@@ -64,25 +68,7 @@ _PLANNED_FORMATS = ("drill-plan/v1",)
 
 def register_format(name: str, validator: FormatValidator) -> None:
     """Let ``validate_file`` check files whose ``format`` is ``name`` (e.g. ``drill-plan/v1``)."""
-    current = _FORMATS.get(name)
-    if current is not None and current is not validator:
-        raise RegistrationError(f"file format {name!r} already has a validator ({current!r})")
-    _FORMATS[name] = validator
-
-
-def _load_format_plugins() -> None:
-    """Register validators declared under the ``bcdrill.formats`` entry-point group, once."""
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded.append(True)
-    for ep in entry_points(group=FORMATS_GROUP):
-        try:
-            validator = ep.load()
-        except Exception as exc:
-            raise RegistrationError(f"file format {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-        if not callable(validator):
-            raise RegistrationError(f"file format {ep.name!r}: {validator!r} is not callable")
-        register_format(ep.name, validator)
+    FORMATS.register(name, validator)
 
 
 def load_playbook(path: Path) -> Playbook:
@@ -112,19 +98,14 @@ def validate_file(path: Path) -> tuple[str, tuple[Problem, ...]]:
         doc = load_yaml(path)
     except InputError as exc:
         return "", exc.problems
-    _load_format_plugins()
     fmt = doc.data.get("format")
-    known = ", ".join(sorted({*_FORMATS, *_PLANNED_FORMATS}))
+    known = ", ".join(FORMATS.names())
     if not isinstance(fmt, str):
         message = f"missing 'format' field: say which kind of file this is ({known})"
         return "", (doc.problem(("format",), message),)
-    validator = _FORMATS.get(fmt)
-    if validator is not None:
-        return fmt, validator(doc)
-    if fmt in _PLANNED_FORMATS:
-        message = f"{fmt!r} files cannot be validated yet: no validator is registered for them"
-    else:
-        message = f"unknown format {fmt!r} (this bcdrill reads: {known})"
+    if fmt in FORMATS:
+        return fmt, FORMATS.get(fmt)(doc)
+    message = f"unknown format {fmt!r} (this bcdrill reads: {known})"
     return fmt, (doc.problem(("format",), message),)
 
 
@@ -152,7 +133,7 @@ def _load(path: Path, error: type[InputError]) -> YamlDocument:
 def _other_format(doc: YamlDocument, expected: str) -> tuple[Problem, ...]:
     """One clear problem when the file is another known kind (e.g. an environment file)."""
     fmt = doc.data.get("format")
-    if fmt == expected or fmt not in {*_FORMATS, *_PLANNED_FORMATS}:
+    if fmt == expected or not isinstance(fmt, str) or fmt not in FORMATS:
         return ()
     return (doc.problem(("format",), f"this file is {fmt!r}, not {expected!r}"),)
 

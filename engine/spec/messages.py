@@ -61,16 +61,23 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 def schema_problems(
-    doc: YamlDocument, schema: Mapping[str, Any], data: Any = None, prefix: JsonPath = ()
+    doc: YamlDocument,
+    schema: Mapping[str, Any],
+    data: Any = None,
+    prefix: JsonPath = (),
+    hints: Mapping[str, str] | None = None,
 ) -> list[Problem]:
     """Every draft-07 error of ``data`` (the whole document by default), located by ``doc``.
 
     ``prefix`` is where ``data`` sits in the document (e.g. ``("faults", 0, "params")``).
+    ``hints`` maps a schema ``pattern`` to the words that say what a value must look like
+    (e.g. ``"is not a date like '2027-01-31'"``), on top of the engine's own.
     """
     instance = doc.data if data is None else data
+    table = {**_PATTERN_HINTS, **(hints or {})}
     problems: list[Problem] = []
     for error in _validator_for(schema).iter_errors(instance):
-        problems.extend(_translate(doc, error, prefix))
+        problems.extend(_translate(doc, error, prefix, table))
     return unique_problems(sort_problems(problems))
 
 
@@ -100,7 +107,9 @@ def unique_problems(problems: Iterable[Problem]) -> list[Problem]:
 # ---------------------------------------------------------------- schema errors → problems
 
 
-def _translate(doc: YamlDocument, error: ValidationError, prefix: JsonPath) -> list[Problem]:
+def _translate(
+    doc: YamlDocument, error: ValidationError, prefix: JsonPath, hints: Mapping[str, str]
+) -> list[Problem]:
     path: JsonPath = (*prefix, *error.absolute_path)
     validator = str(error.validator)
     if validator == "additionalProperties":
@@ -112,11 +121,11 @@ def _translate(doc: YamlDocument, error: ValidationError, prefix: JsonPath) -> l
             if isinstance(error.instance, dict) and name not in error.instance
         ]
     if validator in ("oneOf", "anyOf"):
-        return _alternatives(doc, error, prefix)
+        return _alternatives(doc, error, prefix, hints)
     if "propertyNames" in error.relative_schema_path:
         key = str(error.instance)
-        return [doc.problem((*path, key), f"key {key!r} {_hint(error)}", at_key=True)]
-    return [doc.problem(path, _message(error, path))]
+        return [doc.problem((*path, key), f"key {key!r} {_hint(error, hints)}", at_key=True)]
+    return [doc.problem(path, _message(error, path, hints))]
 
 
 def _unknown_fields(doc: YamlDocument, error: ValidationError, path: JsonPath) -> list[Problem]:
@@ -131,7 +140,9 @@ def _unknown_fields(doc: YamlDocument, error: ValidationError, path: JsonPath) -
     return problems
 
 
-def _alternatives(doc: YamlDocument, error: ValidationError, prefix: JsonPath) -> list[Problem]:
+def _alternatives(
+    doc: YamlDocument, error: ValidationError, prefix: JsonPath, hints: Mapping[str, str]
+) -> list[Problem]:
     """Report a failed oneOf/anyOf through the one branch whose type fits, else list them."""
     path: JsonPath = (*prefix, *error.absolute_path)
     branches: dict[int, list[ValidationError]] = {}
@@ -143,13 +154,13 @@ def _alternatives(doc: YamlDocument, error: ValidationError, prefix: JsonPath) -
         if not any(e.validator in ("type", "enum") and not e.path for e in errors)
     ]
     if len(fitting) == 1:
-        return [p for sub in fitting[0] for p in _translate(doc, sub, prefix)]
+        return [p for sub in fitting[0] for p in _translate(doc, sub, prefix, hints)]
     forms = [str(b.get("description", b.get("title", "?"))) for b in error.validator_value]
     shown = _show(error.instance, path)
     return [doc.problem(path, f"{shown} is none of the allowed forms: {' | '.join(forms)}")]
 
 
-def _message(error: ValidationError, path: JsonPath) -> str:
+def _message(error: ValidationError, path: JsonPath, hints: Mapping[str, str]) -> str:
     """A plain-words message for one schema error (never echoing a secret's value)."""
     value, shown, expected = error.instance, _show(error.instance, path), error.validator_value
     match error.validator:
@@ -163,7 +174,7 @@ def _message(error: ValidationError, path: JsonPath) -> str:
         case "const":
             return f"must be {expected!r}, not {shown}"
         case "pattern":
-            return f"{shown} {_hint(error)}"
+            return f"{shown} {_hint(error, hints)}"
         case "minItems" | "minProperties" | "minLength" if expected == 1:
             return "must not be empty"
         case "uniqueItems":
@@ -188,11 +199,11 @@ def _type_message(expected: Any, value: Any, shown: str) -> str:
     return message
 
 
-def _hint(error: ValidationError) -> str:
+def _hint(error: ValidationError, hints: Mapping[str, str]) -> str:
     if error.schema.get("pattern") == r"^(env|file):.+":
         return "must be a reference like 'env:VAR' or 'file:PATH', never the secret itself"
     pattern = str(error.schema.get("pattern", ""))
-    return _PATTERN_HINTS.get(pattern, f"does not match {pattern!r}")
+    return hints.get(pattern, f"does not match {pattern!r}")
 
 
 def _describe(value: Any) -> str:
