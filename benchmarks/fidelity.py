@@ -200,6 +200,7 @@ def _kill_outage(
 
 
 def _acks(report: Report, lab: BenchLab, runs: int) -> None:
+    from engine.plugins import resolve_parts
     from engine.run.responses import Ack, write_ack
     from engine.run.runner import DrillRun, RunOptions
 
@@ -221,7 +222,13 @@ def _acks(report: Report, lab: BenchLab, runs: int) -> None:
                 recorded[str(record["data"]["step"])] = float(record["t"])
 
         drill = DrillRun(
-            playbook, env, run_dir, RunOptions(responders="manual", restore_timeout_s=15), clock, (listen,)
+            playbook,
+            env,
+            run_dir,
+            RunOptions(responders="manual", restore_timeout_s=15),
+            resolve_parts("manual", False),
+            clock,
+            (listen,),
         )
         thread = threading.Thread(target=drill.execute, name="bench-acks-drill", daemon=True)
         thread.start()

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.faults.base import ResolvedTarget
 from engine.model.types import Environment, FaultSpec, Playbook, frozen_mapping
-from engine.plugins import FAULTS
+from engine.plugins import FAULTS, resolve_parts
 from engine.record.records import RecordType
 from engine.run.prepared import PreparedFault
 from engine.run.runner import DrillRun, RunOptions
@@ -41,6 +41,7 @@ class InjectHarness:
             environment,
             self.run_dir,
             RunOptions(responders="auto"),
+            resolve_parts("auto", False),
             listeners=(self._listen,),
         )
 

@@ -58,14 +58,17 @@ def main() -> None:
 
 
 def _drill(env: Path, runs: Path) -> int:
+    from engine.plugins import resolve_parts
     from engine.record.runstore import create_run_dir, new_run_id
     from engine.run.runner import DrillRun, RunOptions
     from engine.spec.loader import load_environment, load_playbook
 
     playbook = load_playbook(SCENARIO)
     run_dir = create_run_dir(new_run_id(playbook.id), runs)
+    parts = resolve_parts("auto", False)
+    drill = DrillRun(playbook, load_environment(env), run_dir, RunOptions(responders="auto"), parts)
     return (
-        DrillRun(playbook, load_environment(env), run_dir, RunOptions(responders="auto")).execute().exit_code
+        drill.execute().exit_code
     )
 
 

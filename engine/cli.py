@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from engine import logsetup
 from engine.errors import DrillError, InputError
 from engine.home import runs_dir
 from engine.record.records import RecordType
+
+if TYPE_CHECKING:
+    from engine.plugins import Scorecard
 
 app = typer.Typer(
     name="bcdrill",
@@ -37,6 +40,7 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
+TERMINAL_SCORECARD = "terminal"  # the scorecard printer plugin (bcdrill.scorecards)
 
 RunsOption = Annotated[
     Path | None,
@@ -135,14 +139,28 @@ def run(
     desk: Annotated[
         str | None, typer.Option(help="host the drill desk on HOST:PORT for this run (e.g. 127.0.0.1:8765)")
     ] = None,
+    debriefer: Annotated[
+        str, typer.Option(help="the debriefer plugin that scores the run (entry points bcdrill.debriefers)")
+    ] = "standard",
 ) -> None:
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
     _, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
+    scorecard = _check_parts(responders, desk, debriefer)  # a missing plugin: exit 4, nothing injected
     _refuse_stale_runs(environment.name, runs)
-    result = _run_flow(playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk)
-    _finish(result, as_json, junit)
+    result = _run_flow(
+        playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk, debriefer
+    )
+    _finish(result, as_json, junit, scorecard)
+
+
+def _check_parts(responders: str, desk: str | None, debriefer: str) -> Scorecard:
+    """Resolve the run's plugins before anything starts; the scorecard printer among them."""
+    from engine.plugins import SCORECARDS, required, resolve_parts
+
+    resolve_parts(responders, desk is not None, debriefer)
+    return required(SCORECARDS, TERMINAL_SCORECARD)
 
 
 def _refuse_stale_runs(environment: str, runs: Path | None) -> None:
@@ -171,6 +189,7 @@ def _run_flow(
     allow_production: bool,
     min_score: float | None,
     desk: str | None = None,
+    debriefer: str = "standard",
 ) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
 
@@ -187,16 +206,15 @@ def _run_flow(
             min_score=min_score,
             progress=True,
             desk=desk,
+            debriefer=debriefer,
         )
 
 
-def _finish(result: dict[str, Any], as_json: bool, junit: Path | None) -> None:
-    from engine.plugins import SCORECARDS
-
+def _finish(result: dict[str, Any], as_json: bool, junit: Path | None, scorecard: Scorecard) -> None:
     debrief = result.get("debrief")
     run_dir = Path(result["run_dir"])
-    if debrief and "terminal" in SCORECARDS:
-        SCORECARDS.get("terminal")(debrief, err)
+    if debrief:
+        scorecard(debrief, err)
     if junit and (run_dir / "junit.xml").exists():
         junit.write_bytes((run_dir / "junit.xml").read_bytes())
     if as_json and debrief:
@@ -392,11 +410,12 @@ def demo(
     """
     from engine import lab
 
+    scorecard = _check_parts("simulate", "127.0.0.1:0", "standard")
     env = lab.up("lab")
     _, environment = _load(playbook, env)
     _refuse_stale_runs(environment.name, runs)
     result = _run_flow(playbook, env, runs, "simulate", seed, time_scale, False, None, desk="127.0.0.1:0")
-    _finish(result, False, None)
+    _finish(result, False, None, scorecard)
 
 
 # ---------------------------------------------------------------- entry point

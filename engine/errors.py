@@ -71,6 +71,10 @@ class PreflightError(DrillError):
     exit_code = 4
 
 
+class MissingPluginError(PreflightError):
+    """A plugin a run cannot do without (e.g. the debriefer) is not installed or fails to load."""
+
+
 class TransportError(DrillError):
     """Talking to a target (Docker Engine, SSH host) failed."""
 

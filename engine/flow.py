@@ -33,6 +33,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
 from engine.errors import PreflightError
+from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
 from engine.record.journal import Listener
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.run.runner import DrillRun, RunOptions, RunResult
@@ -78,8 +79,13 @@ def drill_run(
     progress: bool = False,
     plan_path: str | None = None,
     desk: str | None = None,
+    debriefer: str = STANDARD_DEBRIEFER,
 ) -> dict[str, Any]:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
+
+    The flow is a composition root: it resolves the run's parts (``debriefer``, the desk,
+    simulated people) from their registries and refuses to start (exit 4, named plugin) when
+    one is missing.
 
     A scheduled drill passes its drill plan as ``plan_path``: every registered precheck
     (``bcdrill.prechecks``) is asked first and may hold the drill back (outcome ``held``).
@@ -88,6 +94,7 @@ def drill_run(
         held = _precheck(plan_path)
         if held is not None:
             return held
+    parts = resolve_parts(responders, desk is not None, debriefer)
     playbook = load_playbook(Path(playbook_path))
     environment = load_environment(Path(environment_path))
     listeners: tuple[Listener, ...] = ()
@@ -110,6 +117,7 @@ def drill_run(
             environment,
             run_dir,
             options,
+            parts,
             listeners=listeners,
             inject_hook=_as_task(inject_fault),
             revert_hook=_as_task(revert_fault),
@@ -121,8 +129,6 @@ def drill_run(
 
 def _precheck(plan_path: str) -> dict[str, Any] | None:
     """The summary of a drill a precheck held back, or None when every precheck lets it go."""
-    from engine.plugins import PRECHECKS
-
     for name, check in PRECHECKS.items():
         reason = check(plan_path)
         if reason is not None:

@@ -7,16 +7,23 @@ one line under ``[project.entry-points."bcdrill.faults"]`` in ``pyproject.toml``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
-from engine.errors import RegistrationError
+from engine.errors import MissingPluginError, RegistrationError, UnknownPluginError
 from engine.faults.base import FaultAction
 from engine.probes.base import ProbeKind
 from engine.registry import Registry, check_callable
+from engine.run.parts import Debriefer, ResponderFactory, RunParts
+
+T = TypeVar("T")
+
+# The plugins a standard run is composed of (the shell picks them; the runner is handed them).
+STANDARD_DEBRIEFER = "standard"
+DESK_SERVICE = "desk"
+SIMULATED_PEOPLE = "simulate"
 
 
 def _check_schema_class(base: type, kind: str) -> Callable[[str, Any], None]:
@@ -41,14 +48,10 @@ PROBES: Registry[type[ProbeKind]] = Registry(
     "probe kind", "bcdrill.probes", _check_schema_class(ProbeKind, "probe kind")
 )
 
-# A debriefer turns a finished run directory into the debrief (DESIGN.md "Debrief JSON")
-# and writes its files there. Provided by the ``reports`` package.
-Debriefer = Callable[[Path], Mapping[str, Any]]
 DEBRIEFERS: Registry[Debriefer] = Registry("debriefer", "bcdrill.debriefers", check_callable("debriefer"))
 
-# A responders factory gives the object that records manual steps during a run
-# (``simulate`` is provided by the ``drills`` package). See engine.responders.
-RESPONDERS: Registry[Callable[..., Any]] = Registry(
+# Simulated people who record manual steps during a run (``simulate``, from ``drills``).
+RESPONDERS: Registry[ResponderFactory] = Registry(
     "responders", "bcdrill.responders", check_callable("responders")
 )
 
@@ -63,9 +66,8 @@ SCORECARDS: Registry[Scorecard] = Registry(
     "scorecard printer", "bcdrill.scorecards", check_callable("scorecard printer")
 )
 
-# Services hosted for the duration of a run (the drill desk): ``factory(context)`` gives an
-# object with ``start()``/``stop()``; see engine.run.responses.ResponderContext.
-SERVICES: Registry[Callable[..., Any]] = Registry(
+# Services hosted for the duration of a run (the drill desk): ``factory(context)``.
+SERVICES: Registry[ResponderFactory] = Registry(
     "run service", "bcdrill.services", check_callable("run service")
 )
 
@@ -74,3 +76,23 @@ SERVICES: Registry[Callable[..., Any]] = Registry(
 # postponed because a real incident is open). Provided by the ``drills`` package.
 Precheck = Callable[[str], str | None]
 PRECHECKS: Registry[Precheck] = Registry("precheck", "bcdrill.prechecks", check_callable("precheck"))
+
+
+def required(registry: Registry[T], name: str) -> T:
+    """The plugin ``name`` a run cannot do without; :class:`MissingPluginError` (exit 4) otherwise."""
+    try:
+        return registry.get(name)
+    except (UnknownPluginError, RegistrationError) as exc:
+        raise MissingPluginError(
+            f"the {registry.kind} {name!r} (entry points {registry.group!r}) is required but "
+            f"cannot be loaded: {exc} — reinstall bcdrill with its packages (bash scripts/setup.sh)"
+        ) from exc
+
+
+def resolve_parts(
+    responders: str, desk: bool, debriefer: str = STANDARD_DEBRIEFER, desk_service: str = DESK_SERVICE
+) -> RunParts:
+    """Resolve what a run needs (responders mode, with a desk or not), failing loudly up front."""
+    services = (required(SERVICES, desk_service),) if desk else ()
+    people = required(RESPONDERS, SIMULATED_PEOPLE) if responders == "simulate" else None
+    return RunParts(required(DEBRIEFERS, debriefer), services, people)

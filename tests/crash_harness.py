@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.plugins import resolve_parts
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.run.runner import DrillRun, RunOptions
 from engine.spec.loader import load_environment, load_playbook
@@ -44,6 +45,7 @@ def main(playbook: str, env: str, runs: str, boundary: str, index: int) -> None:
         load_environment(Path(env)),
         run_dir,
         RunOptions(responders="auto"),
+        resolve_parts("auto", False),
         listeners=(die_after,),
         revert_hook=revert_then_die,
     )

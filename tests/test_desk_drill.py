@@ -36,6 +36,7 @@ from engine import logsetup
 from engine.errors import InputError
 from engine.home import home
 from engine.model.types import Participant
+from engine.plugins import resolve_parts
 from engine.record.runstore import create_run_dir, new_run_id, request_abort
 from engine.run.runner import DrillRun, RunOptions, RunResult
 from engine.spec.loader import load_environment, load_playbook
@@ -182,6 +183,7 @@ class LiveDrill:
             self.environment,
             self.run_dir,
             RunOptions(responders="manual", desk=f"127.0.0.1:{_free_port()}", time_scale=SCALE),
+            resolve_parts("manual", desk=True),
         )
         self.result: list[RunResult] = []
         self.thread = threading.Thread(target=lambda: self.result.append(self.drill.execute()), daemon=True)

@@ -12,6 +12,7 @@ import docker
 import pytest
 
 from engine.errors import JournalError
+from engine.plugins import resolve_parts
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.run.runner import DrillRun, RunOptions, RunResult
 from engine.spec.loader import load_environment, load_playbook
@@ -25,7 +26,8 @@ DATA = REPO / "tests" / "data"
 def _run(name: str, lab_env: Path, runs: Path, **options: Any) -> RunResult:
     playbook = load_playbook(DATA / f"{name}.yaml")
     run_dir = create_run_dir(new_run_id(playbook.id), runs)
-    drill = DrillRun(playbook, load_environment(lab_env), run_dir, RunOptions(responders="manual", **options))
+    options_ = RunOptions(responders="manual", **options)
+    drill = DrillRun(playbook, load_environment(lab_env), run_dir, options_, resolve_parts("manual", False))
     return drill.execute()
 
 

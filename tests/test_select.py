@@ -8,6 +8,7 @@ import pytest
 
 from engine.model.selection import select_members
 from engine.model.types import FaultSpec
+from engine.plugins import resolve_parts
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.run.runner import DrillRun, RunOptions
 from engine.spec.loader import load_environment, load_playbook
@@ -42,7 +43,9 @@ def test_only_the_selected_host_is_hit_and_recorded(lab_env: Path, tmp_path: Pat
     expected = select_members(playbook.faults[0], environment.targets["hosts"].refs, seed)
     assert len(expected) == 1
     run_dir = create_run_dir(new_run_id(playbook.id), tmp_path)
-    result = DrillRun(playbook, environment, run_dir, RunOptions(responders="auto", seed=seed)).execute()
+    result = DrillRun(
+        playbook, environment, run_dir, RunOptions(responders="auto", seed=seed), resolve_parts("auto", False)
+    ).execute()
     assert result.exit_code in (0, 1), result.reason
     intents = [r for r in records(run_dir) if r["type"] == "fault.intent"]
     assert [r["data"]["target"]["ref"] for r in intents] == list(expected)

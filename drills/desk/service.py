@@ -50,12 +50,9 @@ def run_token_store(context: ResponderContext) -> ParticipantStore:
 
 
 def webhook_settings_path(context: ResponderContext) -> Path | None:
-    """Where this run's webhook mapping is: ``options["webhooks"]``, the environment's sidecar
-    ``<env>.webhooks.yaml`` (when the engine passes ``environment_path``), or
-    ``$BCDRILL_HOME/webhooks/<client-slug>.yaml``; None when there is none."""
-    explicit = context.options.get("webhooks")
-    if explicit:
-        return Path(explicit)
+    """Where this run's webhook mapping is: the environment's sidecar ``<env>.webhooks.yaml``
+    (when the engine passes ``environment_path``), or ``$BCDRILL_HOME/webhooks/<client-slug>.yaml``;
+    None when there is none."""
     env_path = context.options.get("environment_path")
     candidates = [sidecar_path(Path(env_path))] if env_path else []
     candidates.append(home() / "webhooks" / f"{client_slug(context.client)}.yaml")

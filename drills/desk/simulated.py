@@ -3,7 +3,7 @@
 Same seeded schedule as :class:`drills.desk.simulated_inbox.SimulatedResponders`; instead of dropping
 files into the run's inbox, each simulated person holds a per-run token (only its hash is
 written, to ``<run>/desk-participants.json``) and posts ``/api/ack`` with it. Registered as
-responders ``simulate_desk``; needs the run's desk (``RunOptions.desk``).
+responders ``simulate`` (through :func:`simulated_people`) when the run has a desk.
 """
 
 from __future__ import annotations
@@ -66,3 +66,13 @@ class DeskSimulatedResponders(SimulatedResponders):
             log.warning("simulated.ack_failed", step=key, error=str(exc))
             return
         log.info("simulated.ack", step=key, by=person, status=receipt.status)
+
+
+def simulated_people(context: ResponderContext) -> SimulatedResponders:
+    """Simulated people: through the run's drill desk when it has one, else the ack inbox.
+
+    Registered as responders ``simulate``; with a desk they use its API like real people do.
+    """
+    if context.options.get("desk"):
+        return DeskSimulatedResponders(context)
+    return SimulatedResponders(context)

@@ -24,12 +24,12 @@ from engine import __version__
 from engine.clock import Clock, RunClock
 from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
 from engine.model.types import Environment, FaultSpec, Playbook, thaw
-from engine.plugins import DEBRIEFERS, RESPONDERS, SERVICES
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
 from engine.record.records import RecordType
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.run import fanout
 from engine.run.observe import ProbeWatcher, wait_until_healthy
+from engine.run.parts import RunParts
 from engine.run.preflight import prepare
 from engine.run.prepared import PreparedFault
 from engine.run.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
@@ -95,6 +95,7 @@ class DrillRun:
         environment: Environment,
         run_dir: Path,
         options: RunOptions,
+        parts: RunParts,
         clock: Clock | None = None,
         listeners: tuple[Listener, ...] = (),
         inject_hook: FaultHook | None = None,
@@ -105,6 +106,7 @@ class DrillRun:
         self.run_dir = run_dir
         self.run_id = run_dir.name
         self.options = options
+        self.parts = parts
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.clock = clock or RunClock()
         self.transports = Transports(environment)
@@ -363,15 +365,11 @@ class DrillRun:
         )
 
     def _start_responders(self) -> list[Responders]:
-        """Run services (the drill desk) first, then simulated people if asked for."""
+        """Run services (the drill desk) first, then simulated people if the run has them."""
         started: list[Responders] = []
-        names = ["desk"] if self.options.desk else []
-        if self.options.responders == "simulate":
-            # with a desk, simulated people use its API like real people do
-            names.append("simulate_desk" if self.options.desk else "simulate")
-        for name in names:
-            registry = SERVICES if name == "desk" else RESPONDERS
-            service: Responders = registry.get(name)(self._context())
+        people = (self.parts.responders,) if self.parts.responders else ()
+        for factory in (*self.parts.services, *people):
+            service = factory(self._context())
             service.start()
             started.append(service)
         return started
@@ -460,10 +458,16 @@ class DrillRun:
         }
 
     def _debrief(self) -> Mapping[str, Any] | None:
-        if "standard" not in DEBRIEFERS:
-            log.warning("debrief.unavailable", reason="no debriefer registered")
+        """The debrief, or None when the debriefer failed (the run then exits 4, never 0)."""
+        try:
+            return self.parts.debriefer(self.run_dir)
+        except Exception as exc:  # a debriefer is a plugin: any failure must cost the pass, not the result
+            log.exception("debrief.failed", run=self.run_id)
+            self._state.exit_code = max(self._state.exit_code, 4)
+            self._state.reason = (
+                f"the debrief could not be written ({exc!r}); see the log, then: bcdrill report {self.run_id}"
+            )
             return None
-        return DEBRIEFERS.get("standard")(self.run_dir)
 
     def _result(self, debrief: Mapping[str, Any] | None) -> RunResult:
         state = self._state
