@@ -67,9 +67,7 @@ def _drill(env: Path, runs: Path) -> int:
     run_dir = create_run_dir(new_run_id(playbook.id), runs)
     parts = resolve_parts("auto", False)
     drill = DrillRun(playbook, load_environment(env), run_dir, RunOptions(responders="auto"), parts)
-    return (
-        drill.execute().exit_code
-    )
+    return drill.execute().exit_code
 
 
 def _profiler(path: Path | None, i: int, count: int):  # type: ignore[no-untyped-def]

@@ -36,9 +36,7 @@ def test_a_missing_required_plugin_is_refused_with_its_name() -> None:
 
 
 @pytest.mark.docker
-def test_an_unloadable_debriefer_exits_4_before_anything_starts(
-    lab_env: Path, tmp_path: Path
-) -> None:
+def test_an_unloadable_debriefer_exits_4_before_anything_starts(lab_env: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     result = run_cli(
         "run", str(DATA / "watchdog.yaml"), "--env", str(lab_env), "--responders", "auto",

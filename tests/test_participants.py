@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from drills.desk.participants import ParticipantStore, client_slug, token_hash
+from drills.desk.participants import ParticipantStore, client_slug
 from engine.errors import InputError
 from engine.model.types import Participant
+from engine.record.tokens import token_hash
 from tests.conftest import run_cli
 
 CLIENT = "Demo Bakery Ltd"

@@ -7,7 +7,6 @@ plus a per-session CSRF token that every form must echo.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -17,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from drills.desk.participants import Holder, ParticipantStore
+from engine.record.tokens import token_hash
 
 SESSION_BYTES = 32
 MAX_SESSIONS = 10_000
@@ -61,7 +61,7 @@ class Sessions:
         session_id = secrets.token_urlsafe(SESSION_BYTES)
         session = Session(holder, token_digest, secrets.token_urlsafe(SESSION_BYTES))
         with self._lock:
-            self._by_hash[_digest(session_id)] = session
+            self._by_hash[token_hash(session_id)] = session
             while len(self._by_hash) > MAX_SESSIONS:
                 self._by_hash.popitem(last=False)
         return session_id, session
@@ -69,16 +69,12 @@ class Sessions:
     def get(self, session_id: str) -> Session | None:
         """The session behind a cookie value, or None."""
         with self._lock:
-            return self._by_hash.get(_digest(session_id))
+            return self._by_hash.get(token_hash(session_id))
 
 
 def csrf_ok(session: Session, presented: str) -> bool:
     """Constant-time check of a form's CSRF field against the session's token."""
     return hmac.compare_digest(session.csrf.encode(), presented.encode("utf-8", "surrogatepass"))
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass

@@ -9,20 +9,13 @@ of a token matched or on which client it belongs to.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.errors import InputError, JournalError
+from engine.errors import InputError
 from engine.home import home
-from engine.record.statefiles import read_format_json, write_private_json
+from engine.record.tokens import TokenStore
 
 TOKENS_FORMAT = "bcdrill/serve-tokens/v1"
-TOKEN_BYTES = 32
-MAX_TOKEN_CHARS = 256  # anything longer is not one of ours; refuse before hashing
 
 
 def tokens_path() -> Path:
@@ -30,67 +23,29 @@ def tokens_path() -> Path:
     return home() / "serve-tokens.json"
 
 
-def token_hash(token: str) -> str:
-    """Hex SHA-256 of a token: the only form in which a token is stored."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-@dataclass(frozen=True)
-class TokenEntry:
-    """One client's token hash."""
-
-    client: str
-    hash: str
-    issued_at: str
-
-
 class ServeTokens:
-    """The token hashes of every client, in one JSON file re-read on each lookup."""
+    """One portal token per client, over the engine's :class:`~engine.record.tokens.TokenStore`."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or tokens_path()
+        self._store = TokenStore(self.path, TOKENS_FORMAT, "token file", section="tokens")
 
-    def entries(self) -> tuple[TokenEntry, ...]:
-        """Every stored entry (none when the file does not exist)."""
-        data = read_format_json(self.path, TOKENS_FORMAT, "token file", JournalError)
-        if data is None:
-            return ()
-        return tuple(
-            TokenEntry(str(e["client"]), str(e["hash"]), str(e["issued_at"])) for e in data.get("tokens", [])
-        )
-
-    def _write(self, entries: list[TokenEntry]) -> None:
-        document = {
-            "format": TOKENS_FORMAT,
-            "tokens": [e.__dict__ for e in sorted(entries, key=lambda e: e.client)],
-        }
-        write_private_json(self.path, document)
+    def clients(self) -> tuple[str, ...]:
+        """Every client that holds an active token."""
+        return tuple(h.name for h in self._store.holders() if h.active)
 
     def issue(self, client: str) -> str:
         """A new token for ``client`` (the client's previous token stops working). Shown once."""
         client = client.strip()
         if not client:
             raise InputError("client name is empty: give the client as the debriefs name it")
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        others = [e for e in self.entries() if e.client != client]
-        issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._write([*others, TokenEntry(client, token_hash(token), issued)])
-        return token
+        return self._store.issue(client)
 
     def revoke(self, client: str) -> bool:
         """Remove ``client``'s token; True if there was one."""
-        entries = list(self.entries())
-        kept = [e for e in entries if e.client != client]
-        if len(kept) != len(entries):
-            self._write(kept)
-        return len(kept) != len(entries)
+        return self._store.revoke(client)
 
     def client_of(self, token: str | None) -> str | None:
         """The client whose token ``token`` is, or ``None`` (missing, malformed or wrong)."""
-        entries = self.entries()
-        presented = token_hash(token if token and len(token) <= MAX_TOKEN_CHARS else "")
-        found: str | None = None
-        for entry in entries:  # no early exit: every hash is compared
-            if hmac.compare_digest(presented, entry.hash) and token:
-                found = entry.client
-        return found
+        holder = self._store.find(token)
+        return holder.name if holder else None
