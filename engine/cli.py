@@ -277,7 +277,7 @@ def ack(
     if not owner_alive(run_dir):
         raise InputError(f"run {run_dir.name} is not live: acks are taken only during a drill")
     if token_env:
-        from engine.deskapi import post_ack_to_desk
+        from engine.web import post_ack_to_desk
 
         out.print(post_ack_to_desk(run_dir, os.environ.get(token_env, ""), key, note), markup=False)
         return

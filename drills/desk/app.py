@@ -35,20 +35,12 @@ from drills.desk.recording import DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier, correlation_code
 from engine.model.durations import format_duration
+from engine.web import security_headers
 
 COOKIE = "bcdrill_desk"
 MAX_BODY = 64 * 1024
 NOT_FOUND_FLOOR_S = 0.03  # every 404 takes at least this long, whatever failed
-SECURITY_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+SECURITY_HEADERS = security_headers(form_action="'self'")
 TEMPLATES = Path(__file__).parent / "templates"
 
 

@@ -26,6 +26,7 @@ from markupsafe import escape
 
 from engine.errors import DrillError
 from engine.record.runstore import list_runs
+from engine.web import security_headers
 from reports.debrief.model import Debrief
 from reports.debrief.trend import Trend, build_trend, same_client, trend_html
 from reports.debrief_writer import DEBRIEF_JSON, read_summary
@@ -36,16 +37,7 @@ from reports.renderers import RenderOptions, get_format, render_bytes
 log = structlog.get_logger(__name__)
 
 COOKIE = "bcdrill_client"
-SECURITY_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+SECURITY_HEADERS = security_headers(data_images=True)
 SERVE_FORMATS = ("html", "pdf")
 
 

@@ -1,4 +1,8 @@
-"""The smallest client of a run's drill desk JSON API, for ``bcdrill ack --token-env``.
+"""HTTP shared by the engine's shell and the packages' pages: security headers, the desk client.
+
+:func:`security_headers` is the one set of headers every page bcdrill serves carries (the
+drill desk, the client portal). :func:`post_ack_to_desk` is the smallest client of a run's
+drill desk JSON API, for ``bcdrill ack --token-env``.
 
 The desk (package ``drills``) writes its URL to ``<run>/desk.json`` while it runs. The engine
 only speaks its documented HTTP contract: ``POST {url}/api/ack`` with a Bearer token and JSON
@@ -41,3 +45,22 @@ def post_ack_to_desk(run_dir: Path, token: str, step: str, note: str = "") -> st
         raise InputError(f"{step}: not accepted by the desk (HTTP {exc.code})") from exc
     except OSError as exc:
         raise InputError(f"cannot reach the drill desk at {url}: {exc}") from exc
+
+
+def security_headers(form_action: str = "'none'", data_images: bool = False) -> dict[str, str]:
+    """Headers for every bcdrill page: no referrer, no caching, no framing, a strict CSP.
+
+    ``form_action`` is where the page's forms may post (``'self'`` for the desk's buttons);
+    ``data_images`` allows inline ``data:`` images (the portal's charts).
+    """
+    images = " img-src data:;" if data_images else ""
+    return {
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'unsafe-inline';{images} form-action {form_action}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        ),
+    }
