@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import testing
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -214,13 +216,6 @@ def http_ok(url: str, timeout_s: float = 0.2) -> bool:
         return False
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # ---------------------------------------------------------------- the bench lab
 
 
@@ -291,38 +286,11 @@ def ssh_hosts(count: int) -> Iterator[list[Any]]:
 @contextlib.contextmanager
 def prefect_server() -> Iterator[dict[str, str]]:
     """A local Prefect server on a loopback port (SQLite in a temp folder); yields its env vars."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
     home = Path(tempfile.mkdtemp(prefix="bcdrill-bench-prefect-"))
-    env = {
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": url,
-        "PREFECT_UI_API_URL": url,
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     try:
-        if wait_until(lambda: server.poll() is not None or http_ok(f"{url}/health", 1.0), 90, 0.25) is None:
-            raise RuntimeError("prefect server did not answer within 90 s")
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited: {(home / 'server.log').read_text()[-1500:]}")
-        yield env
+        with testing.prefect_server(home) as env:
+            yield env
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
         shutil.rmtree(home, ignore_errors=True)
 
 

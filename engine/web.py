@@ -12,6 +12,7 @@ only speaks its documented HTTP contract: ``POST {url}/api/ack`` with a Bearer t
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -64,3 +65,10 @@ def security_headers(form_action: str = "'none'", data_images: bool = False) -> 
             "frame-ancestors 'none'; base-uri 'none'"
         ),
     }
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a service bcdrill starts on loopback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

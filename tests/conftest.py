@@ -7,15 +7,14 @@ session) and torn down at the end. Tests that need them ask for the fixtures.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from engine.testing import prefect_server
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -46,62 +45,13 @@ def lab_env(session_env: dict[str, str]) -> Iterator[Path]:
     lab.down(LAB_NAME)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prefect server on loopback (SQLite), shared by every flow run of the session."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    prefect_home = tmp_path_factory.mktemp("prefect-home")
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(prefect_home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_API_URL": url,
-        "PREFECT_UI_ENABLED": "false",
-    }
-    log = open(prefect_home / "server.log", "wb")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        _wait_for(f"{url}/health", timeout_s=90, proc=server, log=prefect_home / "server.log")
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("PREFECT_API_URL", url)
-            mp.setenv("PREFECT_HOME", str(prefect_home))
-            mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-            yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-
-
-def _wait_for(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"prefect server did not answer within {timeout_s}s: {log.read_text()[-2000:]}")
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env, pytest.MonkeyPatch.context() as mp:
+        for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED"):
+            mp.setenv(name, env[name])
+        yield env["PREFECT_API_URL"]
 
 
 def run_cli(*args: str, timeout: float = 180, check: bool = False) -> subprocess.CompletedProcess[str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from engine.record.journal import read_journal
+from engine.testing import wait_until
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:
@@ -30,14 +30,14 @@ def first(run_dir: Path, type_: str, **match: Any) -> dict[str, Any]:
 
 def wait_for_record(runs: Path, type_: str, timeout_s: float = 60) -> Path:
     """Poll the run store until some run's journal has a ``type_`` record; return that run."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def found() -> Path | None:
         for journal in runs.glob("*/journal.jsonl"):
-            for line in journal.read_text().splitlines():
-                if f'"type": "{type_}"' in line:
-                    return journal.parent
-        time.sleep(0.05)
-    raise AssertionError(f"no {type_} record within {timeout_s}s under {runs}")
+            if f'"type": "{type_}"' in journal.read_text():
+                return journal.parent
+        return None
+
+    return wait_until(f"a {type_} record under {runs}", found, timeout_s, 0.05)
 
 
 def debrief(run_dir: Path) -> dict[str, Any]:

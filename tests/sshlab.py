@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 from engine.faults.base import ResolvedTarget
 from engine.lab.hosts import LabHost, hosts_down, hosts_up
 from engine.model.types import Environment, TargetBinding
+from engine.testing import wait_until
 from engine.transports.connections import Transports
 
 # Parallel test sessions on one machine each set their own (4 characters, an unused octet).
@@ -160,11 +160,8 @@ def snapshot(host: LabHost) -> dict[str, object]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
+    """True once ``predicate`` holds, False when ``timeout`` seconds pass first."""
+    try:
+        return bool(wait_until("a condition", predicate, timeout, interval))
+    except TimeoutError:
+        return False

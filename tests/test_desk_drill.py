@@ -13,14 +13,12 @@ import itertools
 import json
 import logging
 import os
-import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +38,8 @@ from engine.plugins import resolve_parts
 from engine.record.runstore import create_run_dir, new_run_id, request_abort
 from engine.run.runner import DrillRun, RunOptions, RunResult
 from engine.spec.loader import load_environment, load_playbook
+from engine.testing import free_port, wait_until
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import BCDRILL, REPO
 from tests.journal_helpers import records
 
@@ -47,25 +47,8 @@ PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
 SCALE = 0.05  # 5 minutes become 15 s: room for a browser, bounded if something hangs
 HOOK_SECRET = "sd-hook-" + "x9" * 12
 LATENCY_LIMIT_S = 0.050
-CHROMIUM = shutil.which("chromium")
 
 pytestmark = [pytest.mark.docker]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _poll(what: str, check: Callable[[], Any], timeout_s: float, every_s: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 # ---------------------------------------------------------------- a tiny CDP client
@@ -79,14 +62,7 @@ class Chromium:
         self.proc = subprocess.Popen(
             [
                 CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *CHROMIUM_FLAGS,
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
                 f"--user-data-dir={profile}",
@@ -97,7 +73,9 @@ class Chromium:
             start_new_session=True,
         )
         active = profile / "DevToolsActivePort"
-        _poll("chromium's DevTools port", lambda: active.exists() and active.read_text().strip(), 30, 0.05)
+        wait_until(
+            "chromium's DevTools port", lambda: active.exists() and active.read_text().strip(), 30, 0.05
+        )
         port = int(active.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as response:
             targets = json.loads(response.read())
@@ -182,7 +160,7 @@ class LiveDrill:
             playbook,
             self.environment,
             self.run_dir,
-            RunOptions(responders="manual", desk=f"127.0.0.1:{_free_port()}", time_scale=SCALE),
+            RunOptions(responders="manual", desk=f"127.0.0.1:{free_port()}", time_scale=SCALE),
             resolve_parts("manual", desk=True),
         )
         self.result: list[RunResult] = []
@@ -197,7 +175,7 @@ class LiveDrill:
 
     def wait_recorded(self, step: str, timeout_s: float = 20) -> dict[str, Any]:
         """Poll the journal until ``step`` is recorded."""
-        return dict(_poll(f"step {step}", lambda: self.recorded(step), timeout_s))
+        return dict(wait_until(f"step {step}", lambda: self.recorded(step), timeout_s))
 
 
 @pytest.fixture
@@ -286,8 +264,8 @@ def test_drill_desk_end_to_end(
     watcher: subprocess.Popen[str] | None = None
     watch_out = tmp_path / "watch.out"
     try:
-        base = _poll("the desk", lambda: desk_url(live.run_dir), 30)
-        _poll("the fault", lambda: live.drill.book.anchor is not None, 30)
+        base = wait_until("the desk", lambda: desk_url(live.run_dir), 30)
+        wait_until("the fault", lambda: live.drill.book.anchor is not None, 30)
         with open(watch_out, "w") as out:
             watcher = subprocess.Popen(
                 [BCDRILL, "watch", str(live.run_dir)], stdout=out, stderr=subprocess.STDOUT, text=True

@@ -1,12 +1,13 @@
 """Contract test over every registered container fault action, on real containers.
 
-For each action: ``describe()`` has no side effects; inject changes the container; revert
-restores the captured state exactly; a second revert changes nothing.
+Each action keeps the contract shipped in :mod:`engine.testing`: ``describe()`` and
+``capture()`` have no side effects; inject changes the container; revert restores the captured
+state exactly; a second revert changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ import docker
 import pytest
 
 from engine import lab
-from engine.faults.base import ResolvedTarget
+from engine.faults.base import FaultAction, ResolvedTarget
 from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
 from engine.spec.loader import load_environment
+from engine.testing import FaultActionContract
 from engine.transports.connections import Transports
 
 pytestmark = pytest.mark.docker
@@ -76,24 +78,23 @@ def _census(container: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("action_name", CONTAINER_ACTIONS)
-def test_inject_then_revert_restores_prior_state(action_name: str, subject: tuple[Transports, Any]) -> None:
-    transports, container = subject
-    target = ResolvedTarget("subject", "container", container.id, container.name)
-    action = FAULTS.get(action_name)(f"t-{action_name}", target, frozen_mapping(PARAMS[action_name]))
-    before = _census(container)
+class TestContainerFaults(FaultActionContract):
+    """The shipped fault contract (engine.testing) over every registered container action."""
 
-    plan = action.describe()
-    assert container.name in plan.inject and plan.revert
-    assert _census(container) == before  # describe() touched nothing
+    @pytest.fixture(params=CONTAINER_ACTIONS)
+    def fault(self, request: pytest.FixtureRequest, subject: tuple[Transports, Any]) -> FaultAction:
+        name, container = request.param, subject[1]
+        target = ResolvedTarget("subject", "container", container.id, container.name)
+        action = FAULTS.get(name)(f"t-{name}", target, frozen_mapping(PARAMS[name]))
+        assert container.name in action.describe().inject
+        return action
 
-    prior = action.capture(transports)
-    assert _census(container) == before  # capture() is read-only
-    action.inject(transports, prior)
-    if action_name != "docker.restart":  # a restart heals itself; the others must be visible
-        assert _census(container) != before
-    action.revert(transports, prior)
-    assert _census(container) == before
-    assert action.is_reverted(transports, prior)
-    action.revert(transports, prior)  # idempotent
-    assert _census(container) == before
+    @pytest.fixture
+    def transports(self, subject: tuple[Transports, Any]) -> Transports:
+        return subject[0]
+
+    def census(self, fault: FaultAction) -> Mapping[str, Any]:
+        return _census(docker.from_env().containers.get(fault.target.ref))
+
+    def heals_itself(self, fault: FaultAction) -> bool:
+        return fault.name == "docker.restart"

@@ -13,22 +13,12 @@ from PIL import Image
 
 from reports.debrief.compose import Debrief, debrief_from_journal
 from reports.renderers import RenderOptions, render_bytes, render_text
+from tests.browser import CHROMIUM
+from tests.browser import CHROMIUM_FLAGS as BROWSER_FLAGS
 from tests.test_renderers import eventful_run
 
-CHROMIUM = shutil.which("chromium")
 POPPLER = shutil.which("pdftotext") and shutil.which("pdffonts") and shutil.which("pdfinfo")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--force-device-scale-factor=1",
-)
+CHROMIUM_FLAGS = (*BROWSER_FLAGS, "--hide-scrollbars", "--force-device-scale-factor=1")
 # Fill colours of the chart (reports/renderers/htmlpage.py COLOURS).
 FAULT, UP, DOWN = (0xFD, 0xB0, 0x22), (0x47, 0xCD, 0x89), (0xF0, 0x44, 0x38)
 

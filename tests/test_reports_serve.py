@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import stat
 import threading
 import time
@@ -19,23 +18,18 @@ import structlog
 import uvicorn
 from typer.testing import CliRunner
 
+from engine.testing import free_port
 from reports.debrief_writer import write_debrief
 from reports.portal.app import COOKIE, create_app
 from reports.portal.tokens import ServeTokens
 from tests.test_reports_history import drill
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """uvicorn serving the app in a thread, stopped at the end."""
 
     def __init__(self, runs: Path, tokens: ServeTokens) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         config = uvicorn.Config(
             create_app(runs, tokens), host="127.0.0.1", port=self.port, access_log=False, log_level="warning"
         )

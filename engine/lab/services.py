@@ -28,7 +28,6 @@ lab runs a small client estate (every piece is busybox, started in well under a 
 from __future__ import annotations
 
 import shlex
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ from docker.errors import NotFound
 
 from engine.errors import PreflightError
 from engine.lab.hosts import host_prefix
+from engine.web import free_port
 
 log = structlog.get_logger(__name__)
 
@@ -166,13 +166,6 @@ def ensure_container(
         network=network,
         ports=ports,
     )
-
-
-def free_port() -> int:
-    """A free loopback port (fixed at creation: a random published port would move on restart)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _published_url(container: Any, path: str) -> str:
