@@ -37,7 +37,7 @@ class PrefectRunError(DrillError):
     exit_code = 4
 
 
-class DrillRun(Protocol):
+class ScheduledDrill(Protocol):
     """What a flow run is made of: the deployment that runs it and its parameters."""
 
     @property
@@ -110,7 +110,7 @@ def ensure_deployment(pool: str, source: Path = REPO) -> str:
     return f"{FLOW_NAME}/{pool}"
 
 
-def create_flow_run(drill: DrillRun, moment: datetime, key: str, run_name: str) -> str:
+def create_flow_run(drill: ScheduledDrill, moment: datetime, key: str, run_name: str) -> str:
     """Create the one-off flow run of ``drill`` at ``moment``; return its id.
 
     Idempotent per ``key``: Prefect returns the existing run for a key it has seen. If that
