@@ -68,7 +68,7 @@ def validate(
         if problems:
             bad += 1
             for problem in problems:
-                err.print(str(problem), markup=False)
+                err.print(str(problem), markup=False, emoji=False, highlight=False, soft_wrap=True)
         else:
             out.print(f"{path}: valid {kind}", markup=False)
     if bad:
@@ -433,17 +433,47 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except DrillError as exc:
-        err.print(f"bcdrill: {exc}", markup=False)
+        err.print(f"bcdrill: {exc}", markup=False, emoji=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("bcdrill: interrupted")
         sys.exit(3)
     except Exception as exc:  # click usage errors and friends
-        import click
+        code = _usage_exit_code(exc)
+        if code is None:
+            raise
+        sys.exit(code)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(3)
-        raise
+
+def _click_exceptions() -> list[Any]:
+    """The exceptions modules of click as typer uses it: its vendored ``typer._click`` (typer
+    >= 0.29) and/or plain click — whichever are installed."""
+    import importlib
+
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return found
+
+
+def _usage_exit_code(exc: Exception) -> int | None:
+    """Show a click usage error as one line on stderr; its exit code (2, 3 for Abort), else None."""
+    if isinstance(exc, typer.Abort):
+        return 3
+    for exceptions in _click_exceptions():
+        abort = getattr(exceptions, "Abort", None)
+        if abort is not None and isinstance(exc, abort):
+            return 3
+        if isinstance(exc, exceptions.ClickException):
+            message = exc.format_message()
+            if not message:  # no_args_is_help: click printed the help already
+                return 2
+            ctx = getattr(exc, "ctx", None)
+            if isinstance(exc, exceptions.UsageError) and ctx is not None:
+                message = f"{message} (see: {ctx.command_path} --help)"
+            err.print(f"bcdrill: {message}", markup=False, emoji=False, highlight=False, soft_wrap=True)
+            return 2  # every click exception here is a usage problem (exit 1 means "below the pass mark")
+    return None
