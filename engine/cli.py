@@ -173,9 +173,10 @@ def _run_flow(
     desk: str | None = None,
 ) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
+    from engine.prefectserver import prefect_api
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
-    with fast_settings():
+    with prefect_api(), fast_settings():  # a temporary server, if any, dies with this process
         return drill_run(
             playbook_path=str(playbook.resolve()),
             environment_path=str(env.resolve()),
@@ -315,10 +316,31 @@ def recover(
         for fault in report.failed:
             err.print(f"{report.run_dir.name}: could NOT revert {fault}", markup=False)
             failed = True
-    if not any(r.reverted or r.failed for r in reports):
+        if report.torn_tail_set_aside:
+            out.print(f"{report.run_dir.name}: torn last record set aside as evidence", markup=False)
+    released = _release_dead_slots({r.run_dir.name for r in reports} if run_ref else None)
+    if not any(r.reverted or r.failed or r.torn_tail_set_aside for r in reports) and not released:
         out.print("nothing to recover")
     if failed:
         raise typer.Exit(5)
+
+
+def _release_dead_slots(run_ids: set[str] | None) -> bool:
+    """Free the Prefect environment slots that dead runs still hold (see engine.envslot)."""
+    from engine.envslot import dead_holders, release_dead_holders
+
+    if not dead_holders(run_ids):
+        return False  # no Prefect needed
+    from engine.prefectserver import prefect_api
+
+    with prefect_api():
+        released = release_dead_holders(run_ids)
+    for holder in released:
+        out.print(
+            f"{holder.run_id}: released the Prefect slot of environment {holder.environment!r}",
+            markup=False,
+        )
+    return bool(released)
 
 
 @app.command("runs")

@@ -74,7 +74,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         start_new_session=True,
     )
     try:
-        _wait_for(f"{url}/health", timeout_s=90, proc=server, log=prefect_home / "server.log")
+        _wait_for(f"{url}/health", timeout_s=240, proc=server, log=prefect_home / "server.log")
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("PREFECT_API_URL", url)
             mp.setenv("PREFECT_HOME", str(prefect_home))
