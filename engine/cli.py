@@ -72,7 +72,7 @@ def validate(
         if problems:
             bad += 1
             for problem in problems:
-                err.print(str(problem), markup=False)
+                err.print(str(problem), markup=False, emoji=False, highlight=False, soft_wrap=True)
         else:
             out.print(f"{path}: valid {kind}", markup=False)
     if bad:
@@ -192,9 +192,10 @@ def _run_flow(
     debriefer: str = "standard",
 ) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
+    from engine.prefectserver import prefect_api
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
-    with fast_settings():
+    with prefect_api(), fast_settings():  # a temporary server, if any, dies with this process
         return drill_run(
             playbook_path=str(playbook.resolve()),
             environment_path=str(env.resolve()),
@@ -333,10 +334,31 @@ def recover(
         for fault in report.failed:
             err.print(f"{report.run_dir.name}: could NOT revert {fault}", markup=False)
             failed = True
-    if not any(r.reverted or r.failed for r in reports):
+        if report.torn_tail_set_aside:
+            out.print(f"{report.run_dir.name}: torn last record set aside as evidence", markup=False)
+    released = _release_dead_slots({r.run_dir.name for r in reports} if run_ref else None)
+    if not any(r.reverted or r.failed or r.torn_tail_set_aside for r in reports) and not released:
         out.print("nothing to recover")
     if failed:
         raise typer.Exit(5)
+
+
+def _release_dead_slots(run_ids: set[str] | None) -> bool:
+    """Free the Prefect environment slots that dead runs still hold (see engine.envslot)."""
+    from engine.envslot import dead_holders, release_dead_holders
+
+    if not dead_holders(run_ids):
+        return False  # no Prefect needed
+    from engine.prefectserver import prefect_api
+
+    with prefect_api():
+        released = release_dead_holders(run_ids)
+    for holder in released:
+        out.print(
+            f"{holder.run_id}: released the Prefect slot of environment {holder.environment!r}",
+            markup=False,
+        )
+    return bool(released)
 
 
 @app.command("runs")
@@ -452,17 +474,47 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except DrillError as exc:
-        err.print(f"bcdrill: {exc}", markup=False)
+        err.print(f"bcdrill: {exc}", markup=False, emoji=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("bcdrill: interrupted")
         sys.exit(3)
     except Exception as exc:  # click usage errors and friends
-        import click
+        code = _usage_exit_code(exc)
+        if code is None:
+            raise
+        sys.exit(code)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(3)
-        raise
+
+def _click_exceptions() -> list[Any]:
+    """The exceptions modules of click as typer uses it: its vendored ``typer._click`` (typer
+    >= 0.29) and/or plain click — whichever are installed."""
+    import importlib
+
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return found
+
+
+def _usage_exit_code(exc: Exception) -> int | None:
+    """Show a click usage error as one line on stderr; its exit code (2, 3 for Abort), else None."""
+    if isinstance(exc, typer.Abort):
+        return 3
+    for exceptions in _click_exceptions():
+        abort = getattr(exceptions, "Abort", None)
+        if abort is not None and isinstance(exc, abort):
+            return 3
+        if isinstance(exc, exceptions.ClickException):
+            message = exc.format_message()
+            if not message:  # no_args_is_help: click printed the help already
+                return 2
+            ctx = getattr(exc, "ctx", None)
+            if isinstance(exc, exceptions.UsageError) and ctx is not None:
+                message = f"{message} (see: {ctx.command_path} --help)"
+            err.print(f"bcdrill: {message}", markup=False, emoji=False, highlight=False, soft_wrap=True)
+            return 2  # every click exception here is a usage problem (exit 1 means "below the pass mark")
+    return None

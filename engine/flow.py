@@ -16,32 +16,22 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # desk threads
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.concurrency._asyncio import (
-    AcquireConcurrencySlotTimeoutError,
-    ConcurrencySlotAcquisitionError,
-)
-from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 
-from engine.errors import PreflightError
+from engine.envslot import environment_slot
 from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
 from engine.record.journal import Listener
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.run.runner import DrillRun, RunOptions, RunResult
 from engine.spec.loader import load_environment, load_playbook
-
-SLOT_WAIT_S = 5.0
-# The slot is renewed while a drill runs; after a kill -9 it frees itself within this lease.
-SLOT_LEASE_S = 60.0  # Prefect's minimum
 
 
 @task(name="inject-fault", cache_policy=NO_CACHE, retries=0, log_prints=False)
@@ -110,8 +100,9 @@ def drill_run(
         min_score=min_score,
         desk=desk,
     )
-    with environment_slot(environment.name):
-        run_dir = create_run_dir(run_id or new_run_id(playbook.id), Path(runs_root))
+    run_id = run_id or new_run_id(playbook.id)
+    with environment_slot(environment.name, run_id):  # one drill per environment (engine.envslot)
+        run_dir = create_run_dir(run_id, Path(runs_root))
         drill = DrillRun(
             playbook,
             environment,
@@ -143,34 +134,6 @@ def _precheck(plan_path: str) -> dict[str, Any] | None:
                 "debrief": None,
             }
     return None
-
-
-@contextmanager
-def environment_slot(environment: str) -> Iterator[None]:
-    """One drill per environment across every worker: a strict Prefect global concurrency limit.
-
-    (The engine's file lock does the same on one machine; this covers many workers.) After a
-    crash the slot frees itself within :data:`SLOT_LEASE_S`.
-    """
-    name = f"bcdrill-environment-{environment}"
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, 1)
-    try:
-        with concurrency(
-            name,
-            occupy=1,
-            strict=True,
-            timeout_seconds=SLOT_WAIT_S,
-            lease_duration=SLOT_LEASE_S,
-            raise_on_lease_renewal_failure=False,  # an API blip must not cut a drill short
-        ):
-            yield
-    except AcquireConcurrencySlotTimeoutError as exc:
-        raise PreflightError(
-            f"environment {environment!r} already has a drill running (Prefect limit {name!r})"
-        ) from exc
-    except ConcurrencySlotAcquisitionError as exc:
-        raise PreflightError(f"cannot take Prefect limit {name!r}: {exc}") from exc
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -48,7 +48,10 @@ def lab_env(session_env: dict[str, str]) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prefect server on loopback (SQLite), shared by every flow run of the session."""
-    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env, pytest.MonkeyPatch.context() as mp:
+    with (
+        prefect_server(tmp_path_factory.mktemp("prefect-home"), timeout_s=240) as env,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED"):
             mp.setenv(name, env[name])
         yield env["PREFECT_API_URL"]

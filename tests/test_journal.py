@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -12,7 +13,14 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.errors import JournalError, JournalTamperedError
-from engine.record.journal import GENESIS, JOURNAL_NAME, Journal, _digest, read_journal
+from engine.record.journal import (
+    GENESIS,
+    JOURNAL_NAME,
+    Journal,
+    _digest,
+    read_journal,
+    set_aside_torn_tail,
+)
 
 
 @pytest.fixture
@@ -137,6 +145,50 @@ def test_a_torn_last_line_is_tolerated_and_reported(path: Path) -> None:
     assert list(contents.records) == written
     assert contents.torn_tail is True
     assert contents.warnings == (f"{path}:4: torn last record ignored (crash mid-write)",)
+
+
+def test_reopening_over_a_torn_tail_sets_it_aside_and_keeps_the_chain(path: Path) -> None:
+    written = write_three(path)
+    torn = b'{"seq": 3, "type": "fault.app'
+    with path.open("ab") as stream:
+        stream.write(torn)
+    journal = Journal(path, FakeClock())
+    journal.append("recover.started", open_faults=[])
+    journal.close()
+    contents = read_journal(path)
+    assert contents.torn_tail is False and contents.warnings == ()
+    assert list(contents.records[:3]) == written
+    repaired, started = contents.records[3:]
+    assert repaired["type"] == "journal.tail_repaired"
+    side = path.with_name(f"{JOURNAL_NAME}.torn-3")
+    assert repaired["data"] == {
+        "side_file": side.name,
+        "bytes": len(torn),
+        "sha256": hashlib.sha256(torn).hexdigest(),
+    }
+    assert side.read_bytes() == torn  # the evidence is kept
+    assert started["type"] == "recover.started" and started["prev"] == repaired["hash"]
+
+
+def test_a_second_torn_tail_gets_its_own_side_file(path: Path) -> None:
+    write_three(path)
+    for fragment in (b'{"seq": 3', b'{"seq": 4, "ty'):
+        with path.open("ab") as stream:
+            stream.write(fragment)
+        Journal(path, FakeClock()).close()
+    assert path.with_name(f"{JOURNAL_NAME}.torn-3").read_bytes() == b'{"seq": 3'
+    assert path.with_name(f"{JOURNAL_NAME}.torn-4").read_bytes() == b'{"seq": 4, "ty'
+    contents = read_journal(path)
+    assert [r["type"] for r in contents.records][3:] == ["journal.tail_repaired"] * 2
+    assert not contents.torn_tail
+
+
+def test_set_aside_leaves_a_clean_journal_alone(path: Path) -> None:
+    write_three(path)
+    before = path.read_bytes()
+    assert set_aside_torn_tail(path, 3) is None
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [JOURNAL_NAME]
 
 
 def test_an_empty_journal_reads_as_no_records(path: Path) -> None:

@@ -385,7 +385,7 @@ start)
     ;;
 stop)
     if running; then
-        kill "$pid"
+        kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid"  # its group: httpd's CGI children too
         i=0
         while [ $i -lt 100 ] && alive "$pid"; do sleep 0.02; i=$((i+1)); done
     fi

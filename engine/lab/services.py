@@ -371,9 +371,11 @@ start)
     ;;
 stop)
     if running; then
-        kill -TERM -- "-$pid" 2>/dev/null || kill "$pid"
+        # the whole process group (dash takes "kill -s TERM -- -PGID", not "kill -TERM -- -PGID")
+        kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid"
         i=0
-        while [ $i -lt 100 ] && alive "$pid"; do sleep 0.02; i=$((i+1)); done
+        while [ $i -lt 100 ] && pgrep -g "$pid" -r R,S,D,T,t >/dev/null 2>&1; do sleep 0.02; i=$((i+1)); done
+        kill -s KILL -- "-$pid" 2>/dev/null
     fi
     rm -f "$pidfile"
     ;;

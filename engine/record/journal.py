@@ -4,6 +4,11 @@ Every record is ``{"seq", "type", "at", "t", "data", "prev", "hash"}``. ``hash``
 SHA-256 of the canonical JSON of the record without ``hash``; ``prev`` is the previous
 record's hash (``"0" * 64`` for the first). A record is on disk before the engine acts on it
 (write-ahead), so ``bcdrill recover`` can always see what was about to happen.
+
+A crash mid-write can leave a torn last line (no newline). Readers ignore it; a writer that
+reopens the journal first moves the torn bytes to a side file (``journal.jsonl.torn-<seq>``,
+kept as evidence), truncates the journal after its last complete record and journals that
+repair, so the next record starts on a line of its own and the hash chain stays valid.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from engine.clock import Clock, iso
 from engine.errors import JournalError, JournalTamperedError
+from engine.record.records import RecordType
 
 GENESIS = "0" * 64
 JOURNAL_NAME = "journal.jsonl"
@@ -43,10 +49,13 @@ class Journal:
         existing = read_journal(path) if path.exists() else JournalContents((), False)
         self._seq = len(existing.records)
         self._prev = existing.records[-1]["hash"] if existing.records else GENESIS
+        repair = set_aside_torn_tail(path, self._seq) if existing.torn_tail else None
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
             raise JournalError(f"cannot open journal {str(path)!r}: {exc.strerror}") from exc
+        if repair is not None:
+            self.append(RecordType.JOURNAL_TAIL_REPAIRED, **repair.as_data())
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(record)`` after every record is durably written."""
@@ -129,6 +138,58 @@ def read_journal(path: Path) -> JournalContents:
         prev = record["hash"]
     warnings = (f"{path}:{len(complete) + 1}: torn last record ignored (crash mid-write)",)
     return JournalContents(tuple(records), torn, warnings if torn else ())
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """A torn last line that was moved out of a journal: where it went and what it was."""
+
+    side_file: Path
+    size: int
+    sha256: str
+
+    def as_data(self) -> dict[str, Any]:
+        """The ``journal.tail_repaired`` record's data (the bytes stay in the side file)."""
+        return {"side_file": self.side_file.name, "bytes": self.size, "sha256": self.sha256}
+
+
+def set_aside_torn_tail(path: Path, seq: int) -> TornTail | None:
+    """Move the bytes after the journal's last newline to a side file, then truncate.
+
+    The side file is written and fsync'd before the journal is cut, so a crash in between
+    loses nothing. Returns None when the journal ends cleanly.
+    """
+    try:
+        raw = path.read_bytes()
+        cut = raw.rfind(b"\n") + 1
+        tail = raw[cut:]
+        if not tail:
+            return None
+        side = _free_side_file(path, seq)
+        fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, tail)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, cut)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise JournalError(f"cannot set aside the torn tail of {str(path)!r}: {exc.strerror}") from exc
+    return TornTail(side, len(tail), hashlib.sha256(tail).hexdigest())
+
+
+def _free_side_file(path: Path, seq: int) -> Path:
+    side = path.with_name(f"{path.name}.torn-{seq}")
+    n = 1
+    while side.exists():
+        n += 1
+        side = path.with_name(f"{path.name}.torn-{seq}-{n}")
+    return side
 
 
 def _parse_line(path: Path, number: int, line: bytes) -> dict[str, Any]:

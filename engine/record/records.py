@@ -32,6 +32,7 @@ class RecordType(StrEnum):
     RUN_ENDED = "run.ended"
     RECOVER_STARTED = "recover.started"
     RECOVER_FINISHED = "recover.finished"
+    JOURNAL_TAIL_REPAIRED = "journal.tail_repaired"  # a torn last line moved to a side file
 
 
 __all__ = ["RecordType"]

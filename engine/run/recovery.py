@@ -38,6 +38,7 @@ class RecoveryReport:
     skipped: str  # why the run was left alone, or ""
     reverted: tuple[str, ...]
     failed: tuple[str, ...]
+    torn_tail_set_aside: bool = False  # a torn last line moved to a side file before appending
 
 
 def open_faults(records: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
@@ -82,11 +83,14 @@ def recover_run(run_dir: Path) -> RecoveryReport:
     contents = read_journal(run_dir / JOURNAL_NAME)
     pending = open_faults(contents.records)
     if not pending:
-        return RecoveryReport(run_dir, "", (), ())
+        if contents.torn_tail:  # nothing to revert, but leave a journal that ends cleanly
+            Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records))).close()
+        return RecoveryReport(run_dir, "", (), (), contents.torn_tail)
     env_file = run_dir / "environment.yaml"
     if not env_file.exists():
         raise PreflightError(f"{run_dir}: no environment snapshot; cannot reach the targets")
     transports = Transports(load_environment(env_file))
+    # a torn last line (killed mid-write) is set aside by the writer before it appends
     journal = Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records)))
     journal.append(RecordType.RECOVER_STARTED, open_faults=[r["data"]["fault"] for r in pending])
     reverted: list[str] = []
@@ -105,7 +109,7 @@ def recover_run(run_dir: Path) -> RecoveryReport:
         journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
     journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
     journal.close()
-    return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed))
+    return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed), contents.torn_tail)
 
 
 def recover_all(root: Path | None = None) -> list[RecoveryReport]:

@@ -1,0 +1,252 @@
+"""One drill per environment across every worker: the ``bcdrill-environment-<env>`` Prefect slot.
+
+A run takes the slot of a strict global concurrency limit (limit 1) with a lease it renews
+while it runs, and writes down who holds it (``<home>/locks/<env>.slot.json``: run id, pid,
+host, lease id). The lease alone cannot free the slot after a ``kill -9`` in every mode: the
+temporary (ephemeral) Prefect server keeps leases in its memory, so when it dies with its run
+the slot row stays taken in the database for good. Hence:
+
+* ``bcdrill recover`` releases the slot of a dead run (:func:`release_if_dead`);
+* a later run that finds the slot taken by a dead holder on this machine releases it and
+  takes it (:func:`environment_slot`);
+* a run that cannot get the slot says which run holds it and how to recover (exit 4).
+
+Releasing revokes the holder's lease when the server still knows it; when the lease is gone
+with the server that held it, the limit's active slots are reset to zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from engine.errors import PreflightError
+from engine.home import home
+from engine.record.runstore import pid_alive
+
+SLOT_WAIT_S = 5.0
+SLOT_LEASE_S = 60.0  # Prefect's minimum lease; renewed every third of it while a drill runs
+_POLL_S = 0.5
+
+log = logging.getLogger(__name__)
+
+
+def slot_name(environment: str) -> str:
+    """The Prefect global concurrency limit of one environment."""
+    return f"bcdrill-environment-{environment}"
+
+
+@dataclass(frozen=True)
+class SlotHolder:
+    """Who took an environment's slot on this machine."""
+
+    environment: str
+    run_id: str
+    pid: int
+    host: str
+    lease_id: str
+
+    def dead(self) -> bool:
+        """True when the holder ran on this host and its process is gone."""
+        return self.host == socket.gethostname() and not pid_alive(self.pid)
+
+    def describe(self) -> str:
+        """``run R (pid P on host H)``."""
+        return f"run {self.run_id} (pid {self.pid} on {self.host})"
+
+
+def holder_file(environment: str) -> Path:
+    """Where this machine notes the holder of an environment's slot."""
+    return home() / "locks" / f"{environment}.slot.json"
+
+
+def read_holder(environment: str) -> SlotHolder | None:
+    """The noted holder of the slot, or None (no note, or an unreadable one)."""
+    try:
+        data = json.loads(holder_file(environment).read_text())
+        return SlotHolder(
+            environment=environment,
+            run_id=str(data["run_id"]),
+            pid=int(data["pid"]),
+            host=str(data["host"]),
+            lease_id=str(data["lease_id"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_holder(holder: SlotHolder) -> None:
+    path = holder_file(holder.environment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(holder)))
+    os.replace(tmp, path)
+
+
+def _forget_holder(holder: SlotHolder) -> None:
+    """Remove the note, unless another run has replaced it meanwhile."""
+    current = read_holder(holder.environment)
+    if current is not None and current.run_id == holder.run_id:
+        holder_file(holder.environment).unlink(missing_ok=True)
+
+
+@contextmanager
+def environment_slot(environment: str, run_id: str) -> Iterator[None]:
+    """Hold the environment's slot for the body; release it after, however the body ends."""
+    from prefect.client.orchestration import get_client
+
+    name = slot_name(environment)
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+        lease_id = _acquire(client, environment)
+        holder = SlotHolder(environment, run_id, os.getpid(), socket.gethostname(), str(lease_id))
+        _write_holder(holder)
+        stop = threading.Event()
+        renewer = threading.Thread(target=_renew, args=(lease_id, stop), name="slot-lease", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join(timeout=5)
+            _release(client, name, lease_id, force=False)
+            _forget_holder(holder)
+
+
+def _acquire(client: Any, environment: str) -> UUID:
+    """Take the slot within :data:`SLOT_WAIT_S`; free it first when its noted holder is dead."""
+    deadline = time.monotonic() + SLOT_WAIT_S
+    freed_dead_holder = False
+    while True:
+        lease_id = _try_take(client, slot_name(environment))
+        if lease_id is not None:
+            return lease_id
+        holder = read_holder(environment)
+        if holder is not None and holder.dead() and not freed_dead_holder:
+            log.warning("environment %r: freeing the slot of dead %s", environment, holder.describe())
+            release_holder(client, holder)
+            freed_dead_holder = True
+            continue
+        if time.monotonic() >= deadline:
+            raise PreflightError(_busy_message(environment, holder))
+        time.sleep(_POLL_S)
+
+
+def _busy_message(environment: str, holder: SlotHolder | None) -> str:
+    name = slot_name(environment)
+    if holder is None:
+        return (
+            f"environment {environment!r} already has a drill running (Prefect limit {name!r}, "
+            "held from another machine or by a run this machine has no note of); "
+            "if no drill runs there, run: bcdrill recover"
+        )
+    return (
+        f"environment {environment!r} already has a drill running: {holder.describe()} holds "
+        f"Prefect limit {name!r}; if that run is dead, run: bcdrill recover {holder.run_id}"
+    )
+
+
+def _try_take(client: Any, name: str) -> UUID | None:
+    """One attempt: the new lease's id, or None when the slot is taken (HTTP 423)."""
+    from httpx import HTTPStatusError
+
+    try:
+        response = client.increment_concurrency_slots_with_lease(
+            names=[name], slots=1, mode="concurrency", lease_duration=SLOT_LEASE_S
+        )
+    except HTTPStatusError as exc:
+        if exc.response.status_code == 423:
+            return None
+        raise PreflightError(f"cannot take Prefect limit {name!r}: {exc}") from exc
+    return UUID(str(response.json()["lease_id"]))
+
+
+def _renew(lease_id: UUID, stop: threading.Event) -> None:
+    """Renew the lease every third of its duration until told to stop (a blip is only logged)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        while not stop.wait(SLOT_LEASE_S / 3):
+            try:
+                client.renew_concurrency_lease(lease_id, lease_duration=SLOT_LEASE_S)
+            except Exception as exc:
+                log.warning("cannot renew the environment slot's lease: %s", exc)
+
+
+def _release(client: Any, name: str, lease_id: UUID, *, force: bool) -> None:
+    """Give the slot back by its lease; with ``force``, also reset a slot the server lost track of."""
+    from httpx import HTTPStatusError
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    try:
+        known = _lease_known(client, lease_id) if force else True
+        client.release_concurrency_slots_with_lease(lease_id)
+        if force and not known and _active_slots(client, name) > 0:
+            # the lease died with the server that held it: nothing else will ever free the slot
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
+    except HTTPStatusError as exc:
+        log.warning("cannot release Prefect limit %r: %s", name, exc)
+
+
+def _lease_known(client: Any, lease_id: UUID) -> bool:
+    from httpx import HTTPStatusError
+
+    try:
+        client.renew_concurrency_lease(lease_id, lease_duration=SLOT_LEASE_S)
+    except HTTPStatusError as exc:
+        if exc.response.status_code in (404, 410):
+            return False
+        raise
+    return True
+
+
+def _active_slots(client: Any, name: str) -> int:
+    return int(client.read_global_concurrency_limit_by_name(name).active_slots)
+
+
+def release_holder(client: Any, holder: SlotHolder) -> None:
+    """Free the slot a dead holder left taken, and forget the note."""
+    _release(client, slot_name(holder.environment), UUID(holder.lease_id), force=True)
+    _forget_holder(holder)
+
+
+def dead_holders(run_ids: set[str] | None = None) -> list[SlotHolder]:
+    """Noted slot holders on this machine whose process is gone (only ``run_ids`` when given)."""
+    locks = home() / "locks"
+    holders = [read_holder(p.name.removesuffix(".slot.json")) for p in sorted(locks.glob("*.slot.json"))]
+    return [h for h in holders if h is not None and h.dead() and (run_ids is None or h.run_id in run_ids)]
+
+
+def release_dead_holders(run_ids: set[str] | None = None) -> list[SlotHolder]:
+    """``recover``: free every environment slot a dead run still holds; the holders freed."""
+    found = dead_holders(run_ids)
+    if not found:
+        return []
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for holder in found:
+            release_holder(client, holder)
+    return found
+
+
+__all__ = [
+    "SLOT_LEASE_S",
+    "SLOT_WAIT_S",
+    "SlotHolder",
+    "dead_holders",
+    "environment_slot",
+    "read_holder",
+    "release_dead_holders",
+    "slot_name",
+]

@@ -1,0 +1,186 @@
+"""The Prefect API a command talks to: the configured one, or a temporary server of its own.
+
+With no ``PREFECT_API_URL`` configured, Prefect would start its own temporary (ephemeral)
+server: a separate uvicorn process (~200 MB) that survives a ``kill -9`` of the command that
+started it. :func:`prefect_api` starts that same server itself instead, as a child that the
+kernel kills when its parent dies (``PR_SET_PDEATHSIG``), and stops it when the command ends.
+Its database is Prefect's usual one (``$PREFECT_HOME``), so flow runs stay visible across runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from engine.errors import PreflightError
+
+STARTUP_TIMEOUT_S = 180.0  # a cold start takes 7-15 s alone, 75-100 s on a 2-core machine under load
+_PR_SET_PDEATHSIG = 1
+
+
+def configured_api_url() -> str | None:
+    """The Prefect API this process is configured for (setting or environment), or None."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
+@contextmanager
+def prefect_api() -> Iterator[str]:
+    """Yield the API URL to use; without a configured one, run a temporary server meanwhile."""
+    url = configured_api_url()
+    if url:
+        yield url
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_server() as url, _process_wide_api_url(url), temporary_settings({PREFECT_API_URL: url}):
+        yield url
+
+
+@contextmanager
+def _process_wide_api_url(url: str) -> Iterator[None]:
+    """Also for threads that do not inherit our context (Prefect's log and event workers):
+    without this they would start Prefect's own temporary server after all."""
+    import prefect.context
+
+    refresh = getattr(prefect.context, "refresh_global_settings_context", None)
+    before = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    if refresh is not None:
+        refresh()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before
+        if refresh is not None:
+            refresh()
+
+
+@contextmanager
+def temporary_server() -> Iterator[str]:
+    """A Prefect server on a free loopback port that dies with this process, even on kill -9."""
+    with tempfile.TemporaryFile(prefix="bcdrill-prefect-") as log:
+        port = _free_port()
+        server = subprocess.Popen(
+            _server_argv(port),
+            env=_server_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with(os.getpid()),
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/api"
+            _wait_until_healthy(url, server, log)
+            yield url
+        finally:
+            _stop(server)
+
+
+def _server_argv(port: int) -> list[str]:
+    """The very command Prefect's own temporary server runs (uvicorn, one process, no UI)."""
+    import prefect
+
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(Path(prefect.__file__).parent.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
+
+
+def _server_env() -> dict[str, str]:
+    from prefect.settings import get_current_settings
+
+    return {
+        **os.environ,
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the kernel sends SIGKILL to the child when ``parent`` dies."""
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork, not in the child
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return arm
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise PreflightError(f"the temporary Prefect server exited ({server.returncode}): {_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    _stop(server)
+    raise PreflightError(f"the temporary Prefect server did not answer within {STARTUP_TIMEOUT_S:g}s")
+
+
+def _tail(log: IO[bytes]) -> str:
+    try:
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    except OSError:
+        return "(no output)"
+    return text.strip().splitlines()[-1] if text.strip() else "(no output)"
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+__all__ = ["configured_api_url", "prefect_api", "temporary_server"]

@@ -1,0 +1,118 @@
+"""The environment's Prefect slot against a real Prefect server: taken, named, freed after a crash."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.envslot import dead_holders, environment_slot, read_holder, release_dead_holders, slot_name
+from engine.errors import PreflightError
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture
+def environment(prefect_api: str) -> Iterator[str]:
+    name = f"slot-{uuid.uuid4().hex[:8]}"
+    yield name
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name(slot_name(name))
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _note(environment: str, run_id: str, pid: int, lease_id: str) -> None:
+    path = Path(os.environ["BCDRILL_HOME"]) / "locks" / f"{environment}.slot.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"run_id": run_id, "pid": pid, "host": socket.gethostname(), "lease_id": lease_id}
+    import json
+
+    path.write_text(json.dumps(data))
+
+
+def _take_without_us(environment: str, *, with_lease: bool) -> str:
+    """Take the slot as another run would: with a lease, or (a lost lease) only the slot row."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    name = slot_name(environment)
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+        if with_lease:
+            response = client.increment_concurrency_slots_with_lease(
+                names=[name], slots=1, mode="concurrency", lease_duration=300
+            )
+            return str(response.json()["lease_id"])
+        # the temporary server that held the lease died: the row says taken, no lease exists
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=1))
+        return str(uuid.uuid4())
+
+
+def _active(environment: str) -> int:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return int(client.read_global_concurrency_limit_by_name(slot_name(environment)).active_slots)
+
+
+def test_a_run_holds_the_slot_and_notes_itself_then_gives_both_back(environment: str) -> None:
+    with environment_slot(environment, "run-a"):
+        holder = read_holder(environment)
+        assert holder is not None and (holder.run_id, holder.pid) == ("run-a", os.getpid())
+        assert _active(environment) == 1
+    assert _active(environment) == 0
+    assert read_holder(environment) is None
+
+
+def test_a_second_run_is_told_which_run_holds_the_slot_and_how_to_recover(environment: str) -> None:
+    with (
+        environment_slot(environment, "run-a"),
+        pytest.raises(PreflightError) as caught,
+        environment_slot(environment, "run-b"),
+    ):
+        pytest.fail("two drills on one environment")
+    message = str(caught.value)
+    assert "run run-a (pid" in message and "bcdrill recover run-a" in message
+    assert _active(environment) == 0
+
+
+def test_the_next_run_frees_the_slot_a_dead_run_left_taken(environment: str) -> None:
+    lease = _take_without_us(environment, with_lease=True)
+    _note(environment, "killed-run", _dead_pid(), lease)
+    with environment_slot(environment, "next-run"):  # no waiting for the 60 s lease
+        assert read_holder(environment).run_id == "next-run"  # type: ignore[union-attr]
+    assert _active(environment) == 0
+
+
+def test_recover_frees_a_slot_whose_lease_died_with_a_temporary_server(environment: str) -> None:
+    lease = _take_without_us(environment, with_lease=False)
+    _note(environment, "killed-run", _dead_pid(), lease)
+    assert [h.run_id for h in dead_holders({"killed-run"})] == ["killed-run"]
+    assert dead_holders({"other-run"}) == []
+    freed = release_dead_holders({"killed-run"})
+    assert [h.environment for h in freed] == [environment]
+    assert _active(environment) == 0 and read_holder(environment) is None
+
+
+def test_a_live_holder_is_never_freed(environment: str) -> None:
+    lease = _take_without_us(environment, with_lease=True)
+    _note(environment, "live-run", os.getpid(), lease)
+    assert release_dead_holders() == []
+    assert _active(environment) == 1
+    with (
+        pytest.raises(PreflightError, match="bcdrill recover live-run"),
+        environment_slot(environment, "next-run"),
+    ):
+        pass
