@@ -192,7 +192,7 @@ def _run_flow(
     debriefer: str = "standard",
 ) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
-    from engine.prefectserver import prefect_api
+    from engine.orchestration.server import prefect_api
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
     with prefect_api(), fast_settings():  # a temporary server, if any, dies with this process
@@ -344,12 +344,12 @@ def recover(
 
 
 def _release_dead_slots(run_ids: set[str] | None) -> bool:
-    """Free the Prefect environment slots that dead runs still hold (see engine.envslot)."""
-    from engine.envslot import dead_holders, release_dead_holders
+    """Free the Prefect environment slots that dead runs still hold (see engine.orchestration.slot)."""
+    from engine.orchestration.slot import dead_holders, release_dead_holders
 
     if not dead_holders(run_ids):
         return False  # no Prefect needed
-    from engine.prefectserver import prefect_api
+    from engine.orchestration.server import prefect_api
 
     with prefect_api():
         released = release_dead_holders(run_ids)

@@ -26,7 +26,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
-from engine.envslot import environment_slot
+from engine.orchestration.slot import environment_slot
 from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
 from engine.record.journal import Listener
 from engine.record.runstore import create_run_dir, new_run_id
@@ -101,7 +101,7 @@ def drill_run(
         desk=desk,
     )
     run_id = run_id or new_run_id(playbook.id)
-    with environment_slot(environment.name, run_id):  # one drill per environment (engine.envslot)
+    with environment_slot(environment.name, run_id):  # one drill per environment (engine.orchestration.slot)
         run_dir = create_run_dir(run_id, Path(runs_root))
         drill = DrillRun(
             playbook,

@@ -225,7 +225,7 @@ def test_kill_9_then_recover_reverts_from_the_journal(
 def _take_environment_slot(lab_env: Path) -> None:
     from prefect.concurrency.sync import concurrency
 
-    from engine.envslot import slot_name
+    from engine.orchestration.slot import slot_name
     from engine.spec.loader import load_environment
 
     with concurrency(slot_name(load_environment(lab_env).name), occupy=1, strict=True, timeout_seconds=3):

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.envslot import dead_holders, environment_slot, read_holder, release_dead_holders, slot_name
 from engine.errors import PreflightError
+from engine.orchestration.slot import (
+    dead_holders,
+    environment_slot,
+    read_holder,
+    release_dead_holders,
+    slot_name,
+)
 
 pytestmark = pytest.mark.prefect
 

@@ -12,7 +12,15 @@ import pytest
 from engine.record.records import RecordType
 from tests.conftest import REPO
 
-FACES = ["engine.model", "engine.spec", "engine.record", "engine.transports", "engine.run", "engine.lab"]
+FACES = [
+    "engine.model",
+    "engine.spec",
+    "engine.record",
+    "engine.transports",
+    "engine.run",
+    "engine.lab",
+    "engine.orchestration",
+]
 PRODUCTION = ("engine", "drills", "reports")
 
 
