@@ -87,10 +87,16 @@ class ServeTokens:
 
     def client_of(self, token: str | None) -> str | None:
         """The client whose token ``token`` is, or ``None`` (missing, malformed or wrong)."""
-        entries = self.entries()
         presented = token_hash(token if token and len(token) <= MAX_TOKEN_CHARS else "")
+        found = self.client_of_hash(presented)
+        return found if token else None
+
+    def client_of_hash(self, digest: str | None) -> str | None:
+        """The client whose current token hashes to ``digest`` (a session's token), or ``None``
+        once that token was revoked or re-issued."""
+        presented = digest or token_hash("")
         found: str | None = None
-        for entry in entries:  # no early exit: every hash is compared
-            if hmac.compare_digest(presented, entry.hash) and token:
+        for entry in self.entries():  # no early exit: every hash is compared
+            if hmac.compare_digest(presented.encode(), entry.hash.encode()) and digest:
                 found = entry.client
         return found
