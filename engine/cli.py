@@ -172,11 +172,12 @@ def _run_flow(
     min_score: float | None,
     desk: str | None = None,
 ) -> dict[str, Any]:
+    from engine.errors import PreflightError
     from engine.flow import drill_run, fast_settings
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
     with fast_settings():
-        return drill_run(
+        result = drill_run(
             playbook_path=str(playbook.resolve()),
             environment_path=str(env.resolve()),
             runs_root=str((runs or runs_dir()).resolve()),
@@ -188,6 +189,9 @@ def _run_flow(
             progress=True,
             desk=desk,
         )
+    if not isinstance(result, dict):  # a State only when a precheck held a scheduled drill
+        raise PreflightError(f"the drill did not run: {result.message}")
+    return result
 
 
 def _finish(result: dict[str, Any], as_json: bool, junit: Path | None) -> None:

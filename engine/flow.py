@@ -31,8 +31,10 @@ from prefect.concurrency._asyncio import (
 )
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
+from prefect.states import Cancelled, Failed, State
 
 from engine.errors import PreflightError
+from engine.model.holds import Hold, HoldKind
 from engine.record.journal import Listener
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.run.runner import DrillRun, RunOptions, RunResult
@@ -78,16 +80,18 @@ def drill_run(
     progress: bool = False,
     plan_path: str | None = None,
     desk: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
     A scheduled drill passes its drill plan as ``plan_path``: every registered precheck
-    (``bcdrill.prechecks``) is asked first and may hold the drill back (outcome ``held``).
+    (``bcdrill.prechecks``) is asked first and may stop the drill (held, postponed, dropped);
+    the flow run then ends Cancelled or Failed with the reason (:func:`hold_state`), never
+    Completed.
     """
     if plan_path is not None:
-        held = _precheck(plan_path)
-        if held is not None:
-            return held
+        hold = _precheck(plan_path)
+        if hold is not None:
+            return hold_state(hold)
     playbook = load_playbook(Path(playbook_path))
     environment = load_environment(Path(environment_path))
     listeners: tuple[Listener, ...] = ()
@@ -119,24 +123,38 @@ def drill_run(
     return summary(result)
 
 
-def _precheck(plan_path: str) -> dict[str, Any] | None:
-    """The summary of a drill a precheck held back, or None when every precheck lets it go."""
+def _precheck(plan_path: str) -> Hold | None:
+    """Why the drill must not run now, or None when every precheck lets it go."""
     from engine.plugins import PRECHECKS
 
     for name, check in PRECHECKS.items():
-        reason = check(plan_path)
-        if reason is not None:
-            logging.getLogger("engine.flow").warning("drill held by precheck %s: %s", name, reason)
-            return {
-                "run_id": None,
-                "run_dir": None,
-                "exit_code": 0,
-                "outcome": "held",
-                "reason": reason,
-                "unreverted": [],
-                "debrief": None,
-            }
+        answer = check(plan_path)
+        if answer is not None:
+            hold = Hold.of(answer)
+            logger = logging.getLogger("engine.flow")
+            logger.warning("drill %s by precheck %s: %s", hold.kind, name, hold.reason)
+            return hold
     return None
+
+
+def held_summary(hold: Hold) -> dict[str, Any]:
+    """The JSON-able summary of a drill a precheck stopped (nothing was injected)."""
+    return {
+        "run_id": None,
+        "run_dir": None,
+        "exit_code": 0,
+        "outcome": str(hold.kind),
+        "reason": hold.reason,
+        "unreverted": [],
+        "debrief": None,
+    }
+
+
+def hold_state(hold: Hold) -> State:
+    """The flow run's final state for a drill that did not run: Cancelled "Held"/"Postponed",
+    or Failed "Not delivered" when it will never run in its window; the message is the reason."""
+    make = Failed if hold.kind is HoldKind.DROPPED else Cancelled
+    return make(name=hold.state_name, message=f"{hold.kind}: {hold.reason}", data=held_summary(hold))
 
 
 @contextmanager

@@ -352,7 +352,11 @@ def test_nothing_visible_reveals_the_moment(programme: Programme) -> None:
 @pytest.mark.docker
 def test_open_incident_postpones_to_the_next_slot(programme: Programme) -> None:
     held = programme.held
-    assert programme.flow_runs[held.flow_run_id]["state_type"] == "COMPLETED"
+    # the held run does not pretend it ran: Cancelled, named "Postponed", with the reason
+    held_run = programme.flow_runs[held.flow_run_id]
+    assert held_run["state_type"] == "CANCELLED" and held_run["state_name"] == "Postponed"
+    state_message = held_run["state"]["message"]
+    assert "incident open" in state_message and "rescheduled as" in state_message
     (postponement,) = held.postponements
     assert "incident open" in postponement.reason
     # next slot: at least one drill length after the decision, inside the widened hours

@@ -153,7 +153,7 @@ def _calendar_table(drills: tuple[StoredDrill, ...]) -> Table:
     for drill in sorted(drills, key=lambda d: d.start):
         start = drill.effective_start
         if start is None:
-            status, local, utc = "postponed: no slot left", "—", "—"
+            status, local, utc = "NOT DELIVERED: postponed with no slot left", "—", "—"
         else:
             status = "upcoming" if start > now else "past"
             if drill.postponements:
@@ -189,7 +189,8 @@ def reveal_cmd(
     try:
         drill = ProgrammeStore().find(ref)
         last = drill.effective_start
-        if last is None or last > now_utc():
+        # A dropped drill will never run: its first moment has passed, so its commitment opens.
+        if not drill.dropped and (last is None or last > now_utc()):
             raise InputError(f"drill {ref!r} has not happened yet: its moment stays secret until then")
     except DrillError as exc:
         raise _fail("reveal", exc) from exc
@@ -205,6 +206,8 @@ def reveal_cmd(
     for p in drill.postponements:
         where = f"to {p.start.isoformat()} as {p.run_name}" if p.start else "with no slot left"
         out.print(f"postponed:  {where} — {p.reason}", markup=False)
+    if drill.dropped:
+        out.print("outcome:    NOT DELIVERED — no allowed slot was left in the window", markup=False)
     if not ok:
         err.print("commitment does NOT verify: the stored moment or nonce was changed", markup=False)
         raise typer.Exit(1)
