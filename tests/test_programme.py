@@ -146,6 +146,15 @@ def test_worker_command_needs_the_server_url() -> None:
     assert argv[1:] == ["worker", "start", "--pool", "site-a", "--type", "process"]
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
     assert env["PREFECT_WORKER_PREFETCH_SECONDS"] == "0"
+    # a service's console is its operator's log, even when the command itself runs quiet
+    quiet = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}
+    assert (
+        worker_command("site-a", "http://127.0.0.1:4300/api", quiet, 1, 0)[1][
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+        ]
+        == "INFO"
+    )
+    assert server_command("127.0.0.1", 4300, quiet)[1]["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] == "INFO"
 
 
 def test_dry_run_stores_nothing_and_client_calendar_is_window_only(tmp_path: Path) -> None:

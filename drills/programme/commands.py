@@ -36,9 +36,14 @@ from drills.programme.secret_schedule import (
 )
 from engine.errors import DrillError, InputError
 from engine.home import runs_dir
+from engine.logsetup import PREFECT_CONSOLE_LEVEL
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+# A long-running service's console is its operator's log: info level (a one-shot command
+# shows Prefect's warnings only, see engine.logsetup).
+SERVICE_CONSOLE = (PREFECT_CONSOLE_LEVEL, "INFO")
 
 server_app = typer.Typer(help="The central Prefect server that schedules drills (loopback only).")
 worker_app = typer.Typer(help="A Prefect process worker inside a client site.")
@@ -234,7 +239,12 @@ def server_command(host: str, port: int, base: Mapping[str, str]) -> tuple[list[
             " authenticating TLS proxy instead (docs/programme.md)"
         )
     url = f"http://{host}:{port}/api"
-    env = {**base, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": url}
+    env = {
+        **base,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": url,
+        SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
+    }
     argv = [prefect_executable(), "server", "start", "--host", host, "--port", str(port)]
     return argv, env
 
@@ -252,6 +262,7 @@ def worker_command(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": f"{query_s:g}",
         "PREFECT_WORKER_PREFETCH_SECONDS": f"{prefetch_s:g}",
+        SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
     }
     argv = [prefect_executable(), "worker", "start", "--pool", pool, "--type", "process"]
     return argv, env
