@@ -191,12 +191,13 @@ def _run_flow(
     desk: str | None = None,
     debriefer: str = "standard",
 ) -> dict[str, Any]:
+    from engine.errors import PreflightError
     from engine.flow import drill_run, fast_settings
     from engine.orchestration.server import prefect_api
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
     with prefect_api(), fast_settings():  # a temporary server, if any, dies with this process
-        return drill_run(
+        result = drill_run(
             playbook_path=str(playbook.resolve()),
             environment_path=str(env.resolve()),
             runs_root=str((runs or runs_dir()).resolve()),
@@ -209,6 +210,9 @@ def _run_flow(
             desk=desk,
             debriefer=debriefer,
         )
+    if not isinstance(result, dict):  # a State only when a precheck held a scheduled drill
+        raise PreflightError(f"the drill did not run: {result.message}")
+    return result
 
 
 def _finish(result: dict[str, Any], as_json: bool, junit: Path | None, scorecard: Scorecard) -> None:

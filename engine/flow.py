@@ -25,7 +25,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.states import Cancelled, Failed, State
 
+from engine.model.holds import Hold, HoldKind
 from engine.orchestration.slot import environment_slot
 from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
 from engine.record.journal import Listener
@@ -70,7 +72,7 @@ def drill_run(
     plan_path: str | None = None,
     desk: str | None = None,
     debriefer: str = STANDARD_DEBRIEFER,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
     The flow is a composition root: it resolves the run's parts (``debriefer``, the desk,
@@ -78,12 +80,14 @@ def drill_run(
     one is missing.
 
     A scheduled drill passes its drill plan as ``plan_path``: every registered precheck
-    (``bcdrill.prechecks``) is asked first and may hold the drill back (outcome ``held``).
+    (``bcdrill.prechecks``) is asked first and may stop the drill (held, postponed, dropped);
+    the flow run then ends Cancelled or Failed with the reason (:func:`hold_state`), never
+    Completed.
     """
     if plan_path is not None:
-        held = _precheck(plan_path)
-        if held is not None:
-            return held
+        hold = _precheck(plan_path)
+        if hold is not None:
+            return hold_state(hold)
     parts = resolve_parts(responders, desk is not None, debriefer)
     playbook = load_playbook(Path(playbook_path))
     environment = load_environment(Path(environment_path))
@@ -118,22 +122,36 @@ def drill_run(
     return summary(result)
 
 
-def _precheck(plan_path: str) -> dict[str, Any] | None:
-    """The summary of a drill a precheck held back, or None when every precheck lets it go."""
+def _precheck(plan_path: str) -> Hold | None:
+    """Why the drill must not run now, or None when every precheck lets it go."""
     for name, check in PRECHECKS.items():
-        reason = check(plan_path)
-        if reason is not None:
-            logging.getLogger("engine.flow").warning("drill held by precheck %s: %s", name, reason)
-            return {
-                "run_id": None,
-                "run_dir": None,
-                "exit_code": 0,
-                "outcome": "held",
-                "reason": reason,
-                "unreverted": [],
-                "debrief": None,
-            }
+        answer = check(plan_path)
+        if answer is not None:
+            hold = Hold.of(answer)
+            logger = logging.getLogger("engine.flow")
+            logger.warning("drill %s by precheck %s: %s", hold.kind, name, hold.reason)
+            return hold
     return None
+
+
+def held_summary(hold: Hold) -> dict[str, Any]:
+    """The JSON-able summary of a drill a precheck stopped (nothing was injected)."""
+    return {
+        "run_id": None,
+        "run_dir": None,
+        "exit_code": 0,
+        "outcome": str(hold.kind),
+        "reason": hold.reason,
+        "unreverted": [],
+        "debrief": None,
+    }
+
+
+def hold_state(hold: Hold) -> State:
+    """The flow run's final state for a drill that did not run: Cancelled "Held"/"Postponed",
+    or Failed "Not delivered" when it will never run in its window; the message is the reason."""
+    make = Failed if hold.kind is HoldKind.DROPPED else Cancelled
+    return make(name=hold.state_name, message=f"{hold.kind}: {hold.reason}", data=held_summary(hold))
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -49,8 +49,15 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
+PREFECT_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
+
 def configure(verbose: bool = False, json_output: bool | None = None) -> None:
     """Configure logging for a CLI process or a flow run."""
+    # Prefect's console handler shows what ours shows: warnings, or info with --verbose (no
+    # "Starting temporary server…"/"Finished in state…" lines for a user). Read when Prefect
+    # first sets up logging; the flow run's log in the Prefect UI keeps every level.
+    os.environ.setdefault(PREFECT_CONSOLE_LEVEL, "INFO" if verbose else "WARNING")
     if json_output is None:
         json_output = bool(os.environ.get("CI")) or not sys.stderr.isatty()
     renderer: Any = (

@@ -14,6 +14,7 @@ from jsonschema.exceptions import SchemaError
 
 from engine.errors import MissingPluginError, RegistrationError, UnknownPluginError
 from engine.faults.base import FaultAction
+from engine.model.holds import Hold
 from engine.probes.base import ProbeKind
 from engine.registry import Registry, check_callable
 from engine.run.parts import Debriefer, ResponderFactory, RunParts
@@ -72,9 +73,9 @@ SERVICES: Registry[ResponderFactory] = Registry(
 )
 
 # A precheck runs just before a scheduled drill (``drill-run`` given a ``plan_path``):
-# ``check(plan_path)`` returns None to go ahead, or the reason the drill is held back (e.g.
-# postponed because a real incident is open). Provided by the ``drills`` package.
-Precheck = Callable[[str], str | None]
+# ``check(plan_path)`` returns None to go ahead, or a ``Hold`` (held, postponed or dropped,
+# with its reason; a plain string means held). Provided by the ``drills`` package.
+Precheck = Callable[[str], Hold | str | None]
 PRECHECKS: Registry[Precheck] = Registry("precheck", "bcdrill.prechecks", check_callable("precheck"))
 
 

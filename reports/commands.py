@@ -125,14 +125,32 @@ def serve(
     lang: LangOption = "en",
     tz: TzOption = DEFAULT_TZ,
     runs: RunsOption = None,
+    behind_tls: Annotated[
+        bool,
+        typer.Option(
+            "--behind-tls",
+            help="A TLS-terminating reverse proxy stands in front: cookies get Secure "
+            "(also BCDRILL_BEHIND_TLS=1).",
+        ),
+    ] = False,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address of a reverse proxy whose X-Forwarded-Proto/-For headers are believed; "
+            "repeatable (also BCDRILL_TRUSTED_PROXIES).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the pages (clients open the link from ``bcdrill serve token CLIENT``)."""
     if ctx.invoked_subcommand is not None:
         return
+    from engine.tlsproxy import ProxySettings
     from reports.portal.app import serve as run_server
 
     try:
-        run_server(host, port, runs, lang, tz)
+        proxy = ProxySettings.from_env(True if behind_tls else None, trusted_proxy or ())
+        run_server(host, port, runs, lang, tz, proxy)
     except DrillError as exc:
         raise _fail("serve", exc) from exc
 

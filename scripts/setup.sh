@@ -36,5 +36,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+# constraints.txt pins every package to the version the suite passed with: a fresh machine
+# resolves to what was tested, not to whatever was released since.
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 echo "setup: ready ($(.venv/bin/python --version), $(docker version --format 'Docker {{.Server.Version}}'))"

@@ -271,9 +271,10 @@ def test_precheck_holds_a_drill_during_an_incident(tmp_path: Path, endpoint: Sta
         tmp_path, "c", first=date(2027, 1, 4), last=date(2027, 1, 4), hours={"mon": ["09:00-17:00"]},
         incident_url=f"{endpoint.base}/open",
     )  # fmt: skip
-    reason = precheck(str(plan))
+    hold = precheck(str(plan))
     # outside a Prefect deployment run there is nothing to reschedule, but it never goes ahead
-    assert reason is not None and reason.startswith("not started") and "incident open" in reason
+    assert hold is not None and hold.kind == "held"
+    assert hold.reason.startswith("not started") and "incident open" in hold.reason
 
 
 def test_precheck_runs_the_plans_command(tmp_path: Path) -> None:
@@ -285,8 +286,8 @@ def test_precheck_runs_the_plans_command(tmp_path: Path) -> None:
     clear = write_plan(
         tmp_path, "clear", first=day, last=day, hours=hours, incident_command=["sh", "-c", "exit 1"],
     )  # fmt: skip
-    reason = precheck(str(held))
-    assert reason is not None and reason.startswith("not started") and "incident open" in reason
+    hold = precheck(str(held))
+    assert hold is not None and hold.reason.startswith("not started") and "incident open" in hold.reason
     assert precheck(str(clear)) is None
 
 
@@ -302,5 +303,5 @@ def test_precheck_runs_a_relative_program_in_the_plans_folder(tmp_path: Path) ->
     )  # fmt: skip
     assert precheck(str(plan)) is None  # no marker next to the plan: exit 1, clear
     (tmp_path / "open-incident").touch()
-    reason = precheck(str(plan))
-    assert reason is not None and "'incident-open.sh' exited 0" in reason
+    hold = precheck(str(plan))
+    assert hold is not None and "'incident-open.sh' exited 0" in hold.reason

@@ -146,6 +146,15 @@ def test_worker_command_needs_the_server_url() -> None:
     assert argv[1:] == ["worker", "start", "--pool", "site-a", "--type", "process"]
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
     assert env["PREFECT_WORKER_PREFETCH_SECONDS"] == "0"
+    # a service's console is its operator's log, even when the command itself runs quiet
+    quiet = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}
+    assert (
+        worker_command("site-a", "http://127.0.0.1:4300/api", quiet, 1, 0)[1][
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+        ]
+        == "INFO"
+    )
+    assert server_command("127.0.0.1", 4300, quiet)[1]["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] == "INFO"
 
 
 def test_dry_run_stores_nothing_and_client_calendar_is_window_only(tmp_path: Path) -> None:
@@ -352,7 +361,11 @@ def test_nothing_visible_reveals_the_moment(programme: Programme) -> None:
 @pytest.mark.docker
 def test_open_incident_postpones_to_the_next_slot(programme: Programme) -> None:
     held = programme.held
-    assert programme.flow_runs[held.flow_run_id]["state_type"] == "COMPLETED"
+    # the held run does not pretend it ran: Cancelled, named "Postponed", with the reason
+    held_run = programme.flow_runs[held.flow_run_id]
+    assert held_run["state_type"] == "CANCELLED" and held_run["state_name"] == "Postponed"
+    state_message = held_run["state"]["message"]
+    assert "incident open" in state_message and "rescheduled as" in state_message
     (postponement,) = held.postponements
     assert "incident open" in postponement.reason
     # next slot: at least one drill length after the decision, inside the widened hours

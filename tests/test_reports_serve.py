@@ -136,7 +136,9 @@ def test_a_client_sees_only_its_own_runs(base: str, store: tuple[Path, ServeToke
         missing = http.get("/runs/nope")
         assert foreign.status_code == missing.status_code == 404
         assert foreign.content == missing.content
-        pdf = http.get("/runs/20260302T090000Z-web-down-acme", params={"format": "pdf", "lang": "zh-CN"})
+        pdf = http.get(  # WeasyPrint's first PDF takes seconds on a busy machine
+            "/runs/20260302T090000Z-web-down-acme", params={"format": "pdf", "lang": "zh-CN"}, timeout=60
+        )
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
         assert pdf.headers["content-type"] == "application/pdf"
         zh = http.get("/", params={"lang": "zh-CN"})
@@ -192,3 +194,74 @@ def test_serve_token_command_prints_a_link_once(tmp_path: Path, monkeypatch: pyt
     again = CliRunner().invoke(app, ["serve", "token", "Acme Ltd", "--runs", str(tmp_path / "runs")])
     assert ServeTokens(tmp_path / "serve-tokens.json").client_of(token) is None  # rotated
     assert again.exit_code == 0
+
+
+def test_cookie_holds_a_session_id_never_the_token(
+    base: str, store: tuple[Path, ServeTokens, dict[str, str]]
+) -> None:
+    acme = store[2]["acme"]
+    with httpx.Client(base_url=base, follow_redirects=False) as http:
+        entry = http.get(f"/access/{acme}")
+        session = http.cookies[COOKIE]
+        assert acme not in entry.headers["set-cookie"] and session != acme and len(session) >= 43
+        assert "secure" not in entry.headers["set-cookie"].lower()  # plain HTTP, no TLS proxy named
+        assert http.get("/").status_code == 200
+        second = httpx.get(f"{base}/access/{acme}", follow_redirects=False)
+        assert second.cookies[COOKIE] != session  # a fresh session per visit of the link
+    # the raw token in the cookie is refused: only sessions the server issued count
+    assert httpx.get(f"{base}/", cookies={COOKIE: acme}).status_code == 401
+
+
+def test_revoking_a_token_ends_its_sessions(tmp_path: Path) -> None:
+    tokens = ServeTokens(tmp_path / "serve-tokens.json")
+    token = tokens.issue("Acme Ltd")
+    with Server(tmp_path / "runs", tokens) as url, httpx.Client(base_url=url) as http:
+        http.get(f"/access/{token}")
+        assert http.get("/").status_code == 200
+        tokens.issue("Acme Ltd")  # re-issued: the old link and its sessions stop working
+        assert http.get("/").status_code == 401
+
+
+def test_unknown_routes_and_methods_get_the_same_refusals(
+    base: str, store: tuple[Path, ServeTokens, dict[str, str]]
+) -> None:
+    acme = store[2]["acme"]
+    with httpx.Client(base_url=base, follow_redirects=False) as anonymous:
+        denied = anonymous.get("/")
+        for response in (anonymous.get("/admin"), anonymous.post("/"), anonymous.delete("/runs/x")):
+            assert (response.status_code, response.content) == (401, denied.content)
+            assert response.headers["referrer-policy"] == "no-referrer"
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {acme}"}) as client:
+        missing = client.get("/runs/nope")
+        for response in (client.get("/admin"), client.post("/"), client.put("/runs/x")):
+            assert (response.status_code, response.content) == (404, missing.content)
+
+
+def test_cookies_are_secure_behind_tls(store: tuple[Path, ServeTokens, dict[str, str]]) -> None:
+    from engine.tlsproxy import ProxySettings
+
+    runs, tokens, issued = store
+    for proxy, headers in (
+        (ProxySettings(behind_tls=True), {}),
+        (ProxySettings(trusted_proxies=("127.0.0.1",)), {"X-Forwarded-Proto": "https"}),
+    ):
+        port = free_port()
+        app = create_app(runs, tokens, proxy=proxy)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", **proxy.uvicorn_options()
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            entry = httpx.get(
+                f"http://127.0.0.1:{port}/access/{issued['acme']}", headers=headers, follow_redirects=False
+            )
+            assert entry.status_code == 303 and "; secure" in entry.headers["set-cookie"].lower()
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)

@@ -35,10 +35,12 @@ from drills.desk.recording import DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier, correlation_code
 from engine.model.durations import format_duration
+from engine.tlsproxy import ProxySettings
 from engine.web import security_headers
 
 COOKIE = "bcdrill_desk"
 MAX_BODY = 64 * 1024
+MAX_FORM_FIELDS = 10  # the done form has three (csrf, step, note)
 NOT_FOUND_FLOOR_S = 0.03  # every 404 takes at least this long, whatever failed
 SECURITY_HEADERS = security_headers(form_action="'self'")
 TEMPLATES = Path(__file__).parent / "templates"
@@ -63,6 +65,7 @@ class Desk:
     verifier: WebhookVerifier
     limits: Limits = field(default_factory=Limits)
     sessions: Sessions = field(default_factory=Sessions)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
 
     def __post_init__(self) -> None:
         self.by_address = RateLimiter(self.limits.address_burst, self.limits.address_rate)
@@ -180,7 +183,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
             session_id,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=desk.proxy.secure_cookies(request.url.scheme),
             path="/",
         )
         return response
@@ -200,14 +203,23 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         body = await _body(request)
         if session is None or body is None:
             return not_found()
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
-        if not csrf_ok(session, form.get("csrf", "")):
+        form = _form(body)
+        if form is None or not csrf_ok(session, form.get("csrf", "")):
             return not_found()
         outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk")
         if outcome.status == "forbidden":
             return not_found()
         session.flash.append(_flash(outcome))
         return RedirectResponse("/desk", status_code=303)
+
+
+def _form(body: bytes) -> dict[str, str] | None:
+    """The fields of a url-encoded "done" form; None when it has more fields than any form of ours."""
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # parse_qs refuses past max_num_fields
+        return None
+    return {k: v[0] for k, v in fields.items()}
 
 
 def _render(pages: Environment, desk: Desk, session: Session) -> str:

@@ -4,6 +4,8 @@ Registered as run service ``desk`` (entry point group ``bcdrill.services``); the
 it when ``RunOptions.desk`` is ``"HOST:PORT"`` (port 0 picks a free port). Once listening it
 writes ``<run>/desk.json`` with its URL, so ``bcdrill ack --desk`` and simulated responders
 can find it. The access log is off: no request line (which could carry a token) is logged.
+Behind a TLS-terminating proxy, set ``BCDRILL_BEHIND_TLS=1`` (cookies get ``Secure``) and
+``BCDRILL_TRUSTED_PROXIES`` (see :mod:`engine.tlsproxy`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from drills.desk.webhooks import WebhookMapping, WebhookVerifier, load_webhooks,
 from engine.errors import InputError, PreflightError
 from engine.home import home
 from engine.run.responses import ResponderContext
+from engine.tlsproxy import ProxySettings
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +81,9 @@ class DrillDesk:
         hooks = self._load_hooks()
         secrets = {name: resolve_secret(hook.secret) for name, hook in hooks.items()}
         tokens = TokenBook([ParticipantStore(context.client), run_token_store(context)])
-        self.desk = Desk(DeskRecorder(context), tokens, WebhookVerifier(hooks, secrets), limits or Limits())
+        self.proxy = ProxySettings.from_env()
+        verifier = WebhookVerifier(hooks, secrets)
+        self.desk = Desk(DeskRecorder(context), tokens, verifier, limits or Limits(), proxy=self.proxy)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -103,6 +108,7 @@ class DrillDesk:
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=2,
+            **self.proxy.uvicorn_options(),
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(

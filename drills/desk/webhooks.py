@@ -54,6 +54,7 @@ DELIVERY_HEADER = "x-bcdrill-delivery"
 WINDOW_S = 300.0
 MAX_REMEMBERED = 10_000
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _STEP = re.compile(r"^(msp|client)\.[A-Za-z0-9_-]+$")
 _HOOK_KEYS = frozenset({"secret", "step", "match", "time_field", "by_field"})
 
@@ -213,7 +214,9 @@ class WebhookVerifier:
         return Delivery(hook, delivery_id[:200], payload)
 
     def _fresh(self, timestamp: str) -> bool:
-        if not timestamp.isdigit():
+        # ASCII digits only: '²'.isdigit() is True but int('²') fails, and a few thousand
+        # digits make int() raise too.
+        if not _TIMESTAMP.fullmatch(timestamp):
             return False
         return abs(self._wall() - int(timestamp)) <= WINDOW_S
 

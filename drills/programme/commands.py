@@ -36,9 +36,14 @@ from drills.programme.secret_schedule import (
 )
 from engine.errors import DrillError, InputError
 from engine.home import runs_dir
+from engine.logsetup import PREFECT_CONSOLE_LEVEL
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+# A long-running service's console is its operator's log: info level (a one-shot command
+# shows Prefect's warnings only, see engine.logsetup).
+SERVICE_CONSOLE = (PREFECT_CONSOLE_LEVEL, "INFO")
 
 server_app = typer.Typer(help="The central Prefect server that schedules drills (loopback only).")
 worker_app = typer.Typer(help="A Prefect process worker inside a client site.")
@@ -153,7 +158,7 @@ def _calendar_table(drills: tuple[StoredDrill, ...]) -> Table:
     for drill in sorted(drills, key=lambda d: d.start):
         start = drill.effective_start
         if start is None:
-            status, local, utc = "postponed: no slot left", "—", "—"
+            status, local, utc = "NOT DELIVERED: postponed with no slot left", "—", "—"
         else:
             status = "upcoming" if start > now else "past"
             if drill.postponements:
@@ -189,7 +194,8 @@ def reveal_cmd(
     try:
         drill = ProgrammeStore().find(ref)
         last = drill.effective_start
-        if last is None or last > now_utc():
+        # A dropped drill will never run: its first moment has passed, so its commitment opens.
+        if not drill.dropped and (last is None or last > now_utc()):
             raise InputError(f"drill {ref!r} has not happened yet: its moment stays secret until then")
     except DrillError as exc:
         raise _fail("reveal", exc) from exc
@@ -205,6 +211,8 @@ def reveal_cmd(
     for p in drill.postponements:
         where = f"to {p.start.isoformat()} as {p.run_name}" if p.start else "with no slot left"
         out.print(f"postponed:  {where} — {p.reason}", markup=False)
+    if drill.dropped:
+        out.print("outcome:    NOT DELIVERED — no allowed slot was left in the window", markup=False)
     if not ok:
         err.print("commitment does NOT verify: the stored moment or nonce was changed", markup=False)
         raise typer.Exit(1)
@@ -231,7 +239,12 @@ def server_command(host: str, port: int, base: Mapping[str, str]) -> tuple[list[
             " authenticating TLS proxy instead (docs/programme.md)"
         )
     url = f"http://{host}:{port}/api"
-    env = {**base, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": url}
+    env = {
+        **base,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": url,
+        SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
+    }
     argv = [prefect_executable(), "server", "start", "--host", host, "--port", str(port)]
     return argv, env
 
@@ -249,6 +262,7 @@ def worker_command(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": f"{query_s:g}",
         "PREFECT_WORKER_PREFETCH_SECONDS": f"{prefetch_s:g}",
+        SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
     }
     argv = [prefect_executable(), "worker", "start", "--pool", pool, "--type", "process"]
     return argv, env

@@ -4,9 +4,11 @@ Registered as the ``deconflict`` precheck (``bcdrill.prechecks``): the ``drill-r
 a scheduled drill calls :func:`precheck` with its plan just before anything is injected. If
 the plan's incident check (an HTTP status or incident-tool URL answering JSON, or a command
 answering by its exit status) says a real incident is open — or cannot tell — the drill is
-held: a new flow run is created at the next allowed slot, the postponement is recorded in
-the programme store, and the controllers (only they: the plan's ``notify`` URLs) are told.
-Responders are never notified.
+postponed: a new flow run is created at the next allowed slot, the postponement is recorded
+in the programme store, and the controllers (only they: the plan's ``notify`` URLs) are told.
+With no allowed slot left the drill is dropped ("not delivered") and the controllers are
+told so. The flow run ends Cancelled ("Postponed") or Failed ("Not delivered"), never
+Completed (:mod:`engine.model.holds`). Responders are never notified.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from drills.programme.drill_plans import (
 from drills.programme.schedule import MINUTE, allowed_minutes
 from drills.programme.secret_schedule import Postponement, ProgrammeStore, StoredDrill, now_utc
 from engine.errors import InputError
+from engine.model.holds import Hold, HoldKind
 
 log = structlog.get_logger(__name__)
 
@@ -216,8 +219,9 @@ class CurrentRun:
     parameters: dict[str, Any]
 
 
-def precheck(plan_path: str) -> str | None:
-    """Go ahead (None), or postpone the drill when a real incident is open (the reason)."""
+def precheck(plan_path: str) -> Hold | None:
+    """Go ahead (None), or hold the drill back when a real incident is open: postponed to the
+    next allowed slot, dropped when none is left, held when it is not a scheduled flow run."""
     plan = load_plan(Path(plan_path))
     if plan.incident_check is None:
         return None
@@ -227,7 +231,8 @@ def precheck(plan_path: str) -> str | None:
         return None
     run = current_run()
     if run is None:
-        return f"not started: {status.detail} (not a scheduled flow run, nothing rescheduled)"
+        reason = f"not started: {status.detail} (not a scheduled flow run, nothing rescheduled)"
+        return Hold(HoldKind.HELD, reason)
     return postpone(plan, run, status.detail)
 
 
@@ -248,21 +253,35 @@ def current_run() -> CurrentRun | None:
     )
 
 
-def postpone(plan: DrillPlan, run: CurrentRun, reason: str, now: datetime | None = None) -> str:
-    """Reschedule ``run`` at the plan's next slot, record it, tell the controllers; the reason."""
+def postpone(plan: DrillPlan, run: CurrentRun, reason: str, now: datetime | None = None) -> Hold:
+    """Reschedule ``run`` at the plan's next slot, record it, tell the controllers.
+
+    When no allowed slot is left in the window the contracted drill is dropped — not
+    delivered this period: recorded, escalated to the controllers, and the flow run ends
+    Failed ("Not delivered") instead of quietly waiting for a slot that never comes.
+    """
     moment = now or now_utc()
     start = next_slot(plan, moment + timedelta(seconds=plan.drill_length_s))
     name = neutral_run_name() if start else None
     new_id = _reschedule(run, start, name) if start and name else None
     postponement = Postponement(moment, reason, start, name, new_id)
     recorded = _record(run, postponement)
-    where = f"rescheduled as {name}" if name else "no allowed slot left in the window"
+    unrecorded = "" if recorded else "\n(not recorded: no programme store entry on the worker)"
+    if start is None:
+        title = f"Drill {run.name} for {plan.client} NOT DELIVERED: no allowed slot left in its window"
+        body = (
+            f"{reason}\nThe drill was held back and its window has no allowed slot left: it will not"
+            f" run this period. Agree a new window with {plan.client} and schedule it again."
+            f"\nThe commitment can be opened now: bcdrill reveal {run.name}{unrecorded}"
+        )
+        notify_controllers(plan.notify, title, body)
+        log.error("deconflict.dropped", run=run.name, client=plan.client, recorded=recorded, reason=reason)
+        return Hold(HoldKind.DROPPED, f"not delivered: {reason}; no allowed slot left in the window")
     title = f"Drill {run.name} for {plan.client} postponed: real incident"
-    body = f"{reason}\n{where}" + (f" at {start.isoformat()}" if start else "")
-    body += "" if recorded else "\n(not recorded: no programme store entry on the worker)"
+    body = f"{reason}\nrescheduled as {name} at {start.isoformat()}{unrecorded}"
     notify_controllers(plan.notify, title, body)
     log.warning("deconflict.postponed", run=run.name, new_run=name, recorded=recorded)
-    return f"postponed: {reason}; {where}"
+    return Hold(HoldKind.POSTPONED, f"postponed: {reason}; rescheduled as {name}")
 
 
 def _reschedule(run: CurrentRun, start: datetime, name: str) -> str:

@@ -167,6 +167,11 @@ class StoredDrill:
         return self.postponements[-1].start
 
     @property
+    def dropped(self) -> bool:
+        """True when the drill was held back with no allowed slot left: it will never run."""
+        return bool(self.postponements) and self.postponements[-1].start is None
+
+    @property
     def deployment(self) -> str:
         """``drill-run/<pool>``: the deployment whose worker runs this drill."""
         return f"{FLOW_NAME}/{self.pool}"

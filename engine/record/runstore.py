@@ -22,6 +22,7 @@ from engine.home import home, runs_dir
 
 OWNER = "owner.json"
 ABORT = "abort.json"
+MAX_SHOWN_REF = 80  # longer run references are cut short in messages
 
 
 def new_run_id(playbook_id: str, now: datetime | None = None) -> str:
@@ -40,19 +41,36 @@ def create_run_dir(run_id: str, root: Path | None = None) -> Path:
 
 def find_run(ref: str, root: Path | None = None) -> Path:
     """A run folder from a path, a run id, or a unique run id prefix ('latest' works too)."""
+    shown = _shown(ref)
+    if not ref or "\0" in ref:
+        raise RunNotFoundError(f"no run {shown}: give a run id, prefix, folder or 'latest'")
     candidate = Path(ref)
-    if (candidate / "journal.jsonl").exists():
+    if _is_run_folder(candidate):
         return candidate
     base = root or runs_dir()
-    runs = sorted(p for p in base.glob("*") if (p / "journal.jsonl").exists()) if base.exists() else []
+    runs = sorted(p for p in base.glob("*") if _is_run_folder(p)) if base.exists() else []
     if ref == "latest" and runs:
         return runs[-1]
     matches = [p for p in runs if p.name.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise RunNotFoundError(f"no run {ref!r} in {base}")
-    raise RunNotFoundError(f"run prefix {ref!r} matches {len(matches)} runs; give more characters")
+        raise RunNotFoundError(f"no run {shown} in {base}")
+    raise RunNotFoundError(f"run prefix {shown} matches {len(matches)} runs; give more characters")
+
+
+def _is_run_folder(path: Path) -> bool:
+    """True when ``path`` holds a journal; False for any path the system refuses to look at
+    (a name past the file-name limit, a folder we may not read)."""
+    try:
+        return (path / "journal.jsonl").is_file()
+    except OSError:
+        return False
+
+
+def _shown(ref: str, limit: int = MAX_SHOWN_REF) -> str:
+    """``ref`` as a message shows it: quoted, and cut short when it is longer than any run id."""
+    return repr(ref) if len(ref) <= limit else f"{ref[:limit]!r}… ({len(ref)} characters)"
 
 
 def list_runs(root: Path | None = None) -> list[Path]:

@@ -15,6 +15,7 @@ forever on a dead peer).
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 import select
@@ -32,6 +33,10 @@ from engine.errors import CommandTimedOut, SecretError, TransportError
 from engine.model.types import SecretRef, SshHost
 
 log = structlog.get_logger(__name__)
+
+PARAMIKO_LOG = "bcdrill.ssh.paramiko"  # paramiko's per-transport log: kept out of the console
+logging.getLogger(PARAMIKO_LOG).propagate = False
+logging.getLogger(PARAMIKO_LOG).addHandler(logging.NullHandler())
 
 #: Seconds the client waits past the remote ``timeout`` before it gives up on the channel.
 DEADLINE_GRACE_S = 2.0
@@ -173,13 +178,16 @@ class SshTransport:
         expected = self._expected_keys()
         sock = self._socket(deadline)
         transport = paramiko.Transport(sock)
+        # paramiko's transport thread logs every failed handshake as a traceback at ERROR; our
+        # TransportError says what went wrong in one line, so its own log stays out of sight.
+        transport.set_log_channel(PARAMIKO_LOG)
         try:
             transport.banner_timeout = self.host.connect_timeout_s
             transport.handshake_timeout = self.host.connect_timeout_s
             transport.auth_timeout = self.host.connect_timeout_s
             types = sorted({k.get_name() for k in expected})
             transport.get_security_options().key_types = types
-            transport.start_client(timeout=_remaining(deadline))
+            self._handshake(transport, expected, deadline)
             self._verify(transport, expected)
             self._authenticate(transport)
             transport.set_keepalive(KEEPALIVE_S)
@@ -226,6 +234,20 @@ class SshTransport:
         if not found:
             raise HostKeyRejected(f"{self.label}: host is not in known_hosts {path!r}: refusing to connect")
         return found
+
+    def _handshake(
+        self, transport: paramiko.Transport, expected: list[paramiko.PKey], deadline: float
+    ) -> None:
+        try:
+            transport.start_client(timeout=_remaining(deadline))
+        except paramiko.ssh_exception.IncompatiblePeer as exc:
+            if "host key" not in str(exc):
+                raise
+            pinned = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in expected)
+            raise HostKeyRejected(
+                f"{self.label}: host key mismatch: server offers no host key of the pinned type, "
+                f"expected {pinned}; refused before authentication"
+            ) from None
 
     def _verify(self, transport: paramiko.Transport, expected: list[paramiko.PKey]) -> None:
         offered = transport.get_remote_server_key()

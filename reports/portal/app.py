@@ -1,13 +1,16 @@
 """``bcdrill serve``: a read-only web page of one client's drills and scorecards.
 
 Each client opens ``/access/<token>`` once (the link ``bcdrill serve token CLIENT`` prints);
-the server checks the token against the stored hashes, sets it as an ``HttpOnly``,
-``SameSite=Strict`` cookie and redirects to ``/``, the list of that client's drills with the
+the server checks the token against the stored hashes, opens a server-side session (the
+cookie holds a random session id, never the token: see :mod:`reports.portal.sessions`) in an
+``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` behind TLS: :mod:`engine.tlsproxy`) and
+redirects to ``/``, the list of that client's drills with the
 score trend. ``/runs/<run id>`` shows one debrief — always the client version — as HTML or
 ``?format=pdf``, in ``?lang=en|zh-CN``. Scripts may send ``Authorization: Bearer <token>``.
 
 Every refusal looks the same: a missing, malformed, wrong or revoked token gets the same
-401 page, and another client's run is the same 404 as a run that does not exist. Tokens
+401 page, and another client's run is the same 404 as a run that does not exist; an unknown
+route or method gets the 401 page without a valid token and the 404 page with one. Tokens
 never reach a log (the access log names the route template, not the path), responses carry
 ``Referrer-Policy: no-referrer`` so the access link does not leak, and every value on a page
 is HTML-escaped by Jinja2.
@@ -23,14 +26,18 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import DrillError
 from engine.record.runstore import list_runs
+from engine.record.tokens import token_hash
+from engine.tlsproxy import ProxySettings
 from engine.web import security_headers
 from reports.debrief.model import Debrief
 from reports.debrief.trend import Trend, build_trend, same_client, trend_html
 from reports.debrief_writer import DEBRIEF_JSON, read_summary
 from reports.i18n import LANGUAGES, translator
+from reports.portal.sessions import ServeSessions
 from reports.portal.tokens import ServeTokens
 from reports.renderers import RenderOptions, get_format, render_bytes
 
@@ -41,22 +48,32 @@ SECURITY_HEADERS = security_headers(data_images=True)
 SERVE_FORMATS = ("html", "pdf")
 
 
-def _presented_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(COOKIE)
-
-
 class ServeApp:
     """The pages, over one run store and one token file."""
 
-    def __init__(self, runs_root: Path | None, tokens: ServeTokens, lang: str, tz: str) -> None:
+    def __init__(
+        self, runs_root: Path | None, tokens: ServeTokens, lang: str, tz: str, proxy: ProxySettings
+    ) -> None:
         translator(lang, tz)  # an unknown language or zone fails at start, not per request
         self.runs_root = runs_root
         self.tokens = tokens
+        self.sessions = ServeSessions()
         self.lang = lang
         self.tz = tz
+        self.proxy = proxy
+
+    def client(self, request: Request) -> str | None:
+        """The client asking: from ``Authorization: Bearer <token>`` (scripts) or the session
+        cookie (browsers); None when neither names a current token."""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return self.tokens.client_of(header[7:].strip())
+        return self.tokens.client_of_hash(self.sessions.token_hash(request.cookies.get(COOKIE)))
+
+    def refused(self, request: Request) -> Response:
+        """The answer to an unknown route or method: the 401 page without a valid token, the
+        404 page with one (the same pages as every other refusal)."""
+        return self.not_found(request) if self.client(request) else self.denied(request)
 
     def language(self, request: Request) -> str:
         """``?lang=`` when it is a known language, else the server's default."""
@@ -98,11 +115,20 @@ def _escape(text: str) -> str:
 
 
 def create_app(
-    runs_root: Path | None = None, tokens: ServeTokens | None = None, lang: str = "en", tz: str = "UTC"
+    runs_root: Path | None = None,
+    tokens: ServeTokens | None = None,
+    lang: str = "en",
+    tz: str = "UTC",
+    proxy: ProxySettings | None = None,
 ) -> FastAPI:
     """The read-only FastAPI app (no docs pages, no OpenAPI schema)."""
-    pages = ServeApp(runs_root, tokens or ServeTokens(), lang, tz)
+    pages = ServeApp(runs_root, tokens or ServeTokens(), lang, tz, proxy or ProxySettings())
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    async def on_http_error(request: Request, _exc: Exception) -> Response:
+        return pages.refused(request)
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
 
     @app.middleware("http")
     async def headers_and_log(
@@ -124,15 +150,21 @@ def create_app(
     def access(token: str, request: Request) -> Response:
         if pages.tokens.client_of(token) is None:
             return pages.denied(request)
+        session_id = pages.sessions.create(token_hash(token))
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
-            COOKIE, token, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https"
+            COOKIE,
+            session_id,
+            httponly=True,
+            samesite="strict",
+            path="/",
+            secure=pages.proxy.secure_cookies(request.url.scheme),
         )
         return response
 
     @app.get("/")
     def index(request: Request) -> Response:
-        client = pages.tokens.client_of(_presented_token(request))
+        client = pages.client(request)
         if client is None:
             return pages.denied(request)
         lang = pages.language(request)
@@ -143,7 +175,7 @@ def create_app(
 
     @app.get("/runs/{run_id}")
     def run_page(run_id: str, request: Request) -> Response:
-        client = pages.tokens.client_of(_presented_token(request))
+        client = pages.client(request)
         if client is None:
             return pages.denied(request)
         fmt = request.query_params.get("format", "html")
@@ -161,10 +193,13 @@ def create_app(
     return app
 
 
-def serve(host: str, port: int, runs_root: Path | None, lang: str, tz: str) -> None:
+def serve(
+    host: str, port: int, runs_root: Path | None, lang: str, tz: str, proxy: ProxySettings | None = None
+) -> None:
     """Run the server until interrupted (uvicorn's access log is off: it would log paths)."""
     import uvicorn
 
-    app = create_app(runs_root, ServeTokens(), lang, tz)
-    log.info("serve.started", host=host, port=port)
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    proxy = proxy or ProxySettings()
+    app = create_app(runs_root, ServeTokens(), lang, tz, proxy)
+    log.info("serve.started", host=host, port=port, behind_tls=proxy.behind_tls)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", **proxy.uvicorn_options())

@@ -49,3 +49,9 @@ class ServeTokens:
         """The client whose token ``token`` is, or ``None`` (missing, malformed or wrong)."""
         holder = self._store.find(token)
         return holder.name if holder else None
+
+    def client_of_hash(self, digest: str | None) -> str | None:
+        """The client whose current token hashes to ``digest`` (a session's token), or ``None``
+        once that token was revoked or re-issued."""
+        holder = self._store.by_digest(digest) if digest else None
+        return holder.name if holder else None
