@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from engine.faults.base import FaultAction, FaultPlan
+from engine.errors import TransportError
+from engine.faults.base import EffectiveTime, FaultAction, FaultPlan
 from engine.transports.connections import Transports
 
 
@@ -18,6 +19,28 @@ class ContainerStateFault(FaultAction):
 
     target_kind = "container"
     verb: ClassVar[str]
+    #: The daemon events that mark the moment the service stopped, in order of preference.
+    effect_events: ClassVar[tuple[str, ...]] = ("die", "kill", "stop")
+
+    def _effect_events(self) -> tuple[str, ...]:
+        return self.effect_events
+
+    #: A responder can undo it (``docker start``/``unpause``): by default, responders restore.
+    responder_restorable: ClassVar[bool] = True
+
+    def effective_at(
+        self, transports: Transports, prior: Mapping[str, Any], since: float, until: float
+    ) -> EffectiveTime | None:
+        """The Docker daemon's own time of the event that stopped the service."""
+        try:
+            events = transports.docker.event_times(str(prior["id"]), since, until)
+        except TransportError:
+            return None
+        for wanted in self._effect_events():
+            times = [ns for action, ns in events if action == wanted]
+            if times:
+                return EffectiveTime(min(times) / 1e9, f"docker daemon event {wanted!r}")
+        return None
 
     def capture(self, transports: Transports) -> dict[str, Any]:
         """Record whether the container was running or paused."""
@@ -92,6 +115,11 @@ class StopContainer(ContainerStateFault):
     def _inject_args(self) -> str:
         return f"--time {int(self.params.get('timeout', 0))} "
 
+    def _effect_events(self) -> tuple[str, ...]:
+        """Without a grace period the service stops at the daemon's first signal (``kill``,
+        ~100 ms before ``die``); with one, it may serve until the process dies."""
+        return ("kill", "die") if int(self.params.get("timeout", 0)) == 0 else ("die", "kill")
+
 
 class KillContainer(ContainerStateFault):
     """Send a signal to a container's main process (``docker kill``), SIGKILL by default."""
@@ -118,6 +146,10 @@ class KillContainer(ContainerStateFault):
     def _signal(self) -> str:
         return str(self.params.get("signal", "SIGKILL"))
 
+    def _effect_events(self) -> tuple[str, ...]:
+        """SIGKILL ends the service at the signal; another signal only when it dies of it."""
+        return ("kill", "die") if self._signal() in ("SIGKILL", "KILL", "9") else ("die", "kill")
+
     def _inject_args(self) -> str:
         return f"--signal {self._signal()} "
 
@@ -127,6 +159,7 @@ class PauseContainer(ContainerStateFault):
 
     name = "docker.pause"
     verb = "pause"
+    effect_events = ("pause",)
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Pause the container."""
