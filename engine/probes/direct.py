@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import TransportError
+from engine.errors import PreflightError, TransportError
 from engine.transports.connections import Transports
 
 
@@ -82,6 +82,9 @@ class DirectResolver:
             return None
         try:
             attrs = self._transports.docker.container(self._container).attrs
+        except PreflightError:  # no Docker endpoint in the environment: probe the URL
+            self._not_published = True
+            return None
         except TransportError:
             return DirectAddress(self._container, "", self._port or 0) if self._port else None
         if self._port is None:
