@@ -8,9 +8,14 @@ real :class:`~engine.run.observe.ProbeWatcher` s (the ones DrillRun uses) watch 
 * ``kill``/``start``: an independent observer process polling the container's own address
   on the lab network every 1 ms (resolution ~1–2 ms).
 
-Two engine probes watch at once: the published loopback port (what the lab environment
-uses; it shows the ~1 s ARP-retry artefact while the container starts) and the container's
-bridge address (the alternative). Error = reported − true, per transition.
+Two engine probes watch at once, at the engine's default interval and timeout (and a finer
+interval in the full run): the lab environment's published loopback port for the
+``storefront`` target — which the engine's HTTP probe resolves to the container's own
+address, away from the proxy's ~1 s ARP-retry artefact — and the container's bridge
+address given literally. A transition's reported time is its ``observed_t`` (the check that
+first saw it). For ``kill`` the Docker daemon's fatal event (what a ``docker.kill`` fault
+records as its effective time, the debrief's impact start) is compared too. Error =
+reported − true, per transition; medians and p95 in the report.
 
 Acks: a live DrillRun (manual responders) receives acks written with
 :func:`engine.run.responses.write_ack` at known moments; error = ``step.recorded`` − sent.
@@ -29,11 +34,13 @@ from typing import Any
 from benchmarks.common import BenchLab, Report, figure, http_ok, wait_until
 from benchmarks.observer import Observer, Watch
 from engine.clock import RunClock
+from engine.faults.docker_lifecycle import fatal_moment
 from engine.model.types import ProbeSpec, frozen_mapping
 from engine.probes.http import HttpProbe
 from engine.record.journal import Journal
 from engine.record.records import RecordType
 from engine.run.observe import ProbeWatcher
+from engine.spec.build import DEFAULT_PROBE_INTERVAL_S, DEFAULT_PROBE_TIMEOUT_S
 from engine.spec.loader import load_environment, load_playbook
 from engine.transports.connections import Transports
 
@@ -54,8 +61,9 @@ class _Marks:
         if record["type"] != RecordType.PROBE_CHANGED:
             return
         key = (str(record["data"]["probe"]), str(record["data"]["state"]))
+        observed = record["data"].get("observed_t", record["t"])  # when first observable
         with self._lock:
-            self.seen.setdefault(key, []).append(float(record["t"]))
+            self.seen.setdefault(key, []).append(float(observed))
 
     def snapshot(self) -> dict[tuple[str, str], int]:
         """How many transitions of each kind are known now."""
@@ -79,7 +87,7 @@ class _Marks:
 
 def run(report: Report, lab: BenchLab, quick: bool) -> None:
     """Outage transitions at two probe intervals, then acks."""
-    intervals = (0.1,) if quick else (0.1, 0.02)
+    intervals = (DEFAULT_PROBE_INTERVAL_S,) if quick else (DEFAULT_PROBE_INTERVAL_S, 0.02)
     reps = 2 if quick else 6
     for interval in intervals:
         _outages(report, lab, interval, reps)
@@ -101,15 +109,21 @@ def _outages(report: Report, lab: BenchLab, interval: float, reps: int) -> None:
     marks = _Marks(clock)
     journal.subscribe(marks)
     transports = Transports(env)
-    urls = {"published": lab.storefront_url, "bridge": lab.storefront_bridge_url}
+    # "published": as a playbook would say it (target + published URL: the engine probes the
+    # container's own address); "bridge": the container address given literally
+    urls = {"published": ("storefront", lab.storefront_url), "bridge": (None, lab.storefront_bridge_url)}
     watchers = [
         ProbeWatcher(
             HttpProbe(
-                ProbeSpec(name, "http", None, interval, 0.5, frozen_mapping({"url": url})), env, transports
+                ProbeSpec(
+                    name, "http", target, interval, DEFAULT_PROBE_TIMEOUT_S, frozen_mapping({"url": url})
+                ),
+                env,
+                transports,
             ),
             journal,
         )
-        for name, url in urls.items()
+        for name, (target, url) in urls.items()
     ]
     errors: dict[str, list[float]] = {}
     offset = time.monotonic() - clock.now()  # monotonic = run offset + offset
@@ -130,7 +144,11 @@ def _outages(report: Report, lab: BenchLab, interval: float, reps: int) -> None:
         client.close()
     tag = f"interval {interval * 1000:g} ms"
     for key, samples in sorted(errors.items()):
-        goal = {"goal_max": GOAL_MS, "on": "abs_p95"} if key.endswith("up") or "length" in key else {}
+        goal = (
+            {"goal_max": GOAL_MS, "on": "abs_p95"}
+            if key.endswith("up") or "length" in key or "impact" in key
+            else {}
+        )
         report.add(figure(FAMILY, f"{key} error ({tag})", samples, **goal))  # type: ignore[arg-type]
 
 
@@ -177,8 +195,15 @@ def _kill_outage(
 ) -> None:
     before = marks.snapshot()
     observer.arm(Watch("http_down", lab.storefront_bridge_url, timeout_s=3.0, request_timeout_s=0.02))
+    called = time.time()
     client.api.kill(cid)
+    returned = time.time()
     seen_down = observer.result()
+    since, until = f"{called - 0.001:.6f}", f"{returned + 0.001:.6f}"
+    events = client.api.events(since=since, until=until, filters={"container": cid}, decode=True)
+    fatal = fatal_moment([(str(e.get("Action")), int(e["timeNano"])) for e in events])
+    # unix → run offset: both clocks read now
+    effective = None if fatal is None else fatal.unix - time.time() + time.monotonic() - offset
     time.sleep(length)
     observer.arm(Watch("http_up", lab.storefront_bridge_url, timeout_s=10.0, request_timeout_s=0.01))
     client.api.start(cid)
@@ -187,6 +212,7 @@ def _kill_outage(
     up_true = None if seen_up is None else seen_up - offset
     if down_true is None or up_true is None:
         return
+    _record(errors, "kill: daemon's fatal event (impact start)", effective, down_true)
     for probe in ("published", "bridge"):
         down = marks.next_after(before, probe, "down", 3.0)
         up = marks.next_after(before, probe, "up", 5.0)

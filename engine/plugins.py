@@ -25,6 +25,7 @@ T = TypeVar("T")
 STANDARD_DEBRIEFER = "standard"
 DESK_SERVICE = "desk"
 SIMULATED_PEOPLE = "simulate"
+RUNBOOK = "runbook"  # CI (``--responders auto``) performs the playbook's automated steps for real
 
 
 def _check_schema_class(base: type, kind: str) -> Callable[[str, Any], None]:
@@ -95,5 +96,7 @@ def resolve_parts(
 ) -> RunParts:
     """Resolve what a run needs (responders mode, with a desk or not), failing loudly up front."""
     services = (required(SERVICES, desk_service),) if desk else ()
-    people = required(RESPONDERS, SIMULATED_PEOPLE) if responders == "simulate" else None
-    return RunParts(required(DEBRIEFERS, debriefer), services, people)
+    people = {"simulate": SIMULATED_PEOPLE, "auto": RUNBOOK}.get(responders)
+    return RunParts(
+        required(DEBRIEFERS, debriefer), services, required(RESPONDERS, people) if people else None
+    )

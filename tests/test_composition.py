@@ -23,7 +23,9 @@ DATA = REPO / "tests" / "data"
 
 def test_parts_follow_the_run_options() -> None:
     auto = resolve_parts("auto", desk=False)
-    assert auto.debriefer is DEBRIEFERS.get("standard") and auto.services == () and auto.responders is None
+    assert auto.debriefer is DEBRIEFERS.get("standard") and auto.services == ()
+    assert auto.responders is RESPONDERS.get("runbook")  # CI performs the runbook for real
+    assert resolve_parts("manual", desk=False).responders is None
     people = resolve_parts("simulate", desk=True)
     assert people.services == (SERVICES.get("desk"),) and people.responders is RESPONDERS.get("simulate")
 

@@ -57,8 +57,13 @@ def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: P
         for r in records(run_dir)
         if r["type"] == "probe.changed" and r["data"] == {**r["data"], "probe": "storefront", "state": "up"}
     ]
-    assert down["t"] < reverted["t"] < ups[-1]["t"]
+    # restore: responders — the simulated MSP restarted the container (the mitigate step's
+    # runbook action); the engine handed the fault over and at the end found it restored
+    handed_over = first(run_dir, "fault.handed_over")
+    assert down["t"] < handed_over["t"] < reverted["t"]
+    assert ups[-1]["t"] < reverted["t"] and reverted["data"]["already_restored"] is True
     assert applied["t"] - down["t"] < 1.0  # the probe saw it go down around the stop call
+    assert applied["data"]["effective_source"].startswith("docker daemon event")
     recorded = {r["data"]["step"]: r for r in records(run_dir) if r["type"] == "step.recorded"}
     assert set(recorded) == {
         "msp.acknowledge",
@@ -79,8 +84,10 @@ def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: P
     report = debrief(run_dir)
     assert json.loads(result.stdout)["run_id"] == report["run_id"] == run_dir.name
     steps = {f"{s['party']}.{s['id']}": s for s in report["steps"]}
+    impact_start = applied["data"]["effective_t"]  # the daemon's time, not the record's
     for key, record in recorded.items():
-        assert steps[key]["actual_s"] == pytest.approx(record["t"] - applied["t"], abs=0.002)
+        t = record["data"].get("observed_t", record["t"])  # probe steps: when first observable
+        assert steps[key]["actual_s"] == pytest.approx(t - impact_start, abs=0.002)
     for step in report["steps"]:
         expected = _expected_score(step["actual_s"], step["target_s"], 3.0)
         assert step["score"] == pytest.approx(expected, abs=0.01)

@@ -137,8 +137,8 @@ def test_valid_playbook_loads_into_the_models() -> None:
     assert pb.probes[0] == ProbeSpec("storefront", "test.check", "storefront", 0.25, 0.5, pb.probes[0].params)
     assert dict(pb.probes[0].params) == {"url": "storefront"}
     assert (pb.probes[1].interval_s, pb.probes[1].timeout_s, pb.probes[1].target) == (
-        1.0,
-        2.0,
+        0.1,  # defaults fine enough for 50 ms without tuning
+        0.5,
         None,
     )
     assert pb.steady_state == ("storefront", "orders")
@@ -297,9 +297,9 @@ def test_python_tag() -> None:
 def test_unknown_fields_are_located_at_their_key_with_a_suggestion() -> None:
     assert problems(bad("unknown-field.yaml")) == [
         f"{rel('unknown-field.yaml')}:10:5: faults[0].retries: unknown field 'retries' "
-        "(allowed: action, at, duration, id, params, select, target, until)",
+        "(allowed: action, at, duration, id, params, restore, select, target, until)",
         f"{rel('unknown-field.yaml')}:17:7: response.msp[0].wieght: unknown field 'wieght' "
-        "(did you mean 'weight'? allowed: after, id, record, title, weight, within)",
+        "(did you mean 'weight'? allowed: after, id, record, runbook, title, weight, within)",
     ]
 
 

@@ -104,11 +104,11 @@ def test_watcher_journals_each_new_measurement_once_before_the_transition(journa
     )
     watch(probe, journal, probe.exhausted)
     assert records(journal) == [
-        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up", "observed_t": 0.0}),
         ("probe.measured", {"probe": "fake", "measurement": m1}),
-        ("probe.changed", {"probe": "fake", "state": "down", "detail": "down"}),
+        ("probe.changed", {"probe": "fake", "state": "down", "detail": "down", "observed_t": 0.0}),
         ("probe.measured", {"probe": "fake", "measurement": m2}),
-        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up", "observed_t": 0.0}),
     ]
 
 
@@ -116,9 +116,12 @@ def test_a_measurement_that_is_not_json_is_a_probe_error(journal: Journal) -> No
     probe = ScriptedProbe([result(True), result(True, {"rpo_s": float("nan")}), result(True)])
     watch(probe, journal, probe.exhausted)
     assert records(journal) == [
-        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
-        ("probe.changed", {"probe": "fake", "state": "down", "detail": "probe error: TypeError"}),
-        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up"}),
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up", "observed_t": 0.0}),
+        (
+            "probe.changed",
+            {"probe": "fake", "state": "down", "detail": "probe error: TypeError", "observed_t": 0.0},
+        ),
+        ("probe.changed", {"probe": "fake", "state": "up", "detail": "up", "observed_t": 0.0}),
     ]
 
 
@@ -236,3 +239,56 @@ def test_the_watcher_journals_a_rollback_without_a_fake_outage(journal: Journal)
     assert kinds == [("probe.changed", "up"), ("probe.measured", None)]
     measurement = records(journal)[1][1]["measurement"]
     assert (measurement["surviving"]["seq"], measurement["seen"]["seq"]) == (3, 5)
+
+
+# ------------------------------------------------------------------ when a transition happened
+
+
+class SlowProbe(ProbeKind):
+    """Each check takes ``took_s`` of fake time; results come from a script."""
+
+    name = "slow"
+
+    def __init__(self, clock: FakeClock, took_s: float, results: list[ProbeResult]) -> None:
+        super().__init__(spec("slow", self.name), ENVIRONMENT, Transports(ENVIRONMENT))
+        self._clock, self._took, self._results = clock, took_s, list(results)
+
+    def check(self) -> ProbeResult:
+        """Advance the clock by the check's duration, then answer."""
+        self._clock.advance(self._took)
+        return self._results.pop(0)
+
+
+def test_transitions_are_stamped_when_first_observable(tmp_path: Path) -> None:
+    """A failure at the start of the failing check, a recovery when its connection opened —
+    not when the (slow) check returned."""
+    clock = FakeClock()
+    journal = Journal(tmp_path / "journal.jsonl", clock)
+    results = [
+        ProbeResult(True, "up", opened_after_s=0.001),
+        ProbeResult(False, "timeout"),
+        ProbeResult(True, "HTTP 200", opened_after_s=0.04),
+    ]
+    watcher = ProbeWatcher(SlowProbe(clock, 0.5, results), journal)
+    clock.advance(1.0)
+    watcher._observe()  # starts at 1.0, returns at 1.5
+    clock.advance(0.1)
+    watcher._observe()  # starts at 1.6 (the failure's first sight), returns at 2.1
+    clock.advance(0.1)
+    watcher._observe()  # starts at 2.2, connection opened at 2.24, returns at 2.7
+    journal.close()
+    changes = [r for r in read_journal(journal.path).records if r["type"] == "probe.changed"]
+    assert [(c["data"]["state"], c["data"]["observed_t"]) for c in changes] == [
+        ("up", 1.001),
+        ("down", 1.6),
+        ("up", 2.24),
+    ]
+    assert [c["t"] for c in changes] == [1.5, 2.1, 2.7]  # the records are written on return
+
+
+def test_observed_at_ignores_a_connection_time_of_a_failure() -> None:
+    from engine.run.observe import observed_at
+
+    assert observed_at(5.0, ProbeResult(False, "HTTP 500", opened_after_s=0.2)) == 5.0
+    assert observed_at(5.0, ProbeResult(True, "running")) == 5.0
+    assert observed_at(5.0, ProbeResult(True, "HTTP 200", opened_after_s=0.02)) == 5.02

@@ -1,7 +1,9 @@
 """Simulated responders: people who ack their steps at seeded, realistic random delays.
 
 They go through the same durable hand-off as ``bcdrill ack`` (the run's inbox), so the
-engine records them exactly like real people, with its own receipt time. Used by the demo
+engine records them exactly like real people, with its own receipt time. A step with a
+runbook action (e.g. ``docker: start`` for the MSP's mitigation) is really performed first,
+as the MSP would: the service comes back because someone restarted it. Used by the demo
 and CI (``bcdrill run --responders simulate``). Same seed, same delays.
 """
 
@@ -10,8 +12,13 @@ from __future__ import annotations
 import random
 import threading
 
+import structlog
+
+from engine.errors import DrillError
 from engine.model.types import ResponseStep
 from engine.run.responses import Ack, ResponderContext, write_ack
+
+log = structlog.get_logger(__name__)
 
 TICK_S = 0.02
 DELAY_RANGE = (0.3, 1.3)  # × the step's target: most on time, some late
@@ -61,9 +68,22 @@ class SimulatedResponders:
                 due = self._due(step, anchor)
                 if step.key not in self._sent and due is not None and now >= due:
                     self._sent[step.key] = now
+                    self._perform(step)
                     self._send(step.key, self._person[step.key])
             if len(self._sent) == len(self._steps):
                 return
+
+    def _perform(self, step: ResponseStep) -> None:
+        """Do the step's runbook action for real, if it has one (a failure is logged: the
+        person still says they did it, and the probes show whether it worked)."""
+        if step.runbook is None or self._ctx.perform_runbook is None:
+            return
+        try:
+            done = self._ctx.perform_runbook(step.runbook)
+        except DrillError as exc:
+            log.warning("simulated.runbook_failed", step=step.key, error=str(exc))
+            return
+        log.info("simulated.runbook", step=step.key, action=done)
 
     def _send(self, key: str, person: str) -> None:
         """Hand one ack to the engine (the run's inbox, like ``bcdrill ack``)."""

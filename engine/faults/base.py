@@ -47,12 +47,25 @@ class FaultPlan:
     revert: str
 
 
+@dataclass(frozen=True)
+class EffectiveTime:
+    """The moment a fault took effect (unix seconds) and where that moment comes from."""
+
+    unix: float
+    source: str  # e.g. "docker daemon event 'die'"
+
+
 class FaultAction(ABC):
     """Base class of every fault action; subclasses set the class variables and four methods."""
 
     name: ClassVar[str]
     target_kind: ClassVar[TargetKind]
     params_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+    #: True when a responder can undo this fault with the ordinary tools of the job (start a
+    #: stopped container): then, by default, the responders restore the service and the
+    #: engine only verifies (``restore: responders``); otherwise the engine restores it at the
+    #: responder's signal (``restore: engine``). See docs/scoring.md.
+    responder_restorable: ClassVar[bool] = False
 
     def __init__(self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any]) -> None:
         self.fault_id = fault_id
@@ -78,6 +91,14 @@ class FaultAction(ABC):
     @abstractmethod
     def is_reverted(self, transports: Transports, prior: Mapping[str, Any]) -> bool:
         """True when the target is back in its prior state (as far as this fault goes)."""
+
+    def effective_at(
+        self, transports: Transports, prior: Mapping[str, Any], since: float, until: float
+    ) -> EffectiveTime | None:
+        """When the fault really took effect, from the target's own source of truth, for an
+        inject called at unix time ``since`` that returned at ``until``; None when the target
+        has no such source (then the impact starts at the ``fault.applied`` record)."""
+        return None
 
     def manual_revert(self, prior: Mapping[str, Any]) -> str:
         """The command a person runs when the automatic revert failed."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from engine.faults.base import FaultAction, FaultPlan
+from engine.errors import TransportError
+from engine.faults.base import EffectiveTime, FaultAction, FaultPlan
 from engine.transports.connections import Transports
 
 
@@ -18,6 +19,21 @@ class ContainerStateFault(FaultAction):
 
     target_kind = "container"
     verb: ClassVar[str]
+    #: The daemon events that mark the moment the service stopped (see :func:`fatal_moment`).
+    effect_events: ClassVar[tuple[str, ...]] = ("kill", "die")
+
+    #: A responder can undo it (``docker start``/``unpause``): by default, responders restore.
+    responder_restorable: ClassVar[bool] = True
+
+    def effective_at(
+        self, transports: Transports, prior: Mapping[str, Any], since: float, until: float
+    ) -> EffectiveTime | None:
+        """The Docker daemon's own time of the event that stopped the service."""
+        try:
+            events = transports.docker.event_times(str(prior["id"]), since, until)
+        except TransportError:
+            return None
+        return fatal_moment([(a, ns) for a, ns in events if a in self.effect_events])
 
     def capture(self, transports: Transports) -> dict[str, Any]:
         """Record whether the container was running or paused."""
@@ -64,6 +80,24 @@ class ContainerStateFault(FaultAction):
 
     def _inject_args(self) -> str:
         return ""
+
+
+def fatal_moment(events: list[tuple[str, int]]) -> EffectiveTime | None:
+    """The daemon's time of the event that ended the service, from ``(action, timeNano)``.
+
+    A container dies of the *last* signal sent before its ``die`` event: ``docker stop -t 0``
+    sends SIGTERM, which a PID 1 without a handler ignores, then SIGKILL; measured against a
+    5 ms prober the service stops within ~15 ms of that last ``kill``, while ``die`` comes
+    40–75 ms later (cleanup). Without a ``kill`` (or for ``pause``), the first event counts.
+    """
+    dies = [ns for action, ns in events if action == "die"]
+    kills = [ns for action, ns in events if action == "kill" and (not dies or ns <= dies[0])]
+    if kills:
+        return EffectiveTime(max(kills) / 1e9, "docker daemon event 'kill' (the fatal signal)")
+    if events:
+        action, ns = min(events, key=lambda e: e[1])
+        return EffectiveTime(ns / 1e9, f"docker daemon event {action!r}")
+    return None
 
 
 class StopContainer(ContainerStateFault):
@@ -127,6 +161,7 @@ class PauseContainer(ContainerStateFault):
 
     name = "docker.pause"
     verb = "pause"
+    effect_events = ("pause",)
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Pause the container."""

@@ -15,6 +15,7 @@ from typing import Any, Literal
 Party = Literal["msp", "client"]
 PARTIES: tuple[Party, ...] = ("msp", "client")
 EnvironmentKind = Literal["staging", "test", "production"]
+Restore = Literal["responders", "engine"]
 
 
 def frozen_mapping(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -72,6 +73,33 @@ class FaultSpec:
     params: Mapping[str, Any] = field(default_factory=frozen_mapping)
     select_count: int | None = None  # hit only this many of the target's members…
     select_percent: float | None = None  # …or this share of them (chosen with the run's seed)
+    restore: Restore | None = None  # who restores at ``until``; None: the action's default
+
+
+@dataclass(frozen=True)
+class RunbookAction:
+    """A response step's runbook automation: what the ``auto`` responder (and the simulated
+    MSP) really performs for the step, so the recovery measured is the runbook's.
+
+    ``kind`` ``docker`` (``verb`` start/restart/unpause on ``target``'s containers),
+    ``command`` (``verb`` is a shell command on ``target``'s SSH hosts) or ``http``
+    (``verb`` is the method, called on ``url``).
+    """
+
+    kind: Literal["docker", "command", "http"]
+    verb: str
+    target: str | None = None
+    url: str | None = None
+    expect_status: int | None = None
+    timeout_s: float = 30.0
+
+    def describe(self) -> str:
+        """One line for plans and reports, e.g. ``docker start storefront``."""
+        if self.kind == "http":
+            return f"HTTP {self.verb} {self.url}"
+        if self.kind == "docker":
+            return f"docker {self.verb} {self.target}"
+        return f"on {self.target}: {self.verb}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,7 @@ class ResponseStep:
     after: str | None
     recorded_by: Recording
     weight: float = 1.0
+    runbook: RunbookAction | None = None
 
     @property
     def key(self) -> str:

@@ -23,11 +23,16 @@ class ProbeResult:
     differs from the last one it journaled, so a probe may carry its latest measurement on
     every result. Raises :class:`TypeError` when the measurement cannot be written as strict
     JSON (a probe bug, caught by the watcher like any other).
+
+    ``opened_after_s`` is how long after the start of the check its connection opened (None
+    when the probe has no connection phase): a recovery is stamped at that moment, the first
+    at which the service was observably back, not when the answer finished arriving.
     """
 
     healthy: bool
     detail: str = ""
     measurement: Mapping[str, Any] | None = field(default=None, hash=False)
+    opened_after_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.measurement is None:

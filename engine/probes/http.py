@@ -1,7 +1,11 @@
 """HTTP probe: status code, optional body match and latency bound, with a short deadline.
 
 Empty replies and connection resets count as down (a killed container's published port
-answers that way for ~130 ms before it refuses — see NOTES.md).
+answers that way for ~130 ms before it refuses — see NOTES.md). The connect phase has its
+own short deadline, so a hung SYN cannot hide a recovery for a whole timeout; the moment
+the connection opened is reported with the result (a recovery is stamped there). A
+container target's published loopback port is probed at the container's own address
+(:mod:`engine.probes.direct`), away from the proxy's ARP stall.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from urllib.parse import urlsplit
 
 from engine.errors import InputError
 from engine.probes.base import ProbeKind, ProbeResult
+from engine.probes.direct import DirectResolver, is_loopback
+
+#: Deadline of the connect phase (capped by the probe's timeout): loopback and container
+#: addresses answer a SYN in well under a millisecond, so anything slower is a stall.
+CONNECT_TIMEOUT_S = 0.2
 
 
 class HttpProbe(ProbeKind):
@@ -34,8 +43,15 @@ class HttpProbe(ProbeKind):
                 "type": "string",
                 "description": "slower answers count as down, e.g. 800ms",
             },
+            "direct": {
+                "type": "boolean",
+                "description": "probe a container target at its own address (default true)",
+            },
         },
     }
+
+    _resolver: DirectResolver | None = None
+    _resolver_ready = False
 
     def url(self) -> str:
         """The URL probed, resolved through the environment."""
@@ -48,16 +64,48 @@ class HttpProbe(ProbeKind):
             )
         return resolved
 
+    def direct(self) -> DirectResolver | None:
+        """The resolver of the container's own address, None when the URL is probed as is."""
+        if not self._resolver_ready:
+            self._resolver_ready = True
+            parts = urlsplit(self.url())
+            binding = self.environment.targets.get(self.spec.target or "")
+            usable = (
+                self.spec.params.get("direct", True) is not False
+                and parts.scheme == "http"
+                and binding is not None
+                and binding.kind == "container"
+                and bool(binding.refs)
+                and is_loopback(parts.hostname or "")
+                and parts.port is not None
+            )
+            if usable and binding is not None and parts.port is not None:
+                self._resolver = DirectResolver(self.transports, binding.refs[0], parts.port)
+        return self._resolver
+
     def check(self) -> ProbeResult:
-        """One GET with the probe's timeout."""
+        """One GET: connect within the connect deadline, then answer within the timeout."""
         from engine.model.durations import parse_duration
 
-        parts = urlsplit(self.url())
-        conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(parts.hostname or "", parts.port, timeout=self.spec.timeout_s)
         started = time.monotonic()
+        parts = urlsplit(self.url())
+        host, port = parts.hostname or "", parts.port
+        resolver = self.direct()
+        address = resolver.resolve() if resolver is not None else None
+        if address is not None:
+            if not address.ip:
+                return ProbeResult(False, "container not running")
+            host, port = address.ip, address.port
+        conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        timeout = self.spec.timeout_s
+        conn = conn_cls(host, port, timeout=min(CONNECT_TIMEOUT_S, timeout))
         try:
-            conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+            conn.connect()
+            opened = time.monotonic() - started
+            if conn.sock is not None:
+                conn.sock.settimeout(max(0.01, timeout - opened))
+            headers = {"Host": parts.netloc, "Connection": "close"}
+            conn.request("GET", parts.path or "/", headers=headers)
             response = conn.getresponse()
             body = response.read(65536)
         except (OSError, http.client.HTTPException) as exc:
@@ -74,8 +122,9 @@ class HttpProbe(ProbeKind):
         limit = self.spec.params.get("max_latency")
         if limit and elapsed > parse_duration(limit):
             return ProbeResult(False, f"slow: {elapsed * 1000:.0f} ms")
-        return ProbeResult(True, f"HTTP {response.status}")
+        return ProbeResult(True, f"HTTP {response.status}", opened_after_s=opened)
 
     def describe(self) -> str:
         """GET url."""
-        return f"GET {self.url()} every {self.spec.interval_s:g}s"
+        via = " (at the container's own address)" if self.direct() is not None else ""
+        return f"GET {self.url()}{via} every {self.spec.interval_s:g}s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any, ClassVar
 
 from engine.probes.base import ProbeKind, ProbeResult
@@ -25,9 +26,10 @@ class TcpProbe(ProbeKind):
     def check(self) -> ProbeResult:
         """One connect attempt."""
         address = (str(self.spec.params["host"]), int(self.spec.params["port"]))
+        started = time.monotonic()
         try:
             with socket.create_connection(address, timeout=self.spec.timeout_s):
-                return ProbeResult(True, "connected")
+                return ProbeResult(True, "connected", opened_after_s=time.monotonic() - started)
         except OSError as exc:
             return ProbeResult(False, type(exc).__name__)
 

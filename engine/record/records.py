@@ -23,6 +23,7 @@ class RecordType(StrEnum):
     PROBE_MEASURED = "probe.measured"
     STEP_RECORDED = "step.recorded"
     STEP_REJECTED = "step.rejected"
+    FAULT_HANDED_OVER = "fault.handed_over"  # its ``until`` step came; the responders restore it
     FAULT_REVERTED = "fault.reverted"
     FAULT_REVERT_FAILED = "fault.revert_failed"
     RESTORE_VERIFIED = "restore.verified"

@@ -15,14 +15,18 @@ intent was written is reverted (journaled by :func:`engine.run.reverts.revert_ac
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from engine.clock import iso
 from engine.errors import AbortedError, InjectionError
+from engine.faults.base import EffectiveTime
 from engine.model.types import thaw
 from engine.record.records import RecordType
 from engine.run.reverts import revert_action
@@ -47,7 +51,7 @@ class Applied:
 
     prepared: PreparedFault
     prior: Mapping[str, Any]
-    applied_t: float  # run offset of its fault.applied record
+    applied_t: float  # run offset of its impact start: the target's own time, else fault.applied
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ class FanoutResult:
 
     @property
     def first_applied_t(self) -> float | None:
-        """Run offset of the earliest ``fault.applied`` (the impact start), None if none."""
+        """Run offset of the earliest impact start (the daemon's event time when known, else
+        the ``fault.applied`` record), None if none."""
         return min((a.applied_t for a in self.applied), default=None)
 
 
@@ -110,15 +115,47 @@ def inject_one(
         )
         outcome.prior = prior
         on_intent(pf, prior)
+        called = time.time()
         hook(lambda: action.inject(transports, prior), action.fault_id)
+        returned = time.time()
     except AbortedError:
         raise
     except Exception as exc:  # every target's failure is journaled and reported, not raised
         outcome.error = f"{type(exc).__name__}: {exc}"
         journal.append(RecordType.FAULT_INJECT_FAILED, fault=action.fault_id, error=outcome.error)
         return outcome
-    outcome.applied_t = float(journal.append(RecordType.FAULT_APPLIED, fault=action.fault_id)["t"])
+    effective = _effective(pf, prior, transports, called, returned)
+    record = journal.append(
+        RecordType.FAULT_APPLIED, fault=action.fault_id, **effective_data(effective, journal)
+    )
+    effective_t = record["data"].get("effective_t")
+    outcome.applied_t = float(record["t"] if effective_t is None else effective_t)
     return outcome
+
+
+def _effective(
+    pf: PreparedFault, prior: Mapping[str, Any], transports: Transports, called: float, returned: float
+) -> EffectiveTime | None:
+    """The target's own time of the fault taking effect, None when unknown (never raises)."""
+    try:
+        return pf.action.effective_at(transports, prior, called - 0.001, returned + 0.001)
+    except Exception:  # a time source is a bonus: the fault.applied record's time stands
+        log.warning("fault.effective_time_unavailable", fault=pf.action.fault_id, exc_info=True)
+        return None
+
+
+def effective_data(effective: EffectiveTime | None, journal: Journal) -> dict[str, Any]:
+    """``fault.applied`` fields of an effective time: ``effective_at`` (UTC), ``effective_t``
+    (run offset, the impact start) and ``effective_source``; nothing when it is unknown."""
+    if effective is None:
+        return {}
+    start = journal.clock.utc(0.0)
+    moment = datetime.fromtimestamp(effective.unix, UTC)
+    return {
+        "effective_at": iso(moment),
+        "effective_t": round((moment - start).total_seconds(), 6),
+        "effective_source": effective.source,
+    }
 
 
 def inject_parallel(

@@ -2,8 +2,11 @@
 
 Records (see ``docs/scoring.md``, "Journal records of probes"):
 
-- ``probe.changed`` ``{probe, state, detail}`` on each transition (the first is the initial
-  state);
+- ``probe.changed`` ``{probe, state, detail, observed_t}`` on each transition (the first is
+  the initial state). ``observed_t`` is the run offset at which the new state was first
+  observable: a failure at the *start* of the failing check (the record itself is written
+  when the check returns, up to one timeout later); a recovery when the successful check's
+  connection opened (or its start, for probes without a connection phase);
 - ``probe.measured`` ``{probe, measurement}`` whenever a result carries a measurement that
   differs from the last one journaled for that probe. It is written before the transition
   of the same observation and before the watcher exposes the new state (write-ahead).
@@ -25,10 +28,15 @@ from engine.record.records import RecordType
 
 log = structlog.get_logger(__name__)
 
+#: While a probe is down it looks this often (or at its interval, if finer), so a recovery is
+#: seen within ~25 ms of happening rather than within a whole interval.
+DOWN_INTERVAL_S = 0.025
+
 
 class ProbeWatcher:
-    """Polls one probe at its interval; journals ``probe.changed`` on each transition and
-    ``probe.measured`` on each new measurement."""
+    """Polls one probe at its interval (every :data:`DOWN_INTERVAL_S` while it is down);
+    journals ``probe.changed`` on each transition and ``probe.measured`` on each new
+    measurement."""
 
     def __init__(self, probe: ProbeKind, journal: Journal) -> None:
         self.probe = probe
@@ -53,16 +61,21 @@ class ProbeWatcher:
         self._stop.set()
         self._thread.join(timeout=self.probe.spec.timeout_s + self.probe.spec.interval_s + 1)
 
-    def _loop(self) -> None:
+    def _interval(self) -> float:
+        """The probe's interval; finer while down, so that a recovery is seen promptly."""
         interval = self.probe.spec.interval_s
-        next_at = time.monotonic() + interval
+        return min(interval, DOWN_INTERVAL_S) if self._state == "down" else interval
+
+    def _loop(self) -> None:
+        next_at = time.monotonic() + self._interval()
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             self._observe()
-            next_at += interval
+            next_at = min(next_at + self._interval(), time.monotonic() + self._interval())
             if next_at < time.monotonic():  # a slow check: skip missed ticks, keep cadence
-                next_at = time.monotonic() + interval
+                next_at = time.monotonic() + self._interval()
 
     def _observe(self) -> None:
+        started = self._journal.clock.now()
         try:
             result = self.probe.check()
         except Exception as exc:  # a probe bug must not kill the watcher
@@ -71,7 +84,11 @@ class ProbeWatcher:
         self._journal_measurement(result)
         if result.state != self._state:
             self._journal.append(
-                RecordType.PROBE_CHANGED, probe=self.probe.spec.id, state=result.state, detail=result.detail
+                RecordType.PROBE_CHANGED,
+                probe=self.probe.spec.id,
+                state=result.state,
+                detail=result.detail,
+                observed_t=round(observed_at(started, result), 6),
             )
             self._state = result.state
 
@@ -83,6 +100,14 @@ class ProbeWatcher:
             RecordType.PROBE_MEASURED, probe=self.probe.spec.id, measurement=thaw(result.measurement)
         )
         self._measurement = result.measurement
+
+
+def observed_at(check_started: float, result: ProbeResult) -> float:
+    """Run offset at which ``result``'s state was first observable, for a check begun at
+    ``check_started``: the start for a failure, the connection's opening for a success."""
+    if result.healthy and result.opened_after_s is not None:
+        return check_started + max(0.0, result.opened_after_s)
+    return check_started
 
 
 def wait_until_healthy(probes: list[ProbeKind], timeout_s: float, poll_s: float = 0.1) -> dict[str, str]:

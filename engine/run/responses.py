@@ -21,7 +21,7 @@ import structlog
 
 from engine.clock import Clock
 from engine.errors import InputError
-from engine.model.types import Participant, Playbook, ResponseStep
+from engine.model.types import Participant, Playbook, ResponseStep, RunbookAction
 from engine.record.journal import Journal
 from engine.record.records import RecordType
 
@@ -38,6 +38,7 @@ class Ack:
     by: str
     source: str = "ack"
     note: str = ""
+    observed_t: float | None = None  # when a probe-derived step became observable (run offset)
 
 
 class StepBook:
@@ -95,6 +96,7 @@ class StepBook:
                 source=ack.source,
                 note=ack.note,
                 out_of_order=self._out_of_order(step),
+                **({} if ack.observed_t is None else {"observed_t": ack.observed_t}),
             )
             self._recorded[ack.step] = float(record["t"])
         return True
@@ -206,6 +208,9 @@ class ResponderContext:
     recorded_at: Callable[[str], float | None]
     record: Callable[[Ack], bool]
     options: Mapping[str, str]
+    #: Performs a step's runbook action for real (see :mod:`engine.run.runbook`) and says what
+    #: was done; raises :class:`~engine.errors.DrillError` when it cannot.
+    perform_runbook: Callable[[RunbookAction], str] | None = None
 
 
 class Responders(Protocol):

@@ -34,8 +34,16 @@ def revert_action(
     journal: Journal,
     hook: RevertHook = _direct,
 ) -> bool:
-    """Revert one fault with retries; journal ``fault.reverted`` or ``fault.revert_failed``."""
+    """Revert one fault with retries; journal ``fault.reverted`` or ``fault.revert_failed``.
+
+    ``fault.reverted`` says ``already_restored`` when the target was back in its prior state
+    before the engine touched it (the responders restored it themselves).
+    """
     error = ""
+    try:
+        already: dict[str, Any] = {"already_restored": bool(action.is_reverted(transports, prior))}
+    except Exception:  # only a fact for the debrief: the revert below decides
+        already = {}
     for delay in BACKOFF_S:
         time.sleep(delay)
         try:
@@ -45,7 +53,7 @@ def revert_action(
             error = f"{type(exc).__name__}: {exc}"
             log.warning("fault.revert_retry", fault=action.fault_id, error=error)
             continue
-        _record(journal, RecordType.FAULT_REVERTED, fault=action.fault_id, verified=verified)
+        _record(journal, RecordType.FAULT_REVERTED, fault=action.fault_id, verified=verified, **already)
         return True
     manual = action.manual_revert(prior)
     _record(journal, RecordType.FAULT_REVERT_FAILED, fault=action.fault_id, error=error, manual=manual)

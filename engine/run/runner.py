@@ -23,7 +23,8 @@ import structlog
 from engine import __version__
 from engine.clock import Clock, RunClock
 from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
-from engine.model.types import Environment, FaultSpec, Playbook, thaw
+from engine.model.types import Environment, FaultSpec, Playbook, ResponseStep, Restore, thaw
+from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
 from engine.record.records import RecordType
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
@@ -34,6 +35,7 @@ from engine.run.preflight import prepare
 from engine.run.prepared import PreparedFault
 from engine.run.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
 from engine.run.reverts import revert_all, revert_one
+from engine.run.runbook import perform
 from engine.run.signals import stop_signals
 from engine.transports.connections import Transports
 
@@ -82,6 +84,7 @@ class _State:
     exit_code: int = 0
     reason: str = "completed"
     active: list[_ActiveFault] = field(default_factory=list)
+    handed_over: list[_ActiveFault] = field(default_factory=list)  # the responders restore these
     injected: set[str] = field(default_factory=set)
     unreverted: list[str] = field(default_factory=list)
 
@@ -184,12 +187,13 @@ class DrillRun:
         for service in reversed(responders):
             service.stop()
         unreverted = revert_all(
-            [(a.prepared, a.prior) for a in self._state.active],
+            [(a.prepared, a.prior) for a in [*self._state.handed_over, *self._state.active]],
             self.transports,
             self.journal,
             self._call_revert,
         )
         self._state.active.clear()
+        self._state.handed_over.clear()
         self._state.unreverted.extend(unreverted)
         if self._state.unreverted:
             self._state.exit_code = 5
@@ -273,11 +277,40 @@ class DrillRun:
         for active in list(self._state.active):
             if self._fault_over(active.prepared.spec, active.applied_at, now):
                 self._state.active.remove(active)
+                if self._hand_over(active, now):
+                    continue
                 ok = revert_one(
                     active.prepared, active.prior, self.transports, self.journal, self._call_revert
                 )
                 if not ok:
                     self._state.unreverted.append(active.prepared.action.fault_id)
+
+    def _hand_over(self, active: _ActiveFault, now: float) -> bool:
+        """With ``restore: responders``, a fault whose ``until`` step was recorded (before its
+        upper bound) is left to the responders: journaled, verified at the end, then reverted
+        only if something is left. True when handed over."""
+        spec = active.prepared.spec
+        if self._restore_mode(spec) != "responders" or spec.until is None:
+            return False
+        if self.book.recorded_at(spec.until) is None:
+            return False
+        if spec.duration_s is not None and now - active.applied_at >= spec.duration_s:
+            return False
+        self._state.handed_over.append(active)
+        self.journal.append(
+            RecordType.FAULT_HANDED_OVER,
+            fault=active.prepared.action.fault_id,
+            step=spec.until,
+            restore="responders",
+        )
+        return True
+
+    def _restore_mode(self, spec: FaultSpec) -> Restore:
+        """Who restores the service at the ``until`` step: the playbook's word, else the
+        action's default (responders for faults a responder can undo)."""
+        if spec.restore is not None:
+            return spec.restore
+        return "responders" if FAULTS.get(spec.action).responder_restorable else "engine"
 
     def _fault_over(self, spec: FaultSpec, applied_at: float, now: float) -> bool:
         if spec.duration_s is not None and now - applied_at >= spec.duration_s:
@@ -287,18 +320,17 @@ class DrillRun:
         if self.book.recorded_at(spec.until) is not None:
             return True
         step = self.playbook.step(spec.until)
-        return self.book.settled(
-            step, now, self.playbook.scoring.late_limit, self._exercised(step.recorded_by.kind)
-        )
+        return self.book.settled(step, now, self.playbook.scoring.late_limit, self._exercised(step))
 
     def _all_steps_settled(self, now: float) -> bool:
         limit = self.playbook.scoring.late_limit
-        return all(
-            self.book.settled(s, now, limit, self._exercised(s.recorded_by.kind)) for s in self.playbook.steps
-        )
+        return all(self.book.settled(s, now, limit, self._exercised(s)) for s in self.playbook.steps)
 
-    def _exercised(self, recorded_by: str) -> bool:
-        return self.options.responders != "auto" or recorded_by == "probe"
+    def _exercised(self, step: ResponseStep) -> bool:
+        """In ``auto`` mode only probe-recorded and runbook-automated steps happen."""
+        if self.options.responders != "auto":
+            return True
+        return step.recorded_by.kind == "probe" or step.runbook is not None
 
     def _check_abort(self, elapsed: float) -> None:
         request = abort_requested(self.run_dir)
@@ -343,7 +375,8 @@ class DrillRun:
             how = step.recorded_by
             matches = how.kind == "probe" and how.probe == data["probe"] and how.state == data["state"]
             if matches and self.book.recorded_at(step.key) is None:
-                self.book.record(Ack(step.key, by=f"probe:{how.probe}", source="probe"))
+                observed = data.get("observed_t")
+                self.book.record(Ack(step.key, by=f"probe:{how.probe}", source="probe", observed_t=observed))
 
     def _context(self) -> ResponderContext:
         return ResponderContext(
@@ -362,6 +395,7 @@ class DrillRun:
                 "desk": self.options.desk or "",
                 "environment_path": str(self.environment.source or ""),
             },
+            perform_runbook=partial(perform, environment=self.environment, transports=self.transports),
         )
 
     def _start_responders(self) -> list[Responders]:
@@ -409,6 +443,7 @@ class DrillRun:
                     "within_s": s.within_s,
                     "after": s.after,
                     "weight": s.weight,
+                    "runbook": None if s.runbook is None else s.runbook.describe(),
                     "recorded_by": {
                         "kind": s.recorded_by.kind,
                         "probe": s.recorded_by.probe,
@@ -425,6 +460,7 @@ class DrillRun:
                     "at_s": f.at_s,
                     "duration_s": f.duration_s,
                     "until": f.until,
+                    "restore": self._restore_mode(f),
                 }
                 for f in pb.faults
             ],

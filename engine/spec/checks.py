@@ -136,6 +136,7 @@ def playbook_semantics(doc: YamlDocument) -> Iterator[Problem]:
     yield from _check_plugins(doc, "probes", "kind", PROBES)
     yield from _check_probe_refs(doc)
     yield from _check_steps(doc)
+    yield from _check_runbooks(doc)
     yield from _check_durations(doc, _PLAYBOOK_DURATIONS)
     yield from _check_fault_times(doc)
     yield from _check_scoring(doc)
@@ -245,6 +246,32 @@ def _check_steps(doc: YamlDocument) -> Iterator[Problem]:
             yield doc.problem(("faults", i, "until"), message)
 
 
+_RUNBOOK_KINDS = ("docker", "command", "http")
+
+
+def _check_runbooks(doc: YamlDocument) -> Iterator[Problem]:
+    """A step's runbook names exactly one action, with the target or URL that action needs."""
+    targets = {t for _, t in _strings(doc.data.get("targets"))}
+    for party, i, step in _steps(doc.data):
+        runbook = step.get("runbook")
+        if not isinstance(runbook, dict):
+            continue
+        where = ("response", party, i, "runbook")
+        kinds = [k for k in _RUNBOOK_KINDS if k in runbook]
+        if len(kinds) != 1:
+            yield doc.problem(where, f"give exactly one of docker, command or http (got {len(kinds)})")
+            continue
+        target = runbook.get("target")
+        if kinds[0] in ("docker", "command"):
+            if not isinstance(target, str):
+                yield doc.problem(where, f"a {kinds[0]} runbook action needs a target")
+            elif target not in targets:
+                message = f"unknown target {target!r} (this playbook's targets: {_known(targets)})"
+                yield doc.problem((*where, "target"), message)
+        elif not isinstance(runbook.get("url"), str):
+            yield doc.problem(where, "an http runbook action needs a url")
+
+
 def _check_cycles(
     doc: YamlDocument, steps: list[tuple[str, int, dict[str, Any]]], edges: dict[str, str]
 ) -> Iterator[Problem]:
@@ -270,6 +297,8 @@ _PLAYBOOK_DURATIONS: tuple[tuple[JsonPath, bool], ...] = (
     (("faults", "*", "duration"), False),
     (("response", "msp", "*", "within"), False),
     (("response", "client", "*", "within"), False),
+    (("response", "msp", "*", "runbook", "timeout"), False),
+    (("response", "client", "*", "runbook", "timeout"), False),
     (("objectives", "rto"), False),
     (("objectives", "rpo"), True),
     (("safety", "max_duration"), False),

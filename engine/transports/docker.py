@@ -94,6 +94,28 @@ class DockerTransport:
             )
         return ExecResult(int(exit_code), text)
 
+    def event_times(self, container_id: str, since: float, until: float) -> list[tuple[str, int]]:
+        """``(action, timeNano)`` of the daemon's events for one container between two unix
+        times (the daemon's own clock), oldest first. The daemon answers from its recent
+        event buffer and closes the stream at ``until``."""
+        api = self.client.api
+        stream: Any = self.call(
+            "events",
+            api.events,
+            since=f"{since:.6f}",
+            until=f"{until:.6f}",
+            filters={"container": container_id, "type": "container"},
+            decode=True,
+        )
+        try:
+            return [
+                (str(e.get("Action") or e.get("status") or ""), int(e["timeNano"]))
+                for e in stream
+                if isinstance(e, dict) and "timeNano" in e
+            ]
+        except (APIError, DockerException, OSError, ValueError) as exc:
+            raise TransportError(f"docker: reading events of {container_id[:12]} failed: {exc}") from exc
+
     def close(self) -> None:
         """Close the HTTP session."""
         if self._client is not None:

@@ -38,6 +38,15 @@ class ProbeInfo:
 
 
 @dataclass(frozen=True)
+class FaultPlanInfo:
+    """A playbook fault as ``run.started`` announced it: which step ends it and who restores."""
+
+    id: str
+    until: str | None
+    restore: str  # responders | engine
+
+
+@dataclass(frozen=True)
 class ScoringSpec:
     """Party weights, late-credit limit, rating bands and the pass mark."""
 
@@ -72,6 +81,8 @@ class RunSpec:
     hourly_cost: float
     currency: str
     rpo_probe: str | None = None
+    faults: tuple[FaultPlanInfo, ...] = ()
+    automated_steps: frozenset[str] = frozenset()  # steps with runbook automation
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,10 @@ class FaultTrack:
     verified: bool | None
     revert_error: str | None
     recovered: bool = False  # reverted later by ``bcdrill recover``, not by the run itself
+    effective_t: float | None = None  # when it took effect, from the target's own clock
+    effective_source: str = ""  # where ``effective_t`` comes from, e.g. the Docker daemon's events
+    handed_over_t: float | None = None  # its ``until`` step came; left to the responders
+    already_restored: bool | None = None  # at the engine's revert, someone had restored it
 
 
 @dataclass(frozen=True)
@@ -214,6 +229,15 @@ def _parse_spec(record: dict[str, Any]) -> RunSpec:
         hourly_cost=float(impact.get("hourly_cost", 0.0)),
         currency=str(impact.get("currency", "EUR")),
         rpo_probe=None if objectives.get("rpo_probe") is None else str(objectives["rpo_probe"]),
+        faults=tuple(
+            FaultPlanInfo(
+                str(f["id"]),
+                None if f.get("until") is None else str(f["until"]),
+                str(f.get("restore") or "engine"),
+            )
+            for f in data.get("faults", [])
+        ),
+        automated_steps=frozenset(str(s["key"]) for s in _need(record, "data", "steps") if s.get("runbook")),
     )
 
 
@@ -250,6 +274,11 @@ def _collect_faults(contents: JournalContents, times: _Times) -> tuple[FaultTrac
         builder = builders.setdefault(fault_id, _FaultBuilder(fault_id, "", "", t))
         if kind == RecordType.FAULT_APPLIED:
             builder.update(applied_t=t)
+            if data.get("effective_t") is not None and not times.recovering(record):
+                builder.update(effective_t=float(data["effective_t"]))
+                builder.track = replace(builder.track, effective_source=str(data.get("effective_source", "")))
+        elif kind == RecordType.FAULT_HANDED_OVER:
+            builder.update(handed_over_t=t)
         elif kind == RecordType.FAULT_INJECT_FAILED:
             builder.update(inject_error=str(data.get("error", "")))
         elif kind == RecordType.FAULT_REVERTED and builder.track.reverted_t is None:
@@ -258,6 +287,7 @@ def _collect_faults(contents: JournalContents, times: _Times) -> tuple[FaultTrac
                 reverted_t=t,
                 verified=bool(data.get("verified", False)),
                 recovered=times.recovering(record),
+                already_restored=None if "already_restored" not in data else bool(data["already_restored"]),
             )
         elif kind == RecordType.FAULT_REVERT_FAILED:
             builder.update(revert_error=str(data.get("error", "")), verified=False)
@@ -304,6 +334,15 @@ def _parse_at(record: dict[str, Any]) -> datetime:
         raise JournalError(
             f"journal record seq {record.get('seq')!r} has no valid UTC time 'at': {exc}"
         ) from exc
+
+
+def _observed(record: dict[str, Any], times: _Times) -> float:
+    """When what ``record`` reports became observable: its ``observed_t`` (a probe transition
+    stamped at the check that saw it) when the run wrote one, else the record's own time."""
+    observed = (record.get("data") or {}).get("observed_t")
+    if observed is None or times.recovering(record):
+        return times.of(record)
+    return float(observed)
 
 
 def _record_label(record: Any) -> str:
@@ -357,13 +396,13 @@ def read_facts(contents: JournalContents) -> RunFacts:
     times = _Times(contents, started)
     ended = next(contents.of_type(RecordType.RUN_ENDED), contents.records[-1])
     probe_changes = tuple(
-        ProbeChange(str(_need(r, "data", "probe")), str(_need(r, "data", "state")), times.of(r))
+        ProbeChange(str(_need(r, "data", "probe")), str(_need(r, "data", "state")), _observed(r, times))
         for r in contents.of_type(RecordType.PROBE_CHANGED)
     )
     step_records = tuple(
         StepRecord(
             key=str(_need(r, "data", "step")),
-            t=times.of(r),
+            t=_observed(r, times),
             by=str(r["data"].get("by", "")),
             source=str(r["data"].get("source", "")),
         )

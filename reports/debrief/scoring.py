@@ -1,6 +1,8 @@
 """Scoring v1: pure functions from :class:`~reports.debrief.facts.RunFacts` to step, party and run scores.
 
-Times are seconds from the first ``fault.applied`` record (the anchor, "impact start").
+Times are seconds from the impact start (the anchor): when the first fault took effect, from
+the target's own clock when there is one (the Docker daemon's event), else its
+``fault.applied`` record.
 A step on time scores 100; a late step loses credit linearly until ``late_limit * within_s``,
 where it scores 0 and beyond which it is missed. See ``docs/scoring.md``.
 """
@@ -23,14 +25,28 @@ from reports.debrief.model import (
     StepResult,
     StepStatus,
 )
+from reports.debrief.resolution import timing_note
+from reports.debrief.restoration import (
+    engine_restored_for_responders,
+    restoration_text,
+    unexercised_restoration,
+)
 
 # Steps a person records; in ``auto`` mode nobody does, so unrecorded ones are not exercised.
 HUMAN_RECORDINGS = frozenset({"ack", "webhook"})
 
 
+def impact_t(fault: FaultTrack) -> float | None:
+    """When ``fault`` took effect: the target's own time (the Docker daemon's event) when the
+    journal has it, else its ``fault.applied`` record; None when it was never applied."""
+    if fault.applied_t is None:
+        return None
+    return fault.effective_t if fault.effective_t is not None else fault.applied_t
+
+
 def anchor_t(facts: RunFacts) -> float | None:
-    """Journal offset of the first ``fault.applied`` record, or ``None`` if nothing was applied."""
-    applied = [f.applied_t for f in facts.faults if f.applied_t is not None]
+    """The impact start: when the first fault took effect, or ``None`` if nothing was applied."""
+    applied = [t for f in facts.faults if (t := impact_t(f)) is not None]
     return min(applied) if applied else None
 
 
@@ -145,7 +161,15 @@ def rto_result(facts: RunFacts, anchor: float | None) -> ObjectiveResult:
         return ObjectiveResult(target, None, None, "not measured: no fault was applied")
     if not facts.spec.steady_state:
         return ObjectiveResult(target, None, None, "not measured: no steady-state probes")
+    unexercised = unexercised_restoration(facts)
+    if unexercised is not None:
+        return ObjectiveResult(target, None, None, unexercised)
     actual, note = steady_state_recovery(facts, anchor)
+    not_by_responders = engine_restored_for_responders(facts)
+    if actual is not None and not_by_responders is not None:
+        return ObjectiveResult(target, None, False if target is not None else None, not_by_responders)
+    if actual is not None and actual > 0:
+        note = "; ".join(part for part in (note, restoration_text(facts), timing_note(facts, anchor)) if part)
     if target is None:
         return ObjectiveResult(None, actual, None, f"{note} (no RTO target set)")
     if actual is None:
@@ -255,6 +279,8 @@ def failure_reasons(
     for name in ("rto", "rpo"):
         if getattr(objectives, name).met is False:
             reasons.append(f"{name.upper()} objective missed")
+    if objectives.rto.target_s is not None and objectives.rto.note.startswith("not measured: step"):
+        reasons.append(f"RTO {objectives.rto.note}")  # auto mode must not claim a recovery it never saw
     pass_score = facts.spec.scoring.pass_score
     if score is not None and round(score, 3) < pass_score:
         reasons.append(f"score {format_score(score)} is below the pass mark {pass_score:g}")
