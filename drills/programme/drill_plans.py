@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from drills.programme.plan_binding import plan_binding_problems
 from engine.errors import InputError, Problem
 from engine.model.durations import DURATION_PATTERN, parse_duration
 from engine.spec.loader import schema_problems
@@ -310,6 +311,8 @@ def validate_plan_document(doc: YamlDocument) -> tuple[Problem, ...]:
     """
     problems = [_friendly(p) for p in schema_problems(doc, plan_schema())]
     problems += sorted(_semantic_problems(doc), key=lambda p: (p.line, p.column))
+    if not problems:  # a valid plan must also bind: its playbooks resolve in its environment
+        problems += plan_binding_problems(doc)
     return tuple(dict.fromkeys(problems))
 
 

@@ -20,6 +20,7 @@ from engine.model.durations import parse_duration
 from engine.model.selection import select_members
 from engine.model.types import PARTIES, Environment, FaultSpec, Playbook, Safety, TargetBinding
 from engine.plugins import FAULTS, PROBES
+from engine.spec.binding import reference_problems
 from engine.spec.messages import schema_problems
 from engine.spec.yamlsafe import JsonPath, YamlDocument, field_name, load_yaml
 
@@ -32,7 +33,9 @@ MAX_DURATION_S = 7 * 86400.0
 
 
 def check_against_environment(playbook: Playbook, environment: Environment) -> tuple[Problem, ...]:
-    """Problems running ``playbook`` in ``environment``: unbound targets, wrong target kinds."""
+    """Problems running ``playbook`` in ``environment``: unbound targets, wrong target kinds, and
+    references that do not resolve (services, paths, URLs, hosts, participants).
+    """
     where = _Locator(playbook.source)
     problems: list[Problem] = []
     bound = ", ".join(sorted(environment.targets)) or "none"
@@ -49,6 +52,7 @@ def check_against_environment(playbook: Playbook, environment: Environment) -> t
         message = _binding_mismatch(fault, binding, playbook.safety.max_targets_per_fault)
         if message:
             problems.append(where.problem(("faults", i, "target"), f"{message} in {env_name}"))
+    problems += reference_problems(playbook, environment, where.problem)
     return tuple(problems)
 
 
