@@ -348,6 +348,32 @@ def _check_scoring(doc: YamlDocument) -> Iterator[Problem]:
 # ---------------------------------------------------------------- environment semantics
 
 
+def _ssh_docker_problems(doc: YamlDocument, url: str, hosts: dict[str, Any]) -> Iterator[Problem]:
+    """An ``ssh://`` Docker endpoint must name an SSH host entry (its pinned key is used)."""
+    from engine.model.types import SshHost
+    from engine.transports.docker_ssh import ssh_docker_host
+
+    entries = {
+        name: SshHost(
+            name,
+            str(h.get("address")),
+            int(h.get("port", 22)),
+            str(h.get("user")),
+            None,
+            False,
+            None,
+            None,
+            False,
+        )
+        for name, h in hosts.items()
+        if isinstance(h, dict) and isinstance(h.get("port", 22), int)
+    }
+    try:
+        ssh_docker_host(url, entries)
+    except InputError as exc:
+        yield doc.problem(("docker", "url"), str(exc))
+
+
 def environment_semantics(doc: YamlDocument) -> Iterator[Problem]:
     """Every semantic problem of an environment document (in check order, not file order)."""
     hosts = _as_dict(doc.data.get("ssh_hosts"))
@@ -374,4 +400,7 @@ def environment_semantics(doc: YamlDocument) -> Iterator[Problem]:
     docker = _as_dict(doc.data.get("docker"))
     if docker.get("tls_verify") is True and "ca_cert" not in docker:
         yield doc.problem(("docker", "tls_verify"), "tls_verify needs ca_cert (the CA to trust)")
+    url = docker.get("url")
+    if isinstance(url, str) and url.startswith("ssh://"):
+        yield from _ssh_docker_problems(doc, url, hosts)
     yield from _check_durations(doc, _ENVIRONMENT_DURATIONS)
