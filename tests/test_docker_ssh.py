@@ -133,3 +133,50 @@ def test_validate_refuses_an_ssh_docker_url_without_its_host_entry(tmp_path: Pat
         "docker.url: docker url 'ssh://drill@docker1': no ssh_hosts entry named or addressed 'docker1'"
         in (result.stderr)
     )
+
+
+DRILL = """\
+format: playbook/v1
+id: ssh-docker-stop
+title: Container on a Docker host reached over SSH stops
+summary: The whole drill path (preflight, inject, observe, revert, verify) through the SSH tunnel.
+severity: medium
+targets: [web]
+probes:
+  - {id: web, kind: container, target: web, interval: 100ms, timeout: 2s}
+steady_state: [web]
+faults:
+  - {id: stop-web, action: docker.stop, target: web, at: 0s, duration: 1s, params: {timeout: 0}}
+response:
+  msp:
+    - {id: restored, title: Container runs again, within: 30s, record: {probe: web, state: up}}
+objectives: {rto: 30s}
+safety: {max_duration: 1m}
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.ssh
+def test_a_whole_drill_runs_through_the_ssh_tunnel(
+    ssh_lab: list[LabHost], subject: Any, tmp_path: Path
+) -> None:
+    from engine.record.journal import read_journal
+    from engine.record.records import RecordType
+    from engine.record.runstore import create_run_dir, new_run_id
+    from engine.run.runner import DrillRun, RunOptions
+    from engine.spec.loader import load_playbook
+
+    path = tmp_path / "drill.yaml"
+    path.write_text(DRILL)
+    playbook = load_playbook(path)
+    run_dir = create_run_dir(new_run_id(playbook.id), tmp_path / "runs")
+    result = DrillRun(playbook, _environment(ssh_lab[0]), run_dir, RunOptions(responders="auto")).execute()
+    assert result.outcome == "passed", result.reason
+    journal = read_journal(run_dir / "journal.jsonl")
+    assert [r["data"]["fault"] for r in journal.of_type(RecordType.FAULT_APPLIED)] == ["stop-web"]
+    reverted = list(journal.of_type(RecordType.FAULT_REVERTED))
+    assert len(reverted) == 1 and reverted[0]["data"]["verified"] is True
+    downs = [r for r in journal.of_type(RecordType.PROBE_CHANGED) if r["data"]["state"] == "down"]
+    assert downs, "the container probe, also through the tunnel, saw the outage"
+    subject.reload()
+    assert subject.status == "running"
