@@ -62,13 +62,22 @@ def _main(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="playbooks, environments, drill plans")],
+    env: Annotated[
+        Path | None, typer.Option("--env", "-e", help="also check each playbook binds to this environment")
+    ] = None,
 ) -> None:
-    """Validate files; print every problem as file:line:column: field: message (exit 2 if any)."""
-    from engine.spec.loader import validate_file
+    """Validate files; print every problem as file:line:column: field: message (exit 2 if any).
+
+    With ``--env``, each playbook's targets, services, paths, URLs and participants must
+    resolve in that environment (offline: no host is contacted).
+    """
+    from engine.spec.loader import binding_problems, validate_file
 
     bad = 0
     for path in files:
         kind, problems = validate_file(path)
+        if env is not None and not problems and kind == "playbook/v1":
+            problems = binding_problems(path, env)
         if problems:
             bad += 1
             for problem in problems:
@@ -103,11 +112,11 @@ def plan(
     pb, environment = _load(playbook, env)
     report = dry_run(pb, environment, seed=seed)
     out.print(f"{pb.title} — plan on {environment.name} ({environment.kind})", style="bold", markup=False)
-    for at, fault, target, inject, revert in report.faults:
+    for row in report.faults:
         # plain lines, never wrapped: the commands are meant to be copied
-        out.print(f"at {at}  {fault} on {target}", markup=False, soft_wrap=True)
-        out.print(f"    inject: {inject}", markup=False, soft_wrap=True)
-        out.print(f"    revert: {revert}", markup=False, soft_wrap=True)
+        out.print(f"at {row.at}  {row.fault} on {row.target}  [{row.check}]", markup=False, soft_wrap=True)
+        out.print(f"    inject: {row.inject}", markup=False, soft_wrap=True)
+        out.print(f"    revert: {row.revert}", markup=False, soft_wrap=True)
     for line in report.probes:
         out.print(line, markup=False)
     out.print(report.verdict, markup=False)

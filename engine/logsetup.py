@@ -84,3 +84,9 @@ def configure(verbose: bool = False, json_output: bool | None = None) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(logging.INFO)  # info reaches Prefect's run log; the console shows warnings
         logger.propagate = False
+    # paramiko logs a raw traceback from its transport thread when a peer is not an SSH server
+    # (or goes away); bcdrill reports those failures itself, in one line, so keep them out of
+    # the console unless asked for.
+    paramiko = logging.getLogger("paramiko")
+    if not paramiko.handlers:
+        paramiko.addHandler(handler if verbose else logging.NullHandler())

@@ -26,9 +26,9 @@ EXAMPLE = REPO / "playbooks" / "plans" / "demo-bakery-2027.yaml"
 
 
 def write(tmp_path: Path, text: str) -> Path:
-    """A plan file next to an environment and a playbook file that exist."""
-    (tmp_path / "env.yaml").write_text("format: environment/v1\n")
-    (tmp_path / "pb.yaml").write_text("format: playbook/v1\n")
+    """A plan file next to an environment and a playbook that exist and bind to each other."""
+    (tmp_path / "env.yaml").write_text((EXAMPLE.parent / "demo-bakery-lab.environment.yaml").read_text())
+    (tmp_path / "pb.yaml").write_text((REPO / "playbooks" / "storefront-down.yaml").read_text())
     path = tmp_path / "plan.yaml"
     path.write_text(text)
     return path

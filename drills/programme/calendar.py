@@ -49,6 +49,12 @@ def window_description(plan: DrillPlan) -> str:
         plan.business_hours.describe(),
         f"A drill lasts up to {format_duration(plan.drill_length_s)}.",
     ]
+    if plan.holidays is not None:
+        weekday = plan.holidays.workday_hours
+        lines.append(
+            f"No drill on public holidays ({plan.holidays.describe()}); substitute workdays"
+            f" have {weekday} business hours."
+        )
     if plan.blackouts:
         lines.append("No drill on: " + "; ".join(_blackout_text(b) for b in plan.blackouts) + ".")
     lines.append("The exact moment is known only to the MSP's drill controllers.")

@@ -50,7 +50,7 @@ worker_app = typer.Typer(help="A Prefect process worker inside a client site.")
 
 
 def _fail(command: str, exc: DrillError) -> typer.Exit:
-    err.print(f"bcdrill {command}: {exc}", markup=False)
+    err.print(f"bcdrill {command}: {exc}", markup=False, emoji=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from drills.programme.holiday_calendar import HolidayCalendar, calendar_problems
+from drills.programme.plan_binding import plan_binding_problems
 from engine.errors import InputError, Problem
 from engine.model.durations import DURATION_PATTERN, parse_duration
 from engine.spec.loader import schema_problems
@@ -218,6 +220,7 @@ class DrillPlan:
     incident_check: IncidentCheck | None = None
     pool: str | None = None
     source: Path | None = None
+    holidays: HolidayCalendar | None = None
 
     def __post_init__(self) -> None:
         problems = plan_problems(self)
@@ -235,8 +238,16 @@ class DrillPlan:
         return f"{self.client!r} ({self.source})" if self.source else repr(self.client)
 
     def blacked_out(self, day: date) -> bool:
-        """Whether ``day`` (a local date) falls in any blackout."""
+        """Whether ``day`` (a local date) falls in any blackout or is a public holiday."""
+        if self.holidays is not None and self.holidays.holiday(day):
+            return True
         return any(day in b.dates for b in self.blackouts)
+
+    def hours_on(self, day: date) -> tuple[DayRange, ...]:
+        """Business hours on ``day``: its weekday's, or ``workday_hours``' on a substitute workday."""
+        if self.holidays is not None and self.holidays.substitute_workday(day):
+            return self.business_hours.days[self.holidays.workday_index]
+        return self.business_hours.on(day)
 
 
 def plan_problems(plan: DrillPlan) -> list[str]:
@@ -311,6 +322,8 @@ def validate_plan_document(doc: YamlDocument) -> tuple[Problem, ...]:
     """
     problems = schema_problems(doc, plan_schema(), hints=_PATTERN_HINTS)
     problems += sorted(_semantic_problems(doc), key=lambda p: (p.line, p.column))
+    if not problems:  # a valid plan must also bind: its playbooks resolve in its environment
+        problems += plan_binding_problems(doc)
     return tuple(dict.fromkeys(problems))
 
 
@@ -344,6 +357,7 @@ def _semantic_problems(doc: YamlDocument) -> Iterator[Problem]:
             yield from _check_range(doc, ("blackouts", i), item, item, None)
     yield from _check_durations(doc)
     yield from _check_incident(doc, data.get("incident_check"))
+    yield from _check_holidays(doc, data.get("holidays"))
     yield from _check_files(doc)
 
 
@@ -456,6 +470,18 @@ def _check_incident(doc: YamlDocument, check: Any) -> Iterator[Problem]:
         yield doc.problem((*where, "timeout"), f"{text!r} must be longer than zero and at most {limit}")
 
 
+def _check_holidays(doc: YamlDocument, value: Any) -> Iterator[Problem]:
+    where: JsonPath
+    if isinstance(value, str):
+        country, subdivision, where = value, None, ("holidays",)
+    elif isinstance(value, dict) and isinstance(value.get("country"), str):
+        country, subdivision, where = value["country"], value.get("subdivision"), ("holidays", "country")
+    else:
+        return  # absent, or a shape the schema reported
+    for message in calendar_problems(country, subdivision if isinstance(subdivision, str) else None):
+        yield doc.problem(where, message)
+
+
 def _check_files(doc: YamlDocument) -> Iterator[Problem]:
     base = Path(doc.file).parent
     refs: list[tuple[JsonPath, Any]] = [(("environment",), doc.data.get("environment"))]
@@ -499,7 +525,16 @@ def _build(data: dict[str, Any], source: Path) -> DrillPlan:
         incident_check=_build_incident_check(data.get("incident_check"), base),
         pool=data.get("pool"),
         source=source,
+        holidays=_build_holidays(data.get("holidays")),
     )
+
+
+def _build_holidays(data: str | dict[str, str] | None) -> HolidayCalendar | None:
+    if data is None:
+        return None
+    if isinstance(data, str):
+        return HolidayCalendar(data)
+    return HolidayCalendar(data["country"], data.get("subdivision"), data.get("workday_hours", "mon"))
 
 
 def _build_incident_check(data: dict[str, Any] | None, base: Path) -> IncidentCheck | None:

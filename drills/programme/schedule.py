@@ -226,7 +226,7 @@ def business_spans(plan: DrillPlan) -> list[Span]:
     for day in plan.window.days():
         if plan.blacked_out(day):
             continue
-        for hours in plan.business_hours.on(day):
+        for hours in plan.hours_on(day):
             start = local_seconds(day, hours.start_min)
             end = local_seconds(day, hours.end_min)
             spans.extend(local_to_utc_spans(periods, start, end))

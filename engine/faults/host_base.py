@@ -221,9 +221,24 @@ class HostFault(FaultAction):
         """The timer's name on the target: per fault and per host."""
         return f"bcdrill-deadman-{slug(self.fault_id, self.target.ref)}"
 
+    def known_prior(self, host: SshHost) -> dict[str, Any]:
+        """The prior state as far as the environment file tells it, without reaching the host.
+
+        Raises :class:`InputError` when the host entry lacks a declaration this fault needs (a
+        service, a path); placeholders stand for what only the host can say. ``bcdrill plan``
+        and ``validate --env`` use it. Default: :meth:`example_prior`.
+        """
+        return self.example_prior()
+
     def describe(self) -> FaultPlan:
         """The exact commands with placeholders where the prior state is not known yet."""
-        prior = self.example_prior()
+        return self._plan(self.example_prior())
+
+    def describe_on(self, host: SshHost) -> FaultPlan:
+        """The exact commands with what the environment declares for ``host`` filled in."""
+        return self._plan(self.known_prior(host))
+
+    def _plan(self, prior: Mapping[str, Any]) -> FaultPlan:
         inject = " && ".join(shlex.join(argv) for argv in self.inject_commands(prior))
         return FaultPlan(
             fault_id=self.fault_id,

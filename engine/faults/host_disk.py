@@ -82,6 +82,11 @@ class DiskFill(HostFault):
         """The fill file is gone."""
         return ssh.run(["test", "-e", str(prior["file"])], check=False).exit_code != 0
 
+    def known_prior(self, host: SshHost) -> dict[str, Any]:
+        """The file in the declared directory; the size only the host knows."""
+        directory = declared_path(host, str(self.params["path"]))
+        return {**self.example_prior(), "file": f"{directory}/.bcdrill-fill-{slug(self.fault_id)}"}
+
     def example_prior(self) -> dict[str, Any]:
         """Placeholders for the size and the file in the declared directory."""
         return {

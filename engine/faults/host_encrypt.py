@@ -117,6 +117,14 @@ class EncryptFiles(HostFault):
         """The manifest is gone (it is deleted only after every file was restored)."""
         return ssh.run(["test", "-e", str(prior["manifest"])], check=False).exit_code != 0
 
+    def known_prior(self, host: SshHost) -> dict[str, Any]:
+        """The declared sandbox (the host may still resolve symlinks in it)."""
+        sandbox = declared_path(host, str(self.params["sandbox"]))
+        return {
+            "directory": self._directory(sandbox),
+            "manifest": f"{sandbox}/.bcdrill-restore-{slug(self.fault_id)}.manifest",
+        }
+
     def example_prior(self) -> dict[str, Any]:
         """Placeholders for the declared sandbox."""
         sandbox = f"<paths.{self.params['sandbox']}>"

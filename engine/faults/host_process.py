@@ -88,6 +88,14 @@ class ProcessKill(HostFault):
             return True
         return ssh.run(list(prior["status"]), check=False).exit_code == 0
 
+    def known_prior(self, host: SshHost) -> dict[str, Any]:
+        """The declared service's commands; the pids only the host knows."""
+        prior = self.example_prior()
+        if "service" in self.params:
+            service = declared_service(host, self.params["service"])
+            prior.update(start=list(service.start), status=list(service.status))
+        return prior
+
     def example_prior(self) -> dict[str, Any]:
         """Placeholders for the pids and the service commands."""
         service = self.params.get("service")

@@ -71,6 +71,10 @@ class ServiceStop(HostFault):
             return True
         return ssh.run(list(prior["status"]), check=False).exit_code == 0
 
+    def known_prior(self, host: SshHost) -> dict[str, Any]:
+        """The declared (or systemd) commands: exactly what a run will send."""
+        return {**self._commands(host), "running": True}
+
     def example_prior(self) -> dict[str, Any]:
         """Placeholders naming the declared commands."""
         what = self.params.get("unit") or self.params.get("service") or "the declared service"

@@ -20,6 +20,7 @@ from engine.model.durations import parse_duration
 from engine.model.selection import select_members
 from engine.model.types import PARTIES, Environment, FaultSpec, Playbook, Safety, TargetBinding
 from engine.plugins import FAULTS, PROBES
+from engine.spec.binding import reference_problems
 from engine.spec.messages import schema_problems
 from engine.spec.yamlsafe import JsonPath, YamlDocument, field_name, load_yaml
 
@@ -32,7 +33,9 @@ MAX_DURATION_S = 7 * 86400.0
 
 
 def check_against_environment(playbook: Playbook, environment: Environment) -> tuple[Problem, ...]:
-    """Problems running ``playbook`` in ``environment``: unbound targets, wrong target kinds."""
+    """Problems running ``playbook`` in ``environment``: unbound targets, wrong target kinds, and
+    references that do not resolve (services, paths, URLs, hosts, participants).
+    """
     where = _Locator(playbook.source)
     problems: list[Problem] = []
     bound = ", ".join(sorted(environment.targets)) or "none"
@@ -49,6 +52,7 @@ def check_against_environment(playbook: Playbook, environment: Environment) -> t
         message = _binding_mismatch(fault, binding, playbook.safety.max_targets_per_fault)
         if message:
             problems.append(where.problem(("faults", i, "target"), f"{message} in {env_name}"))
+    problems += reference_problems(playbook, environment, where.problem)
     return tuple(problems)
 
 
@@ -373,6 +377,32 @@ def _check_scoring(doc: YamlDocument) -> Iterator[Problem]:
 # ---------------------------------------------------------------- environment semantics
 
 
+def _ssh_docker_problems(doc: YamlDocument, url: str, hosts: dict[str, Any]) -> Iterator[Problem]:
+    """An ``ssh://`` Docker endpoint must name an SSH host entry (its pinned key is used)."""
+    from engine.model.types import SshHost
+    from engine.transports.docker_ssh import ssh_docker_host
+
+    entries = {
+        name: SshHost(
+            name,
+            str(h.get("address")),
+            int(h.get("port", 22)),
+            str(h.get("user")),
+            None,
+            False,
+            None,
+            None,
+            False,
+        )
+        for name, h in hosts.items()
+        if isinstance(h, dict) and isinstance(h.get("port", 22), int)
+    }
+    try:
+        ssh_docker_host(url, entries)
+    except InputError as exc:
+        yield doc.problem(("docker", "url"), str(exc))
+
+
 def environment_semantics(doc: YamlDocument) -> Iterator[Problem]:
     """Every semantic problem of an environment document (in check order, not file order)."""
     hosts = _as_dict(doc.data.get("ssh_hosts"))
@@ -399,4 +429,7 @@ def environment_semantics(doc: YamlDocument) -> Iterator[Problem]:
     docker = _as_dict(doc.data.get("docker"))
     if docker.get("tls_verify") is True and "ca_cert" not in docker:
         yield doc.problem(("docker", "tls_verify"), "tls_verify needs ca_cert (the CA to trust)")
+    url = docker.get("url")
+    if isinstance(url, str) and url.startswith("ssh://"):
+        yield from _ssh_docker_problems(doc, url, hosts)
     yield from _check_durations(doc, _ENVIRONMENT_DURATIONS)

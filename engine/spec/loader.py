@@ -38,6 +38,7 @@ __all__ = [
     "FORMAT_NAME",
     "PLAYBOOK_FORMAT",
     "FormatValidator",
+    "binding_problems",
     "check_against_environment",
     "load_environment",
     "load_playbook",
@@ -107,6 +108,16 @@ def validate_file(path: Path) -> tuple[str, tuple[Problem, ...]]:
         return fmt, FORMATS.get(fmt)(doc)
     message = f"unknown format {fmt!r} (this bcdrill reads: {known})"
     return fmt, (doc.problem(("format",), message),)
+
+
+def binding_problems(playbook: Path, environment: Path) -> tuple[Problem, ...]:
+    """Every problem of ``playbook`` run in ``environment``: each file's own, then whether the
+    playbook's references resolve there (offline). Problems are located in their files."""
+    try:
+        pb, env = load_playbook(playbook), load_environment(environment)
+    except InputError as exc:
+        return exc.problems or (Problem(str(playbook), 0, 0, "", str(exc)),)
+    return check_against_environment(pb, env)
 
 
 def validate_playbook_document(doc: YamlDocument) -> tuple[Problem, ...]:

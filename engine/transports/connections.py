@@ -33,33 +33,41 @@ class Transports:
             if self._docker is None:
                 from engine.transports.docker import DockerTransport
 
-                if self.environment.docker is None:
+                endpoint = self.environment.docker
+                if endpoint is None:
                     raise PreflightError(f"environment {self.environment.name!r} has no 'docker' endpoint")
-                self._docker = DockerTransport(self.environment.docker)
+                tunnel = None
+                if endpoint.url.startswith("ssh://"):  # through our own verified SSH connection
+                    from engine.transports.docker_ssh import SshDockerTunnel, ssh_docker_host
+
+                    host = ssh_docker_host(endpoint.url, self.environment.hosts)
+                    tunnel = SshDockerTunnel(self._ssh_locked(host.name))
+                self._docker = DockerTransport(endpoint, tunnel)
             return self._docker
 
     def ssh(self, host_name: str) -> SshTransport:
         """The SSH connection to ``host_name`` (connects and verifies the host key on first use)."""
         with self._lock:
-            transport = self._ssh.get(host_name)
-            if transport is None:
-                from engine.transports.ssh import SshTransport
+            return self._ssh_locked(host_name)
 
-                host = self.environment.hosts.get(host_name)
-                if host is None:
-                    raise PreflightError(
-                        f"environment {self.environment.name!r} has no SSH host {host_name!r}"
-                    )
-                transport = SshTransport(host)
-                self._ssh[host_name] = transport
-            return transport
+    def _ssh_locked(self, host_name: str) -> SshTransport:
+        transport = self._ssh.get(host_name)
+        if transport is None:
+            from engine.transports.ssh import SshTransport
+
+            host = self.environment.hosts.get(host_name)
+            if host is None:
+                raise PreflightError(f"environment {self.environment.name!r} has no SSH host {host_name!r}")
+            transport = SshTransport(host)
+            self._ssh[host_name] = transport
+        return transport
 
     def close(self) -> None:
         """Close every open connection."""
         with self._lock:
+            if self._docker is not None:  # first: an ssh:// Docker endpoint relays over an SSH connection
+                self._docker.close()
+                self._docker = None
             for transport in self._ssh.values():
                 transport.close()
             self._ssh.clear()
-            if self._docker is not None:
-                self._docker.close()
-                self._docker = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import structlog
@@ -20,6 +20,9 @@ from docker.tls import TLSConfig
 
 from engine.errors import CommandTimedOut, PreflightError, TransportError
 from engine.model.types import DockerEndpoint
+
+if TYPE_CHECKING:
+    from engine.transports.docker_ssh import SshDockerTunnel
 
 log = structlog.get_logger(__name__)
 
@@ -37,8 +40,9 @@ class ExecResult:
 class DockerTransport:
     """A Docker client bound to one endpoint; construction connects lazily on first call."""
 
-    def __init__(self, endpoint: DockerEndpoint) -> None:
+    def __init__(self, endpoint: DockerEndpoint, tunnel: SshDockerTunnel | None = None) -> None:
         self.endpoint = endpoint
+        self.tunnel = tunnel  # for ssh:// endpoints: bcdrill's own verified SSH connection
         self._client: docker.DockerClient | None = None
 
     @property
@@ -48,9 +52,10 @@ class DockerTransport:
             tls: TLSConfig | bool = False
             if self.endpoint.tls_verify:
                 tls = TLSConfig(ca_cert=self.endpoint.ca_cert, verify=True)
+            url = self.tunnel.start() if self.tunnel is not None else self.endpoint.url
             try:
                 self._client = docker.DockerClient(
-                    base_url=self.endpoint.url, timeout=int(self.endpoint.timeout_s), tls=tls
+                    base_url=url, timeout=int(self.endpoint.timeout_s), tls=tls
                 )
             except DockerException as exc:
                 raise PreflightError(f"cannot reach Docker Engine at {self.endpoint.url!r}: {exc}") from exc
@@ -117,7 +122,9 @@ class DockerTransport:
             raise TransportError(f"docker: reading events of {container_id[:12]} failed: {exc}") from exc
 
     def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session (and the SSH tunnel's local socket)."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self.tunnel is not None:
+            self.tunnel.close()

@@ -379,6 +379,35 @@ class SshTransport:
             watchdog.cancel()
             chan.close()
 
+    def open_stream(self, argv: Sequence[str], *, sudo: bool | None = None) -> paramiko.Channel:
+        """Start ``argv`` on the host and return its channel as a byte stream (stdin/stdout).
+
+        For long-lived relays such as ``docker system dial-stdio``: no ``timeout`` wrapper;
+        the channel is opened within the connect deadline and lives until closed.
+        """
+        words = [str(a) for a in argv]
+        if not words:
+            raise TransportError(f"{self.label}: empty command")
+        if self.host.sudo if sudo is None else sudo:
+            words = ["sudo", "-n", *words]
+        self.connect()
+        transport = self._transport
+        assert transport is not None
+        try:
+            chan = transport.open_session(timeout=self.host.connect_timeout_s)
+            # exec_command waits for the server's reply without a timeout: close on the deadline
+            watchdog = threading.Timer(self.host.connect_timeout_s, chan.close)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                chan.exec_command(shlex.join(words))
+            finally:
+                watchdog.cancel()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self._drop(transport)
+            raise TransportError(f"{self.label}: cannot start {shlex.join(words)!r}: {exc}") from None
+        return chan
+
     def _drop(self, transport: paramiko.Transport) -> None:
         """Forget a connection that missed a deadline: the next call reconnects."""
         with self._lock:

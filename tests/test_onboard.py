@@ -1,0 +1,145 @@
+"""``bcdrill env init|keyscan|check``: onboarding a client's staging systems.
+
+The SSH tests use real sshd lab hosts in network namespaces (``ssh_lab``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from engine.errors import InputError
+from engine.lab.hosts import LabHost
+from engine.onboard import environment_skeleton, parse_host_port
+from engine.spec.loader import load_environment, validate_file
+from tests.conftest import run_cli
+
+PIN = re.compile(r'^host_key: "(?P<pin>[a-z0-9-]+ [A-Za-z0-9+/=]+)"$', re.MULTILINE)
+
+
+# ---------------------------------------------------------------- pure
+
+
+def test_the_skeleton_validates_as_it_stands(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(environment_skeleton("acme-staging", "Acme GmbH"))
+    assert validate_file(path) == ("environment/v1", ())
+    environment = load_environment(path)
+    assert environment.name == "acme-staging" and environment.client == "Acme GmbH"
+    assert environment.hosts["app1"].sudo and "web" in environment.hosts["app1"].services
+
+
+def test_the_skeleton_refuses_a_bad_name() -> None:
+    with pytest.raises(InputError, match="'Acme Staging'"):
+        environment_skeleton("Acme Staging", "Acme")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.0.5", ("10.0.0.5", 22)),
+        ("app1.example:2222", ("app1.example", 2222)),
+        ("[::1]:2200", ("::1", 2200)),
+    ],
+)
+def test_host_and_port_are_parsed(text: str, expected: tuple[str, int]) -> None:
+    assert parse_host_port(text) == expected
+
+
+@pytest.mark.parametrize("text", ["host:0", "host:99999", "host:ssh", "-oProxyCommand=x", ""])
+def test_bad_host_and_port_are_refused(text: str) -> None:
+    with pytest.raises(InputError):
+        parse_host_port(text)
+
+
+def test_env_init_writes_a_file_and_never_overwrites(tmp_path: Path) -> None:
+    target = tmp_path / "client.yaml"
+    first = run_cli("env", "init", "--name", "acme", "--client", "Acme", "--out", str(target))
+    assert first.returncode == 0, first.stderr
+    assert run_cli("validate", str(target)).returncode == 0
+    again = run_cli("env", "init", "--out", str(target))
+    assert again.returncode == 2 and "not overwriting" in again.stderr
+
+
+# ---------------------------------------------------------------- against a real sshd
+
+
+def _write_env(tmp_path: Path, host: LabHost, **entry: Any) -> Path:
+    data = {
+        "format": "environment/v1",
+        "name": "onboard",
+        "kind": "test",
+        "client": "Lab",
+        "ssh_hosts": {host.name: {**host.environment_entry(), **entry}},
+        "targets": {"web": {"hosts": [host.name]}},
+        "urls": {"site": host.http_url},
+    }
+    path = tmp_path / "env.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.ssh
+def test_keyscan_prints_the_pin_that_validate_and_check_accept(
+    ssh_lab: list[LabHost], tmp_path: Path
+) -> None:
+    host = ssh_lab[0]
+    scan = run_cli("env", "keyscan", f"{host.address}:{host.port}")
+    assert scan.returncode == 0, scan.stderr
+    assert "Not verified" in scan.stderr and "SHA256:" in scan.stderr
+    match = PIN.search(scan.stdout)
+    assert match, scan.stdout
+    assert match["pin"] == host.host_key  # the key the lab generated for this sshd
+    env = _write_env(tmp_path, host, host_key=match["pin"])
+    validated = run_cli("validate", str(env))
+    assert validated.returncode == 0, validated.stderr
+    checked = run_cli("env", "check", str(env))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for expected in ("host key", "verified", "logged in as root", "service web", "running", "HTTP 200"):
+        assert expected in checked.stdout, checked.stdout
+
+
+@pytest.mark.ssh
+def test_keyscan_with_a_wrong_expected_fingerprint_prints_no_pin(ssh_lab: list[LabHost]) -> None:
+    host = ssh_lab[0]
+    scan = run_cli("env", "keyscan", f"{host.address}:{host.port}", "--expect", "SHA256:" + "A" * 43)
+    assert scan.returncode == 4
+    assert "host_key" not in scan.stdout and "refusing" in scan.stderr
+
+
+@pytest.mark.ssh
+def test_keyscan_with_the_right_fingerprint_confirms_it(ssh_lab: list[LabHost]) -> None:
+    from engine.transports.ssh import parse_host_key
+
+    host = ssh_lab[0]
+    fingerprint = str(parse_host_key(host.host_key).fingerprint)
+    scan = run_cli("env", "keyscan", f"{host.address}:{host.port}", "--expect", fingerprint)
+    assert scan.returncode == 0, scan.stderr
+    assert "matches the expected fingerprint" in scan.stderr
+    assert PIN.search(scan.stdout)
+
+
+@pytest.mark.ssh
+def test_check_refuses_a_changed_host_key_and_an_unreachable_url(
+    ssh_lab: list[LabHost], tmp_path: Path
+) -> None:
+    host, other = ssh_lab[0], ssh_lab[1]
+    env = _write_env(tmp_path, host, host_key=other.host_key)  # another host's key: as if it changed
+    data = yaml.safe_load(env.read_text())
+    data["urls"]["gone"] = "http://127.0.0.1:9/"
+    env.write_text(yaml.safe_dump(data))
+    checked = run_cli("env", "check", str(env))
+    assert checked.returncode == 4
+    assert "mismatch" in checked.stdout and "refused before authentication" in checked.stdout
+    assert "ConnectionRefusedError" in checked.stdout
+    assert "Traceback" not in checked.stderr
+
+
+def test_keyscan_of_a_closed_port_fails_cleanly() -> None:
+    scan = run_cli("env", "keyscan", "127.0.0.1:9", "--timeout", "2")
+    assert scan.returncode == 4
+    assert "TCP connect failed" in scan.stderr and "Traceback" not in scan.stderr
