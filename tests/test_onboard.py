@@ -143,3 +143,18 @@ def test_keyscan_of_a_closed_port_fails_cleanly() -> None:
     scan = run_cli("env", "keyscan", "127.0.0.1:9", "--timeout", "2")
     assert scan.returncode == 4
     assert "TCP connect failed" in scan.stderr and "Traceback" not in scan.stderr
+
+
+def test_validate_refuses_a_pin_that_is_not_a_public_key(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    pin = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEbd" + "0" * 43  # a paste that lost characters
+    text = environment_skeleton("acme", "Acme").replace(
+        "    known_hosts: ~/.ssh/known_hosts\n", f'    host_key: "{pin}"\n'
+    )
+    path.write_text(text)
+    kind, problems = validate_file(path)
+    assert kind == "environment/v1" and len(problems) == 1
+    assert problems[0].field == "ssh_hosts.app1.host_key" and "cannot be parsed" in problems[0].message
+    assert problems[0].line == next(
+        i for i, t in enumerate(text.splitlines(), 1) if t.startswith("    host_key:")
+    )

@@ -377,6 +377,18 @@ def _check_scoring(doc: YamlDocument) -> Iterator[Problem]:
 # ---------------------------------------------------------------- environment semantics
 
 
+def _host_key_problems(doc: YamlDocument, name: str, pin: str) -> Iterator[Problem]:
+    """A pinned key must be a public key paramiko can compare (as ``bcdrill env keyscan`` prints)."""
+    from engine.errors import TransportError
+    from engine.transports.ssh import parse_host_key
+
+    try:
+        parse_host_key(pin)
+    except TransportError as exc:
+        message = f"{exc}; paste the line `bcdrill env keyscan ADDRESS` prints"
+        yield doc.problem(("ssh_hosts", name, "host_key"), message)
+
+
 def _ssh_docker_problems(doc: YamlDocument, url: str, hosts: dict[str, Any]) -> Iterator[Problem]:
     """An ``ssh://`` Docker endpoint must name an SSH host entry (its pinned key is used)."""
     from engine.model.types import SshHost
@@ -426,6 +438,8 @@ def environment_semantics(doc: YamlDocument) -> Iterator[Problem]:
         if "key" not in host and host.get("agent") is not True:
             message = "needs key (env:/file: reference) or agent: true"
             yield doc.problem(("ssh_hosts", name), message, at_key=True)
+        if isinstance(host.get("host_key"), str):
+            yield from _host_key_problems(doc, name, host["host_key"])
     docker = _as_dict(doc.data.get("docker"))
     if docker.get("tls_verify") is True and "ca_cert" not in docker:
         yield doc.problem(("docker", "tls_verify"), "tls_verify needs ca_cert (the CA to trust)")
