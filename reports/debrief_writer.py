@@ -214,4 +214,4 @@ def write_debrief(run_dir: Path) -> dict[str, Any]:
         files=written,
         follow_up=len(debrief.follow_up),
     )
-    return debrief.to_json()
+    return dict(json.loads(render_bytes(debrief, "json")))
