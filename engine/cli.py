@@ -58,6 +58,10 @@ def _main(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="playbooks, environments, drill plans")],
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="also list the playbook texts missing in this language (e.g. zh-CN)"),
+    ] = None,
 ) -> None:
     """Validate files; print every problem as file:line:column: field: message (exit 2 if any)."""
     from engine.spec.loader import validate_file
@@ -65,6 +69,8 @@ def validate(
     bad = 0
     for path in files:
         kind, problems = validate_file(path)
+        if lang and not problems and kind == "playbook/v1":
+            problems = _untranslated(path, lang)
         if problems:
             bad += 1
             for problem in problems:
@@ -73,6 +79,17 @@ def validate(
             out.print(f"{path}: valid {kind}", markup=False)
     if bad:
         raise typer.Exit(2)
+
+
+def _untranslated(path: Path, lang: str) -> tuple[Any, ...]:
+    """One problem per playbook text that has no ``lang`` version (translations file included)."""
+    from engine.spec.loader import load_playbook
+    from engine.spec.translations import untranslated_problems
+
+    try:
+        return untranslated_problems(load_playbook(path), lang)
+    except InputError as exc:
+        return exc.problems
 
 
 def _load(playbook: Path, env: Path) -> tuple[Any, Any]:

@@ -27,13 +27,22 @@ STEPS = (
     step("client", "report", 600, title="Report through the service desk"),
 )
 IMPACT = (25, 3000.0, "CNY")
+CHINESE = {
+    "zh-CN": {
+        "title": "网店网页服务器宕机",
+        "name:web": "网店",
+        "step:msp.acknowledge": "确认告警",
+        "step:msp.restore": "恢复服务",
+        "step:client.report": "通过服务台报告",
+    }
+}
 
 
 def passed_run(run_dir: Path, time_scale: float = 1.0) -> Debrief:
     """Every step on time, recovered in 16 minutes against a 30-minute RTO."""
     s = time_scale
     run = ScriptedRun(run_dir)
-    run.start(steps=STEPS, rto_s=1800.0 * s, impact=IMPACT, time_scale=s)
+    run.start(steps=STEPS, rto_s=1800.0 * s, impact=IMPACT, time_scale=s, translations=CHINESE)
     run.at(1 * s).probe("web", "up").at(10 * s).inject("stop-web")
     run.at(11 * s).probe("web", "down").at(130 * s).step("msp.acknowledge").at(400 * s).step("client.report")
     run.at(970 * s).revert("stop-web").probe("web", "up").step("msp.restore", by="probe", source="probe")
@@ -43,7 +52,7 @@ def passed_run(run_dir: Path, time_scale: float = 1.0) -> Debrief:
 def failed_run(run_dir: Path) -> Debrief:
     """The client reports late and the service comes back after the RTO."""
     run = ScriptedRun(run_dir)
-    run.start(steps=STEPS, rto_s=900.0, impact=IMPACT)
+    run.start(steps=STEPS, rto_s=900.0, impact=IMPACT, translations=CHINESE)
     run.at(1).probe("web", "up").at(10).inject("stop-web").at(11).probe("web", "down")
     run.at(130).step("msp.acknowledge").at(1210).step("client.report")
     run.at(1400).revert("stop-web").probe("web", "up").step("msp.restore", by="probe", source="probe")
@@ -53,7 +62,7 @@ def failed_run(run_dir: Path) -> Debrief:
 def aborted_run(run_dir: Path) -> Debrief:
     """Stopped by a safety rule five minutes in: not a verdict on either team."""
     run = ScriptedRun(run_dir)
-    run.start(steps=STEPS, rto_s=1800.0, impact=IMPACT)
+    run.start(steps=STEPS, rto_s=1800.0, impact=IMPACT, translations=CHINESE)
     run.at(1).probe("web", "up").at(10).inject("stop-web").at(11).probe("web", "down")
     run.at(130).step("msp.acknowledge")
     run.at(310).record("run.aborted", reason="a real incident was declared", by="controller")

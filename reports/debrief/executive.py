@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.model.text import SOURCE_LANGUAGE
+from reports.debrief.language import local_name
 from reports.debrief.model import Debrief, ImpactResult, Message, StepResult
 from reports.debrief.scoring import outage_cost, person_hours
 
@@ -46,19 +48,19 @@ def production_impact(impact: ImpactResult, time_scale: float) -> ProductionImpa
     )
 
 
-def _unavailable(debrief: Debrief) -> str:
-    """The services that went down, by their probe names (steady-state probes first)."""
+def _unavailable(debrief: Debrief, lang: str) -> str:
+    """The services that went down, in plain words (steady-state probes first)."""
     down = [p for p in debrief.timeline.probes if any(b.state == "down" for b in p.bands)]
     steady = [p.probe for p in down if p.steady_state]
-    names = steady or [p.probe for p in down]
-    return ", ".join(names) if names else debrief.playbook.title
+    names = [local_name(debrief, n, lang) for n in (steady or [p.probe for p in down])]
+    return ("、" if lang.startswith("zh") else ", ").join(names) if names else debrief.playbook.title
 
 
-def _outage(debrief: Debrief, real: ProductionImpact) -> list[Message]:
+def _outage(debrief: Debrief, real: ProductionImpact, lang: str) -> list[Message]:
     basis = debrief.impact.outage_basis
     if basis == "none":
         return [Message("exec.outage.none")]
-    what = _unavailable(debrief)
+    what = _unavailable(debrief, lang)
     sentences = [Message(f"exec.outage.{basis}", {"what": what, "outage": real.outage_s})]
     if real.scaled:
         sentences.append(Message("exec.scaled", {"scale": debrief.time_scale}))
@@ -122,11 +124,12 @@ def _actions(debrief: Debrief) -> list[Message]:
     return [Message("exec.actions.mixed", values)]
 
 
-def executive_summary(debrief: Debrief) -> tuple[Message, ...]:
-    """The summary's sentences, in reading order (translate each with ``t.message``)."""
+def executive_summary(debrief: Debrief, lang: str = SOURCE_LANGUAGE) -> tuple[Message, ...]:
+    """The summary's sentences, in reading order (translate each with ``t.message``); names of
+    services are given in ``lang``."""
     real = production_impact(debrief.impact, debrief.time_scale)
     return (
-        *_outage(debrief, real),
+        *_outage(debrief, real, lang),
         *_people(debrief, real),
         *_targets(debrief),
         *_verdict(debrief),

@@ -7,7 +7,8 @@ debrief needs raises :class:`~engine.errors.JournalError` naming the record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +73,7 @@ class RunSpec:
     hourly_cost: float
     currency: str
     rpo_probe: str | None = None
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # lang -> text id -> text
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class FaultTrack:
     verified: bool | None
     revert_error: str | None
     recovered: bool = False  # reverted later by ``bcdrill recover``, not by the run itself
+    target_name: str = ""  # the logical target (``storefront``), as the playbook names it
 
 
 @dataclass(frozen=True)
@@ -214,19 +217,38 @@ def _parse_spec(record: dict[str, Any]) -> RunSpec:
         hourly_cost=float(impact.get("hourly_cost", 0.0)),
         currency=str(impact.get("currency", "EUR")),
         rpo_probe=None if objectives.get("rpo_probe") is None else str(objectives["rpo_probe"]),
+        translations=_translations(data.get("playbook", {}).get("translations")),
     )
+
+
+def _translations(value: Any) -> dict[str, dict[str, str]]:
+    """The playbook's other languages as ``run.started`` keeps them (absent in older journals)."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(lang): {str(k): str(v) for k, v in texts.items()}
+        for lang, texts in value.items()
+        if isinstance(texts, dict)
+    }
 
 
 class _FaultBuilder:
     """Collects the records of one fault id in journal order."""
 
-    def __init__(self, fault_id: str, action: str, target: str, t: float) -> None:
-        self.track = FaultTrack(fault_id, action, target, t, None, None, None, None, None)
+    def __init__(self, fault_id: str, action: str, target: str, t: float, target_name: str = "") -> None:
+        self.track = FaultTrack(
+            fault_id, action, target, t, None, None, None, None, None, target_name=target_name
+        )
 
     def update(self, **changes: Any) -> None:
         """Set fields that are still unset (the first record of each kind wins)."""
         fresh = {k: v for k, v in changes.items() if getattr(self.track, k) is None}
         self.track = replace(self.track, **fresh)
+
+
+def _target_name(data: dict[str, Any]) -> str:
+    target = data.get("target")
+    return str(target.get("name") or "") if isinstance(target, dict) else ""
 
 
 def _target_label(data: dict[str, Any]) -> str:
@@ -244,7 +266,9 @@ def _collect_faults(contents: JournalContents, times: _Times) -> tuple[FaultTrac
             continue
         fault_id = str(_need(record, "data", "fault"))
         if kind == RecordType.FAULT_INTENT:
-            builder = _FaultBuilder(fault_id, str(data.get("action", "")), _target_label(data), t)
+            builder = _FaultBuilder(
+                fault_id, str(data.get("action", "")), _target_label(data), t, _target_name(data)
+            )
             builders.setdefault(fault_id, builder)
             continue
         builder = builders.setdefault(fault_id, _FaultBuilder(fault_id, "", "", t))

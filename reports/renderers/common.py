@@ -97,7 +97,7 @@ def css_string(text: str) -> Markup:
 def executive_paragraph(debrief: Debrief, t: Translator) -> str:
     """The executive summary as one paragraph in ``t``'s language (Chinese joins without spaces)."""
     separator = "" if t.lang.startswith("zh") else " "
-    return separator.join(t.message(m) for m in executive_summary(debrief))
+    return separator.join(t.message(m) for m in executive_summary(debrief, t.lang))
 
 
 def context(debrief: Debrief, options: RenderOptions, **extra: Any) -> dict[str, Any]:
