@@ -148,6 +148,10 @@ def run(
     min_score: Annotated[float | None, typer.Option(help="exit 1 below this overall score")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the debrief JSON on stdout")] = False,
     junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(help="append a Markdown job summary here (also done to $GITHUB_STEP_SUMMARY when set)"),
+    ] = None,
     runs: RunsOption = None,
     desk: Annotated[
         str | None, typer.Option(help="host the drill desk on HOST:PORT for this run (e.g. 127.0.0.1:8765)")
@@ -159,7 +163,7 @@ def run(
     _, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
     _refuse_stale_runs(environment.name, runs)
     result = _run_flow(playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk)
-    _finish(result, as_json, junit)
+    _finish(result, as_json, junit, summary)
 
 
 def _refuse_stale_runs(environment: str, runs: Path | None) -> None:
@@ -207,7 +211,20 @@ def _run_flow(
         )
 
 
-def _finish(result: dict[str, Any], as_json: bool, junit: Path | None) -> None:
+def _append_summary(run_dir: Path, target: Path | None) -> None:
+    """Append the run's ``summary.md`` to ``target`` and to ``$GITHUB_STEP_SUMMARY`` (CI pages)."""
+    source = run_dir / "summary.md"
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    targets = [t for t in (target, Path(step_summary) if step_summary else None) if t is not None]
+    if not targets or not source.exists():
+        return
+    text = source.read_text(encoding="utf-8")
+    for path in dict.fromkeys(targets):
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def _finish(result: dict[str, Any], as_json: bool, junit: Path | None, summary: Path | None = None) -> None:
     from engine.plugins import SCORECARDS
 
     debrief = result.get("debrief")
@@ -216,6 +233,7 @@ def _finish(result: dict[str, Any], as_json: bool, junit: Path | None) -> None:
         SCORECARDS.get("terminal")(debrief, err)
     if junit and (run_dir / "junit.xml").exists():
         junit.write_bytes((run_dir / "junit.xml").read_bytes())
+    _append_summary(run_dir, summary)
     if as_json and debrief:
         sys.stdout.write(json.dumps(debrief, indent=2, sort_keys=True) + "\n")
     _report_unreverted(run_dir, result.get("unreverted", []))

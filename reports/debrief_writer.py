@@ -41,6 +41,7 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     ("md", "debrief.md"),
     ("html", "debrief.html"),
     ("junit", "junit.xml"),
+    ("ci_summary", "summary.md"),
     ("pdf", "debrief.pdf"),
 )
 OPTIONAL_OUTPUTS = frozenset({"pdf"})  # a machine without pango still gets the other files

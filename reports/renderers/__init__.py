@@ -1,7 +1,7 @@
 """Debrief renderers: pure functions ``render(debrief, options) -> str | bytes`` in a registry.
 
 A format is a :class:`Format`: the function, its media type, its file extension and whether
-it produces bytes (PDF) or text. Built-ins (``md``, ``html``, ``pdf``, ``json``, ``junit``)
+it produces bytes (PDF) or text. Built-ins (``md``, ``html``, ``pdf``, ``json``, ``junit``, ``ci_summary``)
 register here in code; other packages add formats through the ``bcdrill.renderers``
 entry-point group, exactly like built-ins (a plain callable is taken as a text format).
 
@@ -22,7 +22,7 @@ from engine.registry import Registry
 from reports.debrief.audience import for_audience
 from reports.debrief.language import for_language, with_plain_faults
 from reports.debrief.model import Debrief
-from reports.renderers import htmlpage, jsondoc, junit, markdown, pdf
+from reports.renderers import cisummary, htmlpage, jsondoc, junit, markdown, pdf
 from reports.renderers.common import RenderOptions
 
 Renderer = Callable[[Debrief, RenderOptions], str | bytes]
@@ -50,6 +50,7 @@ RENDERERS.register("html", Format(htmlpage.render, "text/html; charset=utf-8", "
 RENDERERS.register("pdf", Format(pdf.render, "application/pdf", "pdf", binary=True))
 RENDERERS.register("json", Format(jsondoc.render, "application/json", "json"))
 RENDERERS.register("junit", Format(junit.render, "application/xml", "xml"))
+RENDERERS.register("ci_summary", Format(cisummary.render, "text/markdown; charset=utf-8", "md"))
 
 
 def get_format(fmt: str) -> Format:
