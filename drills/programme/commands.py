@@ -150,12 +150,12 @@ def _calendar_table(drills: tuple[StoredDrill, ...]) -> Table:
     """The controllers' table. Times never wrap or get cut (an 80-column terminal folds the
     names instead); the local time zone goes on its own line."""
     table = Table(title="Drill moments — controllers only")
-    for name in ("run", "client"):
-        table.add_column(name, overflow="fold")
+    for header in ("run", "client"):
+        table.add_column(header, overflow="fold")
     table.add_column("local time", no_wrap=True, min_width=20)
     table.add_column("UTC", no_wrap=True, min_width=16)
-    for name in ("playbook", "pool", "status"):
-        table.add_column(name, overflow="fold")
+    for header in ("playbook", "pool", "status"):
+        table.add_column(header, overflow="fold")
     now = now_utc()
     for drill in sorted(drills, key=lambda d: d.start):
         start = drill.effective_start
