@@ -65,6 +65,10 @@ def validate(
     env: Annotated[
         Path | None, typer.Option("--env", "-e", help="also check each playbook binds to this environment")
     ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="also list the playbook texts missing in this language (e.g. zh-CN)"),
+    ] = None,
 ) -> None:
     """Validate files; print every problem as file:line:column: field: message (exit 2 if any).
 
@@ -78,6 +82,8 @@ def validate(
         kind, problems = validate_file(path)
         if env is not None and not problems and kind == "playbook/v1":
             problems = binding_problems(path, env)
+        if lang and not problems and kind == "playbook/v1":
+            problems = _untranslated(path, lang)
         if problems:
             bad += 1
             for problem in problems:
@@ -86,6 +92,17 @@ def validate(
             out.print(f"{path}: valid {kind}", markup=False)
     if bad:
         raise typer.Exit(2)
+
+
+def _untranslated(path: Path, lang: str) -> tuple[Any, ...]:
+    """One problem per playbook text that has no ``lang`` version (translations file included)."""
+    from engine.spec.loader import load_playbook
+    from engine.spec.translations import untranslated_problems
+
+    try:
+        return untranslated_problems(load_playbook(path), lang)
+    except InputError as exc:
+        return exc.problems
 
 
 def _load(playbook: Path, env: Path) -> tuple[Any, Any]:
@@ -144,6 +161,10 @@ def run(
     min_score: Annotated[float | None, typer.Option(help="exit 1 below this overall score")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the debrief JSON on stdout")] = False,
     junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(help="append a Markdown job summary here (also done to $GITHUB_STEP_SUMMARY when set)"),
+    ] = None,
     runs: RunsOption = None,
     desk: Annotated[
         str | None, typer.Option(help="host the drill desk on HOST:PORT for this run (e.g. 127.0.0.1:8765)")
@@ -161,7 +182,7 @@ def run(
     result = _run_flow(
         playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk, debriefer
     )
-    _finish(result, as_json, junit, scorecard)
+    _finish(result, as_json, junit, scorecard, summary)
 
 
 def _check_parts(responders: str, desk: str | None, debriefer: str) -> Scorecard:
@@ -224,13 +245,33 @@ def _run_flow(
     return result
 
 
-def _finish(result: dict[str, Any], as_json: bool, junit: Path | None, scorecard: Scorecard) -> None:
+def _append_summary(run_dir: Path, target: Path | None) -> None:
+    """Append the run's ``summary.md`` to ``target`` and to ``$GITHUB_STEP_SUMMARY`` (CI pages)."""
+    source = run_dir / "summary.md"
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    targets = [t for t in (target, Path(step_summary) if step_summary else None) if t is not None]
+    if not targets or not source.exists():
+        return
+    text = source.read_text(encoding="utf-8")
+    for path in dict.fromkeys(targets):
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def _finish(
+    result: dict[str, Any],
+    as_json: bool,
+    junit: Path | None,
+    scorecard: Scorecard,
+    summary: Path | None = None,
+) -> None:
     debrief = result.get("debrief")
     run_dir = Path(result["run_dir"])
     if debrief:
         scorecard(debrief, err)
     if junit and (run_dir / "junit.xml").exists():
         junit.write_bytes((run_dir / "junit.xml").read_bytes())
+    _append_summary(run_dir, summary)
     if as_json and debrief:
         sys.stdout.write(json.dumps(debrief, indent=2, sort_keys=True) + "\n")
     _report_unreverted(run_dir, result.get("unreverted", []))

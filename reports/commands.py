@@ -14,7 +14,7 @@ from engine.errors import DrillError, InputError
 from engine.record.runstore import find_run
 from reports.debrief.audience import AUDIENCES
 from reports.debrief.model import Audience
-from reports.debrief.trend import TREND_FORMATS, build_trend, trend_html, trend_json, trend_table
+from reports.debrief.trend import TREND_FORMATS, build_trend, trend_html, trend_json, trend_pdf, trend_table
 from reports.debrief_writer import debrief_of_run, summaries, write_bytes_atomically
 from reports.i18n import DEFAULT_TZ, LANGUAGES, translator
 from reports.renderers import RENDERERS, RenderOptions, get_format, render
@@ -83,7 +83,9 @@ def report(
 
 def trend(
     client: Annotated[str, typer.Option("--client", help="Client name, as in the debriefs.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, html or json.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, html, pdf (one-page dashboard) or json.")
+    ] = "table",
     playbook: Annotated[
         str | None, typer.Option("--playbook", help="Only drills of this playbook id.")
     ] = None,
@@ -106,7 +108,10 @@ def trend(
             console.print(trend_table(result, t))
             _emit(console.export_text(), out)
         else:
-            _emit(trend_html(result, t) if fmt == "html" else trend_json(result), out)
+            if fmt == "pdf":
+                _emit(trend_pdf(result, t), out)
+            else:
+                _emit(trend_html(result, t) if fmt == "html" else trend_json(result), out)
     except DrillError as exc:
         raise _fail("trend", exc) from exc
 
@@ -186,5 +191,7 @@ def serve_token(
 def register(app: typer.Typer) -> None:
     """Add ``report``, ``trend`` and ``serve`` to ``app``."""
     app.command("report", help=f"Render a run's debrief ({', '.join(RENDERERS.names())}).")(report)
-    app.command("trend", help="A client's drills over time (table, html or json).")(trend)
+    app.command("trend", help="A client's drills over time, the value dashboard (table, html, pdf, json).")(
+        trend
+    )
     app.add_typer(serve_app, name="serve")

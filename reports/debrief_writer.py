@@ -41,6 +41,7 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     ("md", "debrief.md"),
     ("html", "debrief.html"),
     ("junit", "junit.xml"),
+    ("ci_summary", "summary.md"),
     ("pdf", "debrief.pdf"),
 )
 OPTIONAL_OUTPUTS = frozenset({"pdf"})  # a machine without pango still gets the other files
@@ -214,4 +215,4 @@ def write_debrief(run_dir: Path) -> dict[str, Any]:
         files=written,
         follow_up=len(debrief.follow_up),
     )
-    return debrief.to_json()
+    return dict(json.loads(render_bytes(debrief, "json")))

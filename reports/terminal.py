@@ -11,7 +11,7 @@ from rich.text import Text
 
 from reports.debrief.model import Debrief
 from reports.i18n import Translator, translator
-from reports.renderers.common import verdict
+from reports.renderers.common import executive_paragraph, verdict
 
 OUTCOME_STYLES = {"passed": "bold green", "failed": "bold red", "aborted": "bold yellow"}
 STATUS_STYLES = {"on_time": "green", "late": "yellow", "missed": "red", "not_exercised": "dim"}
@@ -72,6 +72,7 @@ def print_scorecard(
             t("terminal.run", run=debrief.run_id, client=debrief.client, environment=debrief.environment.name)
         )
     )
+    console.print(Text(executive_paragraph(debrief, t)))
     console.print(_headline(debrief, t))
     console.print(_steps_table(debrief, t))
     for finding in debrief.findings:

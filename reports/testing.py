@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +77,7 @@ def run_started(
     pass_score: float = 70.0,
     impact: tuple[int, float, str] = (0, 0.0, "EUR"),
     title: str = "Storefront web server dies",
+    translations: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The ``data`` of a ``run.started`` record, with test-friendly defaults."""
     return {
@@ -87,6 +88,7 @@ def run_started(
             "summary": "The web server stops.",
             "severity": "high",
             "path": "playbooks/web-down.yaml",
+            "translations": {lang: dict(texts) for lang, texts in (translations or {}).items()},
         },
         "environment": {"name": "lab", "kind": "test", "client": "Acme Ltd"},
         "responders": responders,

@@ -100,3 +100,26 @@ def test_controller_calendar_has_exact_moments_and_timezones() -> None:
 def test_empty_controller_calendar_parses() -> None:
     parsed = Calendar.from_ical(controller_calendar((), stamp=STAMP))
     assert parsed.walk("VEVENT") == []
+
+
+def test_controller_table_keeps_whole_dates_at_80_columns() -> None:
+    """`bcdrill calendar` in an 80-column terminal folds names, never the dates."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from drills.programme.commands import _calendar_table
+    from drills.programme.secret_schedule import RunSettings, new_stored_drill
+
+    plan = replace(office_plan(), source=Path("/srv/plans/demo-bakery-ltd.yaml"))
+    drills = pick_times([plan], random.Random(3))
+    pool, settings = "site-demo-bakery-ltd-with-a-long-pool-name", RunSettings("/srv/runs")
+    stored = tuple(new_stored_drill(d, plan, f"key-{i}", pool, settings) for i, d in enumerate(drills))
+    console = Console(width=80, record=True, highlight=False)
+    console.print(_calendar_table(stored))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for drill in drills:
+        assert f"{drill.local_start():%Y-%m-%d %H:%M %Z}" in text
+        assert f"{drill.start.astimezone(UTC):%Y-%m-%d %H:%M}" in text
+    assert "…" not in text

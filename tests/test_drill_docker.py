@@ -26,8 +26,12 @@ def _container_running(name: str) -> bool:
     return bool(docker.from_env().containers.get(name).attrs["State"]["Running"])
 
 
-def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: Path) -> None:
+def test_simulated_drill_end_to_end(
+    lab_env: Path, prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runs = tmp_path / "runs"
+    step_summary = tmp_path / "github-step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))  # as GitHub Actions sets it
     result = run_cli(
         "run",
         str(PLAYBOOK),
@@ -94,11 +98,15 @@ def test_simulated_drill_end_to_end(lab_env: Path, prefect_api: str, tmp_path: P
     assert report["objectives"]["rto"]["met"] is True
     assert (result.returncode == 0) == (report["outcome"] == "passed")
     _assert_prefect_saw_the_run(run_dir)
+    # the CI job summary: appended to $GITHUB_STEP_SUMMARY, the same text as the run's summary.md
+    assert step_summary.read_text(encoding="utf-8") == (run_dir / "summary.md").read_text(encoding="utf-8")
+    assert run_dir.name in step_summary.read_text(encoding="utf-8")
     for name in (
         "debrief.json",
         "debrief.md",
         "debrief.html",
         "junit.xml",
+        "summary.md",
         "playbook.yaml",
         "environment.yaml",
     ):

@@ -213,7 +213,7 @@ def test_report_command_renders_and_writes(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["report", str(run_dir), "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert result.stdout == debrief.dumps()
+    assert result.stdout == render(debrief, "json")  # the v1 document and its executive summary
     out = tmp_path / "out.xml"
     result = runner.invoke(app, ["report", str(run_dir), "-f", "junit", "--out", str(out)])
     assert result.exit_code == 0, result.output

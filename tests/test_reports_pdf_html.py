@@ -123,3 +123,17 @@ def test_chinese_pdf_has_chinese_text_in_an_embedded_cjk_font(debrief: Debrief, 
     assert cjk and all(" yes " in line for line in cjk)  # embedded (emb column)
     assert "Noto-Sans-CJK-JP" not in fonts  # Simplified Chinese glyph forms, not Japanese
     assert "network not found" not in text  # the client version
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_pdf_last_page_is_not_near_empty(debrief: Debrief, tmp_path: Path, lang: str) -> None:
+    """No page is spent on a footer line alone: the last page carries real content."""
+    data = render_bytes(debrief, "pdf", RenderOptions(lang=lang))
+    _, _, pages = _pdf(tmp_path, data, f"{lang}.pdf")
+    last = subprocess.run(
+        ["pdftotext", "-f", str(pages), "-l", str(pages), str(tmp_path / f"{lang}.pdf"), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    body = [line for line in last.splitlines() if line.strip() and debrief.run_id not in line]
+    body = [line for line in body if not re.fullmatch(r"\s*\d+\s*/\s*\d+\s*", line)]
+    assert sum(len(line.strip()) for line in body) > 60, last  # a footer-only page has ~10

@@ -147,6 +147,22 @@ def test_a_client_sees_only_its_own_runs(base: str, store: tuple[Path, ServeToke
     assert "default-src 'none'" in csp and "script-src" not in csp
 
 
+def test_portal_shows_the_value_dashboard_and_links_its_pdf(
+    base: str, store: tuple[Path, ServeTokens, dict[str, str]]
+) -> None:
+    acme = store[2]["acme"]
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {acme}"}) as http:
+        index = http.get("/", params={"lang": "zh-CN"})
+        assert index.status_code == 200
+        assert index.text.count("<svg ") == 4 and "损失人时" in index.text  # four charts
+        assert 'href="/dashboard.pdf?lang=zh-CN"' in index.text
+        pdf = http.get("/dashboard.pdf", params={"lang": "zh-CN"})
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+        assert pdf.headers["content-type"] == "application/pdf"
+    refused = httpx.get(base + "/dashboard.pdf")
+    assert refused.status_code == 401
+
+
 def test_pages_escape_client_data(base: str, store: tuple[Path, ServeTokens, dict[str, str]]) -> None:
     evil = store[2]["evil"]
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {evil}"}) as http:

@@ -152,8 +152,15 @@ def calendar_cmd(
 
 
 def _calendar_table(drills: tuple[StoredDrill, ...]) -> Table:
-    table = Table("run", "client", "local time", "UTC", "playbook", "pool", "status")
-    table.title = "Drill moments — controllers only"
+    """The controllers' table. Times never wrap or get cut (an 80-column terminal folds the
+    names instead); the local time zone goes on its own line."""
+    table = Table(title="Drill moments — controllers only")
+    for header in ("run", "client"):
+        table.add_column(header, overflow="fold")
+    table.add_column("local time", no_wrap=True, min_width=20)
+    table.add_column("UTC", no_wrap=True, min_width=16)
+    for header in ("playbook", "pool", "status"):
+        table.add_column(header, overflow="fold")
     now = now_utc()
     for drill in sorted(drills, key=lambda d: d.start):
         start = drill.effective_start
@@ -166,7 +173,7 @@ def _calendar_table(drills: tuple[StoredDrill, ...]) -> Table:
             if not drill.flow_run_id:
                 status += " (no flow run yet: run `bcdrill schedule` again)"
             scheduled = drill.scheduled()
-            local = f"{scheduled.local_start():%Y-%m-%d %H:%M %Z} ({drill.time_zone})"
+            local = f"{scheduled.local_start():%Y-%m-%d %H:%M %Z}\n({drill.time_zone})"
             utc = f"{start.astimezone(UTC):%Y-%m-%d %H:%M}"
         name = drill.postponements[-1].run_name if drill.postponements else drill.run_name
         table.add_row(

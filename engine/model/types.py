@@ -12,6 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from engine.model.text import Translations
+
 Party = Literal["msp", "client"]
 PARTIES: tuple[Party, ...] = ("msp", "client")
 EnvironmentKind = Literal["staging", "test", "production"]
@@ -188,6 +190,8 @@ class Playbook:
     impact: Impact
     safety: Safety
     source: Path | None = None
+    # Other languages of the title, summary and step titles (see engine.model.text).
+    translations: Translations = field(default_factory=dict)
 
     def probe(self, probe_id: str) -> ProbeSpec:
         """The probe called ``probe_id`` (validated to exist)."""

@@ -426,6 +426,7 @@ class DrillRun:
                 "summary": pb.summary,
                 "severity": pb.severity,
                 "path": str(pb.source) if pb.source else None,
+                "translations": {lang: dict(texts) for lang, texts in pb.translations.items()},
             },
             "environment": {"name": env.name, "kind": env.kind, "client": env.client},
             "responders": self.options.responders,

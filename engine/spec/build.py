@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from engine.model.durations import parse_duration
+from engine.model.text import LocalText, Translations, step_text_id
 from engine.model.types import (
     PARTIES,
     DockerEndpoint,
@@ -78,10 +79,11 @@ def build_playbook(data: dict[str, Any], source: Path) -> Playbook:
         )
         for f in data["faults"]
     )
+    title, summary = LocalText.of(data["title"]), LocalText.of(data.get("summary", ""))
     return Playbook(
         id=data["id"],
-        title=data["title"],
-        summary=data.get("summary", ""),
+        title=title.text,
+        summary=summary.text,
         severity=data["severity"],
         targets=tuple(data["targets"]),
         probes=probes,
@@ -93,7 +95,21 @@ def build_playbook(data: dict[str, Any], source: Path) -> Playbook:
         impact=_build_impact(data.get("impact", {})),
         safety=_build_safety(data.get("safety", {})),
         source=source,
+        translations=_inline_translations(title, summary, data["response"]),
     )
+
+
+def _inline_translations(title: LocalText, summary: LocalText, response: dict[str, Any]) -> Translations:
+    """The other languages given inline: ``title: {en: …, zh-CN: …}`` and the like."""
+    texts: list[tuple[str, LocalText]] = [("title", title), ("summary", summary)]
+    for party in PARTIES:
+        for step in response.get(party, []):
+            texts.append((step_text_id(f"{party}.{step['id']}"), LocalText.of(step["title"])))
+    result: dict[str, dict[str, str]] = {}
+    for text_id, text in texts:
+        for lang, value in text.translations.items():
+            result.setdefault(lang, {})[text_id] = value
+    return result
 
 
 def _build_steps(response: dict[str, Any]) -> Iterator[ResponseStep]:
@@ -109,7 +125,7 @@ def _build_steps(response: dict[str, Any]) -> Iterator[ResponseStep]:
             yield ResponseStep(
                 party=party,
                 id=step["id"],
-                title=step["title"],
+                title=LocalText.of(step["title"]).text,
                 within_s=parse_duration(step["within"]),
                 after=None if after is None else (after if "." in after else f"{party}.{after}"),
                 recorded_by=recording,

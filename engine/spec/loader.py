@@ -29,6 +29,11 @@ from engine.registry import Registry, check_callable
 from engine.spec.build import build_environment, build_playbook
 from engine.spec.checks import check_against_environment, environment_semantics, playbook_semantics
 from engine.spec.messages import load_schema, schema_problems, sort_problems, unique_problems
+from engine.spec.translations import (
+    TRANSLATIONS_FORMAT,
+    validate_translations_document,
+    with_translations_file,
+)
 from engine.spec.yamlsafe import YamlDocument, load_yaml
 
 __all__ = [
@@ -78,7 +83,7 @@ def load_playbook(path: Path) -> Playbook:
     problems = _other_format(doc, PLAYBOOK_FORMAT) or validate_playbook_document(doc)
     if problems:
         raise PlaybookError(f"{path}: {len(problems)} problem(s)", problems)
-    return build_playbook(doc.data, path)
+    return with_translations_file(build_playbook(doc.data, path))
 
 
 def load_environment(path: Path) -> Environment:
@@ -151,3 +156,4 @@ def _other_format(doc: YamlDocument, expected: str) -> tuple[Problem, ...]:
 
 register_format(PLAYBOOK_FORMAT, validate_playbook_document)
 register_format(ENVIRONMENT_FORMAT, validate_environment_document)
+register_format(TRANSLATIONS_FORMAT, validate_translations_document)

@@ -50,6 +50,7 @@ def _fault_results(facts: RunFacts, anchor: float | None) -> tuple[FaultResult, 
             applied_at=offset(f.applied_t),
             reverted_at=offset(f.reverted_t),
             revert_verified=f.verified,
+            target_name=f.target_name,
         )
         for f in facts.faults
     )
@@ -99,6 +100,7 @@ def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief
         improvements=improvements,
         timeline=build_timeline(facts, anchor, steps),
         notes=notes,
+        translations=spec.translations,
     )
 
 

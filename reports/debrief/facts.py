@@ -7,7 +7,8 @@ debrief needs raises :class:`~engine.errors.JournalError` naming the record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,7 @@ class RunSpec:
     rpo_probe: str | None = None
     faults: tuple[FaultPlanInfo, ...] = ()
     automated_steps: frozenset[str] = frozenset()  # steps with runbook automation
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # lang -> text id -> text
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class FaultTrack:
     effective_source: str = ""  # where ``effective_t`` comes from, e.g. the Docker daemon's events
     handed_over_t: float | None = None  # its ``until`` step came; left to the responders
     already_restored: bool | None = None  # at the engine's revert, someone had restored it
+    target_name: str = ""  # the logical target (``storefront``), as the playbook names it
 
 
 @dataclass(frozen=True)
@@ -238,19 +241,38 @@ def _parse_spec(record: dict[str, Any]) -> RunSpec:
             for f in data.get("faults", [])
         ),
         automated_steps=frozenset(str(s["key"]) for s in _need(record, "data", "steps") if s.get("runbook")),
+        translations=_translations(data.get("playbook", {}).get("translations")),
     )
+
+
+def _translations(value: Any) -> dict[str, dict[str, str]]:
+    """The playbook's other languages as ``run.started`` keeps them (absent in older journals)."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(lang): {str(k): str(v) for k, v in texts.items()}
+        for lang, texts in value.items()
+        if isinstance(texts, dict)
+    }
 
 
 class _FaultBuilder:
     """Collects the records of one fault id in journal order."""
 
-    def __init__(self, fault_id: str, action: str, target: str, t: float) -> None:
-        self.track = FaultTrack(fault_id, action, target, t, None, None, None, None, None)
+    def __init__(self, fault_id: str, action: str, target: str, t: float, target_name: str = "") -> None:
+        self.track = FaultTrack(
+            fault_id, action, target, t, None, None, None, None, None, target_name=target_name
+        )
 
     def update(self, **changes: Any) -> None:
         """Set fields that are still unset (the first record of each kind wins)."""
         fresh = {k: v for k, v in changes.items() if getattr(self.track, k) is None}
         self.track = replace(self.track, **fresh)
+
+
+def _target_name(data: dict[str, Any]) -> str:
+    target = data.get("target")
+    return str(target.get("name") or "") if isinstance(target, dict) else ""
 
 
 def _target_label(data: dict[str, Any]) -> str:
@@ -268,7 +290,9 @@ def _collect_faults(contents: JournalContents, times: _Times) -> tuple[FaultTrac
             continue
         fault_id = str(_need(record, "data", "fault"))
         if kind == RecordType.FAULT_INTENT:
-            builder = _FaultBuilder(fault_id, str(data.get("action", "")), _target_label(data), t)
+            builder = _FaultBuilder(
+                fault_id, str(data.get("action", "")), _target_label(data), t, _target_name(data)
+            )
             builders.setdefault(fault_id, builder)
             continue
         builder = builders.setdefault(fault_id, _FaultBuilder(fault_id, "", "", t))

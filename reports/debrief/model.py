@@ -115,6 +115,7 @@ class FaultResult:
     applied_at: float | None
     reverted_at: float | None
     revert_verified: bool | None
+    target_name: str = ""  # the logical target as the playbook names it (``storefront``)
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,9 @@ class Debrief:
     notes: tuple[Note, ...] = ()
     follow_up: tuple[FollowUp, ...] = ()
     comparison: Comparison | None = None
+    # The playbook's texts in other languages: language -> text id (title, summary,
+    # step:<party>.<id>) -> text (see engine.model.text).
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data: dicts, lists, strings, rounded floats."""

@@ -8,6 +8,7 @@ new scoring note is never lost, only untranslated until the catalogue learns it.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from reports.debrief.model import ObjectiveResult
 from reports.i18n import Translator
@@ -41,13 +42,25 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _NO_TARGET = " (no RTO target set)"
+_RECORD = re.compile(r"^(?P<seq>[^@\s]+)@(?P<unix>\d+(?:\.\d+)?)$")
+
+
+def human_record(value: str, t: Translator) -> str:
+    """A data probe's ``seq@unixtime`` as words and a date in the reader's zone (no Unix time)."""
+    match = _RECORD.match(value.strip())
+    if match is None:
+        return value
+    when = datetime.fromtimestamp(float(match["unix"]), UTC).isoformat()
+    return t("objective.rpo_record", seq=match["seq"], when=when)
 
 
 def _known(note: str, t: Translator) -> str | None:
     for pattern, key in _PATTERNS:
         match = pattern.match(note)
         if match:
-            return t(key, **match.groupdict())
+            values = match.groupdict()
+            values.update({k: human_record(values[k], t) for k in ("surviving", "seen") if k in values})
+            return t(key, **values)
     return None
 
 

@@ -240,6 +240,17 @@ def revert_problem(fault: FaultTrack) -> RevertProblem | None:
     return None
 
 
+def person_hours(users: int, outage_s: float) -> float:
+    """Person-hours lost, rounded once to two places: the debrief, the trend and the summary
+    all show this figure, so no report rounds an already rounded number again."""
+    return round(users * outage_s / 3600.0, 2)
+
+
+def outage_cost(hourly_cost: float, outage_s: float) -> float:
+    """What an outage of ``outage_s`` costs at ``hourly_cost``, rounded once to two places."""
+    return round(hourly_cost * outage_s / 3600.0, 2)
+
+
 def impact(facts: RunFacts, anchor: float | None, rto: ObjectiveResult) -> ImpactResult:
     """Person-hours lost and cost: the outage is impact start → recovery (or run end)."""
     spec = facts.spec
@@ -250,14 +261,13 @@ def impact(facts: RunFacts, anchor: float | None, rto: ObjectiveResult) -> Impac
         outage, basis = rto.actual_s, "recovered"
     else:
         outage, basis = max(0.0, facts.end_t - anchor), "until_run_end"
-    hours = outage / 3600.0
     return ImpactResult(
         users_affected=spec.users_affected,
         outage_s=outage,
         outage_basis=basis,
-        person_hours=spec.users_affected * hours,
+        person_hours=person_hours(spec.users_affected, outage),
         hourly_cost=spec.hourly_cost,
-        cost=spec.hourly_cost * hours,
+        cost=outage_cost(spec.hourly_cost, outage),
         currency=spec.currency,
     )
 

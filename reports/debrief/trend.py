@@ -17,12 +17,13 @@ from rich.text import Text
 from reports.debrief.summary import RunSummary
 from reports.i18n import Translator
 from reports.renderers.common import html_env
+from reports.renderers.dashboard import OUTCOME_COLOURS, PDF_METRICS, charts, year_rows
 from reports.renderers.htmlpage import FONTS, LATIN_FONTS
+from reports.renderers.pdf import print_html
 
-TREND_FORMATS = ("table", "html", "json")
+TREND_FORMATS = ("table", "html", "pdf", "json")
 CHART_W, CHART_H = 920.0, 260.0
 PAD_L, PAD_R, PAD_T, PAD_B = 48.0, 16.0, 16.0, 36.0
-OUTCOME_COLOURS = {"passed": "#17b26a", "failed": "#d92d20", "aborted": "#f79009"}
 
 
 @dataclass(frozen=True)
@@ -153,14 +154,33 @@ def trend_chart(trend: Trend, t: Translator) -> TrendChart:
     )
 
 
-def trend_html(trend: Trend, t: Translator, links: dict[str, str] | None = None) -> str:
-    """A self-contained HTML page: the score chart and the table (``links``: run id → URL)."""
+def trend_html(
+    trend: Trend,
+    t: Translator,
+    links: dict[str, str] | None = None,
+    *,
+    pdf: bool = False,
+    pdf_link: str | None = None,
+) -> str:
+    """A self-contained HTML page: the value dashboard's charts (score, outage minutes,
+    person-hours, cost on a dated axis), the year-on-year table and every drill
+    (``links``: run id → URL). ``pdf=True`` lays it out as the one-page dashboard: three
+    charts and the year-on-year table."""
     template = html_env().get_template("trend.html.j2")
     return template.render(
         trend=trend,
         t=t,
         chart=trend_chart(trend, t),
+        charts=charts(trend.points, t, PDF_METRICS if pdf else None),
+        years=year_rows(trend.points),
         links=links or {},
+        pdf=pdf,
+        pdf_link=pdf_link,
         lang=t.lang,
         fonts=FONTS.get(t.lang, LATIN_FONTS),
     )
+
+
+def trend_pdf(trend: Trend, t: Translator) -> bytes:
+    """The one-page value dashboard as PDF (A4 landscape, printed by WeasyPrint)."""
+    return print_html(trend_html(trend, t, pdf=True))

@@ -4,8 +4,9 @@ Each client opens ``/access/<token>`` once (the link ``bcdrill serve token CLIEN
 the server checks the token against the stored hashes, opens a server-side session (the
 cookie holds a random session id, never the token: see :mod:`reports.portal.sessions`) in an
 ``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` behind TLS: :mod:`engine.tlsproxy`) and
-redirects to ``/``, the list of that client's drills with the
-score trend. ``/runs/<run id>`` shows one debrief — always the client version — as HTML or
+redirects to ``/``, the list of that client's drills with the value dashboard (score, outage
+minutes, person-hours and cost over the years; the one-page PDF at ``/dashboard.pdf``).
+``/runs/<run id>`` shows one debrief — always the client version — as HTML or
 ``?format=pdf``, in ``?lang=en|zh-CN``. Scripts may send ``Authorization: Bearer <token>``.
 
 Every refusal looks the same: a missing, malformed, wrong or revoked token gets the same
@@ -34,7 +35,7 @@ from engine.record.tokens import token_hash
 from engine.tlsproxy import ProxySettings
 from engine.web import security_headers
 from reports.debrief.model import Debrief
-from reports.debrief.trend import Trend, build_trend, same_client, trend_html
+from reports.debrief.trend import Trend, build_trend, same_client, trend_html, trend_pdf
 from reports.debrief_writer import DEBRIEF_JSON, read_summary
 from reports.i18n import LANGUAGES, translator
 from reports.portal.sessions import ServeSessions
@@ -171,7 +172,16 @@ def create_app(
         trend = pages.trend(client)
         suffix = f"?lang={lang}" if lang != pages.lang else ""
         links = {p.run_id: f"/runs/{p.run_id}{suffix}" for p in trend.points}
-        return HTMLResponse(trend_html(trend, translator(lang, pages.tz), links))
+        page = trend_html(trend, translator(lang, pages.tz), links, pdf_link=f"/dashboard.pdf{suffix}")
+        return HTMLResponse(page)
+
+    @app.get("/dashboard.pdf")
+    def dashboard_pdf(request: Request) -> Response:
+        client = pages.client(request)
+        if client is None:
+            return pages.denied(request)
+        body = trend_pdf(pages.trend(client), translator(pages.language(request), pages.tz))
+        return Response(body, media_type="application/pdf")
 
     @app.get("/runs/{run_id}")
     def run_page(run_id: str, request: Request) -> Response:

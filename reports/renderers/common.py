@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from reports.debrief.executive import executive_summary
 from reports.debrief.model import Audience, Debrief, FaultResult, FollowUp, ObjectiveResult, StepResult
 from reports.debrief.objective_notes import objective_note
 from reports.i18n import DEFAULT_LANGUAGE, DEFAULT_TZ, Translator, translator
@@ -93,14 +94,21 @@ def css_string(text: str) -> Markup:
     return Markup(f'"{escaped}"')  # noqa: S704 - only [A-Za-z0-9 ] are left unescaped
 
 
+def executive_paragraph(debrief: Debrief, t: Translator) -> str:
+    """The executive summary as one paragraph in ``t``'s language (Chinese joins without spaces)."""
+    separator = "" if t.lang.startswith("zh") else " "
+    return separator.join(t.message(m) for m in executive_summary(debrief, t.lang))
+
+
 def context(debrief: Debrief, options: RenderOptions, **extra: Any) -> dict[str, Any]:
-    """What every template gets: the debrief ``d``, the translator ``t``, the options and the
-    sentences comparing this drill with the previous one."""
+    """What every template gets: the debrief ``d``, the translator ``t``, the options, the
+    executive summary's sentences and those comparing this drill with the previous one."""
     return {
         "d": debrief,
         "t": options.t,
         "options": options,
         "comparison_sentences": comparison_sentences(debrief, options.t),
+        "executive": executive_paragraph(debrief, options.t),
         **extra,
     }
 

@@ -42,10 +42,12 @@ def _skip(case: ET.Element, body: str) -> None:
     skipped.text = _text(body)
 
 
-def _step_case(suite: ET.Element, step: StepResult, t: Translator) -> None:
+def _step_case(suite: ET.Element, step: StepResult, t: Translator, responders: str) -> None:
     case = _case(suite, step.party, f"{step.id}: {step.title}", step.actual_s)
     if step.status == "not_exercised":
-        _skip(case, t("junit.step.not_exercised", target=step.target_s))
+        # Say why, so that a CI reader knows a skipped case is not a hidden failure.
+        key = "junit.step.not_exercised.auto" if responders == "auto" else "junit.step.not_exercised"
+        _skip(case, t(key, target=step.target_s))
     elif step.status == "late":
         _fail(
             case, "late", t("junit.step.late", actual=step.actual_s, target=step.target_s, score=step.score)
@@ -72,7 +74,7 @@ def _objective_case(suite: ET.Element, name: str, objective: ObjectiveResult, t:
             ),
         )
     elif objective.met is None:
-        _skip(case, note)
+        _skip(case, t("junit.objective.not_measured", note=note))
 
 
 def _fault_case(suite: ET.Element, fault: FaultResult, t: Translator, client: bool) -> None:
@@ -145,7 +147,7 @@ def render(debrief: Debrief, options: RenderOptions) -> str:
     ):
         ET.SubElement(properties, "property", {"name": name, "value": _text(value)})
     for step in debrief.steps:
-        _step_case(suite, step, t)
+        _step_case(suite, step, t, debrief.responders)
     _objective_case(suite, "rto", debrief.objectives.rto, t)
     _objective_case(suite, "rpo", debrief.objectives.rpo, t)
     for fault in debrief.faults:

@@ -21,12 +21,17 @@ def _no_fetch(url: str, *args: Any, **kwargs: Any) -> NoReturn:
 
 def render(debrief: Debrief, options: RenderOptions) -> bytes:
     """The debrief as PDF bytes."""
+    return print_html(htmlpage.render(debrief, options))
+
+
+def print_html(html: str) -> bytes:
+    """A self-contained HTML page printed as PDF bytes (nothing is fetched)."""
     try:
         import weasyprint  # imported on use: it takes a moment and needs pango
     except (ImportError, OSError) as exc:  # pragma: no cover - depends on the machine
         raise InputError(
             f"PDF needs WeasyPrint and Debian's pango (scripts/setup.sh installs both): {exc}"
         ) from exc
-    page = weasyprint.HTML(string=htmlpage.render(debrief, options), url_fetcher=_no_fetch)
+    page = weasyprint.HTML(string=html, url_fetcher=_no_fetch)
     pdf: bytes = page.write_pdf()
     return pdf

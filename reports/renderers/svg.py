@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from reports.debrief.model import Timeline
 from reports.i18n import Translator
+from reports.renderers.textmetrics import fit_text, text_width
 
 WIDTH = 920.0
 LABEL_W = 210.0
@@ -17,7 +18,9 @@ RIGHT_PAD = 20.0
 ROW_H = 22.0
 BAR_H = 12.0
 TOP = 30.0
-LABEL_CHARS = 34  # row labels longer than this are cut (the tables show them in full)
+ROW_FONT = 11.0  # row label size (the template draws it at this size)
+TICK_FONT = 10.0
+LABEL_GAP = 8.0  # between a row label's end and the plot
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
 
 
@@ -109,7 +112,10 @@ def _axis(scale: _Scale, height: float, t: Translator) -> tuple[list[Line], list
         if tick >= scale.lo:
             x = scale.x(tick)
             lines.append(Line(x, TOP - 6, x, height - 6, "grid"))
-            labels.append(Label(x, TOP - 10, t.duration(tick), "middle", "tick"))
+            text = t.duration(tick)
+            half = text_width(text, TICK_FONT) / 2
+            centre = round(min(max(x, half + 1.0), WIDTH - half - 1.0), 2)  # never past an edge
+            labels.append(Label(centre, TOP - 10, text, "middle", "tick"))
         tick += step
     return lines, labels
 
@@ -139,8 +145,9 @@ class _Builder:
     def row(self, title: str) -> float:
         """Start a labelled row; returns its top y."""
         top = self.y
-        text = title if len(title) <= LABEL_CHARS else title[: LABEL_CHARS - 1] + "…"
-        self.labels.append(Label(LABEL_W - 8, top + BAR_H - 2, text, "end", "row"))
+        # Cut to the measured room, in any script (the tables show the full title).
+        text = fit_text(title, ROW_FONT, LABEL_W - LABEL_GAP - 2.0)
+        self.labels.append(Label(LABEL_W - LABEL_GAP, top + BAR_H - 2, text, "end", "row"))
         self.y += ROW_H
         return top
 
