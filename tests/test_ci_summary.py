@@ -13,6 +13,7 @@ from engine.cli import _finish
 from reports.debrief.compose import debrief_from_journal
 from reports.debrief_writer import write_debrief
 from reports.renderers import render_text
+from reports.terminal import print_scorecard
 from reports.testing import ScriptedRun, step
 
 STEPS = (
@@ -59,7 +60,7 @@ def test_finish_writes_the_job_summary_where_ci_asks(
         "unreverted": [],
     }
     with pytest.raises(typer.Exit):
-        _finish(result, False, None, chosen)
+        _finish(result, False, None, print_scorecard, chosen)
     summary = (run_dir / "summary.md").read_text(encoding="utf-8")
     assert step_summary.read_text(encoding="utf-8") == "earlier step\n" + summary
     assert chosen.read_text(encoding="utf-8") == summary
@@ -75,7 +76,7 @@ def test_no_summary_file_without_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     result = {"run_dir": str(run_dir), "debrief": debrief, "outcome": "passed", "reason": "", "exit_code": 0}
     with pytest.raises(typer.Exit):
-        _finish(result, False, None)
+        _finish(result, False, None, print_scorecard)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
