@@ -54,10 +54,13 @@ class FaultAction(ABC):
     target_kind: ClassVar[TargetKind]
     params_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False}
 
-    def __init__(self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any]) -> None:
+    def __init__(
+        self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any], run_id: str = ""
+    ) -> None:
         self.fault_id = fault_id
         self.target = target
         self.params = params
+        self.run_id = run_id  # names what the fault leaves on a target (pidfiles) per run
 
     @abstractmethod
     def describe(self) -> FaultPlan:
