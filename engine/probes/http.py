@@ -2,17 +2,28 @@
 
 Empty replies and connection resets count as down (a killed container's published port
 answers that way for ~130 ms before it refuses — see NOTES.md).
+
+``max_slowdown`` judges latency against the target's own usual speed rather than a fixed
+bound, so a "slow" symptom does not depend on how busy the machine running the drill is:
+the first check (at preflight, before anything is injected) measures a baseline — the median
+of :data:`BASELINE_SAMPLES` answers — and answers slower than ``baseline × max_slowdown``
+(and at least :data:`MIN_SLOWDOWN_MARGIN_S` above the baseline) count as down. The baseline
+and the bound are journaled (``probe.measured``).
 """
 
 from __future__ import annotations
 
 import http.client
+import statistics
 import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from engine.errors import InputError
 from engine.probes.base import ProbeKind, ProbeResult
+
+BASELINE_SAMPLES = 5
+MIN_SLOWDOWN_MARGIN_S = 0.05  # a fast target's jitter is no slowdown
 
 
 class HttpProbe(ProbeKind):
@@ -34,8 +45,16 @@ class HttpProbe(ProbeKind):
                 "type": "string",
                 "description": "slower answers count as down, e.g. 800ms",
             },
+            "max_slowdown": {
+                "type": "number",
+                "minimum": 1.5,
+                "description": "answers this many times slower than the baseline measured at "
+                "preflight count as down, e.g. 4",
+            },
         },
     }
+
+    _baseline_s: float | None = None
 
     def url(self) -> str:
         """The URL probed, resolved through the environment."""
@@ -49,9 +68,25 @@ class HttpProbe(ProbeKind):
         return resolved
 
     def check(self) -> ProbeResult:
-        """One GET with the probe's timeout."""
+        """One GET with the probe's timeout (the first one, with ``max_slowdown``, measures the baseline)."""
+        if "max_slowdown" in self.spec.params and self._baseline_s is None:
+            baseline = self._measure_baseline()
+            if baseline is not None:
+                return baseline
+        result, elapsed = self._get()
+        if result is not None:
+            return result
         from engine.model.durations import parse_duration
 
+        limit = self.spec.params.get("max_latency")
+        if limit and elapsed > parse_duration(limit):
+            return ProbeResult(False, f"slow: {elapsed * 1000:.0f} ms", self._measurement())
+        if self._baseline_s is not None and elapsed > self._slowdown_limit_s():
+            return ProbeResult(False, f"slow: {elapsed * 1000:.0f} ms", self._measurement())
+        return ProbeResult(True, f"HTTP {self.spec.params.get('expect_status', 200)}", self._measurement())
+
+    def _get(self) -> tuple[ProbeResult | None, float]:
+        """GET once: (a down result, or None when status and body are as expected; seconds taken)."""
         parts = urlsplit(self.url())
         conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = conn_cls(parts.hostname or "", parts.port, timeout=self.spec.timeout_s)
@@ -61,20 +96,41 @@ class HttpProbe(ProbeKind):
             response = conn.getresponse()
             body = response.read(65536)
         except (OSError, http.client.HTTPException) as exc:
-            return ProbeResult(False, type(exc).__name__)
+            return ProbeResult(False, type(exc).__name__, self._measurement()), 0.0
         finally:
             conn.close()
         elapsed = time.monotonic() - started
         expected = int(self.spec.params.get("expect_status", 200))
         if response.status != expected:
-            return ProbeResult(False, f"HTTP {response.status}")
+            return ProbeResult(False, f"HTTP {response.status}", self._measurement()), elapsed
         needle = self.spec.params.get("body_contains")
         if needle and needle.encode() not in body:
-            return ProbeResult(False, "body mismatch")
-        limit = self.spec.params.get("max_latency")
-        if limit and elapsed > parse_duration(limit):
-            return ProbeResult(False, f"slow: {elapsed * 1000:.0f} ms")
-        return ProbeResult(True, f"HTTP {response.status}")
+            return ProbeResult(False, "body mismatch", self._measurement()), elapsed
+        return None, elapsed
+
+    def _measure_baseline(self) -> ProbeResult | None:
+        """Median latency of healthy answers; a down result when the target is not healthy."""
+        samples = []
+        for _ in range(BASELINE_SAMPLES):
+            result, elapsed = self._get()
+            if result is not None:
+                return result  # not healthy: no baseline yet (the steady state fails anyway)
+            samples.append(elapsed)
+        self._baseline_s = statistics.median(samples)
+        return None
+
+    def _slowdown_limit_s(self) -> float:
+        assert self._baseline_s is not None
+        factor = float(self.spec.params["max_slowdown"])
+        return max(self._baseline_s * factor, self._baseline_s + MIN_SLOWDOWN_MARGIN_S)
+
+    def _measurement(self) -> dict[str, Any] | None:
+        if self._baseline_s is None:
+            return None
+        return {
+            "baseline_ms": round(self._baseline_s * 1000, 1),
+            "slow_above_ms": round(self._slowdown_limit_s() * 1000, 1),
+        }
 
     def describe(self) -> str:
         """GET url."""
