@@ -173,7 +173,10 @@ def _run_flow(
     desk: str | None = None,
 ) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
+    from engine.prefectlogs import quiet_drill_error_tracebacks
     from engine.prefectserver import prefect_api
+
+    quiet_drill_error_tracebacks()  # e.g. "environment held by run R": one line, exit 4
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
     with prefect_api(), fast_settings():  # a temporary server, if any, dies with this process
