@@ -334,10 +334,19 @@ def _release_dead_slots(run_ids: set[str] | None) -> bool:
 
     if not dead_holders(run_ids):
         return False  # no Prefect needed
+    import httpx
+
+    from engine.errors import PreflightError
     from engine.prefectserver import prefect_api
 
-    with prefect_api():
-        released = release_dead_holders(run_ids)
+    try:
+        with prefect_api():
+            released = release_dead_holders(run_ids)
+    except (httpx.HTTPError, OSError) as exc:
+        raise PreflightError(
+            f"cannot free the Prefect environment slot of a dead run ({exc}); "
+            "run bcdrill recover again once Prefect answers"
+        ) from exc
     for holder in released:
         out.print(
             f"{holder.run_id}: released the Prefect slot of environment {holder.environment!r}",
