@@ -223,7 +223,10 @@ def _run_flow(
 ) -> dict[str, Any]:
     from engine.errors import PreflightError
     from engine.flow import drill_run, fast_settings
+    from engine.orchestration.logs import quiet_drill_error_tracebacks
     from engine.orchestration.server import prefect_api
+
+    quiet_drill_error_tracebacks()  # e.g. "environment held by run R": one line, exit 4
 
     err.print(f"[bold]bcdrill[/] running {playbook} on {env} (starting Prefect…)")
     with prefect_api(), fast_settings():  # a temporary server, if any, dies with this process
@@ -403,10 +406,19 @@ def _release_dead_slots(run_ids: set[str] | None) -> bool:
 
     if not dead_holders(run_ids):
         return False  # no Prefect needed
+    import httpx
+
+    from engine.errors import PreflightError
     from engine.orchestration.server import prefect_api
 
-    with prefect_api():
-        released = release_dead_holders(run_ids)
+    try:
+        with prefect_api():
+            released = release_dead_holders(run_ids)
+    except (httpx.HTTPError, OSError) as exc:
+        raise PreflightError(
+            f"cannot free the Prefect environment slot of a dead run ({exc}); "
+            "run bcdrill recover again once Prefect answers"
+        ) from exc
     for holder in released:
         out.print(
             f"{holder.run_id}: released the Prefect slot of environment {holder.environment!r}",

@@ -150,7 +150,7 @@ def serve(
     """Serve the pages (clients open the link from ``bcdrill serve token CLIENT``)."""
     if ctx.invoked_subcommand is not None:
         return
-    from engine.tlsproxy import ProxySettings
+    from engine.web import ProxySettings
     from reports.portal.app import serve as run_server
 
     try:

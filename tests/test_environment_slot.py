@@ -122,3 +122,52 @@ def test_a_live_holder_is_never_freed(environment: str) -> None:
         environment_slot(environment, "next-run"),
     ):
         pass
+
+
+@pytest.mark.docker
+def test_a_run_on_a_held_environment_names_the_holder_in_one_line_and_exits_4(
+    lab_env: Path, prefect_api: str, tmp_path: Path
+) -> None:
+    from engine.spec.loader import load_environment
+    from tests.conftest import REPO, run_cli
+
+    environment = load_environment(lab_env).name
+    with environment_slot(environment, "the-other-run"):
+        result = run_cli(
+            "run",
+            str(REPO / "playbooks" / "storefront-down.yaml"),
+            "--env",
+            str(lab_env),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--responders",
+            "auto",
+            "--time-scale",
+            "0.005",
+        )
+    assert result.returncode == 4, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("bcdrill: "))
+    assert "run the-other-run (pid" in line and "bcdrill recover the-other-run" in line
+    assert not list((tmp_path / "runs").glob("*/journal.jsonl"))  # nothing started, nothing injected
+
+
+def test_recover_says_so_in_one_line_when_prefect_does_not_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run_cli
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{port}/api")
+    environment = f"slot-{uuid.uuid4().hex[:8]}"
+    _note(environment, "killed-run", _dead_pid(), str(uuid.uuid4()))
+    try:
+        result = run_cli("recover", "--runs", str(tmp_path / "runs"), timeout=120)
+    finally:
+        Path(os.environ["BCDRILL_HOME"], "locks", f"{environment}.slot.json").unlink()
+    assert result.returncode == 4, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert line.startswith("bcdrill: cannot free the Prefect environment slot") and "recover again" in line

@@ -21,7 +21,7 @@ import pytest
 from drills.desk.webhooks import WebhookVerifier, sign
 from engine.errors import RunNotFoundError
 from engine.record.runstore import find_run
-from engine.tlsproxy import ProxySettings
+from engine.web import ProxySettings
 from tests.conftest import BCDRILL
 from tests.test_desk import HOOK_SECRET, Harness, _csrf, _shape, make_harness
 

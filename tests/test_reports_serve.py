@@ -254,7 +254,7 @@ def test_unknown_routes_and_methods_get_the_same_refusals(
 
 
 def test_cookies_are_secure_behind_tls(store: tuple[Path, ServeTokens, dict[str, str]]) -> None:
-    from engine.tlsproxy import ProxySettings
+    from engine.web import ProxySettings
 
     runs, tokens, issued = store
     for proxy, headers in (

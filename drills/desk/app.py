@@ -35,8 +35,7 @@ from drills.desk.recording import DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier, correlation_code
 from engine.model.durations import format_duration
-from engine.tlsproxy import ProxySettings
-from engine.web import security_headers
+from engine.web import ProxySettings, security_headers
 
 COOKIE = "bcdrill_desk"
 MAX_BODY = 64 * 1024

@@ -5,7 +5,7 @@ it when ``RunOptions.desk`` is ``"HOST:PORT"`` (port 0 picks a free port). Once 
 writes ``<run>/desk.json`` with its URL, so ``bcdrill ack --desk`` and simulated responders
 can find it. The access log is off: no request line (which could carry a token) is logged.
 Behind a TLS-terminating proxy, set ``BCDRILL_BEHIND_TLS=1`` (cookies get ``Secure``) and
-``BCDRILL_TRUSTED_PROXIES`` (see :mod:`engine.tlsproxy`).
+``BCDRILL_TRUSTED_PROXIES`` (see :mod:`engine.web`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from drills.desk.webhooks import WebhookMapping, WebhookVerifier, load_webhooks,
 from engine.errors import InputError, PreflightError
 from engine.home import home
 from engine.run.responses import ResponderContext
-from engine.tlsproxy import ProxySettings
+from engine.web import ProxySettings
 
 log = structlog.get_logger(__name__)
 

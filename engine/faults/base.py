@@ -67,10 +67,13 @@ class FaultAction(ABC):
     #: responder's signal (``restore: engine``). See docs/scoring.md.
     responder_restorable: ClassVar[bool] = False
 
-    def __init__(self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any]) -> None:
+    def __init__(
+        self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any], run_id: str = ""
+    ) -> None:
         self.fault_id = fault_id
         self.target = target
         self.params = params
+        self.run_id = run_id  # names what the fault leaves on a target (pidfiles) per run
 
     @abstractmethod
     def describe(self) -> FaultPlan:

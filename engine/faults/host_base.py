@@ -218,8 +218,8 @@ class HostFault(FaultAction):
 
     @property
     def deadman_name(self) -> str:
-        """The timer's name on the target: per fault and per host."""
-        return f"bcdrill-deadman-{slug(self.fault_id, self.target.ref)}"
+        """The timer's name on the target: per run, fault and host (two labs never collide)."""
+        return f"bcdrill-deadman-{slug(self.fault_id, self.target.ref, self.run_id)}"
 
     def known_prior(self, host: SshHost) -> dict[str, Any]:
         """The prior state as far as the environment file tells it, without reaching the host.

@@ -87,4 +87,4 @@ class CpuBurn(HostFault):
         return {"pidfile": self._pidfile()}
 
     def _pidfile(self) -> str:
-        return f"{TARGET_RUNTIME_DIR}/bcdrill-cpu-{slug(self.fault_id, self.target.ref)}.pid"
+        return f"{TARGET_RUNTIME_DIR}/bcdrill-cpu-{slug(self.fault_id, self.target.ref, self.run_id)}.pid"

@@ -34,8 +34,10 @@ class DiskFill(HostFault):
         required=("path",),
     )
 
-    def __init__(self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any]) -> None:
-        super().__init__(fault_id, target, params)
+    def __init__(
+        self, fault_id: str, target: ResolvedTarget, params: Mapping[str, Any], run_id: str = ""
+    ) -> None:
+        super().__init__(fault_id, target, params, run_id)
         if ("free_percent" in params) == ("size_mb" in params):
             raise InputError(f"{self._what()}: give exactly one of 'free_percent' or 'size_mb'")
 

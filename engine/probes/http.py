@@ -6,11 +6,19 @@ own short deadline, so a hung SYN cannot hide a recovery for a whole timeout; th
 the connection opened is reported with the result (a recovery is stamped there). A
 container target's published loopback port is probed at the container's own address
 (:mod:`engine.probes.direct`), away from the proxy's ARP stall.
+
+``max_slowdown`` judges latency against the target's own usual speed rather than a fixed
+bound, so a "slow" symptom does not depend on how busy the machine running the drill is:
+the first check (at preflight, before anything is injected) measures a baseline — the median
+of :data:`BASELINE_SAMPLES` answers — and answers slower than ``baseline × max_slowdown``
+(and at least :data:`MIN_SLOWDOWN_MARGIN_S` above the baseline) count as down. The baseline
+and the bound are journaled (``probe.measured``).
 """
 
 from __future__ import annotations
 
 import http.client
+import statistics
 import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -22,6 +30,9 @@ from engine.probes.direct import DirectResolver, is_loopback
 #: Deadline of the connect phase (capped by the probe's timeout): loopback and container
 #: addresses answer a SYN in well under a millisecond, so anything slower is a stall.
 CONNECT_TIMEOUT_S = 0.2
+
+BASELINE_SAMPLES = 5
+MIN_SLOWDOWN_MARGIN_S = 0.05  # a fast target's jitter is no slowdown
 
 
 class HttpProbe(ProbeKind):
@@ -47,11 +58,18 @@ class HttpProbe(ProbeKind):
                 "type": "boolean",
                 "description": "probe a container target at its own address (default true)",
             },
+            "max_slowdown": {
+                "type": "number",
+                "minimum": 1.5,
+                "description": "answers this many times slower than the baseline measured at "
+                "preflight count as down, e.g. 4",
+            },
         },
     }
 
     _resolver: DirectResolver | None = None
     _resolver_ready = False
+    _baseline_s: float | None = None
 
     def url(self) -> str:
         """The URL probed, resolved through the environment."""
@@ -84,9 +102,28 @@ class HttpProbe(ProbeKind):
         return self._resolver
 
     def check(self) -> ProbeResult:
-        """One GET: connect within the connect deadline, then answer within the timeout."""
+        """One GET: connect within the connect deadline, then answer within the timeout (the
+        first one, with ``max_slowdown``, measures the baseline)."""
+        if "max_slowdown" in self.spec.params and self._baseline_s is None:
+            baseline = self._measure_baseline()
+            if baseline is not None:
+                return baseline
+        result, elapsed, opened = self._get()
+        if result is not None:
+            return result
         from engine.model.durations import parse_duration
 
+        limit = self.spec.params.get("max_latency")
+        if limit and elapsed > parse_duration(limit):
+            return ProbeResult(False, f"slow: {elapsed * 1000:.0f} ms", self._measurement())
+        if self._baseline_s is not None and elapsed > self._slowdown_limit_s():
+            return ProbeResult(False, f"slow: {elapsed * 1000:.0f} ms", self._measurement())
+        status = f"HTTP {self.spec.params.get('expect_status', 200)}"
+        return ProbeResult(True, status, self._measurement(), opened_after_s=opened)
+
+    def _get(self) -> tuple[ProbeResult | None, float, float | None]:
+        """GET once: (a down result, or None when status and body are as expected; seconds
+        taken; seconds until the connection opened)."""
         started = time.monotonic()
         parts = urlsplit(self.url())
         host, port = parts.hostname or "", parts.port
@@ -94,7 +131,7 @@ class HttpProbe(ProbeKind):
         address = resolver.resolve() if resolver is not None else None
         if address is not None:
             if not address.ip:
-                return ProbeResult(False, "container not running")
+                return ProbeResult(False, "container not running", self._measurement()), 0.0, None
             host, port = address.ip, address.port
         conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         timeout = self.spec.timeout_s
@@ -109,20 +146,41 @@ class HttpProbe(ProbeKind):
             response = conn.getresponse()
             body = response.read(65536)
         except (OSError, http.client.HTTPException) as exc:
-            return ProbeResult(False, type(exc).__name__)
+            return ProbeResult(False, type(exc).__name__, self._measurement()), 0.0, None
         finally:
             conn.close()
         elapsed = time.monotonic() - started
         expected = int(self.spec.params.get("expect_status", 200))
         if response.status != expected:
-            return ProbeResult(False, f"HTTP {response.status}")
+            return ProbeResult(False, f"HTTP {response.status}", self._measurement()), elapsed, opened
         needle = self.spec.params.get("body_contains")
         if needle and needle.encode() not in body:
-            return ProbeResult(False, "body mismatch")
-        limit = self.spec.params.get("max_latency")
-        if limit and elapsed > parse_duration(limit):
-            return ProbeResult(False, f"slow: {elapsed * 1000:.0f} ms")
-        return ProbeResult(True, f"HTTP {response.status}", opened_after_s=opened)
+            return ProbeResult(False, "body mismatch", self._measurement()), elapsed, opened
+        return None, elapsed, opened
+
+    def _measure_baseline(self) -> ProbeResult | None:
+        """Median latency of healthy answers; a down result when the target is not healthy."""
+        samples = []
+        for _ in range(BASELINE_SAMPLES):
+            result, elapsed, _opened = self._get()
+            if result is not None:
+                return result  # not healthy: no baseline yet (the steady state fails anyway)
+            samples.append(elapsed)
+        self._baseline_s = statistics.median(samples)
+        return None
+
+    def _slowdown_limit_s(self) -> float:
+        assert self._baseline_s is not None
+        factor = float(self.spec.params["max_slowdown"])
+        return max(self._baseline_s * factor, self._baseline_s + MIN_SLOWDOWN_MARGIN_S)
+
+    def _measurement(self) -> dict[str, Any] | None:
+        if self._baseline_s is None:
+            return None
+        return {
+            "baseline_ms": round(self._baseline_s * 1000, 1),
+            "slow_above_ms": round(self._slowdown_limit_s() * 1000, 1),
+        }
 
     def describe(self) -> str:
         """GET url."""

@@ -93,6 +93,14 @@ class _Outcome:
     error: str = ""
 
 
+def _deadman_times(pf: PreparedFault) -> dict[str, Any]:
+    """The dead-man time the playbook declared and the one in force (scaled, floored)."""
+    if "deadman_ttl_s" not in pf.action.params:
+        return {}
+    declared = pf.spec.params.get("deadman_ttl_s")
+    return {"deadman_ttl_s": {"declared": declared, "in_force": pf.action.params["deadman_ttl_s"]}}
+
+
 def inject_one(
     pf: PreparedFault, transports: Transports, journal: Journal, on_intent: IntentCallback, hook: CallHook
 ) -> _Outcome:
@@ -112,6 +120,7 @@ def inject_one(
             target=action.target.to_json(),
             params=thaw(action.params),
             prior=prior,
+            **_deadman_times(pf),
         )
         outcome.prior = prior
         on_intent(pf, prior)

@@ -79,13 +79,28 @@ def _resolve_ref(
     return ResolvedTarget(name, "host", ref, f"{host.user}@{host.address}:{host.port}")
 
 
-def _with_deadman(spec: FaultSpec, action_cls: type[FaultAction], max_duration_s: float) -> Mapping[str, Any]:
-    """Give target-side dead-man timers the fault's longest life plus a margin, unless set."""
+def _with_deadman(
+    spec: FaultSpec, action_cls: type[FaultAction], max_duration_s: float, time_scale: float = 1.0
+) -> Mapping[str, Any]:
+    """Give target-side dead-man timers the fault's longest life plus a margin, unless set.
+
+    A declared ``deadman_ttl_s`` is scaled with ``--time-scale`` like every scenario duration,
+    never below that floor (the timer must not fire while the fault should still be in place).
+    ``spec`` and ``max_duration_s`` are already scaled.
+    """
     accepts = "deadman_ttl_s" in action_cls.params_schema.get("properties", {})
-    if not accepts or "deadman_ttl_s" in spec.params:
+    if not accepts:
         return spec.params
     longest = min(spec.duration_s or max_duration_s, max_duration_s)
-    return frozen_mapping({**thaw(spec.params), "deadman_ttl_s": math.ceil(longest + DEADMAN_MARGIN_S)})
+    floor = math.ceil(longest + DEADMAN_MARGIN_S)
+    declared = spec.params.get("deadman_ttl_s")
+    if declared is None:
+        ttl = floor
+    elif time_scale == 1.0:
+        return spec.params
+    else:
+        ttl = max(math.ceil(float(declared) * time_scale), floor)
+    return frozen_mapping({**thaw(spec.params), "deadman_ttl_s": ttl})
 
 
 def prepare(
@@ -94,21 +109,24 @@ def prepare(
     transports: Transports,
     allow_production: bool,
     seed: int | None = None,
+    run_id: str = "",
+    time_scale: float = 1.0,
 ) -> tuple[list[PreparedFault], list[ProbeKind]]:
     """Everything preflight checks except the steady state: guards, targets, faults, probes.
 
-    ``seed`` draws the members of faults that ``select`` some of their target (None: all).
+    ``seed`` draws the members of faults that ``select`` some of their target (None: all);
+    ``run_id`` names what faults leave on targets; ``time_scale`` scales declared dead-man times.
     """
     check_guards(playbook, environment, allow_production)
     faults: list[PreparedFault] = []
     for spec in playbook.faults:
         targets = resolve(spec, environment, transports, playbook.safety.max_targets_per_fault, seed)
         action_cls = FAULTS.get(spec.action)
-        params = _with_deadman(spec, action_cls, playbook.safety.max_duration_s)
+        params = _with_deadman(spec, action_cls, playbook.safety.max_duration_s, time_scale)
         several = len(environment.targets[spec.target].refs) > 1
         for target in targets:
             member = target.ref if target.kind == "host" else target.label
             fault_id = f"{spec.id}@{member}" if several else spec.id
-            faults.append(PreparedFault(spec, action_cls(fault_id, target, params)))
+            faults.append(PreparedFault(spec, action_cls(fault_id, target, params, run_id)))
     probes = [PROBES.get(p.kind)(p, environment, transports) for p in playbook.probes]
     return faults, probes

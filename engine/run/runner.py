@@ -208,7 +208,13 @@ class DrillRun:
 
     def _preflight(self) -> list[PreparedFault]:
         prepared, probes = prepare(
-            self.playbook, self.environment, self.transports, self.options.allow_production, self.seed
+            self.playbook,
+            self.environment,
+            self.transports,
+            self.options.allow_production,
+            self.seed,
+            run_id=self.run_id,
+            time_scale=self.options.time_scale,
         )
         self._watchers = [ProbeWatcher(p, self.journal) for p in probes]
         states = {}

@@ -3,7 +3,7 @@
 Each client opens ``/access/<token>`` once (the link ``bcdrill serve token CLIENT`` prints);
 the server checks the token against the stored hashes, opens a server-side session (the
 cookie holds a random session id, never the token: see :mod:`reports.portal.sessions`) in an
-``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` behind TLS: :mod:`engine.tlsproxy`) and
+``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` behind TLS: :mod:`engine.web`) and
 redirects to ``/``, the list of that client's drills with the value dashboard (score, outage
 minutes, person-hours and cost over the years; the one-page PDF at ``/dashboard.pdf``).
 ``/runs/<run id>`` shows one debrief — always the client version — as HTML or
@@ -32,8 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from engine.errors import DrillError
 from engine.record.runstore import list_runs
 from engine.record.tokens import token_hash
-from engine.tlsproxy import ProxySettings
-from engine.web import security_headers
+from engine.web import ProxySettings, security_headers
 from reports.debrief.model import Debrief
 from reports.debrief.trend import Trend, build_trend, same_client, trend_html, trend_pdf
 from reports.debrief_writer import DEBRIEF_JSON, read_summary
