@@ -134,24 +134,12 @@ def _precheck(plan_path: str) -> Hold | None:
     return None
 
 
-def held_summary(hold: Hold) -> dict[str, Any]:
-    """The JSON-able summary of a drill a precheck stopped (nothing was injected)."""
-    return {
-        "run_id": None,
-        "run_dir": None,
-        "exit_code": 0,
-        "outcome": str(hold.kind),
-        "reason": hold.reason,
-        "unreverted": [],
-        "debrief": None,
-    }
-
-
 def hold_state(hold: Hold) -> State:
     """The flow run's final state for a drill that did not run: Cancelled "Held"/"Postponed",
     or Failed "Not delivered" when it will never run in its window; the message is the reason."""
+    # No data: Prefect reads a Cancelled/Failed state's data as the exception to raise.
     make = Failed if hold.kind is HoldKind.DROPPED else Cancelled
-    return make(name=hold.state_name, message=f"{hold.kind}: {hold.reason}", data=held_summary(hold))
+    return make(name=hold.state_name, message=hold.reason)
 
 
 def summary(result: RunResult) -> dict[str, Any]:

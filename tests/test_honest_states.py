@@ -57,7 +57,7 @@ def test_hold_states_are_never_completed() -> None:
     assert (held.type, held.name) == (StateType.CANCELLED, "Held")
     assert (postponed.type, postponed.name) == (StateType.CANCELLED, "Postponed")
     assert (dropped.type, dropped.name) == (StateType.FAILED, "Not delivered")
-    assert held.message == "held: not started: incident open"
+    assert held.message == "not started: incident open" and held.data is None
     assert Hold.of("a plain reason") == Hold(HoldKind.HELD, "a plain reason")
 
 
