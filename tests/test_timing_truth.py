@@ -52,17 +52,17 @@ response:
     - {id: acknowledge, title: Alert acknowledged, within: 2m, record: ack}
     - id: mitigate
       title: Web tier restarted
-      within: 4m
+      within: 10m
       after: acknowledge
       record: ack
       runbook: {docker: start, target: storefront}
     - id: restore
       title: Storefront answers
-      within: 5m
+      within: 12m
       after: mitigate
       record: {probe: storefront, state: up}
 objectives:
-  rto: 10m
+  rto: 15m
 safety:
   max_duration: 1h
   allowed_environments: [staging, test]
