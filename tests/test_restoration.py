@@ -177,3 +177,18 @@ def test_bad_runbooks_are_located(tmp_path: Path, runbook: str, message: str) ->
         load_playbook(_playbook_with(tmp_path, runbook))
     text = str(caught.value)
     assert "pb.yaml:" in text and "response.msp[3].runbook" in text and message in text
+
+
+# ------------------------------------------------------------------ a host's own clock
+
+
+def test_a_host_fault_takes_effect_by_the_target_clock_corrected_by_its_offset() -> None:
+    from engine.faults.target_clock import ClockOffset, effective_on_target, parse_unix
+
+    assert parse_unix("stopped web\n1795987882.140713001\n") == pytest.approx(1795987882.140713)
+    assert parse_unix("1795987882.%N\n") is None and parse_unix("") is None
+    skewed = effective_on_target(1000.5, ClockOffset(offset_s=0.2, uncertainty_s=0.002), "app1")
+    assert skewed is not None and skewed.unix == pytest.approx(1000.3) and "corrected" in skewed.source
+    agreeing = effective_on_target(1000.5, ClockOffset(offset_s=0.019, uncertainty_s=0.044), "app1")
+    assert agreeing is not None and agreeing.unix == 1000.5 and "agrees" in agreeing.source
+    assert effective_on_target(None, ClockOffset(0.0, 0.001), "app1") is None

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import threading
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -32,59 +35,35 @@ class Sample:
 
 
 class IndependentProber:
-    """GETs ``http://<container address>:<port>/`` every :data:`PROBE_EVERY_S`."""
+    """GETs ``http://<container address>:<port>/`` every :data:`PROBE_EVERY_S`, from its own
+    process (so the engine's threads never delay it), writing one line per request."""
 
     def __init__(self, container: str, port: int = 80) -> None:
-        self._client = docker.from_env()
         self._container = container
         self._port = port
-        self._ip = self._lookup()
+        self._out = Path(tempfile.mkdtemp(prefix="bcdrill-truth-")) / "samples.txt"
+        self._proc: subprocess.Popen[bytes] | None = None
         self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="truth-prober", daemon=True)
-
-    def _lookup(self) -> str:
-        attrs = self._client.api.inspect_container(self._container)
-        for network in attrs["NetworkSettings"]["Networks"].values():
-            if network.get("IPAddress"):
-                return str(network["IPAddress"])
-        return ""
 
     def __enter__(self) -> IndependentProber:
-        self._thread.start()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.truth", self._container, str(self._port), str(self._out)],
+            cwd=str(Path(__file__).resolve().parents[1]),
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (self._out.exists() and self._out.stat().st_size):
+            time.sleep(0.02)  # the first sample is written: the prober is watching
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._client.close()
-
-    def _loop(self) -> None:
-        failures = 0
-        while not self._stop.wait(PROBE_EVERY_S):
-            sample = self._once()
-            self.samples.append(sample)
-            failures = 0 if sample.ok else failures + 1
-            if failures and failures % 5 == 0:  # the address may change across a restart
-                with contextlib.suppress(docker.errors.DockerException):
-                    self._ip = self._lookup() or self._ip
-
-    def _once(self) -> Sample:
-        started = time.time()
-        conn = http.client.HTTPConnection(self._ip, self._port, timeout=0.05)
-        connected = None
-        try:
-            conn.connect()
-            connected = time.time()
-            if conn.sock is not None:
-                conn.sock.settimeout(0.5)
-            conn.request("GET", "/", headers={"Connection": "close"})
-            ok = conn.getresponse().status == 200
-        except (OSError, http.client.HTTPException):
-            ok = False
-        finally:
-            conn.close()
-        return Sample(started, connected, ok)
+        assert self._proc is not None
+        self._proc.terminate()
+        self._proc.wait(timeout=10)
+        for line in self._out.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                connected = None if parts[1] == "-" else float(parts[1])
+                self.samples.append(Sample(float(parts[0]), connected, parts[2] == "1"))
 
     def outage(self, after: float) -> tuple[float, float]:
         """``(down, up)``: the first failing request started after ``after`` (the outage is
@@ -93,6 +72,49 @@ class IndependentProber:
         up = next(s for s in self.samples if s.started > down.started and s.ok)
         assert up.connected is not None
         return down.started, up.connected
+
+
+def _lookup(client: Any, container: str) -> str:
+    attrs = client.api.inspect_container(container)
+    for network in attrs["NetworkSettings"]["Networks"].values():
+        if network.get("IPAddress"):
+            return str(network["IPAddress"])
+    return ""
+
+
+def _once(ip: str, port: int) -> Sample:
+    started = time.time()
+    conn = http.client.HTTPConnection(ip, port, timeout=0.05)
+    connected = None
+    try:
+        conn.connect()
+        connected = time.time()
+        if conn.sock is not None:
+            conn.sock.settimeout(0.5)
+        conn.request("GET", "/", headers={"Connection": "close"})
+        ok = conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        ok = False
+    finally:
+        conn.close()
+    return Sample(started, connected, ok)
+
+
+def probe_forever(container: str, port: int, out: Path) -> None:
+    """The prober process: sample until terminated, one flushed line per request."""
+    client = docker.from_env()
+    ip = _lookup(client, container)
+    failures = 0
+    with open(out, "a", buffering=1) as handle:
+        while True:
+            sample = _once(ip, port)
+            connected = "-" if sample.connected is None else f"{sample.connected:.6f}"
+            handle.write(f"{sample.started:.6f} {connected} {int(sample.ok)}\n")
+            failures = 0 if sample.ok else failures + 1
+            if failures and failures % 5 == 0:  # the address may change across a restart
+                with contextlib.suppress(docker.errors.DockerException):
+                    ip = _lookup(client, container) or ip
+            time.sleep(PROBE_EVERY_S)
 
 
 def daemon_events(container: str, since: float, until: float) -> list[tuple[str, float]]:
@@ -113,3 +135,7 @@ def engine_unix(records: list[dict[str, Any]], t: float) -> float:
     started = next(r for r in records if r["type"] == "run.started")
     at = datetime.fromisoformat(str(started["at"]).replace("Z", "+00:00")).timestamp()
     return at + (t - float(started["t"]))
+
+
+if __name__ == "__main__":
+    probe_forever(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))

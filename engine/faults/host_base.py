@@ -45,7 +45,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import structlog
 
 from engine.errors import InjectionError, InputError, RevertError, TransportError
-from engine.faults.base import FaultAction, FaultPlan, TargetKind
+from engine.faults.base import EffectiveTime, FaultAction, FaultPlan, TargetKind
+from engine.faults.target_clock import (
+    CLOCK_COMMAND,
+    ClockOffset,
+    effective_on_target,
+    measure_offset,
+    parse_unix,
+)
 from engine.transports.ssh import UnexpectedExit
 
 if TYPE_CHECKING:
@@ -186,6 +193,8 @@ class HostFault(FaultAction):
     """Base class of SSH host faults: dead-man timer, inject, revert, verify."""
 
     target_kind: ClassVar[TargetKind] = "host"
+    _clock: ClockOffset | None = None  # the target clock's offset, measured at capture
+    _applied_on_target: float | None = None  # the target's clock when the inject script ended
 
     # ------------------------------------------------------------ subclass hooks
 
@@ -256,6 +265,7 @@ class HostFault(FaultAction):
             mode = ssh.run(["sh", "-c", _DETECT_SCRIPT]).stdout.strip()
         except TransportError as exc:
             raise InjectionError(f"{self._what()}: cannot read the prior state: {exc}") from exc
+        self._clock = measure_offset(ssh)
         state["deadman"] = {
             "mode": "systemd" if mode == "systemd" else "setsid",
             "name": self.deadman_name,
@@ -270,15 +280,26 @@ class HostFault(FaultAction):
         self.check_before_inject(ssh, prior)
         steps = [f"{self._arm_command(prior)} || exit {_ARM_FAILED}"]
         steps += [f"{shlex.join(argv)} || exit {_INJECT_FAILED}" for argv in self.inject_commands(prior)]
+        steps.append(CLOCK_COMMAND)  # the target's own moment, in the same round trip
         try:
-            ssh.run(["sh", "-c", "\n".join(steps)])
+            result = ssh.run(["sh", "-c", "\n".join(steps)])
         except UnexpectedExit as exc:
             if exc.result.exit_code == _ARM_FAILED:
                 raise InjectionError(f"{self._what()}: cannot arm the dead-man timer: {exc}") from exc
             raise self.injection_error(exc) from exc
         except TransportError as exc:
             raise self.injection_error(exc) from exc
+        self._applied_on_target = parse_unix(result.stdout)
         log.info("fault.host.injected", fault=self.fault_id, action=self.name, host=host.name)
+
+    def effective_at(
+        self, transports: Transports, prior: Mapping[str, Any], since: float, until: float
+    ) -> EffectiveTime | None:
+        """When the inject script ended by the target's clock, corrected by its offset."""
+        moment = effective_on_target(self._applied_on_target, self._clock, self.target.label)
+        if moment is None or not since - 0.05 <= moment.unix <= until + 0.05:
+            return None  # an offset that does not fit the round trip is not to be trusted
+        return moment
 
     def revert(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Run the revert script, then disarm the timer. Idempotent."""

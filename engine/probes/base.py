@@ -64,6 +64,9 @@ class ProbeKind(ABC):
     def check(self) -> ProbeResult:
         """Observe once. Never raises for an unhealthy target: that is a ``down`` result."""
 
+    def close(self) -> None:  # noqa: B027 - an optional hook, a no-op unless a probe holds something
+        """Release what the probe holds between checks (default: nothing)."""
+
     def describe(self) -> str:
         """What is being watched, for ``bcdrill plan``."""
         return f"{self.name} probe {self.spec.id}"

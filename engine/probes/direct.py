@@ -10,13 +10,19 @@ publishes.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from engine.errors import PreflightError, TransportError
 from engine.transports.connections import Transports
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,56 @@ def container_ip(attrs: Mapping[str, Any]) -> str:
     return ""
 
 
+#: Daemon events after which the container runs (its address is read again) or does not.
+_UP_EVENTS = frozenset({"start", "unpause", "restart"})
+_DOWN_EVENTS = frozenset({"die", "stop", "pause", "destroy"})
+
+
+class StateFeed:
+    """The container's running state from the Docker daemon's event stream, without polling.
+
+    ``running`` is None until an event arrives (or after the stream broke: then callers
+    inspect); ``generation`` changes on every state event, so a cached address can be
+    re-read once after each start.
+    """
+
+    def __init__(self, transports: Transports, container_id: str) -> None:
+        self.running: bool | None = None
+        self.generation = 0
+        api = transports.docker.client.api
+        filters = {"container": container_id, "type": "container"}
+        self._stream: Any = transports.docker.call("events", api.events, filters=filters, decode=True)
+        name = f"state-feed-{container_id[:12]}"
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            for event in self._stream:
+                if not isinstance(event, dict):
+                    continue
+                action = str(event.get("Action") or event.get("status") or "")
+                if action in _UP_EVENTS or action in _DOWN_EVENTS:
+                    self.running = action in _UP_EVENTS
+                    self.generation += 1
+        except Exception:  # closed, or the daemon went away: fall back to inspecting
+            log.debug("state_feed.ended", exc_info=True)
+        self.running = None
+
+    def close(self) -> None:
+        """Close the stream (its thread then ends)."""
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
 class DirectResolver:
     """Resolves a published loopback port of one container to its own address, per check.
 
     The private port is learned on the first lookup that finds the container running (the
     steady state is checked before any fault), and kept: a stopped container publishes no
-    ports, yet the probe still knows where the service would be.
+    ports, yet the probe still knows where the service would be. From then on the daemon's
+    event stream (:class:`StateFeed`) says whether the container runs, so a check while it
+    is down costs no Docker call, and its address is read once after each start.
     """
 
     def __init__(self, transports: Transports, container: str, host_port: int) -> None:
@@ -75,18 +125,32 @@ class DirectResolver:
         self._host_port = host_port
         self._port: int | None = None
         self._not_published = False
+        self._feed: StateFeed | None = None
+        self._ip = ""
+        self._ip_generation = -1
 
     def resolve(self) -> DirectAddress | None:
         """The direct address now; None when the port is not this container's (probe the URL)."""
         if self._not_published:
             return None
+        feed = self._feed
+        if feed is not None and self._port is not None:
+            if feed.running is False:
+                return DirectAddress(self._container, "", self._port)
+            if feed.running and self._ip and feed.generation == self._ip_generation:
+                return DirectAddress(self._container, self._ip, self._port)
+        return self._inspect()
+
+    def _inspect(self) -> DirectAddress | None:
+        generation = self._feed.generation if self._feed is not None else -1
         try:
-            attrs = self._transports.docker.container(self._container).attrs
+            container = self._transports.docker.container(self._container)
         except PreflightError:  # no Docker endpoint in the environment: probe the URL
             self._not_published = True
             return None
         except TransportError:
             return DirectAddress(self._container, "", self._port or 0) if self._port else None
+        attrs = container.attrs
         if self._port is None:
             if not (attrs.get("State") or {}).get("Running"):
                 return None  # not learned yet: use the URL this time
@@ -94,4 +158,18 @@ class DirectResolver:
             if self._port is None:
                 self._not_published = True
                 return None
-        return DirectAddress(self._container, container_ip(attrs), self._port)
+            self._open_feed(str(container.id))
+        self._ip, self._ip_generation = container_ip(attrs), generation
+        return DirectAddress(self._container, self._ip, self._port)
+
+    def _open_feed(self, container_id: str) -> None:
+        try:
+            self._feed = StateFeed(self._transports, container_id)
+        except TransportError:
+            self._feed = None  # inspect on every check instead
+
+    def close(self) -> None:
+        """Stop following the daemon's events."""
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None

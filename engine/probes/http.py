@@ -101,6 +101,11 @@ class HttpProbe(ProbeKind):
                 self._resolver = DirectResolver(self.transports, binding.refs[0], parts.port)
         return self._resolver
 
+    def close(self) -> None:
+        """Stop following the container's events."""
+        if self._resolver is not None:
+            self._resolver.close()
+
     def check(self) -> ProbeResult:
         """One GET: connect within the connect deadline, then answer within the timeout (the
         first one, with ``max_slowdown``, measures the baseline)."""

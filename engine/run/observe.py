@@ -60,6 +60,7 @@ class ProbeWatcher:
         """Stop polling (returns within one probe timeout)."""
         self._stop.set()
         self._thread.join(timeout=self.probe.spec.timeout_s + self.probe.spec.interval_s + 1)
+        self.probe.close()
 
     def _interval(self) -> float:
         """The probe's interval; finer while down, so that a recovery is seen promptly."""
