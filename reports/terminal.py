@@ -9,6 +9,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from reports.debrief.language import for_language
 from reports.debrief.model import Debrief
 from reports.i18n import Translator, translator
 from reports.renderers.common import executive_paragraph, verdict
@@ -65,6 +66,7 @@ def print_scorecard(
     """
     if not isinstance(debrief, Debrief):
         debrief = Debrief.from_json(debrief)
+    debrief = for_language(debrief, lang)
     t = translator(lang, tz)
     console.print(Text(t("report.title", title=debrief.playbook.title), style="bold"))
     console.print(

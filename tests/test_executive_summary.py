@@ -13,6 +13,7 @@ from rich.console import Console
 
 from reports.debrief.compose import Debrief, debrief_from_journal
 from reports.debrief.executive import executive_summary, production_impact
+from reports.debrief.language import for_language
 from reports.i18n import translator
 from reports.renderers import RenderOptions, render, render_text
 from reports.renderers.common import executive_paragraph
@@ -78,7 +79,7 @@ RUNS = {"passed": passed_run, "failed": failed_run, "aborted": aborted_run}
 def test_summary_matches_golden(tmp_path: Path, kind: str, lang: str) -> None:
     debrief = RUNS[kind](tmp_path)
     assert debrief.outcome == kind
-    text = executive_paragraph(debrief, translator(lang)) + "\n"
+    text = executive_paragraph(for_language(debrief, lang), translator(lang)) + "\n"  # as rendered
     path = GOLDEN / f"{kind}.{lang}.txt"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ def test_scaled_run_reports_real_scale_and_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_summary_heads_every_text_format(tmp_path: Path, lang: str, audience: str) -> None:
     debrief = passed_run(tmp_path)
-    paragraph = executive_paragraph(debrief, translator(lang))
+    paragraph = executive_paragraph(for_language(debrief, lang), translator(lang))
     options = RenderOptions(lang=lang, audience=audience)  # type: ignore[arg-type]
     markdown = render_text(debrief, "md", options)
     assert markdown.splitlines()[2].endswith(paragraph)

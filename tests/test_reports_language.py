@@ -97,6 +97,11 @@ def test_zh_client_html_and_pdf_of_a_shipped_playbook_have_no_english_and_no_eng
             if text != playbook.translations["zh-CN"].get("summary"):
                 assert re.sub(r"\s+", "", text) in squeezed or text in ("网店接口",), text
     assert "网店的服务器被停止" in html  # the fault in plain words
+    # Outside the markup, the only Latin words left are names and codes, not prose
+    text = re.sub(r"<[^>]+>", " ", html[html.index("<body>") :])
+    names = {"Acme", "Ltd", "Asia", "Shanghai", "CNY", "MSP", "RTO", "RPO", "bcdrill", "debrief"}
+    names |= {"lab", "test"}  # the environment's name and the run id's suffix
+    assert set(re.findall(r"[A-Za-z][A-Za-z-]{2,}", text)) <= names
     assert "（未翻译）" not in html
 
 

@@ -119,7 +119,7 @@ def test_missing_wrong_and_malformed_tokens_are_refused_identically(
 
 def test_a_client_sees_only_its_own_runs(base: str, store: tuple[Path, ServeTokens, dict[str, str]]) -> None:
     acme = store[2]["acme"]
-    with httpx.Client(base_url=base, follow_redirects=False) as http:
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=60) as http:  # PDFs under load
         entry = http.get(f"/access/{acme}")
         assert entry.status_code == 303 and entry.headers["location"] == "/"
         cookie = entry.headers["set-cookie"].lower()
@@ -151,7 +151,8 @@ def test_portal_shows_the_value_dashboard_and_links_its_pdf(
     base: str, store: tuple[Path, ServeTokens, dict[str, str]]
 ) -> None:
     acme = store[2]["acme"]
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {acme}"}) as http:
+    # PDFs take seconds on a loaded machine: a longer read timeout than httpx's 5 s
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {acme}"}, timeout=60) as http:
         index = http.get("/", params={"lang": "zh-CN"})
         assert index.status_code == 200
         assert index.text.count("<svg ") == 4 and "损失人时" in index.text  # four charts

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.model.text import SOURCE_LANGUAGE
-from reports.debrief.language import local_name
 from reports.debrief.model import Debrief, ImpactResult, Message, StepResult
 from reports.debrief.scoring import outage_cost, person_hours
 
@@ -49,10 +48,12 @@ def production_impact(impact: ImpactResult, time_scale: float) -> ProductionImpa
 
 
 def _unavailable(debrief: Debrief, lang: str) -> str:
-    """The services that went down, in plain words (steady-state probes first)."""
+    """The services that went down (steady-state probes first), by the names the debrief
+    shows: plain words in the reader's language once :func:`~reports.debrief.language.for_language`
+    has been applied, as renderers do."""
     down = [p for p in debrief.timeline.probes if any(b.state == "down" for b in p.bands)]
     steady = [p.probe for p in down if p.steady_state]
-    names = [local_name(debrief, n, lang) for n in (steady or [p.probe for p in down])]
+    names = steady or [p.probe for p in down]
     return ("、" if lang.startswith("zh") else ", ").join(names) if names else debrief.playbook.title
 
 
@@ -125,8 +126,8 @@ def _actions(debrief: Debrief) -> list[Message]:
 
 
 def executive_summary(debrief: Debrief, lang: str = SOURCE_LANGUAGE) -> tuple[Message, ...]:
-    """The summary's sentences, in reading order (translate each with ``t.message``); names of
-    services are given in ``lang``."""
+    """The summary's sentences, in reading order (translate each with ``t.message``); ``lang``
+    only decides how a list of names is joined."""
     real = production_impact(debrief.impact, debrief.time_scale)
     return (
         *_outage(debrief, real, lang),

@@ -81,6 +81,8 @@ def for_language(debrief: Debrief, lang: str) -> Debrief:
     def retitle(items: tuple[_Item, ...], fields: tuple[str, ...]) -> tuple[_Item, ...]:
         return tuple(_retitle(item, fields, titles) for item in items)
 
+    timeline = debrief.timeline
+    probes = tuple(replace(p, probe=local_name(debrief, p.probe, lang)) for p in timeline.probes)
     return replace(
         debrief,
         playbook=replace(debrief.playbook, title=local_text(debrief, "title", debrief.playbook.title, lang)),
@@ -88,6 +90,7 @@ def for_language(debrief: Debrief, lang: str) -> Debrief:
         timeline=replace(
             debrief.timeline,
             steps=tuple(replace(m, title=step_title(m.party, m.id, m.title)) for m in debrief.timeline.steps),
+            probes=probes,
         ),
         findings=retitle(debrief.findings, ("title_msg", "evidence_msg")),
         improvements=retitle(debrief.improvements, ("action_msg",)),
