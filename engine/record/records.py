@@ -23,6 +23,9 @@ class RecordType(StrEnum):
     PROBE_MEASURED = "probe.measured"
     STEP_RECORDED = "step.recorded"
     STEP_REJECTED = "step.rejected"
+    INJECT_SENT = "inject.sent"  # an alert or inject delivered (desk or an outside channel)
+    INJECT_FAILED = "inject.failed"  # a delivery that did not go out, with the reason
+    ENTRY_LOGGED = "entry.logged"  # a player's free-text entry, for the evaluator to map
     FAULT_REVERTED = "fault.reverted"
     FAULT_REVERT_FAILED = "fault.revert_failed"
     RESTORE_VERIFIED = "restore.verified"

@@ -13,7 +13,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ import structlog
 
 from engine.clock import Clock
 from engine.errors import InputError
+from engine.model.exercise import Exercise
 from engine.model.types import Participant, Playbook, ResponseStep
 from engine.record.journal import Journal
 from engine.record.records import RecordType
@@ -38,6 +39,7 @@ class Ack:
     by: str
     source: str = "ack"
     note: str = ""
+    choice: str = ""  # a decision step's chosen option (the note is the one-line rationale)
 
 
 class StepBook:
@@ -45,6 +47,7 @@ class StepBook:
 
     def __init__(self, playbook: Playbook, journal: Journal, clock: Clock) -> None:
         self._steps = {s.key: s for s in playbook.steps}
+        self._decisions = playbook.exercise.decisions
         self._journal = journal
         self._clock = clock
         self._lock = threading.Lock()
@@ -95,9 +98,18 @@ class StepBook:
                 source=ack.source,
                 note=ack.note,
                 out_of_order=self._out_of_order(step),
+                **({"choice": ack.choice} if ack.choice else {}),
             )
             self._recorded[ack.step] = float(record["t"])
         return True
+
+    def log_entry(self, by: str, party: str, text: str) -> bool:
+        """Journal a player's free-text entry for the evaluator to map; False when not live."""
+        with self._lock:
+            live = self._anchor is not None and not self._closed
+        if live:
+            self._journal.append(RecordType.ENTRY_LOGGED, by=by, party=party, text=text)
+        return live
 
     def _rejection(self, ack: Ack, step: ResponseStep | None) -> str:
         if step is None:
@@ -106,6 +118,9 @@ class StepBook:
             return "no fault has been applied yet"
         if self._closed:
             return "the drill has ended"
+        decision = self._decisions.get(ack.step)
+        if decision is not None and ack.choice not in decision.options:
+            return f"choose one of {', '.join(decision.options)} (got {ack.choice!r})"
         return ""
 
     def _out_of_order(self, step: ResponseStep) -> bool:
@@ -129,7 +144,10 @@ def write_ack(run_dir: Path, ack: Ack) -> Path:
     name = f"{secrets.token_hex(8)}.json"
     tmp = inbox / f".{name}.tmp"
     with open(tmp, "w") as handle:
-        json.dump({"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note}, handle)
+        json.dump(
+            {"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note, "choice": ack.choice},
+            handle,
+        )
         handle.flush()
         os.fsync(handle.fileno())
     final = inbox / name
@@ -180,7 +198,8 @@ def _read_ack(path: Path) -> Ack | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
         note = str(data.get("note", ""))[:500]
-        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), note)
+        choice = str(data.get("choice", ""))[:64]
+        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), note, choice)
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("inbox.bad_ack", file=path.name)
         return None
@@ -206,6 +225,8 @@ class ResponderContext:
     recorded_at: Callable[[str], float | None]
     record: Callable[[Ack], bool]
     options: Mapping[str, str]
+    exercise: Exercise = field(default_factory=Exercise)  # injects, players' view, decisions
+    log_entry: Callable[[str, str, str], bool] = lambda _by, _party, _text: False  # see StepBook
 
 
 class Responders(Protocol):

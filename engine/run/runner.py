@@ -29,6 +29,7 @@ from engine.record.journal import JOURNAL_NAME, Journal, Listener
 from engine.record.records import RecordType
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.run import fanout
+from engine.run.injects import InjectScript, exercise_layout
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.preflight import prepare
 from engine.run.prepared import PreparedFault
@@ -113,6 +114,10 @@ class DrillRun:
             self.journal.subscribe(listener)
         self.book = StepBook(self.playbook, self.journal, self.clock)
         self.journal.subscribe(self._on_record)
+        self.script = InjectScript(
+            self.playbook.exercise, self.playbook.steps, environment.participants,
+            self.journal, self.book, self.clock, run_dir,
+        )  # fmt: skip
         self._call_inject = inject_hook or (lambda fn, _name: fn())
         self._call_revert = revert_hook or (lambda fn, _name: fn())
         self._watchers: list[ProbeWatcher] = []
@@ -154,6 +159,7 @@ class DrillRun:
             try:
                 prepared = self._preflight()
                 inbox.start()
+                self.script.start()
                 responders = self._start_responders()
                 self._timeline(prepared)
             except DrillError as exc:
@@ -195,6 +201,7 @@ class DrillRun:
         if self._state.injected:
             self._verify_restore()
         inbox.stop()
+        self.script.stop()
         self.book.close()
         for watcher in self._watchers:
             watcher.stop()
@@ -360,6 +367,8 @@ class DrillRun:
                 "desk": self.options.desk or "",
                 "environment_path": str(self.environment.source or ""),
             },
+            exercise=self.playbook.exercise,
+            log_entry=self.book.log_entry,
         )
 
     def _start_responders(self) -> list[Responders]:
@@ -419,6 +428,7 @@ class DrillRun:
                 }
                 for s in pb.steps
             ],
+            "exercise": exercise_layout(pb.exercise),
             "faults": [
                 {
                     "id": f.id,

@@ -32,6 +32,7 @@ from engine.model.types import (
     TargetBinding,
     frozen_mapping,
 )
+from engine.spec.build_exercise import build_exercise
 
 __all__ = ["build_environment", "build_playbook"]
 
@@ -86,6 +87,7 @@ def build_playbook(data: dict[str, Any], source: Path) -> Playbook:
         impact=_build_impact(data.get("impact", {})),
         safety=_build_safety(data.get("safety", {})),
         source=source,
+        exercise=build_exercise(data),
     )
 
 
@@ -94,7 +96,7 @@ def _build_steps(response: dict[str, Any]) -> Iterator[ResponseStep]:
         for step in response.get(party, []):
             record = step["record"]
             recording = (
-                Recording(kind=cast(Literal["ack", "webhook"], record))
+                Recording(kind=cast(Literal["ack", "webhook", "decision"], record))
                 if isinstance(record, str)
                 else Recording(kind="probe", probe=record["probe"], state=record["state"])
             )
