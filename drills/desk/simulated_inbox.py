@@ -24,7 +24,7 @@ class SimulatedResponders:
     def __init__(self, context: ResponderContext) -> None:
         self._ctx = context
         rng = random.Random(context.seed)  # noqa: S311 - reproducible drills, not secrets
-        manual = [s for s in context.steps if s.recorded_by.kind in ("ack", "webhook")]
+        manual = [s for s in context.steps if s.recorded_by.kind in ("ack", "webhook", "decision")]
         self._delay = {s.key: s.within_s * rng.uniform(*DELAY_RANGE) for s in manual}
         self._gap = {s.key: s.within_s * rng.uniform(*GAP_AFTER) for s in manual}
         self._person = {s.key: self._pick_person(rng, s) for s in manual}
@@ -57,6 +57,7 @@ class SimulatedResponders:
             if anchor is None:
                 continue
             now = self._ctx.clock.now()
+            self._observe(now)
             for step in self._steps:
                 due = self._due(step, anchor)
                 if step.key not in self._sent and due is not None and now >= due:
@@ -65,9 +66,20 @@ class SimulatedResponders:
             if len(self._sent) == len(self._steps):
                 return
 
+    def _observe(self, now: float) -> None:
+        """Look around before acting (people behind the desk read their messages here)."""
+
     def _send(self, key: str, person: str) -> None:
         """Hand one ack to the engine (the run's inbox, like ``bcdrill ack``)."""
-        write_ack(self._ctx.run_dir, Ack(key, person, source="simulated"))
+        choice, note = self._choice(key)
+        write_ack(self._ctx.run_dir, Ack(key, person, source="simulated", note=note, choice=choice))
+
+    def _choice(self, key: str) -> tuple[str, str]:
+        """For a decision step: the option a simulated lead picks (the plan's first) and why."""
+        decision = self._ctx.exercise.decisions.get(key)
+        if decision is None:
+            return "", ""
+        return (decision.expected or decision.options)[0], "simulated: the option the plan prefers"
 
     def _due(self, step: ResponseStep, anchor: float) -> float | None:
         own = anchor + self._delay[step.key]
