@@ -1,0 +1,168 @@
+"""Score the people side of a drill from its journal: injects, reactions, decisions, entries.
+
+Pure functions of the journal. The documented rule for decisions (docs/exercise.md): a
+decision's score is its time score (the usual late-credit curve against its deadline) times
+1.0 when the choice is one the plan expects, and times :data:`UNEXPECTED_CHOICE_FACTOR`
+otherwise; that score replaces the step's score in its party's score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from engine.record.journal import JournalContents
+from engine.record.records import RecordType
+from reports.debrief.exercise_model import (
+    DecisionResult,
+    Delivery,
+    EntryResult,
+    ExerciseResults,
+    InjectResult,
+)
+from reports.debrief.model import StepResult
+
+__all__ = ["UNEXPECTED_CHOICE_FACTOR", "exercise_results", "with_decision_scores"]
+
+UNEXPECTED_CHOICE_FACTOR = 0.5
+
+
+def _layout(contents: JournalContents) -> Mapping[str, Any]:
+    started = next(contents.of_type(RecordType.RUN_STARTED), None)
+    layout = started["data"].get("exercise") if started else None
+    return layout if isinstance(layout, dict) else {}
+
+
+def _first_steps(contents: JournalContents) -> dict[str, dict[str, Any]]:
+    first: dict[str, dict[str, Any]] = {}
+    for record in contents.of_type(RecordType.STEP_RECORDED):
+        first.setdefault(record["data"]["step"], record)
+    return first
+
+
+def exercise_results(
+    contents: JournalContents, anchor: float | None, steps: tuple[StepResult, ...]
+) -> ExerciseResults | None:
+    """The exercise part of the debrief; None for a drill with no script and no entries."""
+    layout = _layout(contents)
+    sent = list(contents.of_type(RecordType.INJECT_SENT, RecordType.INJECT_FAILED))
+    entries = list(contents.of_type(RecordType.ENTRY_LOGGED))
+    if not layout.get("injects") and not layout.get("decisions") and not sent and not entries:
+        return None
+
+    def offset(t: float) -> float | None:
+        return None if anchor is None else t - anchor
+
+    first = _first_steps(contents)
+    return ExerciseResults(
+        players=str(layout.get("players", "checklist")),
+        injects=tuple(_injects(sent, first, offset)),
+        decisions=tuple(_decisions(layout, first, steps)),
+        entries=tuple(
+            EntryResult(offset(r["t"]), str(r["data"]["by"]), str(r["data"]["party"]), str(r["data"]["text"]))
+            for r in entries
+        ),
+    )
+
+
+def _injects(
+    records: list[dict[str, Any]], first: dict[str, dict[str, Any]], offset: Any
+) -> list[InjectResult]:
+    desk = [r for r in records if r["type"] == RecordType.INJECT_SENT and r["data"].get("channel") == "desk"]
+    results = []
+    for record in desk:
+        data = record["data"]
+        inject_id = data["inject"]
+        deliveries = [Delivery("desk", "sent", "")] + [
+            Delivery(
+                str(r["data"]["channel"]),
+                "sent" if r["type"] == RecordType.INJECT_SENT else "failed",
+                str(r["data"].get("reason", "")),
+            )
+            for r in records
+            if r["data"]["inject"] == inject_id and r["data"].get("channel") != "desk"
+        ]
+        expect = data.get("expect") or {}
+        reaction_s, met = _reaction(record, expect, first)
+        texts = data.get("text") or {}
+        results.append(
+            InjectResult(
+                id=inject_id,
+                kind=str(data.get("kind", "inject")),
+                to=", ".join(data.get("to", [])),
+                sender=str(data.get("sender", "")),
+                trigger=str(data.get("trigger", "")),
+                adhoc=bool(data.get("adhoc", False)),
+                sent_s=offset(record["t"]),
+                text=str(texts.get("en") or next(iter(texts.values()), "")),
+                deliveries=tuple(deliveries),
+                expect_step=expect.get("step"),
+                expect_within_s=expect.get("within_s"),
+                reaction_s=reaction_s,
+                reaction_met=met,
+            )
+        )
+    return results
+
+
+def _reaction(
+    sent: dict[str, Any], expect: Mapping[str, Any], first: dict[str, dict[str, Any]]
+) -> tuple[float | None, bool | None]:
+    """Seconds from the inject to its expected step (recorded before it counts as 0), and if met."""
+    if not expect:
+        return None, None
+    step = first.get(str(expect.get("step")))
+    if step is None:
+        return None, False
+    reaction = max(0.0, step["t"] - sent["t"])
+    return reaction, reaction <= float(expect.get("within_s") or 0)
+
+
+def _decisions(
+    layout: Mapping[str, Any], first: dict[str, dict[str, Any]], steps: tuple[StepResult, ...]
+) -> list[DecisionResult]:
+    by_key = {f"{s.party}.{s.id}": s for s in steps}
+    results = []
+    for key, spec in (layout.get("decisions") or {}).items():
+        step = by_key.get(key)
+        if step is None:
+            continue
+        record = first.get(key)
+        data = record["data"] if record else {}
+        choice = str(data.get("choice", ""))
+        expected = tuple(spec.get("expected", ()))
+        choice_ok = None if not choice else choice in expected
+        score = step.score
+        if score is not None and choice_ok is False:
+            score *= UNEXPECTED_CHOICE_FACTOR
+        results.append(
+            DecisionResult(
+                step=key,
+                party=step.party,
+                title=step.title,
+                options=tuple(spec.get("options", ())),
+                expected=expected,
+                choice=choice,
+                rationale=str(data.get("note", "")),
+                by=str(data.get("by", "")),
+                actual_s=step.actual_s,
+                target_s=step.target_s,
+                time_score=step.score,
+                choice_expected=choice_ok,
+                score=score,
+            )
+        )
+    return results
+
+
+def with_decision_scores(
+    steps: tuple[StepResult, ...], exercise: ExerciseResults | None
+) -> tuple[StepResult, ...]:
+    """The steps with each decision's score on time *and* choice (see the module rule)."""
+    if exercise is None:
+        return steps
+    scores = {d.step: d.score for d in exercise.decisions}
+    return tuple(
+        replace(s, score=scores[f"{s.party}.{s.id}"]) if f"{s.party}.{s.id}" in scores else s for s in steps
+    )

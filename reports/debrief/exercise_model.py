@@ -1,0 +1,78 @@
+"""The people side of a debrief: injects and their deliveries, decisions, players' entries.
+
+Part of the debrief (``Debrief.exercise``); computed by :mod:`reports.debrief.exercise`.
+Times are seconds from impact start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DecisionResult", "Delivery", "EntryResult", "ExerciseResults", "InjectResult"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of an inject: the desk or an outside channel, sent or failed (with why)."""
+
+    channel: str
+    status: str  # sent | failed
+    reason: str
+
+
+@dataclass(frozen=True)
+class InjectResult:
+    """An alert or inject: when it went out, to whom, and whether the expected reaction came."""
+
+    id: str
+    kind: str  # alert | inject
+    to: str
+    sender: str
+    trigger: str
+    adhoc: bool
+    sent_s: float | None
+    text: str  # in English when given, otherwise the first language
+    deliveries: tuple[Delivery, ...]
+    expect_step: str | None
+    expect_within_s: float | None
+    reaction_s: float | None  # seconds from the inject to the expected step
+    reaction_met: bool | None  # None when nothing was expected
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """A decision point: the choice, its rationale, and how it scored on time and choice."""
+
+    step: str
+    party: str
+    title: str
+    options: tuple[str, ...]
+    expected: tuple[str, ...]
+    choice: str
+    rationale: str
+    by: str
+    actual_s: float | None
+    target_s: float
+    time_score: float | None
+    choice_expected: bool | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """A player's free-text entry, for the evaluator to map to a step."""
+
+    at_s: float | None
+    by: str
+    party: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ExerciseResults:
+    """Everything about the human side of one drill."""
+
+    players: str
+    injects: tuple[InjectResult, ...]
+    decisions: tuple[DecisionResult, ...]
+    entries: tuple[EntryResult, ...]
