@@ -97,15 +97,27 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class MailRule:
+    """An e-mail to the drill mailbox that carries the drill's code records ``step``.
+
+    ``sender`` limits who may send it (parties, roles or names of participants, matched by
+    their contact address); ``subject`` is a word the subject must contain (case-insensitive).
+    """
+
+    step: str
+    sender: tuple[str, ...] = ()
+    subject: str = ""
+
+
+@dataclass(frozen=True)
 class Exercise:
     """Everything a playbook says about the people side of the drill."""
 
     alert: Inject | None = None
     injects: tuple[Inject, ...] = ()
     players: PlayersMode = "blind"
-    decisions: Mapping[str, Decision] = field(
-        default_factory=lambda: MappingProxyType({})
-    )  # step key → decision
+    decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))  # by step key
+    mailbox: tuple[MailRule, ...] = ()  # e-mails that record communication steps
 
     @property
     def scripted(self) -> tuple[Inject, ...]:
@@ -138,6 +150,7 @@ __all__ = [
     "Exercise",
     "Inject",
     "Language",
+    "MailRule",
     "PlayersMode",
     "Reaction",
     "marked",

@@ -56,6 +56,7 @@ class RunOptions:
     min_score: float | None = None
     tick_s: float = 0.02
     desk: str | None = None  # "HOST:PORT" to host the drill desk for this run
+    mailbox: str | None = None  # "HOST:PORT" of the drill mailbox (default loopback, free port)
 
 
 @dataclass(frozen=True)
@@ -365,6 +366,7 @@ class DrillRun:
             record=self.book.record,
             options={
                 "desk": self.options.desk or "",
+                "mailbox": self.options.mailbox or "",
                 "environment_path": str(self.environment.source or ""),
             },
             exercise=self.playbook.exercise,
@@ -374,12 +376,13 @@ class DrillRun:
     def _start_responders(self) -> list[Responders]:
         """Run services (the drill desk) first, then simulated people if asked for."""
         started: list[Responders] = []
-        names = ["desk"] if self.options.desk else []
+        names = ["mailbox"] if self.playbook.exercise.mailbox else []
+        names += ["desk"] if self.options.desk else []
         if self.options.responders == "simulate":
             # with a desk, simulated people use its API like real people do
             names.append("simulate_desk" if self.options.desk else "simulate")
         for name in names:
-            registry = SERVICES if name == "desk" else RESPONDERS
+            registry = SERVICES if name in ("desk", "mailbox") else RESPONDERS
             service: Responders = registry.get(name)(self._context())
             service.start()
             started.append(service)

@@ -20,6 +20,7 @@ from engine.model.exercise import (
     Decision,
     Exercise,
     Inject,
+    MailRule,
     PlayersMode,
     Reaction,
 )
@@ -77,6 +78,10 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
         injects=tuple(_inject(i, "inject") for i in data.get("injects", [])),
         players=cast(PlayersMode, data.get("players", "blind")),
         decisions=decisions,
+        mailbox=tuple(
+            MailRule(step=m["step"], sender=_recipients(m.get("from")), subject=str(m.get("subject", "")))
+            for m in data.get("mailbox", [])
+        ),
     )
 
 
@@ -110,6 +115,9 @@ def exercise_semantics(doc: YamlDocument) -> Iterator[Problem]:
     for party in PARTIES:
         for i, step in _dicts(response.get(party)):
             yield from _decision_problems(doc, step, ("response", party, i))
+    for i, rule in _dicts(data.get("mailbox")):
+        if isinstance(rule.get("step"), str) and rule["step"] not in steps:
+            yield doc.problem(("mailbox", i, "step"), f"unknown step {rule['step']!r}")
 
 
 def _references(
