@@ -277,7 +277,7 @@ def _render(pages: Environment, desk: Desk, session: Session) -> str:
     language = _language(desk, holder)
     live = recorder.drill_live()
     checklist = context.exercise.players == "checklist"
-    steps = recorder.board(holder.party) if checklist else recorder.actions(holder.party)
+    steps = recorder.board(holder.party) if checklist else recorder.actions(holder.party, language)
     return pages.get_template("desk.html").render(
         holder=holder,
         client=context.client,

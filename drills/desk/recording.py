@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -132,9 +132,10 @@ class DeskRecorder:
             step = self._steps.get(key)
             if step is None or step.party != party:
                 continue
-            question = decision.question.get(language) or decision.question.get("en") or step.title
+            title = self.context.exercise.title_in(key, step.title, language)
+            question = decision.question.get(language) or decision.question.get("en") or title
             choice = str(recorded.get(key, {}).get("data", {}).get("choice", ""))
-            views.append(DecisionView(key, step.title, question, decision.options, choice))
+            views.append(DecisionView(key, title, question, decision.options, choice))
         return views
 
     def decide(self, holder: Holder, step: str, choice: str, rationale: str, source: str) -> Outcome:
@@ -175,10 +176,15 @@ class DeskRecorder:
             views.append(self._view(step, anchor, recorded.get(step.key)))
         return views
 
-    def actions(self, party: str) -> list[StepView]:
-        """The blind players' list: the party's manual actions in alphabetical order — no
-        targets, no order, nothing about what comes next or what monitoring records."""
-        views = [v for v in self.board(party) if v.manual]
+    def actions(self, party: str, language: str = "en") -> list[StepView]:
+        """The blind players' list: the party's manual actions in alphabetical order (in their
+        language) — no targets, no order, nothing about what comes next or what monitoring records."""
+        exercise = self.context.exercise
+        views = [
+            replace(v, title=exercise.title_in(v.key, v.title, language))
+            for v in self.board(party)
+            if v.manual
+        ]
         return sorted(views, key=lambda v: v.title.casefold())
 
     # ---------------------------------------------------------------- recording

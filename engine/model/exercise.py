@@ -118,6 +118,12 @@ class Exercise:
     players: PlayersMode = "blind"
     decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))  # by step key
     mailbox: tuple[MailRule, ...] = ()  # e-mails that record communication steps
+    # step key → its title per language, for players' desk pages (the step's title is English)
+    step_titles: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def title_in(self, key: str, title: str, language: str) -> str:
+        """The title of step ``key`` in ``language`` when the playbook gives one, else ``title``."""
+        return self.step_titles.get(key, {}).get(language) or title
 
     @property
     def scripted(self) -> tuple[Inject, ...]:

@@ -64,9 +64,12 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
     """The :class:`Exercise` of a valid playbook document (empty when it has none)."""
     alert = data.get("alert")
     decisions = {}
+    titles = {}
     response = data.get("response", {})
     for party in PARTIES:
         for step in response.get(party, []):
+            if "titles" in step:
+                titles[f"{party}.{step['id']}"] = dict(step["titles"])
             if step.get("record") == "decision":
                 decisions[f"{party}.{step['id']}"] = Decision(
                     options=tuple(step["options"]),
@@ -78,6 +81,7 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
         injects=tuple(_inject(i, "inject") for i in data.get("injects", [])),
         players=cast(PlayersMode, data.get("players", "blind")),
         decisions=decisions,
+        step_titles=titles,
         mailbox=tuple(
             MailRule(step=m["step"], sender=_recipients(m.get("from")), subject=str(m.get("subject", "")))
             for m in data.get("mailbox", [])
