@@ -121,7 +121,9 @@ class DeskRecorder:
             texts: dict[str, str] = data.get("text", {})
             text = texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
             elapsed = float(record["t"]) - anchor if anchor is not None else None
-            views.append(MessageView(str(data.get("inject")), str(data.get("sender", "")), text, elapsed))
+            senders = data.get("sender_text") or {}
+            sender = str(senders.get(language) or data.get("sender", ""))
+            views.append(MessageView(str(data.get("inject")), sender, text, elapsed))
         return views
 
     def decisions(self, party: str, language: str) -> list[DecisionView]:

@@ -70,6 +70,7 @@ class Inject:
     to: tuple[str, ...]
     text: Mapping[str, str]  # language → text (without the exercise mark)
     sender: str = ""
+    sender_text: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # per language
     via: tuple[Channel, ...] = ()
     at_s: float | None = None
     when: Condition | None = None
@@ -81,6 +82,10 @@ class Inject:
         """The text marked as an exercise, in ``language`` (falls back to English, then any)."""
         text = self.text.get(language) or self.text.get("en") or next(iter(self.text.values()), "")
         return marked(text, language if language in self.text else "en")
+
+    def sender_in(self, language: str) -> str:
+        """Who the message is from, in ``language`` when the playbook gives it."""
+        return self.sender_text.get(language) or self.sender
 
     def messages(self) -> dict[str, str]:
         """Marked text in every language the playbook gives."""

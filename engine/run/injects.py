@@ -172,6 +172,7 @@ class InjectScript:
             to=list(inject.to),
             recipients=[p.name for p in people],
             sender=inject.sender,
+            sender_text=dict(inject.sender_text),
             text=inject.messages(),
             trigger=trigger,
             adhoc=adhoc,

@@ -46,11 +46,18 @@ def _condition(data: dict[str, Any] | None) -> Condition | None:
 
 def _inject(data: dict[str, Any], kind: str, default_id: str = "") -> Inject:
     expect = data.get("expect")
+    sender = data.get("from", "")
+    sender_text = dict(sender) if isinstance(sender, dict) else {}
+    if sender_text:
+        sender = sender_text.get("en") or next(iter(sender_text.values()), "")
     return Inject(
         id=data.get("id", default_id),
         to=_recipients(data.get("to", "msp")),
         text=dict(data["text"]),
-        sender=str(data.get("from", "")),
+        sender=str(sender_text.get("en") or next(iter(sender_text.values()), ""))
+        if sender_text
+        else str(sender),
+        sender_text=sender_text,
         via=tuple(_channel(c) for c in data.get("via", [])),
         at_s=None if data.get("at") is None else parse_duration(data["at"]),
         when=_condition(data.get("when")),
