@@ -24,7 +24,7 @@ from engine.model.types import Participant, Playbook
 from engine.record.journal import JOURNAL_NAME, Journal
 from engine.record.records import RecordType
 from engine.run.injects import InjectScript, write_adhoc_inject
-from engine.run.responses import ResponderContext, StepBook
+from engine.run.responses import Ack, ResponderContext, StepBook
 from engine.spec.loader import load_playbook
 from tests.conftest import REPO
 from tests.journal_helpers import records
@@ -86,6 +86,7 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
         options={"desk": "127.0.0.1:0"},
         exercise=playbook.exercise,
         log_entry=book.log_entry,
+        updating=book.updating,
     )
     desk = DrillDesk(context)
     desk.start()
@@ -223,3 +224,21 @@ def test_checklist_mode_shows_the_ordered_steps_with_targets(
     finally:
         ex.script.stop()
         ex.desk.stop()
+
+
+def test_a_step_with_an_update_cadence_takes_status_updates_until_its_end(exercise: Exercise) -> None:
+    alex = exercise.session("Alex Moreau")
+    exercise.impact()
+    csrf = _csrf(alex.get("/desk").text)
+    first = alex.post("/desk/ack", data={"csrf": csrf, "step": "msp.inform-client", "note": "told Priya"})
+    assert "Recorded: msp.inform-client" in first.text
+    assert re.search(r'data-step="msp.inform-client".*?Send update', first.text, re.S), "update button"
+    again = alex.post("/desk/ack", data={"csrf": csrf, "step": "msp.inform-client", "note": "ETA 10 min"})
+    assert "Recorded: msp.inform-client" in again.text
+    (update,) = exercise.of(RecordType.STEP_UPDATE)
+    assert update["note"] == "ETA 10 min" and update["by"] == "Alex Moreau"
+    assert len([s for s in exercise.of("step.recorded") if s["step"] == "msp.inform-client"]) == 1
+    # once the service is restored, updates end: a further one is a plain duplicate
+    assert exercise.book.record(Ack("msp.restore", "probe:storefront", source="probe"))
+    late = alex.post("/desk/ack", data={"csrf": csrf, "step": "msp.inform-client"})
+    assert "already recorded" in late.text and len(exercise.of(RecordType.STEP_UPDATE)) == 1

@@ -8,7 +8,7 @@ import pytest
 
 from engine.record.records import RecordType
 from reports.debrief.compose import debrief_from_journal
-from reports.debrief.exercise import UNEXPECTED_CHOICE_FACTOR
+from reports.debrief.exercise import UNEXPECTED_CHOICE_FACTOR, cadence_intervals
 from reports.debrief.validation import debrief_errors
 from reports.renderers import render
 from reports.renderers.common import RenderOptions
@@ -119,3 +119,41 @@ def test_a_drill_without_a_script_has_no_exercise_key(tmp_path: Path) -> None:
     run.at(1).inject("stop-web").at(50).step("msp.acknowledge").at(60).revert("stop-web").end()
     debrief = debrief_from_journal(run.path)
     assert debrief.exercise is None and "exercise" not in debrief.to_json()
+
+
+def test_cadence_intervals_are_met_or_missed_by_the_documented_rule() -> None:
+    # first update at 100 s, every 60 s, until 400 s: deadlines 160, 220 (missed), 280, 340, 400
+    intervals = cadence_intervals(100.0, [150.0, 250.0, 300.0, 390.0], 400.0, 60.0)
+    assert [(i.due_s, i.update_s, i.met) for i in intervals] == [
+        (160.0, 150.0, True),
+        (210.0, 250.0, False),  # nothing by 210: missed (the update came at 250)
+        (270.0, 250.0, True),  # the missed deadline starts the next interval
+        (310.0, 300.0, True),
+        (360.0, 390.0, False),
+    ]
+    assert cadence_intervals(100.0, [], 150.0, 60.0) == [], "no deadline before the end: nothing due"
+
+
+def test_cadence_is_scored_and_shown(tmp_path: Path) -> None:
+    steps = (*STEPS, step("msp", "inform", 300, title="Client informed"), step("msp", "restore", 900))
+    run = ScriptedRun(tmp_path / "run")
+    data = run_started(steps=steps)
+    data["exercise"] = {**LAYOUT, "cadences": {"msp.inform": {"every_s": 100.0, "until": "msp.restore"}}}
+    run.record(RecordType.RUN_STARTED, **data).record(RecordType.PREFLIGHT_PASSED, targets=[], probes={})
+    run.at(10).inject("stop-web").at(60).step("msp.inform")  # +50 s: on time
+    update = {"step": "msp.inform", "party": "msp", "by": "Alex", "source": "desk", "note": "ETA 10 min"}
+    run.at(150).record(RecordType.STEP_UPDATE, **update)  # within 100 s: met
+    run.at(400).step("msp.restore")  # nothing between 150 and 250 and 350: two missed
+    run.at(410).revert("stop-web").end()
+    debrief = debrief_from_journal(run.path)
+    assert debrief.exercise is not None
+    (cadence,) = debrief.exercise.cadences
+    assert (cadence.met, cadence.missed) == (1, 2)
+    assert [i.due_s for i in cadence.intervals] == [150.0, 240.0, 340.0]  # from impact start
+    assert cadence.cadence_score == pytest.approx(100 / 3) and cadence.score == pytest.approx(
+        (100 + 100 / 3) / 2
+    )
+    assert next(s.score for s in debrief.steps if s.id == "inform") == pytest.approx(cadence.score)
+    assert debrief_errors(debrief.to_json()) == []
+    markdown = render(debrief, "md", RenderOptions())
+    assert "## Update cadence" in markdown and "1 / 3" in markdown and "MISSED" in markdown

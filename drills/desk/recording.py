@@ -51,6 +51,7 @@ class StepView:
     note: str
     out_of_order: bool
     choice: str = ""
+    updating: bool = False  # done, and now takes status updates (update cadence)
 
     @property
     def done(self) -> bool:
@@ -221,6 +222,10 @@ class DeskRecorder:
         return f"; ticket created {iso(created)} (+{offset:.3f}s after impact start)"
 
     def _record(self, ack: Ack) -> Outcome:
+        if self.context.updating(ack.step):
+            if self.context.record(ack):
+                return Outcome("recorded", ack.step, "update")
+            return Outcome("rejected", ack.step, self._rejection_reason(ack))
         if self.context.recorded_at(ack.step) is not None:
             return Outcome("duplicate", ack.step, "already recorded")
         if self.context.record(ack):
@@ -275,4 +280,5 @@ class DeskRecorder:
             note=str(data.get("note", "")),
             out_of_order=bool(data.get("out_of_order", False)),
             choice=str(data.get("choice", "")),
+            updating=record is not None and self.context.updating(step.key),
         )

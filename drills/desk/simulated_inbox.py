@@ -16,6 +16,7 @@ from engine.run.responses import Ack, ResponderContext, write_ack
 TICK_S = 0.02
 DELAY_RANGE = (0.3, 1.3)  # × the step's target: most on time, some late
 GAP_AFTER = (0.05, 0.25)  # × target, after the prerequisite step
+UPDATE_SHARE = 0.8  # status updates go out after 80 % of their cadence interval
 
 
 class SimulatedResponders:
@@ -31,6 +32,7 @@ class SimulatedResponders:
         self._steps = manual
         self._keys = {s.key for s in context.steps}
         self._sent: dict[str, float] = {}
+        self._updated: dict[str, float] = {}  # step key → last status update sent (cadence)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="simulated-responders", daemon=True)
 
@@ -63,8 +65,22 @@ class SimulatedResponders:
                 if step.key not in self._sent and due is not None and now >= due:
                     self._sent[step.key] = now
                     self._send(step.key, self._person[step.key])
-            if len(self._sent) == len(self._steps):
+            self._send_updates(now)
+            if len(self._sent) == len(self._steps) and not self._updates_pending():
                 return
+
+    def _send_updates(self, now: float) -> None:
+        """Status updates for steps with a cadence, a little before each interval ends."""
+        for key, cadence in self._ctx.exercise.cadences.items():
+            last = self._updated.get(key, self._sent.get(key))
+            if last is None or key not in self._person or self._ctx.recorded_at(cadence.until) is not None:
+                continue
+            if now >= last + cadence.every_s * UPDATE_SHARE:
+                self._updated[key] = now
+                self._send(key, self._person[key])
+
+    def _updates_pending(self) -> bool:
+        return any(self._ctx.recorded_at(c.until) is None for c in self._ctx.exercise.cadences.values())
 
     def _observe(self, now: float) -> None:
         """Look around before acting (people behind the desk read their messages here)."""

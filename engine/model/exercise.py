@@ -102,6 +102,14 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Cadence:
+    """A step repeated as status updates at least every ``every_s`` until step ``until``."""
+
+    every_s: float
+    until: str
+
+
+@dataclass(frozen=True)
 class MailRule:
     """An e-mail to the drill mailbox that carries the drill's code records ``step``.
 
@@ -123,6 +131,7 @@ class Exercise:
     players: PlayersMode = "blind"
     decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))  # by step key
     mailbox: tuple[MailRule, ...] = ()  # e-mails that record communication steps
+    cadences: Mapping[str, Cadence] = field(default_factory=lambda: MappingProxyType({}))  # by step key
     # step key → its title per language, for players' desk pages (the step's title is English)
     step_titles: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -147,6 +156,7 @@ class Exercise:
             self,
             alert=self.alert and scale(self.alert),
             injects=tuple(scale(i) for i in self.injects),
+            cadences={k: replace(c, every_s=c.every_s * factor) for k, c in self.cadences.items()},
         )
 
 
@@ -154,6 +164,7 @@ __all__ = [
     "CHANNEL_KINDS",
     "EXERCISE_MARK",
     "LANGUAGES",
+    "Cadence",
     "Channel",
     "ChannelKind",
     "Condition",

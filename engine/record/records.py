@@ -23,6 +23,7 @@ class RecordType(StrEnum):
     PROBE_MEASURED = "probe.measured"
     STEP_RECORDED = "step.recorded"
     STEP_REJECTED = "step.rejected"
+    STEP_UPDATE = "step.update"  # a repeat of a step with an update cadence (a status update)
     INJECT_SENT = "inject.sent"  # an alert or inject delivered (desk or an outside channel)
     INJECT_FAILED = "inject.failed"  # a delivery that did not go out, with the reason
     ENTRY_LOGGED = "entry.logged"  # a player's free-text entry, for the evaluator to map

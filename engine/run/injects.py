@@ -271,6 +271,7 @@ def exercise_layout(exercise: Exercise) -> dict[str, Any]:
     return {
         "players": exercise.players,
         "injects": [row(i) for i in exercise.scripted],
+        "cadences": {key: {"every_s": c.every_s, "until": c.until} for key, c in exercise.cadences.items()},
         "decisions": {
             key: {"options": list(d.options), "expected": list(d.expected)}
             for key, d in exercise.decisions.items()

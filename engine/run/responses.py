@@ -48,6 +48,7 @@ class StepBook:
     def __init__(self, playbook: Playbook, journal: Journal, clock: Clock) -> None:
         self._steps = {s.key: s for s in playbook.steps}
         self._decisions = playbook.exercise.decisions
+        self._cadences = playbook.exercise.cadences
         self._journal = journal
         self._clock = clock
         self._lock = threading.Lock()
@@ -88,6 +89,12 @@ class StepBook:
             return False
         assert step is not None
         with self._lock:
+            if ack.step in self._recorded and self._updating(ack.step):
+                self._journal.append(
+                    RecordType.STEP_UPDATE, step=ack.step, party=step.party, by=ack.by, source=ack.source,
+                    note=ack.note,
+                )  # fmt: skip
+                return True
             if ack.step in self._recorded:
                 return False  # duplicates are idempotent
             record = self._journal.append(
@@ -102,6 +109,16 @@ class StepBook:
             )
             self._recorded[ack.step] = float(record["t"])
         return True
+
+    def _updating(self, key: str) -> bool:
+        """True while a step with an update cadence takes updates (its ``until`` step not recorded)."""
+        cadence = self._cadences.get(key)
+        return cadence is not None and cadence.until not in self._recorded
+
+    def updating(self, key: str) -> bool:
+        """True when ``key`` has been recorded and now takes status updates (cadence)."""
+        with self._lock:
+            return key in self._recorded and self._updating(key)
 
     def log_entry(self, by: str, party: str, text: str) -> bool:
         """Journal a player's free-text entry for the evaluator to map; False when not live."""
@@ -227,6 +244,7 @@ class ResponderContext:
     options: Mapping[str, str]
     exercise: Exercise = field(default_factory=Exercise)  # injects, players' view, decisions
     log_entry: Callable[[str, str, str], bool] = lambda _by, _party, _text: False  # see StepBook
+    updating: Callable[[str], bool] = lambda _key: False  # a recorded step taking status updates
 
 
 class Responders(Protocol):

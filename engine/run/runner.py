@@ -371,6 +371,7 @@ class DrillRun:
             },
             exercise=self.playbook.exercise,
             log_entry=self.book.log_entry,
+            updating=self.book.updating,
         )
 
     def _start_responders(self) -> list[Responders]:

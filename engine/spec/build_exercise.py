@@ -14,6 +14,7 @@ from typing import Any, cast
 from engine.errors import Problem
 from engine.model.durations import parse_duration
 from engine.model.exercise import (
+    Cadence,
     Channel,
     ChannelKind,
     Condition,
@@ -72,9 +73,15 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
     alert = data.get("alert")
     decisions = {}
     titles = {}
+    cadences = {}
     response = data.get("response", {})
     for party in PARTIES:
         for step in response.get(party, []):
+            if "cadence" in step:
+                cadence = step["cadence"]
+                cadences[f"{party}.{step['id']}"] = Cadence(
+                    parse_duration(cadence["every"]), cadence["until"]
+                )
             if "titles" in step:
                 titles[f"{party}.{step['id']}"] = dict(step["titles"])
             if step.get("record") == "decision":
@@ -89,6 +96,7 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
         players=cast(PlayersMode, data.get("players", "blind")),
         decisions=decisions,
         step_titles=titles,
+        cadences=cadences,
         mailbox=tuple(
             MailRule(step=m["step"], sender=_recipients(m.get("from")), subject=str(m.get("subject", "")))
             for m in data.get("mailbox", [])
@@ -126,6 +134,10 @@ def exercise_semantics(doc: YamlDocument) -> Iterator[Problem]:
     for party in PARTIES:
         for i, step in _dicts(response.get(party)):
             yield from _decision_problems(doc, step, ("response", party, i))
+            cadence = step.get("cadence")
+            until = cadence.get("until") if isinstance(cadence, dict) else None
+            if isinstance(until, str) and until not in steps:
+                yield doc.problem(("response", party, i, "cadence", "until"), f"unknown step {until!r}")
     for i, rule in _dicts(data.get("mailbox")):
         if isinstance(rule.get("step"), str) and rule["step"] not in steps:
             yield doc.problem(("mailbox", i, "step"), f"unknown step {rule['step']!r}")

@@ -273,6 +273,8 @@ _PLAYBOOK_DURATIONS: tuple[tuple[JsonPath, bool], ...] = (
     (("response", "msp", "*", "within"), False),
     (("response", "client", "*", "within"), False),
     (("injects", "*", "at"), True),
+    (("response", "msp", "*", "cadence", "every"), False),
+    (("response", "client", "*", "cadence", "every"), False),
     (("injects", "*", "expect", "within"), False),
     (("alert", "expect", "within"), False),
     (("objectives", "rto"), False),

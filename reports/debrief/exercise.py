@@ -4,6 +4,11 @@ Pure functions of the journal. The documented rule for decisions (docs/exercise.
 decision's score is its time score (the usual late-credit curve against its deadline) times
 1.0 when the choice is one the plan expects, and times :data:`UNEXPECTED_CHOICE_FACTOR`
 otherwise; that score replaces the step's score in its party's score.
+
+And for update cadences: from the step's first record, each interval of ``every`` seconds
+whose deadline falls before the ``until`` step (or the run's end) is met when an update came
+inside it; a missed interval's deadline starts the next one. The step's score is the mean
+of its time score and the share of intervals met (0–100).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 from engine.record.journal import JournalContents
 from engine.record.records import RecordType
 from reports.debrief.exercise_model import (
+    CadenceInterval,
+    CadenceResult,
     DecisionResult,
     Delivery,
     EntryResult,
@@ -23,7 +30,7 @@ from reports.debrief.exercise_model import (
 )
 from reports.debrief.model import StepResult
 
-__all__ = ["UNEXPECTED_CHOICE_FACTOR", "exercise_results", "with_decision_scores"]
+__all__ = ["UNEXPECTED_CHOICE_FACTOR", "cadence_intervals", "exercise_results", "with_decision_scores"]
 
 UNEXPECTED_CHOICE_FACTOR = 0.5
 
@@ -48,13 +55,17 @@ def exercise_results(
     layout = _layout(contents)
     sent = list(contents.of_type(RecordType.INJECT_SENT, RecordType.INJECT_FAILED))
     entries = list(contents.of_type(RecordType.ENTRY_LOGGED))
-    if not layout.get("injects") and not layout.get("decisions") and not sent and not entries:
+    scripted = layout.get("injects") or layout.get("decisions") or layout.get("cadences")
+    if not scripted and not sent and not entries:
         return None
 
     def offset(t: float) -> float | None:
         return None if anchor is None else t - anchor
 
     first = _first_steps(contents)
+    updates = [(r["data"]["step"], float(r["t"])) for r in contents.of_type(RecordType.STEP_UPDATE)]
+    ended = next(contents.of_type(RecordType.RUN_ENDED), None)
+    end_t = float(ended["t"]) if ended else max((float(r["t"]) for r in contents.records), default=0.0)
     return ExerciseResults(
         players=str(layout.get("players", "checklist")),
         injects=tuple(_injects(sent, first, offset)),
@@ -63,6 +74,7 @@ def exercise_results(
             EntryResult(offset(r["t"]), str(r["data"]["by"]), str(r["data"]["party"]), str(r["data"]["text"]))
             for r in entries
         ),
+        cadences=tuple(_cadences(layout, first, updates, end_t, anchor, steps)),
     )
 
 
@@ -156,13 +168,85 @@ def _decisions(
     return results
 
 
+def cadence_intervals(
+    first_t: float, updates: list[float], end_t: float, every_s: float
+) -> list[CadenceInterval]:
+    """The intervals of an update cadence (times as given: journal offsets), by the module's rule."""
+    intervals: list[CadenceInterval] = []
+    start, pending = first_t, sorted(updates)
+    deadline = start + every_s
+    while every_s > 0 and deadline <= end_t:
+        hit = next((u for u in pending if start < u <= deadline), None)
+        if hit is not None:
+            intervals.append(CadenceInterval(deadline, hit, True))
+            start = hit
+        else:
+            late = next((u for u in pending if u > deadline), None)
+            intervals.append(
+                CadenceInterval(deadline, late if late is not None and late <= end_t else None, False)
+            )
+            start = deadline
+        deadline = start + every_s
+    return intervals
+
+
+def _cadences(
+    layout: Mapping[str, Any],
+    first: dict[str, dict[str, Any]],
+    updates: list[tuple[str, float]],
+    end_t: float,
+    anchor: float | None,
+    steps: tuple[StepResult, ...],
+) -> list[CadenceResult]:
+    by_key = {f"{s.party}.{s.id}": s for s in steps}
+    origin = anchor or 0.0
+    results = []
+    for key, spec in (layout.get("cadences") or {}).items():
+        step = by_key.get(key)
+        record = first.get(key)
+        if step is None:
+            continue
+        until = first.get(str(spec["until"]))
+        stop = float(until["t"]) if until else end_t
+        every = float(spec["every_s"])
+        raw = (
+            []
+            if record is None
+            else cadence_intervals(float(record["t"]), [t for k, t in updates if k == key], stop, every)
+        )
+        intervals = tuple(
+            CadenceInterval(i.due_s - origin, None if i.update_s is None else i.update_s - origin, i.met)
+            for i in raw
+        )
+        met = sum(i.met for i in intervals)
+        share = 100.0 * met / len(intervals) if intervals else None
+        score = step.score if share is None or step.score is None else (step.score + share) / 2
+        results.append(
+            CadenceResult(
+                key,
+                step.party,
+                step.title,
+                every,
+                str(spec["until"]),
+                intervals,
+                met,
+                len(intervals) - met,
+                share,
+                score,
+            )
+        )
+    return results
+
+
 def with_decision_scores(
     steps: tuple[StepResult, ...], exercise: ExerciseResults | None
 ) -> tuple[StepResult, ...]:
-    """The steps with each decision's score on time *and* choice (see the module rule)."""
+    """The steps with each decision's score (time × choice) and each cadence step's score
+    (time and intervals met), by the module's rules."""
     if exercise is None:
         return steps
     scores = {d.step: d.score for d in exercise.decisions}
+    scores.update({c.step: c.score for c in exercise.cadences})
     return tuple(
         replace(s, score=scores[f"{s.party}.{s.id}"]) if f"{s.party}.{s.id}" in scores else s for s in steps
     )

@@ -59,6 +59,31 @@ class DecisionResult:
 
 
 @dataclass(frozen=True)
+class CadenceInterval:
+    """One update interval: its deadline, the update that met it (or came late), met or missed."""
+
+    due_s: float
+    update_s: float | None
+    met: bool
+
+
+@dataclass(frozen=True)
+class CadenceResult:
+    """A step with an update cadence: every interval until its ``until`` step, met or missed."""
+
+    step: str
+    party: str
+    title: str
+    every_s: float
+    until: str
+    intervals: tuple[CadenceInterval, ...]
+    met: int
+    missed: int
+    cadence_score: float | None  # share of intervals met, 0–100; None when none fell due
+    score: float | None  # the step's score: mean of its time score and the cadence score
+
+
+@dataclass(frozen=True)
 class EntryResult:
     """A player's free-text entry, for the evaluator to map to a step."""
 
@@ -76,3 +101,4 @@ class ExerciseResults:
     injects: tuple[InjectResult, ...]
     decisions: tuple[DecisionResult, ...]
     entries: tuple[EntryResult, ...]
+    cadences: tuple[CadenceResult, ...] = ()
