@@ -45,13 +45,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _poll(what: str, check: Callable[[], Any], timeout_s: float = 30.0) -> Any:
+def _poll(what: str, check: Callable[[], Any], timeout_s: float = 30.0, every_s: float = 0.02) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
-        time.sleep(0.02)
+        time.sleep(every_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
@@ -94,7 +94,12 @@ def test_storefront_exercise_runs_with_alert_injects_decision_and_mailbox(
         def inbox() -> list[dict[str, Any]]:
             return list(httpx.get(f"{base}/api/messages", headers=headers).json()["messages"])
 
-        calls = _poll("the customer's call", lambda: [m for m in inbox() if m["inject"] == "customer-calls"])
+        # (read like a person would, not in a tight loop: the desk rate-limits each address)
+        calls = _poll(
+            "the customer's call",
+            lambda: [m for m in inbox() if m["inject"] == "customer-calls"],
+            every_s=1.0,
+        )
         assert calls[0]["text"].startswith("EXERCISE EXERCISE EXERCISE — Your web shop shows an error")
         thread.join(timeout=120)
     finally:
@@ -131,3 +136,8 @@ def test_storefront_exercise_runs_with_alert_injects_decision_and_mailbox(
     assert "## Alerts and injects" in markdown and "## Decisions" in markdown
     assert "restart-in-place (as planned)" in markdown
     assert "Alerts and injects" in (run_dir / "debrief.html").read_text()
+
+    # the MSP kept the client updated: status updates at the playbook's cadence until restored
+    assert [r for r in journal if r["type"] == "step.update" and r["data"]["step"] == "msp.inform-client"]
+    (cadence,) = exercise["cadences"]
+    assert cadence["step"] == "msp.inform-client" and cadence["met"] >= 1

@@ -18,12 +18,15 @@ from drills.desk.service import desk_url, run_token_store
 from drills.desk.simulated_inbox import SimulatedResponders
 from engine.errors import DrillError, PreflightError
 from engine.model.types import Participant, ResponseStep
+from engine.run.injects import recipients
 from engine.run.responses import ResponderContext
 
 log = structlog.get_logger(__name__)
 
 DESK_WAIT_S = 10.0
-READ_EVERY_S = 0.2  # how often simulated people look at their desk page for new messages
+# Simulated people look at their desk for new messages one person at a time, once a second
+# in all: the desk's rate limit per address (2 requests/s) must leave room for their acks.
+READ_EVERY_S = 1.0
 
 
 class DeskSimulatedResponders(SimulatedResponders):
@@ -35,6 +38,7 @@ class DeskSimulatedResponders(SimulatedResponders):
         self._base_url = ""
         self._http = httpx.Client()
         self._read_at = 0.0
+        self._readers: list[str] = []  # tokens of people an inject asks to react, read in turn
         self.received: dict[str, float] = {}  # inject id → when a simulated person first saw it
         self._prompted_by = {
             inject.id: inject.expect.step for inject in context.exercise.scripted if inject.expect is not None
@@ -49,6 +53,13 @@ class DeskSimulatedResponders(SimulatedResponders):
             people.setdefault(name, Participant(name=name, party=step.party, role="simulated"))
         cards = run_token_store(self._ctx).issue(people.values(), self._base_url, reissue=True)
         self._tokens = {card.participant.name: card.token for card in cards}
+        addressed = [
+            person
+            for inject in self._ctx.exercise.scripted
+            if inject.expect is not None
+            for person in recipients(inject.to, tuple(people.values()))
+        ]
+        self._readers = sorted({self._tokens[p.name] for p in addressed if p.name in self._tokens})
         super().start()
 
     def stop(self) -> None:
@@ -57,11 +68,13 @@ class DeskSimulatedResponders(SimulatedResponders):
         self._http.close()
 
     def _observe(self, now: float) -> None:
-        """Read the desk's messages (every READ_EVERY_S) and note when each inject arrived."""
-        if now - self._read_at < READ_EVERY_S:
+        """Read one person's desk messages (every READ_EVERY_S, in turn); note when each inject
+        first arrived."""
+        if not self._readers or now - self._read_at < READ_EVERY_S:
             return
         self._read_at = now
-        for token in set(self._tokens.values()):
+        self._readers.append(self._readers.pop(0))
+        for token in self._readers[-1:]:
             try:
                 response = self._http.get(
                     f"{self._base_url}/api/messages", headers={"Authorization": f"Bearer {token}"}, timeout=5
