@@ -296,8 +296,8 @@ def test_unknown_fields_are_located_at_their_key_with_a_suggestion() -> None:
         f"{rel('unknown-field.yaml')}:10:5: faults[0].retries: unknown field 'retries' "
         "(allowed: action, at, duration, id, params, select, target, until)",
         f"{rel('unknown-field.yaml')}:17:7: response.msp[0].wieght: unknown field 'wieght' "
-        "(did you mean 'weight'? allowed: after, expected, id, options, question, record, title, titles, "
-        "weight, within)",
+        "(did you mean 'weight'? allowed: after, cadence, expected, id, options, question, record, title, "
+        "titles, weight, within)",
     ]
 
 
