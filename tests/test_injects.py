@@ -238,3 +238,20 @@ def test_recipients_match_party_role_or_name_case_insensitively() -> None:
     assert [p.name for p in recipients(("Shop Manager",), PEOPLE)] == ["Li Wei"]
     assert [p.name for p in recipients(("msp", "tom becker"), PEOPLE)] == ["Alex Moreau", "Tom Becker"]
     assert recipients(("nobody",), PEOPLE) == []
+
+
+def test_bcdrill_inject_queues_an_adhoc_inject_and_refuses_bad_input(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    run_dir = tmp_path / "20261129T000000Z-storefront-exercise-abcd"
+    (run_dir / "inbox").mkdir(parents=True)
+    (run_dir / JOURNAL_NAME).write_text("")
+    ok = run_cli("inject", str(run_dir), "--to", "shop manager", "--lang", "zh-CN", "--text", "供应商来电")
+    assert ok.returncode == 0, ok.stderr
+    (queued,) = (run_dir / "injects").glob("*.json")
+    data = json.loads(queued.read_text())
+    assert data["to"] == "shop manager" and data["text"] == {"zh-CN": "供应商来电"}
+    assert ok.stdout.strip() == f"inject {data['id']} queued for shop manager"
+    bad = run_cli("inject", str(run_dir), "--to", "client", "--lang", "fr", "--text", "bonjour")
+    assert bad.returncode == 2 and "language 'fr'" in bad.stderr + bad.stdout
+    assert "Traceback" not in bad.stderr
