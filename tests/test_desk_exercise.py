@@ -37,6 +37,7 @@ PEOPLE = (
     Participant("Alex Moreau", "msp", "on-call engineer", "alex@msp.example"),
     Participant("Li Wei", "client", "shop manager", "li@bakery.example", language="zh-CN"),
     Participant("Tom Becker", "client", "managing director", "tom@bakery.example"),
+    Participant("Eve Evans", "msp", "evaluator", "eve@msp.example"),
 )
 
 
@@ -87,6 +88,7 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
         exercise=playbook.exercise,
         log_entry=book.log_entry,
         updating=book.updating,
+        evaluate=book.evaluate,
     )
     desk = DrillDesk(context)
     desk.start()
@@ -242,3 +244,58 @@ def test_a_step_with_an_update_cadence_takes_status_updates_until_its_end(exerci
     assert exercise.book.record(Ack("msp.restore", "probe:storefront", source="probe"))
     late = alex.post("/desk/ack", data={"csrf": csrf, "step": "msp.inform-client"})
     assert "already recorded" in late.text and len(exercise.of(RecordType.STEP_UPDATE)) == 1
+
+
+def test_evaluator_sees_both_parties_live_and_records_observations_and_ratings(exercise: Exercise) -> None:
+    eve, li = exercise.session("Eve Evans"), exercise.session("Li Wei")
+    exercise.impact()
+    assert exercise.book.record(Ack("client.report", "Li Wei", note="called the service desk"))
+    _poll("the alert", lambda: any(s["inject"] == "alert" for s in exercise.of(SENT)))
+    page = eve.get("/desk").text
+    assert "Evaluator desk" in page and 'data-party="msp"' in page and 'data-party="client"' in page
+    assert 'data-step="client.report"' in page and 'data-step="msp.acknowledge"' in page
+    assert "step client.report by Li Wei — called the service desk" in page  # the live timeline
+    assert "alert → msp" in page and "target" in page
+    csrf = _csrf(page)
+    observed = eve.post(
+        "/desk/observe",
+        data={
+            "csrf": csrf,
+            "kind": "improvement",
+            "step": "client.report",
+            "capability": "communication",
+            "text": "reported without the drill code",
+            "internal": "1",
+        },
+    )
+    assert "Recorded: observation" in observed.text, re.findall(r"class=.flash[^>]*>([^<]*)", observed.text)
+    rated = eve.post(
+        "/desk/rate",
+        data={"csrf": csrf, "capability": "communication", "rating": "S", "rationale": "on time, no ETA"},
+    )
+    assert "Recorded: rating" in rated.text and "communication: S (Eve Evans)" in rated.text
+    (observation,) = exercise.of(RecordType.OBSERVATION_RECORDED)
+    assert observation == {
+        "by": "Eve Evans",
+        "kind": "improvement",
+        "step": "client.report",
+        "capability": "communication",
+        "text": "reported without the drill code",
+        "internal": True,
+    }
+    (rating,) = exercise.of(RecordType.RATING_RECORDED)
+    assert rating == {
+        "by": "Eve Evans",
+        "capability": "communication",
+        "rating": "S",
+        "rationale": "on time, no ETA",
+    }
+    bad = eve.post("/desk/rate", data={"csrf": csrf, "capability": "x", "rating": "A", "rationale": "y"})
+    assert "Not recorded" in bad.text and len(exercise.of(RecordType.RATING_RECORDED)) == 1
+    # players cannot evaluate, and see no evaluator view
+    li_page = li.get("/desk").text
+    assert "Evaluator desk" not in li_page
+    forged = li.post(
+        "/desk/rate", data={"csrf": _csrf(li_page), "capability": "x", "rating": "P", "rationale": "y"}
+    )
+    assert forged.status_code == 404 and len(exercise.of(RecordType.RATING_RECORDED)) == 1

@@ -7,6 +7,7 @@ Routes:
 * ``POST /desk/ack`` — a "done" form (session cookie + CSRF field);
 * ``POST /desk/decide`` — a decision form (option + one-line rationale);
 * ``POST /desk/entry`` — a free-text entry for the evaluator to map;
+* ``POST /desk/observe`` / ``POST /desk/rate`` — evaluators' observations and HSEEP ratings;
 * ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note", "choice"}``;
 * ``GET /api/messages`` — the injects sent to the bearer, in their language;
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
@@ -33,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from drills.desk.evaluation import RATINGS, is_evaluator, observe, rate, timeline
 from drills.desk.locale import language_of, words
 from drills.desk.participants import Holder
 from drills.desk.recording import DeskRecorder, Outcome
@@ -253,6 +255,28 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         )
         return RedirectResponse("/desk", status_code=303)
 
+    for path, action in (("/desk/observe", observe), ("/desk/rate", rate)):
+        app.post(path)(_evaluator_route(desk, action))
+
+
+def _evaluator_route(desk: Desk, action: Callable[..., Outcome]) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        session, form = await _form(desk, request)
+        if session is None or form is None or not is_evaluator(session.holder):
+            return not_found()
+        outcome = await asyncio.to_thread(action, desk.recorder, session.holder, form)
+        if outcome.status == "forbidden":
+            return not_found()
+        flash = (
+            f"Recorded: {outcome.step}."
+            if outcome.status == "recorded"
+            else f"Not recorded: {outcome.reason}"
+        )
+        session.flash.append(flash)
+        return RedirectResponse("/desk", status_code=303)
+
+    return route
+
 
 async def _form(desk: Desk, request: Request) -> tuple[Session | None, dict[str, str] | None]:
     """The session and a CSRF-checked form, or Nones (answered like any invalid request)."""
@@ -270,10 +294,31 @@ def _language(desk: Desk, holder: Holder) -> str:
     return language_of(holder.name, desk.recorder.context.participants)
 
 
+def _render_evaluator(pages: Environment, desk: Desk, session: Session) -> str:
+    recorder = desk.recorder
+    context = recorder.context
+    live = recorder.drill_live()
+    return pages.get_template("evaluator.html").render(
+        holder=session.holder,
+        client=context.client,
+        live=live,
+        elapsed=recorder.elapsed(),
+        parties={party: recorder.board(party) for party in ("msp", "client")} if live else {},
+        timeline=timeline(recorder) if live else [],
+        steps=context.steps,
+        ratings=RATINGS,
+        csrf=session.csrf,
+        flash=list(session.flash),
+        correlation=correlation_code(context.run_id),
+    )
+
+
 def _render(pages: Environment, desk: Desk, session: Session) -> str:
     recorder = desk.recorder
     context = recorder.context
     holder = session.holder
+    if is_evaluator(holder):
+        return _render_evaluator(pages, desk, session)
     language = _language(desk, holder)
     live = recorder.drill_live()
     checklist = context.exercise.players == "checklist"

@@ -236,6 +236,10 @@ class DeskRecorder:
 
     # ---------------------------------------------------------------- journal
 
+    def journal_records(self) -> list[dict[str, Any]]:
+        """The journal so far (a line being written is skipped)."""
+        return self._journal_records()
+
     def _journal_records(self) -> list[dict[str, Any]]:
         path = self.context.run_dir / JOURNAL_NAME
         try:

@@ -27,6 +27,8 @@ class RecordType(StrEnum):
     INJECT_SENT = "inject.sent"  # an alert or inject delivered (desk or an outside channel)
     INJECT_FAILED = "inject.failed"  # a delivery that did not go out, with the reason
     ENTRY_LOGGED = "entry.logged"  # a player's free-text entry, for the evaluator to map
+    OBSERVATION_RECORDED = "observation.recorded"  # an evaluator's strength / area for improvement
+    RATING_RECORDED = "rating.recorded"  # an evaluator's HSEEP rating (P/S/M/U) of a capability
     FAULT_REVERTED = "fault.reverted"
     FAULT_REVERT_FAILED = "fault.revert_failed"
     RESTORE_VERIFIED = "restore.verified"

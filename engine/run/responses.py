@@ -120,6 +120,16 @@ class StepBook:
         with self._lock:
             return key in self._recorded and self._updating(key)
 
+    def evaluate(self, kind: str, by: str, data: Mapping[str, Any]) -> bool:
+        """Journal an evaluator's observation or rating (``kind``); False when not live."""
+        if kind not in (RecordType.OBSERVATION_RECORDED, RecordType.RATING_RECORDED):
+            raise ValueError(f"not an evaluator record: {kind!r}")
+        with self._lock:
+            live = self._anchor is not None and not self._closed
+        if live:
+            self._journal.append(kind, by=by, **data)
+        return live
+
     def log_entry(self, by: str, party: str, text: str) -> bool:
         """Journal a player's free-text entry for the evaluator to map; False when not live."""
         with self._lock:
@@ -245,6 +255,7 @@ class ResponderContext:
     exercise: Exercise = field(default_factory=Exercise)  # injects, players' view, decisions
     log_entry: Callable[[str, str, str], bool] = lambda _by, _party, _text: False  # see StepBook
     updating: Callable[[str], bool] = lambda _key: False  # a recorded step taking status updates
+    evaluate: Callable[[str, str, Mapping[str, Any]], bool] = lambda _kind, _by, _data: False  # see StepBook
 
 
 class Responders(Protocol):

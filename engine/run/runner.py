@@ -372,6 +372,7 @@ class DrillRun:
             exercise=self.playbook.exercise,
             log_entry=self.book.log_entry,
             updating=self.book.updating,
+            evaluate=self.book.evaluate,
         )
 
     def _start_responders(self) -> list[Responders]:
