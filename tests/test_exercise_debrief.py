@@ -157,3 +157,43 @@ def test_cadence_is_scored_and_shown(tmp_path: Path) -> None:
     assert debrief_errors(debrief.to_json()) == []
     markdown = render(debrief, "md", RenderOptions())
     assert "## Update cadence" in markdown and "1 / 3" in markdown and "MISSED" in markdown
+
+
+def test_evaluator_ratings_can_lower_the_rating_and_internal_observations_stay_internal(
+    tmp_path: Path,
+) -> None:
+    run = ScriptedRun(tmp_path / "run")
+    data = run_started(steps=STEPS)
+    data["exercise"] = LAYOUT
+    run.record(RecordType.RUN_STARTED, **data).record(RecordType.PREFLIGHT_PASSED, targets=[], probes={})
+    run.at(10).inject("stop-web").at(60).step("msp.acknowledge").at(100).step("client.report")
+    choice = {"party": "msp", "by": "Alex", "source": "desk", "note": "warm", "out_of_order": False}
+    run.record(RecordType.STEP_RECORDED, step="msp.choose", choice="restart", **choice)
+    seen = {"by": "Eve", "step": "client.report", "capability": "communication"}
+    run.at(120).record(
+        RecordType.OBSERVATION_RECORDED, kind="improvement", text="no ETA given", internal=False, **seen
+    )
+    run.record(RecordType.OBSERVATION_RECORDED, kind="strength", text="MSP lead calm", internal=True, **seen)
+    for capability, grade in (
+        ("communication", "P"),
+        ("communication", "M"),
+        ("escalation", "S"),
+        ("recovery", "U"),
+    ):
+        run.record(
+            RecordType.RATING_RECORDED, by="Eve", capability=capability, rating=grade, rationale="seen"
+        )
+    run.at(130).revert("stop-web").end()
+    debrief = debrief_from_journal(run.path)
+    ex = debrief.exercise
+    assert ex is not None and debrief.rating == "P", "every step on time: timing alone says P"
+    # latest per capability: communication M, escalation S, recovery U → median M; worse of P and M
+    assert ex.combined_rating == "M"
+    assert [o.text for o in ex.observations] == ["no ETA given", "MSP lead calm"]
+    assert debrief_errors(debrief.to_json()) == []
+    internal = render(debrief, "md", RenderOptions())
+    client = render(debrief, "md", RenderOptions(audience="client"))
+    assert isinstance(internal, str) and isinstance(client, str)
+    assert "MSP lead calm" in internal and "MSP lead calm" not in client
+    assert "no ETA given" in client and "Combined rating (timing and evaluators): M" in client
+    assert "评估员评级与观察" in str(render(debrief, "html", RenderOptions(lang="zh-CN")))

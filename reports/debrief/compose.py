@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from engine.record.journal import JournalContents, read_journal
-from reports.debrief.exercise import exercise_results, with_decision_scores
+from reports.debrief.exercise import combined_rating, exercise_results, with_decision_scores
 from reports.debrief.exercise_model import ExerciseResults
 from reports.debrief.facts import FaultTrack, RunFacts, read_facts
 from reports.debrief.findings import findings_and_plan
@@ -81,6 +82,9 @@ def debrief_from_facts(
     parties, score = score_parties(facts, steps)
     objectives = score_objectives(facts, anchor)
     findings, improvements = findings_and_plan(facts, objectives, steps)
+    timing_rating = rating(score, spec.scoring)
+    if exercise is not None:
+        exercise = replace(exercise, combined_rating=combined_rating(timing_rating, exercise.ratings))
     return Debrief(
         schema=SCHEMA_ID,
         run_id=spec.run_id,
@@ -93,7 +97,7 @@ def debrief_from_facts(
         ended_at=facts.ended_at,
         outcome=outcome(facts, anchor, objectives, score),
         score=score,
-        rating=rating(score, spec.scoring),
+        rating=timing_rating,
         resolution_s=resolution_s(facts),
         parties=parties,
         steps=steps,

@@ -9,6 +9,10 @@ And for update cadences: from the step's first record, each interval of ``every`
 whose deadline falls before the ``until`` step (or the run's end) is met when an update came
 inside it; a missed interval's deadline starts the next one. The step's score is the mean
 of its time score and the share of intervals met (0–100).
+
+Evaluators' HSEEP ratings can lower the drill's rating, never raise it: the **combined
+rating** is the worse of the timing rating (score bands) and the median of the capability
+ratings (each capability's latest rating; an even count takes the worse middle one).
 """
 
 from __future__ import annotations
@@ -27,10 +31,18 @@ from reports.debrief.exercise_model import (
     EntryResult,
     ExerciseResults,
     InjectResult,
+    ObservationResult,
+    RatingResult,
 )
 from reports.debrief.model import StepResult
 
-__all__ = ["UNEXPECTED_CHOICE_FACTOR", "cadence_intervals", "exercise_results", "with_decision_scores"]
+__all__ = [
+    "UNEXPECTED_CHOICE_FACTOR",
+    "cadence_intervals",
+    "combined_rating",
+    "exercise_results",
+    "with_decision_scores",
+]
 
 UNEXPECTED_CHOICE_FACTOR = 0.5
 
@@ -55,8 +67,9 @@ def exercise_results(
     layout = _layout(contents)
     sent = list(contents.of_type(RecordType.INJECT_SENT, RecordType.INJECT_FAILED))
     entries = list(contents.of_type(RecordType.ENTRY_LOGGED))
+    evaluations = list(contents.of_type(RecordType.OBSERVATION_RECORDED, RecordType.RATING_RECORDED))
     scripted = layout.get("injects") or layout.get("decisions") or layout.get("cadences")
-    if not scripted and not sent and not entries:
+    if not scripted and not sent and not entries and not evaluations:
         return None
 
     def offset(t: float) -> float | None:
@@ -75,6 +88,30 @@ def exercise_results(
             for r in entries
         ),
         cadences=tuple(_cadences(layout, first, updates, end_t, anchor, steps)),
+        observations=tuple(
+            ObservationResult(
+                offset(r["t"]),
+                str(r["data"]["by"]),
+                str(r["data"]["kind"]),
+                str(r["data"].get("step", "")),
+                str(r["data"].get("capability", "")),
+                str(r["data"]["text"]),
+                bool(r["data"].get("internal", False)),
+            )
+            for r in evaluations
+            if r["type"] == RecordType.OBSERVATION_RECORDED
+        ),
+        ratings=tuple(
+            RatingResult(
+                offset(r["t"]),
+                str(r["data"]["by"]),
+                str(r["data"]["capability"]),
+                str(r["data"]["rating"]),
+                str(r["data"].get("rationale", "")),
+            )
+            for r in evaluations
+            if r["type"] == RecordType.RATING_RECORDED
+        ),
     )
 
 
@@ -250,3 +287,18 @@ def with_decision_scores(
     return tuple(
         replace(s, score=scores[f"{s.party}.{s.id}"]) if f"{s.party}.{s.id}" in scores else s for s in steps
     )
+
+
+RATING_ORDER = ("P", "S", "M", "U")  # best to worst
+
+
+def combined_rating(timing: str | None, ratings: tuple[RatingResult, ...]) -> str | None:
+    """The worse of the timing rating and the median evaluator rating (see the module rule)."""
+    latest = {r.capability: r.rating for r in ratings if r.rating in RATING_ORDER}
+    if not latest:
+        return timing
+    ranks = sorted(RATING_ORDER.index(r) for r in latest.values())
+    median = RATING_ORDER[ranks[len(ranks) // 2]]
+    if timing not in RATING_ORDER:
+        return median
+    return RATING_ORDER[max(RATING_ORDER.index(str(timing)), RATING_ORDER.index(median))]

@@ -94,6 +94,30 @@ class EntryResult:
 
 
 @dataclass(frozen=True)
+class ObservationResult:
+    """An evaluator's observation: a strength or an area for improvement, with a time."""
+
+    at_s: float | None
+    by: str
+    kind: str  # strength | improvement
+    step: str
+    capability: str
+    text: str
+    internal: bool  # left out of the client's version
+
+
+@dataclass(frozen=True)
+class RatingResult:
+    """An evaluator's HSEEP rating of a capability (P/S/M/U) with the rationale."""
+
+    at_s: float | None
+    by: str
+    capability: str
+    rating: str
+    rationale: str
+
+
+@dataclass(frozen=True)
 class ExerciseResults:
     """Everything about the human side of one drill."""
 
@@ -102,3 +126,6 @@ class ExerciseResults:
     decisions: tuple[DecisionResult, ...]
     entries: tuple[EntryResult, ...]
     cadences: tuple[CadenceResult, ...] = ()
+    observations: tuple[ObservationResult, ...] = ()
+    ratings: tuple[RatingResult, ...] = ()
+    combined_rating: str | None = None  # timing rating and evaluators' ratings, by the documented rule
