@@ -1,4 +1,4 @@
-"""Players' desk pages in a real browser (headless Debian chromium over CDP).
+"""Players' and evaluators' desk pages in a real browser (headless Debian chromium over CDP).
 
 What a player sees is what the browser renders: no target times, no step order, the
 messages sent to them; a Shanghai shop manager's page is in Chinese; a decision is taken
@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from engine.record.records import RecordType
+from engine.run.responses import Ack
+from engine.spec.loader import load_playbook
 from tests.test_desk_drill import CHROMIUM, Chromium
-from tests.test_desk_exercise import SENT, Exercise, _poll, exercise  # noqa: F401 - the fixture
+from tests.test_desk_exercise import PLAYBOOK, SENT, Exercise, _poll, exercise  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/setup.sh)")
 
@@ -66,3 +68,51 @@ def test_player_pages_show_no_answer_key_and_zh_cn_is_chinese(exercise: Exercise
         assert not re.search(r"\d+\s*(分钟|m\b)", text), "no targets in Chinese either"
     finally:
         browser.close()
+
+
+def test_evaluator_page_shows_both_parties_live_and_records_an_observation_and_a_rating(
+    exercise: Exercise,
+    tmp_path: Path,
+) -> None:
+    exercise.impact()
+    _poll("the alert", lambda: any(s["inject"] == "alert" for s in exercise.of(SENT)))
+    browser = Chromium(Path(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")))
+    try:
+        browser.call("Page.enable")
+        browser.open(f"{exercise.url}/p/{exercise.cards['Eve Evans'].token}")
+        parties = browser.evaluate(
+            "[...document.querySelectorAll('section.party')].map(e => e.dataset.party)"
+        )
+        assert parties == ["msp", "client"]
+        rows = browser.evaluate("document.querySelectorAll('section.party tr[data-step]').length")
+        assert rows == len(load_playbook(PLAYBOOK).steps) - 1  # both parties' steps (the decision apart)
+        assert "alert → msp" in browser.evaluate("document.querySelector('table.timeline').innerText")
+
+        # a step recorded by a player shows up on the evaluator's next look
+        assert exercise.book.record(Ack("client.report", "Li Wei"))
+        browser.open(f"{exercise.url}/desk")
+        status = browser.evaluate("document.querySelector('tr[data-step=\"client.report\"]').innerText")
+        assert "Li Wei" in status
+
+        browser.evaluate(
+            "document.querySelector('fieldset.observation input[value=improvement]').checked = true;"
+            "document.querySelector('fieldset.observation select').value = 'client.report';"
+            "document.querySelector('fieldset.observation input[name=text]').value = 'no drill code quoted';"
+        )
+        browser.click("fieldset.observation button")
+        browser.wait_event("Page.loadEventFired")
+        assert "Recorded: observation" in browser.evaluate("document.body.innerText")
+        browser.evaluate(
+            "document.querySelector('fieldset.rating input[name=capability]').value = 'communication';"
+            "document.querySelector('fieldset.rating input[value=S]').checked = true;"
+            "document.querySelector('fieldset.rating input[name=rationale]').value = 'on time, no ETA';"
+        )
+        browser.click("fieldset.rating button")
+        browser.wait_event("Page.loadEventFired")
+        assert "communication: S (Eve Evans)" in browser.evaluate("document.body.innerText")
+    finally:
+        browser.close()
+    (observation,) = exercise.of(RecordType.OBSERVATION_RECORDED)
+    assert observation["step"] == "client.report" and observation["text"] == "no drill code quoted"
+    (rating,) = exercise.of(RecordType.RATING_RECORDED)
+    assert (rating["capability"], rating["rating"], rating["by"]) == ("communication", "S", "Eve Evans")
