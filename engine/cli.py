@@ -176,8 +176,8 @@ def run(
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
-    _, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
-    scorecard = _check_parts(responders, desk, debriefer)  # a missing plugin: exit 4, nothing injected
+    book, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
+    scorecard = _check_parts(book, responders, desk, debriefer)  # a missing plugin: exit 4, nothing injected
     _refuse_stale_runs(environment.name, runs)
     result = _run_flow(
         playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk, debriefer
@@ -185,11 +185,11 @@ def run(
     _finish(result, as_json, junit, scorecard, summary)
 
 
-def _check_parts(responders: str, desk: str | None, debriefer: str) -> Scorecard:
+def _check_parts(book: Any, responders: str, desk: str | None, debriefer: str) -> Scorecard:
     """Resolve the run's plugins before anything starts; the scorecard printer among them."""
     from engine.plugins import SCORECARDS, required, resolve_parts
 
-    resolve_parts(responders, desk is not None, debriefer)
+    resolve_parts(responders, desk is not None, debriefer, mailbox=bool(book.exercise.mailbox))
     return required(SCORECARDS, TERMINAL_SCORECARD)
 
 
@@ -498,9 +498,9 @@ def demo(
     """
     from engine import lab
 
-    scorecard = _check_parts("simulate", "127.0.0.1:0", "standard")
     env = lab.up("lab")
-    _, environment = _load(playbook, env)
+    book, environment = _load(playbook, env)
+    scorecard = _check_parts(book, "simulate", "127.0.0.1:0", "standard")
     _refuse_stale_runs(environment.name, runs)
     result = _run_flow(playbook, env, runs, "simulate", seed, time_scale, False, None, desk="127.0.0.1:0")
     _finish(result, False, None, scorecard)

@@ -88,8 +88,8 @@ def drill_run(
         hold = _precheck(plan_path)
         if hold is not None:
             return hold_state(hold)
-    parts = resolve_parts(responders, desk is not None, debriefer)
     playbook = load_playbook(Path(playbook_path))
+    parts = resolve_parts(responders, desk is not None, debriefer, mailbox=bool(playbook.exercise.mailbox))
     environment = load_environment(Path(environment_path))
     listeners: tuple[Listener, ...] = ()
     if progress:

@@ -24,6 +24,7 @@ T = TypeVar("T")
 # The plugins a standard run is composed of (the shell picks them; the runner is handed them).
 STANDARD_DEBRIEFER = "standard"
 DESK_SERVICE = "desk"
+MAILBOX_SERVICE = "mailbox"  # the drill mailbox, for playbooks whose e-mails record steps
 SIMULATED_PEOPLE = "simulate"
 RUNBOOK = "runbook"  # CI (``--responders auto``) performs the playbook's automated steps for real
 
@@ -92,10 +93,12 @@ def required(registry: Registry[T], name: str) -> T:
 
 
 def resolve_parts(
-    responders: str, desk: bool, debriefer: str = STANDARD_DEBRIEFER, desk_service: str = DESK_SERVICE
+    responders: str, desk: bool, debriefer: str = STANDARD_DEBRIEFER, mailbox: bool = False
 ) -> RunParts:
-    """Resolve what a run needs (responders mode, with a desk or not), failing loudly up front."""
-    services = (required(SERVICES, desk_service),) if desk else ()
+    """Resolve what a run needs (responders mode, with a desk or a drill mailbox or not),
+    failing loudly up front."""
+    wanted = [name for name, on in ((MAILBOX_SERVICE, mailbox), (DESK_SERVICE, desk)) if on]
+    services = tuple(required(SERVICES, name) for name in wanted)
     people = {"simulate": SIMULATED_PEOPLE, "auto": RUNBOOK}.get(responders)
     return RunParts(
         required(DEBRIEFERS, debriefer), services, required(RESPONDERS, people) if people else None

@@ -23,7 +23,7 @@ from engine.faults.base import ResolvedTarget
 from engine.lab import site
 from engine.lab.hosts import LabHost
 from engine.model.types import DockerEndpoint, Environment, SshHost, TargetBinding
-from engine.plugins import FAULTS
+from engine.plugins import FAULTS, resolve_parts
 from engine.transports.connections import Transports
 from engine.transports.docker_ssh import ssh_docker_host
 from engine.transports.ssh import HostKeyRejected
@@ -170,7 +170,10 @@ def test_a_whole_drill_runs_through_the_ssh_tunnel(
     path.write_text(DRILL)
     playbook = load_playbook(path)
     run_dir = create_run_dir(new_run_id(playbook.id), tmp_path / "runs")
-    result = DrillRun(playbook, _environment(ssh_lab[0]), run_dir, RunOptions(responders="auto")).execute()
+    parts = resolve_parts("auto", desk=False)
+    result = DrillRun(
+        playbook, _environment(ssh_lab[0]), run_dir, RunOptions(responders="auto"), parts
+    ).execute()
     assert result.outcome == "passed", result.reason
     journal = read_journal(run_dir / "journal.jsonl")
     assert [r["data"]["fault"] for r in journal.of_type(RecordType.FAULT_APPLIED)] == ["stop-web"]

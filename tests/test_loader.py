@@ -299,7 +299,8 @@ def test_unknown_fields_are_located_at_their_key_with_a_suggestion() -> None:
         f"{rel('unknown-field.yaml')}:10:5: faults[0].retries: unknown field 'retries' "
         "(allowed: action, at, duration, id, params, restore, select, target, until)",
         f"{rel('unknown-field.yaml')}:17:7: response.msp[0].wieght: unknown field 'wieght' "
-        "(did you mean 'weight'? allowed: after, id, record, runbook, title, weight, within)",
+        "(did you mean 'weight'? allowed: after, cadence, expected, id, options, question, record, runbook, "
+        "title, titles, weight, within)",
     ]
 
 
@@ -472,7 +473,7 @@ def test_record_forms(tmp_path: Path) -> None:
     )
     assert problems(path) == [
         f"{path}:36:15: response.msp[0].record: 'email' is none of the allowed forms: "
-        "ack or webhook | Recorded when the probe reaches the state.",
+        "ack, webhook, or decision (a choice with a rationale) | Recorded when the probe reaches the state.",
         f"{path}:41:42: response.msp[1].record.state: 'green' is not one of 'up', 'down'",
     ]
 

@@ -30,6 +30,7 @@ PLAYBOOKS = REPO / "playbooks"
 # lands at about 10–15 s of wall time.
 SCALES = {
     "storefront-down": 0.005,
+    "storefront-exercise": 0.005,
     "app-host-web-stop": 0.008,
     "orders-db-data-loss": 0.004,
     "db-network-partition": 0.006,

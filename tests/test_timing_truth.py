@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from engine.plugins import resolve_parts
 from engine.run.runner import DrillRun, RunOptions
 from engine.spec.loader import load_environment, load_playbook
 from tests.conftest import LAB_NAME, REPO, run_cli
@@ -79,7 +80,8 @@ def _drill(playbook: Path, env: Path, run_dir: Path, responders: str) -> tuple[i
     run_dir.mkdir(parents=True)
     options = RunOptions(responders=responders, seed=11, time_scale=0.02)  # 1 min → 1.2 s
     since = time.time()
-    result = DrillRun(load_playbook(playbook), load_environment(env), run_dir, options).execute()
+    parts = resolve_parts(responders, desk=False)
+    result = DrillRun(load_playbook(playbook), load_environment(env), run_dir, options, parts).execute()
     return result.exit_code, since, time.time()
 
 

@@ -5,7 +5,11 @@ Routes:
 * ``GET /p/<token>`` — exchange a participant's token for a session cookie, 303 to ``/desk``;
 * ``GET /desk`` — the participant's party's steps, one big "done" button each;
 * ``POST /desk/ack`` — a "done" form (session cookie + CSRF field);
-* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}``;
+* ``POST /desk/decide`` — a decision form (option + one-line rationale);
+* ``POST /desk/entry`` — a free-text entry for the evaluator to map;
+* ``POST /desk/observe`` / ``POST /desk/rate`` — evaluators' observations and HSEEP ratings;
+* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note", "choice"}``;
+* ``GET /api/messages`` — the injects sent to the bearer, in their language;
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
 
 Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
@@ -30,6 +34,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from drills.desk.evaluation import RATINGS, is_evaluator, observe, rate, timeline
+from drills.desk.locale import language_of, words
 from drills.desk.participants import Holder
 from drills.desk.recording import DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
@@ -202,17 +208,83 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         body = await _body(request)
         if session is None or body is None:
             return not_found()
-        form = _form(body)
+        form = _parse_form(body)
         if form is None or not csrf_ok(session, form.get("csrf", "")):
             return not_found()
         outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk")
         if outcome.status == "forbidden":
             return not_found()
-        session.flash.append(_flash(outcome))
+        session.flash.append(_flash(outcome, _language(desk, session.holder)))
         return RedirectResponse("/desk", status_code=303)
 
+    @app.post("/desk/decide")
+    async def decide(request: Request) -> Response:
+        session, form = await _form(desk, request)
+        if session is None or form is None:
+            return not_found()
+        holder = session.holder
+        outcome = await asyncio.to_thread(
+            desk.recorder.decide,
+            holder,
+            form.get("step", ""),
+            form.get("choice", ""),
+            form.get("note", ""),
+            "desk",
+        )
+        if outcome.status == "forbidden":
+            return not_found()
+        session.flash.append(_flash(outcome, _language(desk, holder)))
+        return RedirectResponse("/desk", status_code=303)
 
-def _form(body: bytes) -> dict[str, str] | None:
+    @app.post("/desk/entry")
+    async def entry(request: Request) -> Response:
+        session, form = await _form(desk, request)
+        if session is None or form is None:
+            return not_found()
+        outcome = await asyncio.to_thread(desk.recorder.log_entry, session.holder, form.get("text", ""))
+        t = words(_language(desk, session.holder))
+        recorded = outcome.status == "recorded"
+        session.flash.append(
+            t["entry_logged"] if recorded else t["not_recorded"].format(reason=outcome.reason)
+        )
+        return RedirectResponse("/desk", status_code=303)
+
+    for path, action in (("/desk/observe", observe), ("/desk/rate", rate)):
+        app.post(path)(_evaluator_route(desk, action))
+
+
+def _evaluator_route(desk: Desk, action: Callable[..., Outcome]) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        session, form = await _form(desk, request)
+        if session is None or form is None or not is_evaluator(session.holder):
+            return not_found()
+        outcome = await asyncio.to_thread(action, desk.recorder, session.holder, form)
+        if outcome.status == "forbidden":
+            return not_found()
+        flash = (
+            f"Recorded: {outcome.step}."
+            if outcome.status == "recorded"
+            else f"Not recorded: {outcome.reason}"
+        )
+        session.flash.append(flash)
+        return RedirectResponse("/desk", status_code=303)
+
+    return route
+
+
+async def _form(desk: Desk, request: Request) -> tuple[Session | None, dict[str, str] | None]:
+    """The session and a CSRF-checked form, or Nones (answered like any invalid request)."""
+    session = _session(desk, request)
+    body = await _body(request)
+    if session is None or body is None:
+        return None, None
+    form = _parse_form(body)
+    if form is None or not csrf_ok(session, form.get("csrf", "")):
+        return None, None
+    return session, form
+
+
+def _parse_form(body: bytes) -> dict[str, str] | None:
     """The fields of a url-encoded "done" form; None when it has more fields than any form of ours."""
     try:
         fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
@@ -221,27 +293,63 @@ def _form(body: bytes) -> dict[str, str] | None:
     return {k: v[0] for k, v in fields.items()}
 
 
-def _render(pages: Environment, desk: Desk, session: Session) -> str:
+def _language(desk: Desk, holder: Holder) -> str:
+    return language_of(holder.name, desk.recorder.context.participants)
+
+
+def _render_evaluator(pages: Environment, desk: Desk, session: Session) -> str:
     recorder = desk.recorder
     context = recorder.context
-    return pages.get_template("desk.html").render(
+    live = recorder.drill_live()
+    return pages.get_template("evaluator.html").render(
         holder=session.holder,
         client=context.client,
-        live=recorder.drill_live(),
+        live=live,
         elapsed=recorder.elapsed(),
-        steps=recorder.board(session.holder.party) if recorder.drill_live() else [],
+        parties={party: recorder.board(party) for party in ("msp", "client")} if live else {},
+        timeline=timeline(recorder) if live else [],
+        steps=context.steps,
+        ratings=RATINGS,
         csrf=session.csrf,
         flash=list(session.flash),
         correlation=correlation_code(context.run_id),
     )
 
 
-def _flash(outcome: Outcome) -> str:
+def _render(pages: Environment, desk: Desk, session: Session) -> str:
+    recorder = desk.recorder
+    context = recorder.context
+    holder = session.holder
+    if is_evaluator(holder):
+        return _render_evaluator(pages, desk, session)
+    language = _language(desk, holder)
+    live = recorder.drill_live()
+    checklist = context.exercise.players == "checklist"
+    steps = recorder.board(holder.party) if checklist else recorder.actions(holder.party, language)
+    return pages.get_template("desk.html").render(
+        holder=holder,
+        client=context.client,
+        live=live,
+        elapsed=recorder.elapsed(),
+        checklist=checklist,
+        steps=steps if live else [],
+        messages=recorder.messages(holder, language) if live else [],
+        decisions=recorder.decisions(holder.party, language) if live else [],
+        csrf=session.csrf,
+        flash=list(session.flash),
+        correlation=correlation_code(context.run_id),
+        lang=language,
+        t=words(language),
+    )
+
+
+def _flash(outcome: Outcome, language: str = "en") -> str:
+    t = words(language)
     if outcome.status == "recorded":
-        return f"Recorded: {outcome.step}. Thank you."
+        return t["recorded"].format(step=outcome.step)
     if outcome.status == "duplicate":
-        return f"{outcome.step} was already recorded; nothing changed."
-    return f"Not recorded: {outcome.reason}"
+        return t["duplicate"].format(step=outcome.step)
+    return t["not_recorded"].format(reason=outcome.reason)
 
 
 async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str) -> Outcome:
@@ -264,8 +372,24 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         data = _json_dict(body)
         if holder is None or data is None or not isinstance(data.get("step"), str):
             return not_found()
-        outcome = await _ack(desk, holder, data["step"], str(data.get("note") or ""), "ack")
+        note = str(data.get("note") or "")
+        if isinstance(data.get("choice"), str):
+            outcome = await asyncio.to_thread(
+                desk.recorder.decide, holder, data["step"], data["choice"], note, "ack"
+            )
+        else:
+            outcome = await _ack(desk, holder, data["step"], note, "ack")
         return _outcome_response(outcome)
+
+    @app.get("/api/messages")
+    async def api_messages(request: Request) -> Response:
+        holder = _bearer(desk, request)
+        if holder is None:
+            return not_found()
+        views = await asyncio.to_thread(desk.recorder.messages, holder, _language(desk, holder))
+        return JSONResponse(
+            {"messages": [{"inject": v.inject, "from": v.sender, "text": v.text} for v in views]}
+        )
 
     @app.post("/hooks/{name}")
     async def hook(request: Request, name: str) -> Response:
@@ -278,6 +402,14 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
             return not_found()
         outcome = await asyncio.to_thread(desk.recorder.webhook, delivery)
         return _outcome_response(outcome, accepted=202)
+
+
+def _bearer(desk: Desk, request: Request) -> Holder | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if not token or scheme.lower() != "bearer" or not desk.by_token.allow(_token_key(token)):
+        return None
+    return desk.tokens.lookup(token)
 
 
 def _json_dict(body: bytes | None) -> dict[str, Any] | None:

@@ -30,9 +30,11 @@ def post_ack(
     note: str = "",
     timeout_s: float = 5.0,
     client: httpx.Client | None = None,
+    choice: str | None = None,
 ) -> AckReceipt:
     """Ack ``step`` (``id`` or ``party.id``) as the holder of ``token``.
 
+    For a decision step, ``choice`` is the chosen option and ``note`` the rationale.
     Pass a long-lived ``client`` when sending many acks: creating one costs ~0.1 s (its TLS
     context), which would otherwise delay every ack.
 
@@ -43,7 +45,7 @@ def post_ack(
     try:
         response = (client or httpx).post(
             url,
-            json={"step": step, "note": note},
+            json={"step": step, "note": note, **({"choice": choice} if choice is not None else {})},
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
         )

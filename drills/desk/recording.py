@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from drills.desk.participants import Holder
 from drills.desk.webhooks import Delivery, field, matches, ticket_time
 from engine.clock import iso
-from engine.model.types import ResponseStep
+from engine.model.types import Participant, Party, ResponseStep
 from engine.record.journal import JOURNAL_NAME
 from engine.record.records import RecordType
+from engine.run.injects import recipients
 from engine.run.responses import Ack, ResponderContext
 
 MAX_NOTE = 500
@@ -49,6 +50,8 @@ class StepView:
     source: str
     note: str
     out_of_order: bool
+    choice: str = ""
+    updating: bool = False  # done, and now takes status updates (update cadence)
 
     @property
     def done(self) -> bool:
@@ -59,6 +62,27 @@ class StepView:
     def manual(self) -> bool:
         """A person (or service desk) records it; probe steps record themselves."""
         return self.kind in ("ack", "webhook")
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """An inject as its recipient sees it on the desk: marked text in their language."""
+
+    inject: str
+    sender: str
+    text: str
+    elapsed_s: float | None
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """A decision point the holder's party must take."""
+
+    key: str
+    title: str
+    question: str
+    options: tuple[str, ...]
+    choice: str
 
 
 def clean_note(note: Any) -> str:
@@ -84,11 +108,65 @@ class DeskRecorder:
         anchor = self.context.anchor()
         return None if anchor is None else self.context.clock.now() - anchor
 
-    def step_key(self, holder: Holder, step: str) -> str | None:
+    def messages(self, holder: Holder, language: str) -> list[MessageView]:
+        """Injects sent to the desk for ``holder`` (by party, role or name), oldest first."""
+        anchor = self.context.anchor()
+        me = (Participant(holder.name, cast(Party, holder.party), holder.role),)
+        views = []
+        for record in self._journal_records():
+            data = record.get("data", {})
+            if record.get("type") != RecordType.INJECT_SENT or data.get("channel") != "desk":
+                continue
+            if not recipients(tuple(data.get("to", ())), me):
+                continue
+            texts: dict[str, str] = data.get("text", {})
+            text = texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
+            elapsed = float(record["t"]) - anchor if anchor is not None else None
+            senders = data.get("sender_text") or {}
+            sender = str(senders.get(language) or data.get("sender", ""))
+            views.append(MessageView(str(data.get("inject")), sender, text, elapsed))
+        return views
+
+    def decisions(self, party: str, language: str) -> list[DecisionView]:
+        """The party's decision points, with the choice made so far."""
+        recorded = self._recorded_records()
+        views = []
+        for key, decision in self.context.exercise.decisions.items():
+            step = self._steps.get(key)
+            if step is None or step.party != party:
+                continue
+            title = self.context.exercise.title_in(key, step.title, language)
+            question = decision.question.get(language) or decision.question.get("en") or title
+            choice = str(recorded.get(key, {}).get("data", {}).get("choice", ""))
+            views.append(DecisionView(key, title, question, decision.options, choice))
+        return views
+
+    def decide(self, holder: Holder, step: str, choice: str, rationale: str, source: str) -> Outcome:
+        """Record a decision: the chosen option and a one-line rationale."""
+        key = self.step_key(holder, step, decision=True)
+        if key is None:
+            return Outcome("forbidden")
+        note = clean_note(rationale)[:200]
+        return self._record(
+            Ack(key, by=holder.name, source=source, note=note, choice=clean_note(choice)[:64])
+        )
+
+    def log_entry(self, holder: Holder, text: str) -> Outcome:
+        """A free-text entry (what the player did, in their words) for the evaluator to map."""
+        text = clean_note(text)
+        if not text:
+            return Outcome("rejected", "", "write what you did")
+        if not self.context.log_entry(holder.name, holder.party, text):
+            return Outcome("rejected", "", "no drill is in progress")
+        return Outcome("recorded", "entry")
+
+    def step_key(self, holder: Holder, step: str, decision: bool = False) -> str | None:
         """The full key of ``step`` if ``holder`` may record it (own party, manual), else None."""
         key = step if "." in step else f"{holder.party}.{step}"
         found = self._steps.get(key)
         if found is None or found.party != holder.party or found.recorded_by.kind == "probe":
+            return None
+        if (found.recorded_by.kind == "decision") != decision:
             return None
         return key
 
@@ -97,9 +175,20 @@ class DeskRecorder:
         anchor = self.context.anchor()
         recorded = self._recorded_records()
         views = []
-        for step in (s for s in self.context.steps if s.party == party):
+        for step in (s for s in self.context.steps if s.party == party and s.recorded_by.kind != "decision"):
             views.append(self._view(step, anchor, recorded.get(step.key)))
         return views
+
+    def actions(self, party: str, language: str = "en") -> list[StepView]:
+        """The blind players' list: the party's manual actions in alphabetical order (in their
+        language) — no targets, no order, nothing about what comes next or what monitoring records."""
+        exercise = self.context.exercise
+        views = [
+            replace(v, title=exercise.title_in(v.key, v.title, language))
+            for v in self.board(party)
+            if v.manual
+        ]
+        return sorted(views, key=lambda v: v.title.casefold())
 
     # ---------------------------------------------------------------- recording
 
@@ -133,6 +222,10 @@ class DeskRecorder:
         return f"; ticket created {iso(created)} (+{offset:.3f}s after impact start)"
 
     def _record(self, ack: Ack) -> Outcome:
+        if self.context.updating(ack.step):
+            if self.context.record(ack):
+                return Outcome("recorded", ack.step, "update")
+            return Outcome("rejected", ack.step, self._rejection_reason(ack))
         if self.context.recorded_at(ack.step) is not None:
             return Outcome("duplicate", ack.step, "already recorded")
         if self.context.record(ack):
@@ -142,6 +235,10 @@ class DeskRecorder:
         return Outcome("rejected", ack.step, self._rejection_reason(ack))
 
     # ---------------------------------------------------------------- journal
+
+    def journal_records(self) -> list[dict[str, Any]]:
+        """The journal so far (a line being written is skipped)."""
+        return self._journal_records()
 
     def _journal_records(self) -> list[dict[str, Any]]:
         path = self.context.run_dir / JOURNAL_NAME
@@ -186,4 +283,6 @@ class DeskRecorder:
             source=str(data.get("source", "")),
             note=str(data.get("note", "")),
             out_of_order=bool(data.get("out_of_order", False)),
+            choice=str(data.get("choice", "")),
+            updating=record is not None and self.context.updating(step.key),
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from engine.model.exercise import Exercise
 from engine.model.text import Translations
 
 Party = Literal["msp", "client"]
@@ -106,9 +107,10 @@ class RunbookAction:
 
 @dataclass(frozen=True)
 class Recording:
-    """How a response step gets recorded: a person's ``ack``, a ``webhook``, or a ``probe``."""
+    """How a response step gets recorded: a person's ``ack``, a ``webhook``, a ``probe``, or a
+    ``decision`` (a choice with a one-line rationale, see :class:`engine.model.exercise.Decision`)."""
 
-    kind: Literal["ack", "webhook", "probe"]
+    kind: Literal["ack", "webhook", "probe", "decision"]
     probe: str | None = None
     state: Literal["up", "down"] | None = None
 
@@ -192,6 +194,7 @@ class Playbook:
     source: Path | None = None
     # Other languages of the title, summary and step titles (see engine.model.text).
     translations: Translations = field(default_factory=dict)
+    exercise: Exercise = field(default_factory=Exercise)  # alert, injects, players' view, decisions
 
     def probe(self, probe_id: str) -> ProbeSpec:
         """The probe called ``probe_id`` (validated to exist)."""
@@ -223,7 +226,10 @@ class Playbook:
             rpo_s=None if self.objectives.rpo_s is None else self.objectives.rpo_s * factor,
         )
         safety = replace(self.safety, max_duration_s=self.safety.max_duration_s * factor)
-        return replace(self, faults=faults, steps=steps, objectives=objectives, safety=safety)
+        exercise = self.exercise.scaled(factor)
+        return replace(
+            self, faults=faults, steps=steps, objectives=objectives, safety=safety, exercise=exercise
+        )
 
 
 # ---------------------------------------------------------------- environment
@@ -284,6 +290,7 @@ class Participant:
     party: Party
     role: str = ""
     contact: str = ""
+    language: str = "en"  # en or zh-CN: the desk page and injects this person gets
 
 
 @dataclass(frozen=True)

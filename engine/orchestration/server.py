@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from engine.errors import PreflightError
+from engine.web import free_port
 
 STARTUP_TIMEOUT_S = 180.0  # a cold start takes 7-15 s alone, 75-100 s on a 2-core machine under load
 _PR_SET_PDEATHSIG = 1
@@ -76,7 +76,7 @@ def _process_wide_api_url(url: str) -> Iterator[None]:
 def temporary_server() -> Iterator[str]:
     """A Prefect server on a free loopback port that dies with this process, even on kill -9."""
     with tempfile.TemporaryFile(prefix="bcdrill-prefect-") as log:
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             _server_argv(port),
             env=_server_env(),
@@ -139,12 +139,6 @@ def _die_with(parent: int) -> Callable[[], None]:
             os._exit(1)
 
     return arm
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: IO[bytes]) -> None:

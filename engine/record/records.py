@@ -24,6 +24,12 @@ class RecordType(StrEnum):
     STEP_RECORDED = "step.recorded"
     STEP_REJECTED = "step.rejected"
     FAULT_HANDED_OVER = "fault.handed_over"  # its ``until`` step came; the responders restore it
+    STEP_UPDATE = "step.update"  # a repeat of a step with an update cadence (a status update)
+    INJECT_SENT = "inject.sent"  # an alert or inject delivered (desk or an outside channel)
+    INJECT_FAILED = "inject.failed"  # a delivery that did not go out, with the reason
+    ENTRY_LOGGED = "entry.logged"  # a player's free-text entry, for the evaluator to map
+    OBSERVATION_RECORDED = "observation.recorded"  # an evaluator's strength / area for improvement
+    RATING_RECORDED = "rating.recorded"  # an evaluator's HSEEP rating (P/S/M/U) of a capability
     FAULT_REVERTED = "fault.reverted"
     FAULT_REVERT_FAILED = "fault.revert_failed"
     RESTORE_VERIFIED = "restore.verified"

@@ -13,7 +13,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ import structlog
 
 from engine.clock import Clock
 from engine.errors import InputError
+from engine.model.exercise import Exercise
 from engine.model.types import Participant, Playbook, ResponseStep, RunbookAction
 from engine.record.journal import Journal
 from engine.record.records import RecordType
@@ -39,6 +40,7 @@ class Ack:
     source: str = "ack"
     note: str = ""
     observed_t: float | None = None  # when a probe-derived step became observable (run offset)
+    choice: str = ""  # a decision step's chosen option (the note is the one-line rationale)
 
 
 class StepBook:
@@ -46,6 +48,8 @@ class StepBook:
 
     def __init__(self, playbook: Playbook, journal: Journal, clock: Clock) -> None:
         self._steps = {s.key: s for s in playbook.steps}
+        self._decisions = playbook.exercise.decisions
+        self._cadences = playbook.exercise.cadences
         self._journal = journal
         self._clock = clock
         self._lock = threading.Lock()
@@ -86,6 +90,12 @@ class StepBook:
             return False
         assert step is not None
         with self._lock:
+            if ack.step in self._recorded and self._updating(ack.step):
+                self._journal.append(
+                    RecordType.STEP_UPDATE, step=ack.step, party=step.party, by=ack.by, source=ack.source,
+                    note=ack.note,
+                )  # fmt: skip
+                return True
             if ack.step in self._recorded:
                 return False  # duplicates are idempotent
             record = self._journal.append(
@@ -97,9 +107,38 @@ class StepBook:
                 note=ack.note,
                 out_of_order=self._out_of_order(step),
                 **({} if ack.observed_t is None else {"observed_t": ack.observed_t}),
+                **({"choice": ack.choice} if ack.choice else {}),
             )
             self._recorded[ack.step] = float(record["t"])
         return True
+
+    def _updating(self, key: str) -> bool:
+        """True while a step with an update cadence takes updates (its ``until`` step not recorded)."""
+        cadence = self._cadences.get(key)
+        return cadence is not None and cadence.until not in self._recorded
+
+    def updating(self, key: str) -> bool:
+        """True when ``key`` has been recorded and now takes status updates (cadence)."""
+        with self._lock:
+            return key in self._recorded and self._updating(key)
+
+    def evaluate(self, kind: str, by: str, data: Mapping[str, Any]) -> bool:
+        """Journal an evaluator's observation or rating (``kind``); False when not live."""
+        if kind not in (RecordType.OBSERVATION_RECORDED, RecordType.RATING_RECORDED):
+            raise ValueError(f"not an evaluator record: {kind!r}")
+        with self._lock:
+            live = self._anchor is not None and not self._closed
+        if live:
+            self._journal.append(kind, by=by, **data)
+        return live
+
+    def log_entry(self, by: str, party: str, text: str) -> bool:
+        """Journal a player's free-text entry for the evaluator to map; False when not live."""
+        with self._lock:
+            live = self._anchor is not None and not self._closed
+        if live:
+            self._journal.append(RecordType.ENTRY_LOGGED, by=by, party=party, text=text)
+        return live
 
     def _rejection(self, ack: Ack, step: ResponseStep | None) -> str:
         if step is None:
@@ -108,6 +147,9 @@ class StepBook:
             return "no fault has been applied yet"
         if self._closed:
             return "the drill has ended"
+        decision = self._decisions.get(ack.step)
+        if decision is not None and ack.choice not in decision.options:
+            return f"choose one of {', '.join(decision.options)} (got {ack.choice!r})"
         return ""
 
     def _out_of_order(self, step: ResponseStep) -> bool:
@@ -131,7 +173,10 @@ def write_ack(run_dir: Path, ack: Ack) -> Path:
     name = f"{secrets.token_hex(8)}.json"
     tmp = inbox / f".{name}.tmp"
     with open(tmp, "w") as handle:
-        json.dump({"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note}, handle)
+        json.dump(
+            {"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note, "choice": ack.choice},
+            handle,
+        )
         handle.flush()
         os.fsync(handle.fileno())
     final = inbox / name
@@ -182,7 +227,8 @@ def _read_ack(path: Path) -> Ack | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
         note = str(data.get("note", ""))[:500]
-        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), note)
+        choice = str(data.get("choice", ""))[:64]
+        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), note, choice=choice)
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("inbox.bad_ack", file=path.name)
         return None
@@ -211,6 +257,10 @@ class ResponderContext:
     #: Performs a step's runbook action for real (see :mod:`engine.run.runbook`) and says what
     #: was done; raises :class:`~engine.errors.DrillError` when it cannot.
     perform_runbook: Callable[[RunbookAction], str] | None = None
+    exercise: Exercise = field(default_factory=Exercise)  # injects, players' view, decisions
+    log_entry: Callable[[str, str, str], bool] = lambda _by, _party, _text: False  # see StepBook
+    updating: Callable[[str], bool] = lambda _key: False  # a recorded step taking status updates
+    evaluate: Callable[[str, str, Mapping[str, Any]], bool] = lambda _kind, _by, _data: False  # see StepBook
 
 
 class Responders(Protocol):

@@ -29,6 +29,7 @@ from engine.record.journal import JOURNAL_NAME, Journal, Listener
 from engine.record.records import RecordType
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.run import fanout
+from engine.run.injects import InjectScript, exercise_layout
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
 from engine.run.preflight import prepare
@@ -57,6 +58,7 @@ class RunOptions:
     min_score: float | None = None
     tick_s: float = 0.02
     desk: str | None = None  # "HOST:PORT" to host the drill desk for this run
+    mailbox: str | None = None  # "HOST:PORT" of the drill mailbox (default loopback, free port)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,10 @@ class DrillRun:
             self.journal.subscribe(listener)
         self.book = StepBook(self.playbook, self.journal, self.clock)
         self.journal.subscribe(self._on_record)
+        self.script = InjectScript(
+            self.playbook.exercise, self.playbook.steps, environment.participants,
+            self.journal, self.book, self.clock, run_dir,
+        )  # fmt: skip
         self._call_inject = inject_hook or (lambda fn, _name: fn())
         self._call_revert = revert_hook or (lambda fn, _name: fn())
         self._watchers: list[ProbeWatcher] = []
@@ -159,6 +165,7 @@ class DrillRun:
             try:
                 prepared = self._preflight()
                 inbox.start()
+                self.script.start()
                 responders = self._start_responders()
                 self._timeline(prepared)
             except DrillError as exc:
@@ -201,6 +208,7 @@ class DrillRun:
         if self._state.injected:
             self._verify_restore()
         inbox.stop()
+        self.script.stop()
         self.book.close()
         for watcher in self._watchers:
             watcher.stop()
@@ -399,9 +407,14 @@ class DrillRun:
             record=self.book.record,
             options={
                 "desk": self.options.desk or "",
+                "mailbox": self.options.mailbox or "",
                 "environment_path": str(self.environment.source or ""),
             },
             perform_runbook=partial(perform, environment=self.environment, transports=self.transports),
+            exercise=self.playbook.exercise,
+            log_entry=self.book.log_entry,
+            updating=self.book.updating,
+            evaluate=self.book.evaluate,
         )
 
     def _start_responders(self) -> list[Responders]:
@@ -459,6 +472,7 @@ class DrillRun:
                 }
                 for s in pb.steps
             ],
+            "exercise": exercise_layout(pb.exercise),
             "faults": [
                 {
                     "id": f.id,

@@ -34,6 +34,7 @@ from engine.model.types import (
     TargetBinding,
     frozen_mapping,
 )
+from engine.spec.build_exercise import build_exercise
 
 __all__ = ["DEFAULT_PROBE_INTERVAL_S", "DEFAULT_PROBE_TIMEOUT_S", "build_environment", "build_playbook"]
 
@@ -96,6 +97,7 @@ def build_playbook(data: dict[str, Any], source: Path) -> Playbook:
         safety=_build_safety(data.get("safety", {})),
         source=source,
         translations=_inline_translations(title, summary, data["response"]),
+        exercise=build_exercise(data),
     )
 
 
@@ -117,7 +119,7 @@ def _build_steps(response: dict[str, Any]) -> Iterator[ResponseStep]:
         for step in response.get(party, []):
             record = step["record"]
             recording = (
-                Recording(kind=cast(Literal["ack", "webhook"], record))
+                Recording(kind=cast(Literal["ack", "webhook", "decision"], record))
                 if isinstance(record, str)
                 else Recording(kind="probe", probe=record["probe"], state=record["state"])
             )

@@ -21,6 +21,7 @@ from engine.model.selection import select_members
 from engine.model.types import PARTIES, Environment, FaultSpec, Playbook, Safety, TargetBinding
 from engine.plugins import FAULTS, PROBES
 from engine.spec.binding import reference_problems
+from engine.spec.build_exercise import exercise_semantics
 from engine.spec.messages import schema_problems
 from engine.spec.yamlsafe import JsonPath, YamlDocument, field_name, load_yaml
 
@@ -144,6 +145,7 @@ def playbook_semantics(doc: YamlDocument) -> Iterator[Problem]:
     yield from _check_durations(doc, _PLAYBOOK_DURATIONS)
     yield from _check_fault_times(doc)
     yield from _check_scoring(doc)
+    yield from exercise_semantics(doc)
 
 
 def _steps(data: dict[str, Any]) -> Iterator[tuple[str, int, dict[str, Any]]]:
@@ -303,6 +305,11 @@ _PLAYBOOK_DURATIONS: tuple[tuple[JsonPath, bool], ...] = (
     (("response", "client", "*", "within"), False),
     (("response", "msp", "*", "runbook", "timeout"), False),
     (("response", "client", "*", "runbook", "timeout"), False),
+    (("injects", "*", "at"), True),
+    (("response", "msp", "*", "cadence", "every"), False),
+    (("response", "client", "*", "cadence", "every"), False),
+    (("injects", "*", "expect", "within"), False),
+    (("alert", "expect", "within"), False),
     (("objectives", "rto"), False),
     (("objectives", "rpo"), True),
     (("safety", "max_duration"), False),

@@ -59,4 +59,8 @@ def for_audience(debrief: Debrief, audience: Audience) -> Debrief:
         findings=tuple(_finding(f) for f in debrief.findings),
         improvements=tuple(_improvement(i) for i in debrief.improvements),
         follow_up=tuple(_follow_up(f) for f in debrief.follow_up),
+        exercise=debrief.exercise
+        and replace(
+            debrief.exercise, observations=tuple(o for o in debrief.exercise.observations if not o.internal)
+        ),
     )

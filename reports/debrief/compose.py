@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from engine.record.journal import JournalContents, read_journal
+from reports.debrief.exercise import combined_rating, exercise_results, with_decision_scores
+from reports.debrief.exercise_model import ExerciseResults
 from reports.debrief.facts import FaultTrack, RunFacts, read_facts
 from reports.debrief.findings import findings_and_plan
 from reports.debrief.history import History, with_history
@@ -69,14 +72,20 @@ def _fault_status(fault: FaultTrack) -> FaultStatus:
     return "intended"
 
 
-def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief:
-    """Score the run and assemble its debrief (``notes`` from :func:`reports.debrief.notes.read_notes`)."""
+def debrief_from_facts(
+    facts: RunFacts, notes: tuple[Note, ...] = (), exercise: ExerciseResults | None = None
+) -> Debrief:
+    """Score the run and assemble its debrief (``notes`` from :func:`reports.debrief.notes.read_notes`,
+    ``exercise`` from :func:`reports.debrief.exercise.exercise_results`)."""
     spec = facts.spec
     anchor = anchor_t(facts)
-    steps = score_steps(facts, anchor)
+    steps = with_decision_scores(score_steps(facts, anchor), exercise)
     parties, score = score_parties(facts, steps)
     objectives = score_objectives(facts, anchor)
     findings, improvements = findings_and_plan(facts, objectives, steps)
+    timing_rating = rating(score, spec.scoring)
+    if exercise is not None:
+        exercise = replace(exercise, combined_rating=combined_rating(timing_rating, exercise.ratings))
     return Debrief(
         schema=SCHEMA_ID,
         run_id=spec.run_id,
@@ -89,7 +98,7 @@ def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief
         ended_at=facts.ended_at,
         outcome=outcome(facts, anchor, objectives, score),
         score=score,
-        rating=rating(score, spec.scoring),
+        rating=timing_rating,
         resolution_s=resolution_s(facts),
         parties=parties,
         steps=steps,
@@ -101,6 +110,7 @@ def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief
         timeline=build_timeline(facts, anchor, steps),
         notes=notes,
         translations=spec.translations,
+        exercise=exercise,
     )
 
 
@@ -112,7 +122,8 @@ def build_debrief(contents: JournalContents, history: History | None = None) -> 
     facts = read_facts(contents)
     anchor = anchor_t(facts)
     origin = facts.started_t if anchor is None else anchor
-    debrief = debrief_from_facts(facts, read_notes(contents, origin))
+    exercise = exercise_results(contents, anchor, score_steps(facts, anchor))
+    debrief = debrief_from_facts(facts, read_notes(contents, origin), exercise)
     return with_history(debrief, history)
 
 

@@ -12,6 +12,8 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from reports.debrief.exercise_model import ExerciseResults
+
 SCHEMA_ID = "bcdrill/debrief/v1"
 
 Outcome = Literal["passed", "failed", "aborted"]
@@ -300,11 +302,14 @@ class Debrief:
     # The playbook's texts in other languages: language -> text id (title, summary,
     # step:<party>.<id>) -> text (see engine.model.text).
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    exercise: ExerciseResults | None = None  # injects, decisions, players' entries
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON data: dicts, lists, strings, rounded floats."""
+        """Plain JSON data: dicts, lists, strings, rounded floats (no ``exercise`` key when it is None)."""
         result = plain(self)
         assert isinstance(result, dict)
+        if result.get("exercise") is None:
+            result.pop("exercise", None)
         return result
 
     def dumps(self) -> str:

@@ -1,0 +1,119 @@
+"""The controller's and evaluator's desk: both parties live, observations and HSEEP ratings.
+
+A participant whose role is ``controller`` or ``evaluator`` gets this view instead of the
+player's: the script (both parties' steps with their targets and status), the live
+timeline (faults, probes, steps, updates, injects, decisions, players' entries), and two
+forms. An **observation** is a strength or an area for improvement, tied to a step or a
+capability, optionally marked internal (left out of the client's debrief); a **rating** is
+the HSEEP rating (P/S/M/U) of a capability with a rationale. Both are journaled at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drills.desk.participants import Holder
+from drills.desk.recording import DeskRecorder, Outcome, clean_note
+from engine.record.records import RecordType
+
+__all__ = ["EVALUATOR_ROLES", "RATINGS", "TimelineRow", "is_evaluator", "observe", "rate", "timeline"]
+
+EVALUATOR_ROLES = ("controller", "evaluator")
+RATINGS = ("P", "S", "M", "U")
+OBSERVATION_KINDS = ("strength", "improvement")
+
+
+def is_evaluator(holder: Holder) -> bool:
+    """Controllers and evaluators see both parties and the script."""
+    return holder.role.casefold() in EVALUATOR_ROLES
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One event of the live timeline, in seconds from impact start."""
+
+    elapsed_s: float | None
+    kind: str
+    party: str
+    text: str
+
+
+def _summary(kind: str, d: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(kind label, party, text) of one journal record worth showing, or None."""
+    g = d.get
+    if kind in (RecordType.STEP_RECORDED, RecordType.STEP_UPDATE):
+        verb = "update" if kind == RecordType.STEP_UPDATE else "step"
+        extra = (f" → {g('choice')}" if g("choice") else "") + (f" — {g('note')}" if g("note") else "")
+        return verb, str(g("party", "")), f"{verb} {g('step')} by {g('by')}{extra}"
+    if kind == RecordType.INJECT_SENT and g("channel") == "desk":
+        texts = g("text") or {}
+        text = texts.get("en") or next(iter(texts.values()), "")
+        return str(g("kind", "inject")), "", f"{g('inject')} → {', '.join(g('to', []))}: {text}"
+    simple = {
+        RecordType.INJECT_FAILED: (
+            "inject failed",
+            lambda: f"{g('inject')} via {g('channel')}: {g('reason')}",
+        ),
+        RecordType.PROBE_CHANGED: ("probe", lambda: f"{g('probe')} {g('state')}"),
+        RecordType.FAULT_APPLIED: ("fault", lambda: f"{g('fault')} applied"),
+        RecordType.FAULT_REVERTED: ("fault", lambda: f"{g('fault')} reverted"),
+        RecordType.OBSERVATION_RECORDED: ("observation", lambda: f"{g('kind')}: {g('text')} ({g('by')})"),
+        RecordType.RATING_RECORDED: ("rating", lambda: f"{g('capability')}: {g('rating')} ({g('by')})"),
+    }
+    if kind == RecordType.ENTRY_LOGGED:
+        return "entry", str(g("party", "")), f"{g('by')}: {g('text')}"
+    if kind in simple:
+        label, text_of = simple[kind]  # type: ignore[index]
+        return label, "", text_of()
+    return None
+
+
+def _row(record: dict[str, Any], anchor: float | None) -> TimelineRow | None:
+    summary = _summary(str(record.get("type")), record.get("data", {}))
+    if summary is None:
+        return None
+    elapsed = None if anchor is None else float(record["t"]) - anchor
+    return TimelineRow(elapsed, *summary)
+
+
+def timeline(recorder: DeskRecorder) -> list[TimelineRow]:
+    """Everything that happened so far, both parties, oldest first."""
+    anchor = recorder.context.anchor()
+    rows = (_row(r, anchor) for r in recorder.journal_records())
+    return [r for r in rows if r is not None]
+
+
+def observe(recorder: DeskRecorder, holder: Holder, form: dict[str, str]) -> Outcome:
+    """Journal an observation from the evaluator's form."""
+    if not is_evaluator(holder):
+        return Outcome("forbidden")
+    kind, step = form.get("kind", ""), form.get("step", "")
+    text, capability = clean_note(form.get("text")), clean_note(form.get("capability"))[:80]
+    known = {s.key for s in recorder.context.steps}
+    if kind not in OBSERVATION_KINDS or (step and step not in known) or not text:
+        return Outcome("rejected", "", "an observation needs a kind, a known step (or none) and a text")
+    data = {
+        "kind": kind,
+        "step": step,
+        "capability": capability,
+        "text": text,
+        "internal": "internal" in form,
+    }
+    if not recorder.context.evaluate(RecordType.OBSERVATION_RECORDED, holder.name, data):
+        return Outcome("rejected", "", "no drill is in progress")
+    return Outcome("recorded", "observation")
+
+
+def rate(recorder: DeskRecorder, holder: Holder, form: dict[str, str]) -> Outcome:
+    """Journal an HSEEP rating of a capability from the evaluator's form."""
+    if not is_evaluator(holder):
+        return Outcome("forbidden")
+    capability, rating = clean_note(form.get("capability"))[:80], form.get("rating", "")
+    rationale = clean_note(form.get("rationale"))
+    if not capability or rating not in RATINGS or not rationale:
+        return Outcome("rejected", "", "a rating needs a capability, P/S/M/U and a rationale")
+    data = {"capability": capability, "rating": rating, "rationale": rationale}
+    if not recorder.context.evaluate(RecordType.RATING_RECORDED, holder.name, data):
+        return Outcome("rejected", "", "no drill is in progress")
+    return Outcome("recorded", "rating")

@@ -1,0 +1,164 @@
+"""The drill mailbox: an SMTP receiver (aiosmtpd) bound for the run, e-mail as evidence.
+
+Registered as run service ``mailbox``; the engine starts it when the playbook has
+``mailbox`` rules, on ``RunOptions.mailbox`` (``HOST:PORT``, default loopback with a free
+port) and it writes ``<run>/mailbox.json`` with its address. An e-mail that carries the
+drill's correlation code (in the subject or the body) and matches a rule records the rule's
+step at the moment the message is received: the step's note keeps who it went to and its
+subject. Bodies are read only to look for the code and are never stored. Every message is
+answered ``250`` (a sender learns nothing about the rules); one that records nothing is
+only logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import threading
+from email import message_from_bytes
+from email.message import Message
+from email.policy import default as default_policy
+from email.utils import parseaddr
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from drills.desk.recording import clean_note
+from drills.desk.service import parse_bind
+from drills.desk.webhooks import correlation_code
+from engine.errors import PreflightError
+from engine.model.exercise import MailRule
+from engine.run.injects import recipients
+from engine.run.responses import Ack, ResponderContext
+
+__all__ = ["MAILBOX_FILE", "DrillMailbox", "mailbox_address"]
+
+log = structlog.get_logger(__name__)
+
+MAILBOX_FILE = "mailbox.json"
+MAX_MESSAGE = 2 * 1024 * 1024
+START_TIMEOUT_S = 10.0
+
+
+def mailbox_address(run_dir: Any) -> tuple[str, int] | None:
+    """``(host, port)`` of a live run's mailbox, from ``<run>/mailbox.json``."""
+    try:
+        data = json.loads((run_dir / MAILBOX_FILE).read_text())
+        return str(data["host"]), int(data["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _text(message: Message) -> str:
+    """The message's text parts, only to look for the drill's code (never kept)."""
+    parts = message.walk() if message.is_multipart() else [message]
+    chunks = []
+    for part in parts:
+        if part.get_content_maintype() == "text":
+            with contextlib.suppress(LookupError, ValueError, AttributeError):
+                chunks.append(str(part.get_content()))  # type: ignore[attr-defined]
+    return "\n".join(chunks)
+
+
+class _Handler:
+    def __init__(self, mailbox: DrillMailbox) -> None:
+        self._mailbox = mailbox
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content or b""
+        raw = content if isinstance(content, bytes) else content.encode("utf-8", "replace")
+        sender = str(envelope.mail_from or "")
+        to = [str(r) for r in envelope.rcpt_tos]
+        await asyncio.get_running_loop().run_in_executor(None, self._mailbox.receive, sender, to, raw)
+        return "250 OK"
+
+
+class DrillMailbox:
+    """Receives e-mail for one run and records the communication steps it proves."""
+
+    def __init__(self, context: ResponderContext) -> None:
+        self._context = context
+        self._rules = context.exercise.mailbox
+        self._code = correlation_code(context.run_id)
+        self._host, self._port = parse_bind(context.options.get("mailbox") or "127.0.0.1:0")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="drill-mailbox", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self.address: tuple[str, int] = (self._host, self._port)
+
+    # ---------------------------------------------------------------- service
+
+    def start(self) -> None:
+        """Bind and serve in a background thread; write ``<run>/mailbox.json``."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise PreflightError(
+                f"the drill mailbox cannot listen on {self._host}:{self._port}: {exc.strerror}"
+            ) from exc
+        self._thread.start()
+        handler = _Handler(self)
+
+        def protocol() -> SMTP:
+            return SMTP(handler, hostname="bcdrill-mailbox", data_size_limit=MAX_MESSAGE, loop=self._loop)
+
+        future = asyncio.run_coroutine_threadsafe(self._loop.create_server(protocol, sock=sock), self._loop)
+        try:
+            self._server = future.result(START_TIMEOUT_S)
+        except Exception as exc:
+            self.stop()
+            raise PreflightError(f"the drill mailbox did not start on {self._host}:{self._port}") from exc
+        self.address = sock.getsockname()[:2]
+        self._write_file()
+        log.info("mailbox.started", host=self.address[0], port=self.address[1], run_id=self._context.run_id)
+
+    def stop(self) -> None:
+        """Stop receiving (returns within a few seconds)."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._server.wait_closed(), self._loop).result(2)
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        with contextlib.suppress(FileNotFoundError):
+            (self._context.run_dir / MAILBOX_FILE).unlink()
+
+    def _write_file(self) -> None:
+        path = self._context.run_dir / MAILBOX_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"host": self.address[0], "port": self.address[1], "code": self._code}, handle)
+
+    # ---------------------------------------------------------------- mail
+
+    def receive(self, sender: str, to: list[str], raw: bytes) -> str | None:
+        """Record the step this e-mail proves (its key), or None when it proves nothing."""
+        message = message_from_bytes(raw, policy=default_policy)
+        subject = clean_note(message.get("subject", ""))[:200]
+        if self._code not in subject and self._code not in _text(message):
+            log.info("mailbox.ignored", reason="no drill code")
+            return None
+        address = (parseaddr(str(message.get("from", "")))[1] or sender).strip()
+        for rule in self._rules:
+            if self._matches(rule, address, subject):
+                note = f"e-mail to {', '.join(to)[:200]}; subject: {subject}"
+                self._context.record(Ack(rule.step, by=clean_note(address)[:100], source="email", note=note))
+                return rule.step
+        log.info("mailbox.ignored", reason="no rule matches")
+        return None
+
+    def _matches(self, rule: MailRule, address: str, subject: str) -> bool:
+        if rule.subject and rule.subject.casefold() not in subject.casefold():
+            return False
+        if not rule.sender:
+            return True
+        people = recipients(rule.sender, self._context.participants)
+        return any(p.contact.casefold() == address.casefold() for p in people if p.contact)
