@@ -5,7 +5,9 @@ Routes:
 * ``GET /p/<token>`` — exchange a participant's token for a session cookie, 303 to ``/desk``;
 * ``GET /desk`` — the participant's party's steps, one big "done" button each;
 * ``POST /desk/ack`` — a "done" form (session cookie + CSRF field);
-* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}``;
+* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}`` and
+  optionally ``"claimed_at"`` (UTC epoch seconds the person acted; the engine uses it only
+  inside the transit window, see :mod:`engine.run.stamps`);
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
 
 Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
@@ -17,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drills.desk.participants import Holder
-from drills.desk.recording import DeskRecorder, Outcome
+from drills.desk.recording import Claim, DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier, correlation_code
 from engine.model.durations import format_duration
@@ -39,6 +43,7 @@ from engine.model.durations import format_duration
 COOKIE = "bcdrill_desk"
 MAX_BODY = 64 * 1024
 NOT_FOUND_FLOOR_S = 0.03  # every 404 takes at least this long, whatever failed
+_EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")  # a claimed "done at" in a form field
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -204,6 +209,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
 
     @app.post("/desk/ack")
     async def done(request: Request) -> Response:
+        received = time.time()
         session = _session(desk, request)
         body = await _body(request)
         if session is None or body is None:
@@ -211,7 +217,8 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
         if not csrf_ok(session, form.get("csrf", "")):
             return not_found()
-        outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk")
+        claim = _claim(form.get("claimed_at"), received)
+        outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk", claim)
         if outcome.status == "forbidden":
             return not_found()
         session.flash.append(_flash(outcome))
@@ -241,9 +248,20 @@ def _flash(outcome: Outcome) -> str:
     return f"Not recorded: {outcome.reason}"
 
 
-async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str) -> Outcome:
+async def _ack(
+    desk: Desk, holder: Holder, step: str, note: str, source: str, claim: Claim | None = None
+) -> Outcome:
     # Recording fsyncs the journal: keep it off the event loop.
-    return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source)
+    return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source, claim)
+
+
+def _claim(value: Any, received: float) -> Claim | None:
+    """The client's "done at" stamp (epoch seconds, a number or its text), sent at ``received``."""
+    if isinstance(value, str) and _EPOCH.fullmatch(value):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return Claim(float(value), received)
 
 
 # ---------------------------------------------------------------- API and webhooks
@@ -252,6 +270,7 @@ async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str) ->
 def _add_api_routes(app: FastAPI, desk: Desk) -> None:
     @app.post("/api/ack")
     async def api_ack(request: Request) -> Response:
+        received = time.time()
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
         if not desk.by_token.allow(_token_key(token)):
@@ -261,7 +280,8 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         data = _json_dict(body)
         if holder is None or data is None or not isinstance(data.get("step"), str):
             return not_found()
-        outcome = await _ack(desk, holder, data["step"], str(data.get("note") or ""), "ack")
+        claim = _claim(data.get("claimed_at"), received)
+        outcome = await _ack(desk, holder, data["step"], str(data.get("note") or ""), "ack", claim)
         return _outcome_response(outcome)
 
     @app.post("/hooks/{name}")

@@ -5,8 +5,11 @@ A host fault is a :class:`HostFault` subclass that gives four small hooks: ``rea
 text built only from constants and :func:`shlex.join`/:func:`shlex.quote`, idempotent) and
 ``reverted`` (verification). The base class does the rest:
 
-* ``capture`` stores the subclass's prior state plus how the dead-man timer is armed;
-* ``inject`` arms the **dead-man timer on the target** first, then runs the inject commands;
+* ``capture`` stores the subclass's prior state plus how the dead-man timer is armed; a
+  subclass whose prior state follows from the environment alone (``local_state``) costs no
+  round trip here, and the timer's kind (systemd or setsid) is decided on the target at arming;
+* ``inject`` runs the subclass's ``inject_guard`` (refusals that need the target), arms the
+  **dead-man timer on the target**, then runs the inject commands — one round trip;
 * ``revert`` runs the revert script, then disarms the timer; running it twice is harmless;
 * ``is_reverted`` checks the subclass's verification and that no timer is left.
 
@@ -46,7 +49,6 @@ import structlog
 
 from engine.errors import InjectionError, InputError, RevertError, TransportError
 from engine.faults.base import FaultAction, FaultPlan, TargetKind
-from engine.transports.ssh import UnexpectedExit
 
 if TYPE_CHECKING:
     from engine.model.types import SshHost
@@ -77,7 +79,8 @@ sh -c "$3"
 _ARM_SCRIPT = """setsid sh -c "$1" bcdrill-deadman "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
 echo $! > "$2.tmp" && mv -f "$2.tmp" "$2"
 """
-# Exit codes of the one-round-trip inject script, to tell arming from injecting failures.
+# Exit codes of the one-round-trip inject script, to tell refusing, arming and injecting apart.
+_GUARD_FAILED = 96
 _ARM_FAILED = 97
 _INJECT_FAILED = 98
 _DISARM_SCRIPT = """if [ -f "$1" ]; then
@@ -193,6 +196,18 @@ class HostFault(FaultAction):
         """The prior state this fault needs to revert (read-only). JSON-able."""
         return {}
 
+    def local_state(self, host: SshHost) -> dict[str, Any] | None:
+        """The prior state when the environment alone tells it (no round trip); None: read it."""
+        return None
+
+    def inject_guard(self, prior: Mapping[str, Any]) -> list[list[str]]:
+        """Read-only checks run on the target just before arming; one failing refuses the fault."""
+        return []
+
+    def guard_error(self, exc: TransportError) -> InjectionError:
+        """The error raised when :meth:`inject_guard` refused (subclasses say what to do)."""
+        return InjectionError(f"{self._what()}: the target's state refuses this fault: {exc}")
+
     @abstractmethod
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
         """The argv lists that apply the fault, run in order."""
@@ -234,15 +249,20 @@ class HostFault(FaultAction):
         )
 
     def capture(self, transports: Transports) -> dict[str, Any]:
-        """Read the prior state and decide how the dead-man timer will be armed."""
+        """The prior state (read from the target unless ``local_state`` knows it) and the timer.
+
+        The timer's kind is ``auto``: the arming script picks systemd or setsid on the target,
+        and disarming handles both, so capture needs no detection round trip.
+        """
         ssh, host = self._connection(transports)
-        try:
-            state = self.read_state(ssh, host)
-            mode = ssh.run(["sh", "-c", _DETECT_SCRIPT]).stdout.strip()
-        except TransportError as exc:
-            raise InjectionError(f"{self._what()}: cannot read the prior state: {exc}") from exc
+        state = self.local_state(host)
+        if state is None:
+            try:
+                state = self.read_state(ssh, host)
+            except TransportError as exc:
+                raise InjectionError(f"{self._what()}: cannot read the prior state: {exc}") from exc
         state["deadman"] = {
-            "mode": "systemd" if mode == "systemd" else "setsid",
+            "mode": "auto",
             "name": self.deadman_name,
             "pidfile": f"{TARGET_RUNTIME_DIR}/{self.deadman_name}.pid",
             "ttl_s": self.deadman_ttl_s,
@@ -251,13 +271,18 @@ class HostFault(FaultAction):
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Arm the dead-man timer, then apply the fault — in one round trip to the host."""
+        from engine.transports.ssh import UnexpectedExit  # paramiko: only when a fault is injected
+
         ssh, host = self._connection(transports)
         self.check_before_inject(ssh, prior)
-        steps = [f"{self._arm_command(prior)} || exit {_ARM_FAILED}"]
+        steps = [f"{shlex.join(argv)} || exit {_GUARD_FAILED}" for argv in self.inject_guard(prior)]
+        steps.append(f"{self._arm_command(prior)} || exit {_ARM_FAILED}")
         steps += [f"{shlex.join(argv)} || exit {_INJECT_FAILED}" for argv in self.inject_commands(prior)]
         try:
             ssh.run(["sh", "-c", "\n".join(steps)])
         except UnexpectedExit as exc:
+            if exc.result.exit_code == _GUARD_FAILED:
+                raise self.guard_error(exc) from exc
             if exc.result.exit_code == _ARM_FAILED:
                 raise InjectionError(f"{self._what()}: cannot arm the dead-man timer: {exc}") from exc
             raise self.injection_error(exc) from exc
@@ -312,12 +337,15 @@ class HostFault(FaultAction):
         deadman = prior["deadman"]
         ttl = f"{float(deadman['ttl_s']):g}"
         script = self.revert_script(prior)
+        timer = [f"--unit={deadman['name']}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
+        systemd = shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
+        setsid = shlex.join(["sh", "-c", _ARM_SCRIPT, "sh", _DEADMAN_SCRIPT, deadman["pidfile"], ttl, script])
         if deadman["mode"] == "systemd":
-            unit = deadman["name"]
-            timer = [f"--unit={unit}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
-            return shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
-        pidfile = deadman["pidfile"]
-        return shlex.join(["sh", "-c", _ARM_SCRIPT, "sh", _DEADMAN_SCRIPT, pidfile, ttl, script])
+            return systemd
+        if deadman["mode"] == "setsid":
+            return setsid
+        detect = shlex.join(["sh", "-c", _DETECT_SCRIPT])
+        return f'if [ "$({detect})" = systemd ]; then {systemd}; else {setsid}; fi'
 
     def _disarm(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
         ssh.run(["sh", "-c", self._disarm_text(prior)])
@@ -326,21 +354,25 @@ class HostFault(FaultAction):
         deadman = prior.get("deadman")
         if not deadman:
             return ""
+        unit = shlex.quote(deadman["name"])
+        systemd = (
+            f"\nsystemctl stop {unit}.timer >/dev/null 2>&1; "
+            f"systemctl reset-failed {unit}.service >/dev/null 2>&1; true"
+        )
+        setsid = f"\nset -- {shlex.quote(deadman['pidfile'])}\n{_DISARM_SCRIPT}"
         if deadman["mode"] == "systemd":
-            unit = shlex.quote(deadman["name"])
-            return (
-                f"\nsystemctl stop {unit}.timer >/dev/null 2>&1; "
-                f"systemctl reset-failed {unit}.service >/dev/null 2>&1; true"
-            )
-        return f"\nset -- {shlex.quote(deadman['pidfile'])}\n{_DISARM_SCRIPT}"
+            return systemd
+        if deadman["mode"] == "setsid":
+            return setsid
+        return systemd + setsid  # auto: whichever was armed (the setsid part ends with exit 0)
 
     def deadman_armed(self, ssh: SshTransport, prior: Mapping[str, Any]) -> bool:
         """True while the target still holds this fault's dead-man timer."""
         deadman = prior.get("deadman")
         if not deadman:
             return False
-        if deadman["mode"] == "systemd":
-            check = ["systemctl", "is-active", "--quiet", f"{deadman['name']}.timer"]
-            return ssh.run(check, check=False).exit_code == 0
-        probe = 'test -f "$1" && pgrep -g "$(cat "$1")" -r R,S,D,T,t >/dev/null'
-        return ssh.run(["sh", "-c", probe, "sh", deadman["pidfile"]], check=False).exit_code == 0
+        systemd = 'systemctl is-active --quiet "$2.timer" 2>/dev/null'
+        setsid = 'test -f "$1" && pgrep -g "$(cat "$1")" -r R,S,D,T,t >/dev/null'
+        probe = {"systemd": systemd, "setsid": setsid}.get(deadman["mode"], f"{{ {setsid}; }} || {systemd}")
+        argv = ["sh", "-c", probe, "sh", deadman["pidfile"], deadman["name"]]
+        return ssh.run(argv, check=False).exit_code == 0

@@ -3,27 +3,31 @@
 :class:`StepBook` is the single place a step gets recorded (from an ack, a webhook or a probe
 transition). The :class:`AckInbox` is the durable local hand-off used by ``bcdrill ack`` and
 the simulated responders: a JSON file dropped atomically into ``<run>/inbox/``; the engine
-stamps it with its own receipt time when it picks it up.
+stamps it with its own receipt time when it picks it up, or with the client's stamp of the
+moment the person acted when that lies in the transit window (:mod:`engine.run.stamps`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
-from engine.clock import Clock
+from engine.clock import Clock, iso
 from engine.errors import InputError
 from engine.model.types import Participant, Playbook, ResponseStep
 from engine.record.journal import Journal
 from engine.record.records import RecordType
+from engine.run.stamps import decide_stamp
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +42,10 @@ class Ack:
     by: str
     source: str = "ack"
     note: str = ""
+    # UTC epoch seconds the person acted at, as their client says (None: no claim), and when
+    # the ack left the client as this side can tell (None: only the receipt is known).
+    claimed_at: float | None = None
+    sent_at: float | None = None
 
 
 class StepBook:
@@ -87,6 +95,7 @@ class StepBook:
         with self._lock:
             if ack.step in self._recorded:
                 return False  # duplicates are idempotent
+            stamp = self._stamp(ack)
             record = self._journal.append(
                 RecordType.STEP_RECORDED,
                 step=ack.step,
@@ -95,9 +104,25 @@ class StepBook:
                 source=ack.source,
                 note=ack.note,
                 out_of_order=self._out_of_order(step),
+                **stamp,
             )
-            self._recorded[ack.step] = float(record["t"])
+            self._recorded[ack.step] = float(stamp.get("acted_t", record["t"]))
         return True
+
+    def _stamp(self, ack: Ack) -> dict[str, Any]:
+        """The step's time fields: the client's stamp (``acted_t``) if believable, else why not."""
+        if ack.claimed_at is None:
+            return {}
+        now = self._clock.now()
+        received = self._clock.utc(now).timestamp()
+        decision = decide_stamp(ack.claimed_at, ack.sent_at, received)
+        acted_t = now - (received - decision.at)
+        fields: dict[str, Any] = {"claimed_at": iso(datetime.fromtimestamp(ack.claimed_at, UTC))}
+        if decision.source == "client" and self._anchor is not None and acted_t < self._anchor:
+            return {**fields, "stamp": "receipt", "stamp_reason": "client stamp is before impact start"}
+        if decision.source == "client":
+            return {**fields, "stamp": "client", "acted_t": round(acted_t, 6)}
+        return {**fields, "stamp": "receipt", "stamp_reason": decision.reason}
 
     def _rejection(self, ack: Ack, step: ResponseStep | None) -> str:
         if step is None:
@@ -122,14 +147,20 @@ class StepBook:
 
 
 def write_ack(run_dir: Path, ack: Ack) -> Path:
-    """Drop an ack into a live run's inbox atomically (what ``bcdrill ack`` does)."""
+    """Drop an ack into a live run's inbox atomically (what ``bcdrill ack`` does).
+
+    The file's modification time is the send moment the engine checks a client stamp against.
+    """
     inbox = run_dir / "inbox"
     if not inbox.is_dir():
         raise InputError(f"{run_dir} is not a live run folder (no inbox)")
     name = f"{secrets.token_hex(8)}.json"
     tmp = inbox / f".{name}.tmp"
     with open(tmp, "w") as handle:
-        json.dump({"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note}, handle)
+        document: dict[str, Any] = {"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note}
+        if ack.claimed_at is not None:
+            document["claimed_at"] = ack.claimed_at
+        json.dump(document, handle)
         handle.flush()
         os.fsync(handle.fileno())
     final = inbox / name
@@ -180,7 +211,17 @@ def _read_ack(path: Path) -> Ack | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
         note = str(data.get("note", ""))[:500]
-        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), note)
+        claimed = data.get("claimed_at")
+        return Ack(
+            str(data["step"]),
+            str(data["by"]),
+            str(data.get("source", "ack")),
+            note,
+            claimed_at=float(claimed)
+            if isinstance(claimed, int | float) and math.isfinite(claimed)
+            else None,
+            sent_at=path.stat().st_mtime_ns / 1e9,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("inbox.bad_ack", file=path.name)
         return None
