@@ -44,6 +44,13 @@ PAIRS: tuple[tuple[str, str, str, bool, float | None], ...] = (
         None,
     ),
     ("validate, wall", "validate: bcdrill validate, wall", "validate: chaos validate, wall", False, 2.0),
+    (
+        "validate, CPU (user + system)",
+        "validate: bcdrill validate, CPU",
+        "validate: chaos validate, CPU",
+        False,
+        None,
+    ),
 )
 
 
