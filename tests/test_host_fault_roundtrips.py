@@ -6,6 +6,7 @@ Real sshd lab hosts; the transport's ``run`` is counted, nothing is faked.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,10 +74,19 @@ def test_existing_chains_refuse_the_inject_on_the_target(
     try:
         rules_before = in_namespace(host, "iptables", "-S").stdout
         again = make("host.port_block", host, {"port": 80, "deadman_ttl_s": 60}, fault_id="rt2")
-        with pytest.raises(InjectionError, match="already exist; revert the earlier fault first"):
+        with pytest.raises(InjectionError, match="already armed"):
             again.inject(ssh_transports, again.capture(ssh_transports))
         assert in_namespace(host, "iptables", "-S").stdout == rules_before  # nothing doubled
         assert len(deadman_processes(host)) == 1  # the refused fault armed no second timer
+        # the timer is not in the way: iptables-restore itself refuses existing chains, atomically
+        (Path(prior["deadman"]["pidfile"])).rename(moved := Path(prior["deadman"]["pidfile"] + ".moved"))
+        try:
+            with pytest.raises(InjectionError, match=r"Chain already exists.*revert the earlier fault first"):
+                again.inject(ssh_transports, again.capture(ssh_transports))
+        finally:
+            moved.rename(prior["deadman"]["pidfile"])
+        assert in_namespace(host, "iptables", "-S").stdout == rules_before
+        assert len(deadman_processes(host)) == 1  # the refused inject disarmed its own timer
     finally:
         first.revert(ssh_transports, prior)
     assert first.is_reverted(ssh_transports, prior)

@@ -8,8 +8,9 @@ text built only from constants and :func:`shlex.join`/:func:`shlex.quote`, idemp
 * ``capture`` stores the subclass's prior state plus how the dead-man timer is armed; a
   subclass whose prior state follows from the environment alone (``local_state``) costs no
   round trip here, and the timer's kind (systemd or setsid) is decided on the target at arming;
-* ``inject`` runs the subclass's ``inject_guard`` (refusals that need the target), arms the
-  **dead-man timer on the target**, then runs the inject commands — one round trip;
+* ``inject`` arms the **dead-man timer on the target**, then runs the inject commands — one
+  round trip; an ``atomic_inject`` subclass (all or nothing, e.g. ``iptables-restore``) that
+  fails disarms at once, because nothing was applied;
 * ``revert`` runs the revert script, then disarms the timer; running it twice is harmless;
 * ``is_reverted`` checks the subclass's verification and that no timer is left.
 
@@ -75,12 +76,15 @@ rm -f "$1"
 sh -c "$3"
 """
 # $1 the deadman script, $2 pidfile, $3 TTL, $4 revert script: start it in its own session
-# (it outlives the SSH channel) and record its pid at once — no waiting for it to start.
-_ARM_SCRIPT = """setsid sh -c "$1" bcdrill-deadman "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
+# (it outlives the SSH channel) and record its pid at once — no waiting for it to start. A
+# timer already armed for the same fault on this host means an earlier run was not reverted:
+# refuse rather than orphan it (systemd-run refuses a duplicate unit the same way).
+_ARM_SCRIPT = """if [ -e "$2" ]; then echo "dead-man timer $2 is already armed" >&2; exit 1; fi
+setsid sh -c "$1" bcdrill-deadman "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
 echo $! > "$2.tmp" && mv -f "$2.tmp" "$2"
 """
 # Exit codes of the one-round-trip inject script, to tell refusing, arming and injecting apart.
-_GUARD_FAILED = 96
+_REFUSED = 96  # an atomic inject failed: nothing applied, timer disarmed
 _ARM_FAILED = 97
 _INJECT_FAILED = 98
 _DISARM_SCRIPT = """if [ -f "$1" ]; then
@@ -90,14 +94,14 @@ _DISARM_SCRIPT = """if [ -f "$1" ]; then
 fi
 exit 0
 """
-_DETECT_SCRIPT = """if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
-    init=$(readlink /proc/1/ns/net 2>/dev/null)
-    if [ -n "$init" ] && [ "$init" = "$(readlink /proc/self/ns/net)" ]; then
-        echo systemd; exit 0
-    fi
-fi
-echo setsid
-"""
+# Is the dead-man timer a systemd timer here? Only on a systemd host, in the init network
+# namespace (elsewhere systemd would revert in the wrong namespace). One shell condition,
+# cheapest test first: a host without systemd spends no process on it.
+_SYSTEMD_HERE = (
+    "[ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1 && "
+    '_init=$(readlink /proc/1/ns/net 2>/dev/null) && [ -n "$_init" ] && '
+    '[ "$_init" = "$(readlink /proc/self/ns/net)" ]'
+)
 
 
 def host_params_schema(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -200,13 +204,12 @@ class HostFault(FaultAction):
         """The prior state when the environment alone tells it (no round trip); None: read it."""
         return None
 
-    def inject_guard(self, prior: Mapping[str, Any]) -> list[list[str]]:
-        """Read-only checks run on the target just before arming; one failing refuses the fault."""
-        return []
+    # True when the inject commands apply all or nothing: a failure then disarms the timer.
+    atomic_inject: ClassVar[bool] = False
 
-    def guard_error(self, exc: TransportError) -> InjectionError:
-        """The error raised when :meth:`inject_guard` refused (subclasses say what to do)."""
-        return InjectionError(f"{self._what()}: the target's state refuses this fault: {exc}")
+    def refused_error(self, exc: TransportError) -> InjectionError:
+        """The error raised when an atomic inject failed (subclasses say what to do)."""
+        return InjectionError(f"{self._what()}: the target refused the fault, nothing applied: {exc}")
 
     @abstractmethod
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
@@ -275,14 +278,17 @@ class HostFault(FaultAction):
 
         ssh, host = self._connection(transports)
         self.check_before_inject(ssh, prior)
-        steps = [f"{shlex.join(argv)} || exit {_GUARD_FAILED}" for argv in self.inject_guard(prior)]
-        steps.append(f"{self._arm_command(prior)} || exit {_ARM_FAILED}")
-        steps += [f"{shlex.join(argv)} || exit {_INJECT_FAILED}" for argv in self.inject_commands(prior)]
+        steps = [f"{self._arm_command(prior)} || exit {_ARM_FAILED}"]
+        on_failure = f"exit {_INJECT_FAILED}"
+        if self.atomic_inject:
+            disarm = shlex.join(["sh", "-c", self._disarm_text(prior)])
+            on_failure = f"{{ {disarm}; exit {_REFUSED}; }}"
+        steps += [f"{shlex.join(argv)} || {on_failure}" for argv in self.inject_commands(prior)]
         try:
             ssh.run(["sh", "-c", "\n".join(steps)])
         except UnexpectedExit as exc:
-            if exc.result.exit_code == _GUARD_FAILED:
-                raise self.guard_error(exc) from exc
+            if exc.result.exit_code == _REFUSED:
+                raise self.refused_error(exc) from exc
             if exc.result.exit_code == _ARM_FAILED:
                 raise InjectionError(f"{self._what()}: cannot arm the dead-man timer: {exc}") from exc
             raise self.injection_error(exc) from exc
@@ -344,8 +350,7 @@ class HostFault(FaultAction):
             return systemd
         if deadman["mode"] == "setsid":
             return setsid
-        detect = shlex.join(["sh", "-c", _DETECT_SCRIPT])
-        return f'if [ "$({detect})" = systemd ]; then {systemd}; else {setsid}; fi'
+        return f"if {_SYSTEMD_HERE}; then {systemd}; else {setsid}; fi"
 
     def _disarm(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
         ssh.run(["sh", "-c", self._disarm_text(prior)])

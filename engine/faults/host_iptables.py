@@ -5,8 +5,8 @@ top of ``INPUT`` / ``OUTPUT``. Revert removes exactly those jumps and chains, no
 foreign rules are untouched. IPv4 only (``iptables``).
 
 The prior state follows from the environment (the engine's SSH port), so the fault is one round
-trip: a guard that refuses when the chains exist already, the dead-man timer, and one
-``iptables-restore --noflush`` that creates the chains, fills them and jumps to them atomically.
+trip: the dead-man timer, then one ``iptables-restore --noflush`` that creates the chains (``-N``:
+it fails if they exist already), fills them and jumps to them — all or nothing.
 """
 
 from __future__ import annotations
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
     from engine.transports.ssh import SshTransport
 
 _HOOKS = {"I": "INPUT", "O": "OUTPUT"}
-# $@ = the fault's chains: fail (naming it) when one exists already.
-_CHAINS_ABSENT = """for chain in "$@"; do
-    if iptables -w -n -L "$chain" >/dev/null 2>&1; then
-        echo "iptables chain $chain already exists" >&2; exit 1
-    fi
-done
-"""
 _RESTORE = 'printf "%s" "$1" | iptables-restore -w --noflush'
 # What an iptables-restore word may hold: rule words are ports, addresses, chain and module names.
 _RESTORE_WORD = re.compile(r"^[A-Za-z0-9_.:/,-]+$")
@@ -98,16 +91,17 @@ class _ChainFault(HostFault):
         if prior["chains_present"]:
             raise self._chains_exist(repr(prior["chains_present"]))
 
-    def inject_guard(self, prior: Mapping[str, Any]) -> list[list[str]]:
-        """On the target, just before arming: none of this fault's chains may exist."""
-        return [["sh", "-c", _CHAINS_ABSENT, "sh", *self.chains()]]
+    atomic_inject: ClassVar[bool] = True  # iptables-restore commits all or nothing
 
-    def guard_error(self, exc: TransportError) -> InjectionError:
-        """The chains exist: an earlier run of the same fault was not reverted."""
+    def refused_error(self, exc: TransportError) -> InjectionError:
+        """Nothing applied: most likely the chains exist (an earlier run was not reverted)."""
         from engine.transports.ssh import UnexpectedExit
 
         detail = exc.result.stderr.strip() if isinstance(exc, UnexpectedExit) else str(exc)
-        return self._chains_exist(f"{self.chains()!r} ({detail})")
+        return InjectionError(
+            f"{self._what()}: iptables-restore applied nothing ({detail}); if chains "
+            f"{self.chains()!r} already exist, revert the earlier fault first"
+        )
 
     def _chains_exist(self, which: str) -> InjectionError:
         return InjectionError(
@@ -117,7 +111,7 @@ class _ChainFault(HostFault):
     def restore_input(self, prior: Mapping[str, Any]) -> str:
         """``iptables-restore`` text: declare each chain, fill it, jump to it from INPUT/OUTPUT."""
         lines = ["*filter"]
-        lines += [f":{chain_name(self.fault_id, d)} - [0:0]" for d in self.directions()]
+        lines += [_restore_line(["-N", chain_name(self.fault_id, d)]) for d in self.directions()]
         for direction in self.directions():
             chain = chain_name(self.fault_id, direction)
             lines += [_restore_line(["-A", chain, *rule]) for rule in self.rules(direction, prior)]
