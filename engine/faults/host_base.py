@@ -75,14 +75,8 @@ sleep "$2"
 rm -f "$1"
 sh -c "$3"
 """
-# $1 the deadman script, $2 pidfile, $3 TTL, $4 revert script: start it in its own session
-# (it outlives the SSH channel) and record its pid at once — no waiting for it to start. A
-# timer already armed for the same fault on this host means an earlier run was not reverted:
-# refuse rather than orphan it (systemd-run refuses a duplicate unit the same way).
-_ARM_SCRIPT = """if [ -e "$2" ]; then echo "dead-man timer $2 is already armed" >&2; exit 1; fi
-setsid sh -c "$1" bcdrill-deadman "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
-echo $! > "$2.tmp" && mv -f "$2.tmp" "$2"
-"""
+# Here-document delimiter for an inject command's input (``inject_stdin``).
+_STDIN_END = "BCDRILL_INPUT_END"
 # Exit codes of the one-round-trip inject script, to tell refusing, arming and injecting apart.
 _REFUSED = 96  # an atomic inject failed: nothing applied, timer disarmed
 _ARM_FAILED = 97
@@ -207,6 +201,10 @@ class HostFault(FaultAction):
     # True when the inject commands apply all or nothing: a failure then disarms the timer.
     atomic_inject: ClassVar[bool] = False
 
+    def inject_stdin(self, prior: Mapping[str, Any]) -> str | None:
+        """Text fed to the (single) inject command's standard input, in the same round trip."""
+        return None
+
     def refused_error(self, exc: TransportError) -> InjectionError:
         """The error raised when an atomic inject failed (subclasses say what to do)."""
         return InjectionError(f"{self._what()}: the target refused the fault, nothing applied: {exc}")
@@ -243,6 +241,9 @@ class HostFault(FaultAction):
         """The exact commands with placeholders where the prior state is not known yet."""
         prior = self.example_prior()
         inject = " && ".join(shlex.join(argv) for argv in self.inject_commands(prior))
+        stdin = self.inject_stdin(prior)
+        if stdin is not None:
+            inject += " with input: " + "; ".join(line for line in stdin.splitlines() if line)
         return FaultPlan(
             fault_id=self.fault_id,
             action=self.name,
@@ -283,7 +284,13 @@ class HostFault(FaultAction):
         if self.atomic_inject:
             disarm = shlex.join(["sh", "-c", self._disarm_text(prior)])
             on_failure = f"{{ {disarm}; exit {_REFUSED}; }}"
-        steps += [f"{shlex.join(argv)} || {on_failure}" for argv in self.inject_commands(prior)]
+        commands = [shlex.join(argv) for argv in self.inject_commands(prior)]
+        stdin = self.inject_stdin(prior)
+        heredoc = f" <<'{_STDIN_END}'" if stdin is not None else ""
+        steps += [f"{command} || {on_failure}" for command in commands[:-1]]
+        steps += [f"{command}{heredoc} || {on_failure}" for command in commands[-1:]]
+        if stdin is not None and commands:  # the last command reads it: no extra shell, no pipe
+            steps.append(f"{stdin.rstrip()}\n{_STDIN_END}")
         try:
             ssh.run(["sh", "-c", "\n".join(steps)])
         except UnexpectedExit as exc:
@@ -345,12 +352,26 @@ class HostFault(FaultAction):
         script = self.revert_script(prior)
         timer = [f"--unit={deadman['name']}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
         systemd = shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
-        setsid = shlex.join(["sh", "-c", _ARM_SCRIPT, "sh", _DEADMAN_SCRIPT, deadman["pidfile"], ttl, script])
+        setsid = self._setsid_arm(deadman["pidfile"], ttl, script)
         if deadman["mode"] == "systemd":
             return systemd
         if deadman["mode"] == "setsid":
             return setsid
         return f"if {_SYSTEMD_HERE}; then {systemd}; else {setsid}; fi"
+
+    @staticmethod
+    def _setsid_arm(pidfile: str, ttl: str, script: str) -> str:
+        """Start the timer in its own session (it outlives the SSH channel), its pid recorded at
+        once, run by the inject script's own shell (no extra process). A timer already armed for
+        the same fault on this host means an earlier run was not reverted: refuse rather than
+        orphan it (systemd-run refuses a duplicate unit the same way)."""
+        q = shlex.quote(pidfile)
+        busy = shlex.quote(f"dead-man timer {pidfile} is already armed")
+        start = shlex.join(["setsid", "sh", "-c", _DEADMAN_SCRIPT, "bcdrill-deadman", pidfile, ttl, script])
+        return (
+            f"if [ -e {q} ]; then echo {busy} >&2; false; "
+            f"else {start} </dev/null >/dev/null 2>&1 & echo $! > {q}; fi"
+        )
 
     def _disarm(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
         ssh.run(["sh", "-c", self._disarm_text(prior)])

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from engine.transports.ssh import SshTransport
 
 _HOOKS = {"I": "INPUT", "O": "OUTPUT"}
-_RESTORE = 'printf "%s" "$1" | iptables-restore -w --noflush'
 # What an iptables-restore word may hold: rule words are ports, addresses, chain and module names.
 _RESTORE_WORD = re.compile(r"^[A-Za-z0-9_.:/,-]+$")
 # $@ = the fault's chains. Removes every jump to them, then the chains; absent ones are skipped.
@@ -122,7 +121,11 @@ class _ChainFault(HostFault):
 
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
         """One ``iptables-restore --noflush``: chains, rules and jumps in one atomic commit."""
-        return [["sh", "-c", _RESTORE, "sh", self.restore_input(prior)]]
+        return [["iptables-restore", "-w", "--noflush"]]
+
+    def inject_stdin(self, prior: Mapping[str, Any]) -> str:
+        """What ``iptables-restore`` reads (see :meth:`restore_input`)."""
+        return self.restore_input(prior)
 
     def revert_script(self, prior: Mapping[str, Any]) -> str:
         """Remove the jumps to this fault's chains and the chains themselves."""
