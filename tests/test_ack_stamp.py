@@ -136,7 +136,7 @@ def test_ack_command_records_the_moment_it_was_started(tmp_path: Path) -> None:
     book = StepBook(load_playbook(PLAYBOOK), Journal(run_dir / JOURNAL_NAME, clock), clock)
     inbox = AckInbox(run_dir, book)
     write_owner(run_dir)
-    book.start_impact(clock.now())
+    book.start_impact(clock.now() - 1.0)  # the fault took effect a second ago
     inbox.start()
     try:
         started = time.time()
@@ -193,3 +193,14 @@ def test_write_ack_carries_the_claim(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     path = write_ack(tmp_path, Ack("msp.acknowledge", "alex", claimed_at=123.5))
     assert '"claimed_at": 123.5' in path.read_text()
+
+
+def test_a_claim_within_the_clock_grain_of_impact_counts_at_impact(tmp_path: Path) -> None:
+    clock = FakeClock()
+    steps = StepBook(load_playbook(PLAYBOOK), Journal(tmp_path / JOURNAL_NAME, clock), clock)
+    clock.advance(10)
+    steps.start_impact(clock.now())
+    clock.advance(0.5)
+    assert steps.record(Ack("msp.acknowledge", "alex", claimed_at=_epoch(clock, 9.99)))
+    (rec,) = [r for r in records(tmp_path) if r["type"] == RecordType.STEP_RECORDED]
+    assert rec["data"]["stamp"] == "client" and rec["data"]["acted_t"] == pytest.approx(10.0)

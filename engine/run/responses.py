@@ -27,7 +27,7 @@ from engine.errors import InputError
 from engine.model.types import Participant, Playbook, ResponseStep
 from engine.record.journal import Journal
 from engine.record.records import RecordType
-from engine.run.stamps import decide_stamp
+from engine.run.stamps import CLOCK_GRAIN_S, decide_stamp
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +119,9 @@ class StepBook:
         acted_t = now - (received - decision.at)
         fields: dict[str, Any] = {"claimed_at": iso(datetime.fromtimestamp(ack.claimed_at, UTC))}
         if decision.source == "client" and self._anchor is not None and acted_t < self._anchor:
-            return {**fields, "stamp": "receipt", "stamp_reason": "client stamp is before impact start"}
+            if acted_t < self._anchor - CLOCK_GRAIN_S:
+                return {**fields, "stamp": "receipt", "stamp_reason": "client stamp is before impact start"}
+            acted_t = self._anchor  # within the clocks' grain of it: the impact start itself
         if decision.source == "client":
             return {**fields, "stamp": "client", "acted_t": round(acted_t, 6)}
         return {**fields, "stamp": "receipt", "stamp_reason": decision.reason}
