@@ -3,9 +3,11 @@
     python -m benchmarks                 # everything (~10 minutes on 2 cores)
     python -m benchmarks --quick         # fewer repetitions, smaller fan-out (< 1 minute)
     python -m benchmarks --only latency --only fanout
+    python -m benchmarks --only light    # validate and ack vs Chaos Toolkit; needs no lab
     python -m benchmarks --out results.json
 
-Families: latency, fanout, fidelity, overhead, memory. Results go to
+Families: latency, fanout, fidelity, overhead, memory, light. Figures with a Chaos Toolkit
+twin are also printed side by side with their ratio (``benchmarks/sidebyside.py``). Results go to
 ``benchmarks/results/latest.json`` (git-ignored) unless ``--out`` says otherwise.
 Benchmarks measure; they never fail a build. The exit code is 0 unless a family crashed.
 """
@@ -25,10 +27,13 @@ import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from benchmarks.common import BENCH_DIR, BenchLab, Report, bench_lab, machine, versions
+from benchmarks.common import BENCH_DIR, Report, bench_lab, machine, versions
+from benchmarks.sidebyside import side_by_side
 
-FAMILIES = ("latency", "fanout", "fidelity", "overhead", "memory")
+FAMILIES = ("latency", "fanout", "fidelity", "overhead", "memory", "light")
+NO_LAB = frozenset({"light"})  # families that need no Docker lab
 DEFAULT_OUT = BENCH_DIR / "results" / "latest.json"
 
 
@@ -41,7 +46,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _runner(name: str) -> Callable[[Report, BenchLab, bool], None]:
+def _runner(name: str) -> Callable[[Report, Any, bool], None]:
     if name == "latency":
         from benchmarks import latency
 
@@ -54,6 +59,10 @@ def _runner(name: str) -> Callable[[Report, BenchLab, bool], None]:
         from benchmarks import fidelity
 
         return lambda report, lab, quick: fidelity.run(report, lab, quick)
+    if name == "light":
+        from benchmarks import light
+
+        return lambda report, lab, quick: light.run(report, quick)
     if name == "overhead":
         from benchmarks import overhead
 
@@ -71,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(quick=args.quick)
     started = time.monotonic()
     timings: dict[str, float] = {}
-    with _private_tmp(), bench_lab() as lab:
+    needs_lab = bool(set(families) - NO_LAB) or args.profile
+    with _private_tmp(), bench_lab() if needs_lab else contextlib.nullcontext() as lab:
         for name in families:
             t = time.monotonic()
             print(f"bench: {name}…", file=sys.stderr, flush=True)
@@ -143,6 +153,7 @@ def render_table(payload: dict[str, object]) -> str:
             f"{fig['family']:9} {fig['name'][:52]:52} {stats['n']:>4} "
             f"{_num(stats['median'], fig['unit']):>10} {_num(stats['p95'], fig['unit']):>10}  {goal}"
         )
+    lines += side_by_side(figures)
     notes = payload.get("notes") or []
     assert isinstance(notes, list)
     lines += ["", *[f"note: {n}" for n in notes]]

@@ -29,9 +29,10 @@ from engine import testing
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
-LAB_NAME = "bench"
-HOST_PREFIX = "bbench"
-HOST_OCTET = 90
+# Settable, so two benchmark sessions on one machine never share a lab (like the tests' variables).
+LAB_NAME = os.environ.get("BCDRILL_BENCH_LAB", "bench")
+HOST_PREFIX = os.environ.get("BCDRILL_BENCH_SSH_PREFIX", "bbench")
+HOST_OCTET = int(os.environ.get("BCDRILL_BENCH_SSH_OCTET", "90"))
 CTK_VENV = BENCH_DIR / ".venv-ctk"
 
 

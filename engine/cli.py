@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine import logsetup
+from engine.clock import INVOKED_AT  # the moment the person pressed Enter (process start)
 from engine.errors import DrillError, InputError
 from engine.home import runs_dir
 from engine.record.records import RecordType
@@ -318,8 +319,10 @@ def ack(
     ] = None,
     runs: RunsOption = None,
 ) -> None:
-    """Record that a response step was done, into a live run (the engine stamps the time).
+    """Record that a response step was done, into a live run.
 
+    The ack carries the moment this command was started; the engine counts that moment when it
+    lies within the transit window, else its own receipt time (the journal says why).
     With ``--token-env`` the ack goes through the run's drill desk as you (from any machine that
     can reach it); without, it is handed over locally by a controller on the engine's machine.
     """
@@ -337,9 +340,10 @@ def ack(
     if token_env:
         from engine.web import post_ack_to_desk
 
-        out.print(post_ack_to_desk(run_dir, os.environ.get(token_env, ""), key, note), markup=False)
+        answer = post_ack_to_desk(run_dir, os.environ.get(token_env, ""), key, note, claimed_at=INVOKED_AT)
+        out.print(answer, markup=False)
         return
-    write_ack(run_dir, Ack(key, by, "ack", note))
+    write_ack(run_dir, Ack(key, by, "ack", note, claimed_at=INVOKED_AT))
     out.print(f"ack for {key} by {by} handed to run {run_dir.name}", markup=False)
 
 
@@ -509,32 +513,20 @@ def demo(
 # ---------------------------------------------------------------- entry point
 
 
-def _add_plugin_commands() -> None:
+def _add_plugin_commands(argv: list[str]) -> None:
+    from engine.command_plugins import load_command_plugins
     from engine.errors import RegistrationError
-    from engine.plugins import COMMANDS
 
     try:
-        for _name, register in COMMANDS.items():
-            register(app)
+        load_command_plugins(app, argv)  # only the plugin owning the command asked for
     except RegistrationError as exc:  # a broken plugin must not take the core commands down
         err.print(f"bcdrill: warning: {exc}", markup=False)
-
-
-def _is_builtin_command(argv: list[str]) -> bool:
-    """True when the first word names a command of this module (help lists everything)."""
-    words = [a for a in argv if not a.startswith("-")]
-    if not words or "--help" in argv or "-h" in argv:
-        return False
-    builtin = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    builtin |= {g.name for g in app.registered_groups if g.name}
-    return words[0] in builtin
 
 
 def main() -> None:
     """Console entry point: map every bcdrill error to its exit code and a one-line message."""
     try:
-        if not _is_builtin_command(sys.argv[1:]):
-            _add_plugin_commands()  # ~0.5 s of imports a built-in command does not need
+        _add_plugin_commands(sys.argv[1:])
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -76,3 +77,33 @@ class FakeClock:
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds and a ``Z``: the one format journals and reports use."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- when this process started
+# A person's ``bcdrill ack`` claims the moment they pressed Enter as "done at". A CLI process
+# spends 200–400 ms importing before it can do anything (NOTES.md), so that moment is taken
+# from the kernel — when the process was created — not from whenever Python reads the clock.
+
+
+def process_started_at(pid: int | str = "self") -> float | None:
+    """UTC epoch seconds at which process ``pid`` was created, or None where unknown.
+
+    ``/proc/<pid>/stat`` gives the start in clock ticks since boot (10 ms here); the boot
+    clock now minus that age is the start on the wall clock, to within one tick.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        ticks = int(stat.rsplit(b")", 1)[1].split()[19])  # field 22, counted after "comm)"
+        hertz = os.sysconf("SC_CLK_TCK")
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / hertz
+        now = time.time()
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    if not 0 <= age < 3600:  # a nonsense reading: better no claim than a wrong one
+        return None
+    return now - age
+
+
+# Read once, on first import (the command line imports this before typer, rich and the rest).
+INVOKED_AT: float = process_started_at() or time.time()

@@ -18,7 +18,8 @@ behind a reverse proxy (nginx, Caddy, a load balancer) that terminates TLS. Two 
 
 The desk (package ``drills``) writes its URL to ``<run>/desk.json`` while it runs. The engine
 only speaks its documented HTTP contract: ``POST {url}/api/ack`` with a Bearer token and JSON
-``{step, note}``; 2xx = recorded, 409 = refused with a reason, anything else = not accepted.
+``{step, note, claimed_at}`` (``claimed_at``: UTC epoch seconds the person acted); 2xx =
+recorded, 409 = refused with a reason, anything else = not accepted.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from engine.errors import InputError
 TIMEOUT_S = 5.0
 
 
-def post_ack_to_desk(run_dir: Path, token: str, step: str, note: str = "") -> str:
+def post_ack_to_desk(
+    run_dir: Path, token: str, step: str, note: str = "", claimed_at: float | None = None
+) -> str:
     """Post one ack; return the desk's answer as a sentence, raise :class:`InputError` if refused."""
     if not token:
         raise InputError("the --token-env variable is empty or unset")
@@ -48,7 +51,7 @@ def post_ack_to_desk(run_dir: Path, token: str, step: str, note: str = "") -> st
         raise InputError(f"run {run_dir.name} has no drill desk running") from exc
     request = urllib.request.Request(  # noqa: S310 - the run's own desk URL
         f"{url}/api/ack",
-        data=json.dumps({"step": step, "note": note}).encode(),
+        data=json.dumps({"step": step, "note": note, "claimed_at": claimed_at}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )

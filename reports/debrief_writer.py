@@ -183,6 +183,9 @@ def debrief_of_run(run_dir: Path, runs_root: Path | None = None) -> Debrief:
 def _write_outputs(run_dir: Path, debrief: Debrief, options: RenderOptions) -> list[str]:
     written: list[str] = []
     for fmt, name in OUTPUTS:
+        if fmt == "pdf":  # off the critical path, from the debrief.json written just before
+            _start_pdf(run_dir, name, written)
+            continue
         try:
             write_bytes_atomically(run_dir / name, render_bytes(debrief, fmt, options))
         except DrillError as exc:
@@ -192,6 +195,20 @@ def _write_outputs(run_dir: Path, debrief: Debrief, options: RenderOptions) -> l
             continue
         written.append(name)
     return written
+
+
+def _start_pdf(run_dir: Path, name: str, written: list[str]) -> None:
+    from reports.pdf_later import start_pdf
+
+    try:
+        mode = start_pdf(run_dir)
+    except (DrillError, OSError) as exc:
+        log.warning("debrief.output_skipped", file=name, reason=str(exc))
+        return
+    if mode == "inline":
+        written.append(name)
+    elif mode == "background":
+        written.append(f"{name} (rendering)")
 
 
 def write_debrief(run_dir: Path) -> dict[str, Any]:

@@ -32,6 +32,9 @@ def session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BCDRILL_HOME", str(home))
         mp.delenv("BCDRILL_RUNS", raising=False)
+        # Run folders complete (PDF included) when a command returns, so tests that read them
+        # never race the background render; tests/test_pdf_later.py covers the background mode.
+        mp.setenv("BCDRILL_PDF", "inline")
         yield {"BCDRILL_HOME": str(home)}
 
 

@@ -46,6 +46,8 @@ def http_status(host: LabHost, timeout: float = 1.0) -> str:
         return f"error {exc.reason}"
     except TimeoutError:
         return "timeout"
+    except ConnectionError as exc:  # reset mid-answer: the service is going down right now
+        return f"error {exc}"
 
 
 def tcp_refused(host: LabHost, port: int) -> bool:

@@ -10,6 +10,9 @@ Routes:
 * ``POST /desk/observe`` / ``POST /desk/rate`` — evaluators' observations and HSEEP ratings;
 * ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note", "choice"}``;
 * ``GET /api/messages`` — the injects sent to the bearer, in their language;
+* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}`` and
+  optionally ``"claimed_at"`` (UTC epoch seconds the person acted; the engine uses it only
+  inside the transit window, see :mod:`engine.run.stamps`);
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
 
 Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
@@ -21,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from drills.desk.evaluation import RATINGS, is_evaluator, observe, rate, timeline
 from drills.desk.locale import language_of, words
 from drills.desk.participants import Holder
-from drills.desk.recording import DeskRecorder, Outcome
+from drills.desk.recording import Claim, DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier, correlation_code
 from engine.model.durations import format_duration
@@ -47,6 +52,7 @@ COOKIE = "bcdrill_desk"
 MAX_BODY = 64 * 1024
 MAX_FORM_FIELDS = 10  # the done form has three (csrf, step, note)
 NOT_FOUND_FLOOR_S = 0.03  # every 404 takes at least this long, whatever failed
+_EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")  # a claimed "done at" in a form field
 SECURITY_HEADERS = security_headers(form_action="'self'")
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -204,6 +210,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
 
     @app.post("/desk/ack")
     async def done(request: Request) -> Response:
+        received = time.time()
         session = _session(desk, request)
         body = await _body(request)
         if session is None or body is None:
@@ -211,7 +218,8 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         form = _parse_form(body)
         if form is None or not csrf_ok(session, form.get("csrf", "")):
             return not_found()
-        outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk")
+        claim = _claim(form.get("claimed_at"), received)
+        outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk", claim)
         if outcome.status == "forbidden":
             return not_found()
         session.flash.append(_flash(outcome, _language(desk, session.holder)))
@@ -352,9 +360,20 @@ def _flash(outcome: Outcome, language: str = "en") -> str:
     return t["not_recorded"].format(reason=outcome.reason)
 
 
-async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str) -> Outcome:
+async def _ack(
+    desk: Desk, holder: Holder, step: str, note: str, source: str, claim: Claim | None = None
+) -> Outcome:
     # Recording fsyncs the journal: keep it off the event loop.
-    return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source)
+    return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source, claim)
+
+
+def _claim(value: Any, received: float) -> Claim | None:
+    """The client's "done at" stamp (epoch seconds, a number or its text), sent at ``received``."""
+    if isinstance(value, str) and _EPOCH.fullmatch(value):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return Claim(float(value), received)
 
 
 # ---------------------------------------------------------------- API and webhooks
@@ -363,6 +382,7 @@ async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str) ->
 def _add_api_routes(app: FastAPI, desk: Desk) -> None:
     @app.post("/api/ack")
     async def api_ack(request: Request) -> Response:
+        received = time.time()
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
         if not desk.by_token.allow(_token_key(token)):
@@ -373,12 +393,13 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         if holder is None or data is None or not isinstance(data.get("step"), str):
             return not_found()
         note = str(data.get("note") or "")
+        claim = _claim(data.get("claimed_at"), received)
         if isinstance(data.get("choice"), str):
             outcome = await asyncio.to_thread(
                 desk.recorder.decide, holder, data["step"], data["choice"], note, "ack"
             )
         else:
-            outcome = await _ack(desk, holder, data["step"], note, "ack")
+            outcome = await _ack(desk, holder, data["step"], note, "ack", claim)
         return _outcome_response(outcome)
 
     @app.get("/api/messages")

@@ -38,6 +38,14 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """The moment a person says they acted (their client's clock) and when the desk got it."""
+
+    at: float  # UTC epoch seconds
+    received: float  # UTC epoch seconds, the desk's clock at the request's arrival
+
+
+@dataclass(frozen=True)
 class StepView:
     """One step as the desk page shows it."""
 
@@ -192,12 +200,24 @@ class DeskRecorder:
 
     # ---------------------------------------------------------------- recording
 
-    def ack(self, holder: Holder, step: str, note: str, source: str) -> Outcome:
-        """Record ``step`` for ``holder``; forbidden when it is not theirs to record."""
+    def ack(self, holder: Holder, step: str, note: str, source: str, claim: Claim | None = None) -> Outcome:
+        """Record ``step`` for ``holder``; forbidden when it is not theirs to record.
+
+        With a ``claim`` the engine may count the person's own moment (inside the transit
+        window; otherwise its receipt time, and the journal says why).
+        """
         key = self.step_key(holder, step)
         if key is None:
             return Outcome("forbidden")
-        return self._record(Ack(key, by=holder.name, source=source, note=clean_note(note)))
+        ack = Ack(
+            key,
+            by=holder.name,
+            source=source,
+            note=clean_note(note),
+            claimed_at=claim.at if claim else None,
+            sent_at=claim.received if claim else None,
+        )
+        return self._record(ack)
 
     def webhook(self, delivery: Delivery) -> Outcome:
         """Record the hook's step when the payload matches this run; ignore it otherwise."""
@@ -272,7 +292,8 @@ class DeskRecorder:
 
     def _view(self, step: ResponseStep, anchor: float | None, record: dict[str, Any] | None) -> StepView:
         data = record["data"] if record else {}
-        elapsed = float(record["t"]) - anchor if record and anchor is not None else None
+        acted = record["data"].get("acted_t", record["t"]) if record else None
+        elapsed = float(acted) - anchor if acted is not None and anchor is not None else None
         return StepView(
             key=step.key,
             title=step.title,

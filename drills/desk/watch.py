@@ -126,7 +126,9 @@ class WatchState:
     def _on_step_recorded(self, data: dict[str, Any], t: float) -> None:
         line = self.steps.get(data.get("step", ""))
         if line is not None:
-            line.recorded_t, line.by, line.source = t, str(data.get("by", "")), str(data.get("source", ""))
+            acted = data.get("acted_t")  # the client's stamp, when the engine accepted it
+            line.recorded_t = float(acted) if isinstance(acted, int | float) else t
+            line.by, line.source = str(data.get("by", "")), str(data.get("source", ""))
             line.out_of_order = bool(data.get("out_of_order"))
 
     def _on_step_rejected(self, _data: dict[str, Any], _t: float) -> None:

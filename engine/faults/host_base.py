@@ -5,8 +5,12 @@ A host fault is a :class:`HostFault` subclass that gives four small hooks: ``rea
 text built only from constants and :func:`shlex.join`/:func:`shlex.quote`, idempotent) and
 ``reverted`` (verification). The base class does the rest:
 
-* ``capture`` stores the subclass's prior state plus how the dead-man timer is armed;
-* ``inject`` arms the **dead-man timer on the target** first, then runs the inject commands;
+* ``capture`` stores the subclass's prior state plus how the dead-man timer is armed; a
+  subclass whose prior state follows from the environment alone (``local_state``) costs no
+  round trip here, and the timer's kind (systemd or setsid) is decided on the target at arming;
+* ``inject`` arms the **dead-man timer on the target**, then runs the inject commands — one
+  round trip; an ``atomic_inject`` subclass (all or nothing, e.g. ``iptables-restore``) that
+  fails disarms at once, because nothing was applied;
 * ``revert`` runs the revert script, then disarms the timer; running it twice is harmless;
 * ``is_reverted`` checks the subclass's verification and that no timer is left.
 
@@ -53,7 +57,6 @@ from engine.faults.target_clock import (
     measure_offset,
     parse_unix,
 )
-from engine.transports.ssh import UnexpectedExit
 
 if TYPE_CHECKING:
     from engine.model.types import SshHost
@@ -79,12 +82,10 @@ sleep "$2"
 rm -f "$1"
 sh -c "$3"
 """
-# $1 the deadman script, $2 pidfile, $3 TTL, $4 revert script: start it in its own session
-# (it outlives the SSH channel) and record its pid at once — no waiting for it to start.
-_ARM_SCRIPT = """setsid sh -c "$1" bcdrill-deadman "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
-echo $! > "$2.tmp" && mv -f "$2.tmp" "$2"
-"""
-# Exit codes of the one-round-trip inject script, to tell arming from injecting failures.
+# Here-document delimiter for an inject command's input (``inject_stdin``).
+_STDIN_END = "BCDRILL_INPUT_END"
+# Exit codes of the one-round-trip inject script, to tell refusing, arming and injecting apart.
+_REFUSED = 96  # an atomic inject failed: nothing applied, timer disarmed
 _ARM_FAILED = 97
 _INJECT_FAILED = 98
 _DISARM_SCRIPT = """if [ -f "$1" ]; then
@@ -94,14 +95,14 @@ _DISARM_SCRIPT = """if [ -f "$1" ]; then
 fi
 exit 0
 """
-_DETECT_SCRIPT = """if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
-    init=$(readlink /proc/1/ns/net 2>/dev/null)
-    if [ -n "$init" ] && [ "$init" = "$(readlink /proc/self/ns/net)" ]; then
-        echo systemd; exit 0
-    fi
-fi
-echo setsid
-"""
+# Is the dead-man timer a systemd timer here? Only on a systemd host, in the init network
+# namespace (elsewhere systemd would revert in the wrong namespace). One shell condition,
+# cheapest test first: a host without systemd spends no process on it.
+_SYSTEMD_HERE = (
+    "[ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1 && "
+    '_init=$(readlink /proc/1/ns/net 2>/dev/null) && [ -n "$_init" ] && '
+    '[ "$_init" = "$(readlink /proc/self/ns/net)" ]'
+)
 
 
 def host_params_schema(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -202,6 +203,21 @@ class HostFault(FaultAction):
         """The prior state this fault needs to revert (read-only). JSON-able."""
         return {}
 
+    def local_state(self, host: SshHost) -> dict[str, Any] | None:
+        """The prior state when the environment alone tells it (no round trip); None: read it."""
+        return None
+
+    # True when the inject commands apply all or nothing: a failure then disarms the timer.
+    atomic_inject: ClassVar[bool] = False
+
+    def inject_stdin(self, prior: Mapping[str, Any]) -> str | None:
+        """Text fed to the (single) inject command's standard input, in the same round trip."""
+        return None
+
+    def refused_error(self, exc: TransportError) -> InjectionError:
+        """The error raised when an atomic inject failed (subclasses say what to do)."""
+        return InjectionError(f"{self._what()}: the target refused the fault, nothing applied: {exc}")
+
     @abstractmethod
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
         """The argv lists that apply the fault, run in order."""
@@ -249,6 +265,9 @@ class HostFault(FaultAction):
 
     def _plan(self, prior: Mapping[str, Any]) -> FaultPlan:
         inject = " && ".join(shlex.join(argv) for argv in self.inject_commands(prior))
+        stdin = self.inject_stdin(prior)
+        if stdin is not None:
+            inject += " with input: " + "; ".join(line for line in stdin.splitlines() if line)
         return FaultPlan(
             fault_id=self.fault_id,
             action=self.name,
@@ -258,16 +277,21 @@ class HostFault(FaultAction):
         )
 
     def capture(self, transports: Transports) -> dict[str, Any]:
-        """Read the prior state and decide how the dead-man timer will be armed."""
+        """The prior state (read from the target unless ``local_state`` knows it) and the timer.
+
+        The timer's kind is ``auto``: the arming script picks systemd or setsid on the target,
+        and disarming handles both, so capture needs no detection round trip.
+        """
         ssh, host = self._connection(transports)
-        try:
-            state = self.read_state(ssh, host)
-            mode = ssh.run(["sh", "-c", _DETECT_SCRIPT]).stdout.strip()
-        except TransportError as exc:
-            raise InjectionError(f"{self._what()}: cannot read the prior state: {exc}") from exc
-        self._clock = measure_offset(ssh)
+        state = self.local_state(host)
+        if state is None:
+            try:
+                state = self.read_state(ssh, host)
+            except TransportError as exc:
+                raise InjectionError(f"{self._what()}: cannot read the prior state: {exc}") from exc
+        self._clock = measure_offset(ssh)  # the target's clock, for its own moment of inject
         state["deadman"] = {
-            "mode": "systemd" if mode == "systemd" else "setsid",
+            "mode": "auto",
             "name": self.deadman_name,
             "pidfile": f"{TARGET_RUNTIME_DIR}/{self.deadman_name}.pid",
             "ttl_s": self.deadman_ttl_s,
@@ -276,14 +300,28 @@ class HostFault(FaultAction):
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Arm the dead-man timer, then apply the fault — in one round trip to the host."""
+        from engine.transports.ssh import UnexpectedExit  # paramiko: only when a fault is injected
+
         ssh, host = self._connection(transports)
         self.check_before_inject(ssh, prior)
         steps = [f"{self._arm_command(prior)} || exit {_ARM_FAILED}"]
-        steps += [f"{shlex.join(argv)} || exit {_INJECT_FAILED}" for argv in self.inject_commands(prior)]
+        on_failure = f"exit {_INJECT_FAILED}"
+        if self.atomic_inject:
+            disarm = shlex.join(["sh", "-c", self._disarm_text(prior)])
+            on_failure = f"{{ {disarm}; exit {_REFUSED}; }}"
+        commands = [shlex.join(argv) for argv in self.inject_commands(prior)]
+        stdin = self.inject_stdin(prior)
+        heredoc = f" <<'{_STDIN_END}'" if stdin is not None else ""
+        steps += [f"{command} || {on_failure}" for command in commands[:-1]]
+        steps += [f"{command}{heredoc} || {on_failure}" for command in commands[-1:]]
+        if stdin is not None and commands:  # the last command reads it: no extra shell, no pipe
+            steps.append(f"{stdin.rstrip()}\n{_STDIN_END}")
         steps.append(CLOCK_COMMAND)  # the target's own moment, in the same round trip
         try:
             result = ssh.run(["sh", "-c", "\n".join(steps)])
         except UnexpectedExit as exc:
+            if exc.result.exit_code == _REFUSED:
+                raise self.refused_error(exc) from exc
             if exc.result.exit_code == _ARM_FAILED:
                 raise InjectionError(f"{self._what()}: cannot arm the dead-man timer: {exc}") from exc
             raise self.injection_error(exc) from exc
@@ -348,12 +386,28 @@ class HostFault(FaultAction):
         deadman = prior["deadman"]
         ttl = f"{float(deadman['ttl_s']):g}"
         script = self.revert_script(prior)
+        timer = [f"--unit={deadman['name']}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
+        systemd = shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
+        setsid = self._setsid_arm(deadman["pidfile"], ttl, script)
         if deadman["mode"] == "systemd":
-            unit = deadman["name"]
-            timer = [f"--unit={unit}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
-            return shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
-        pidfile = deadman["pidfile"]
-        return shlex.join(["sh", "-c", _ARM_SCRIPT, "sh", _DEADMAN_SCRIPT, pidfile, ttl, script])
+            return systemd
+        if deadman["mode"] == "setsid":
+            return setsid
+        return f"if {_SYSTEMD_HERE}; then {systemd}; else {setsid}; fi"
+
+    @staticmethod
+    def _setsid_arm(pidfile: str, ttl: str, script: str) -> str:
+        """Start the timer in its own session (it outlives the SSH channel), its pid recorded at
+        once, run by the inject script's own shell (no extra process). A timer already armed for
+        the same fault on this host means an earlier run was not reverted: refuse rather than
+        orphan it (systemd-run refuses a duplicate unit the same way)."""
+        q = shlex.quote(pidfile)
+        busy = shlex.quote(f"dead-man timer {pidfile} is already armed")
+        start = shlex.join(["setsid", "sh", "-c", _DEADMAN_SCRIPT, "bcdrill-deadman", pidfile, ttl, script])
+        return (
+            f"if [ -e {q} ]; then echo {busy} >&2; false; "
+            f"else {start} </dev/null >/dev/null 2>&1 & echo $! > {q}; fi"
+        )
 
     def _disarm(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
         ssh.run(["sh", "-c", self._disarm_text(prior)])
@@ -362,21 +416,25 @@ class HostFault(FaultAction):
         deadman = prior.get("deadman")
         if not deadman:
             return ""
+        unit = shlex.quote(deadman["name"])
+        systemd = (
+            f"\nsystemctl stop {unit}.timer >/dev/null 2>&1; "
+            f"systemctl reset-failed {unit}.service >/dev/null 2>&1; true"
+        )
+        setsid = f"\nset -- {shlex.quote(deadman['pidfile'])}\n{_DISARM_SCRIPT}"
         if deadman["mode"] == "systemd":
-            unit = shlex.quote(deadman["name"])
-            return (
-                f"\nsystemctl stop {unit}.timer >/dev/null 2>&1; "
-                f"systemctl reset-failed {unit}.service >/dev/null 2>&1; true"
-            )
-        return f"\nset -- {shlex.quote(deadman['pidfile'])}\n{_DISARM_SCRIPT}"
+            return systemd
+        if deadman["mode"] == "setsid":
+            return setsid
+        return systemd + setsid  # auto: whichever was armed (the setsid part ends with exit 0)
 
     def deadman_armed(self, ssh: SshTransport, prior: Mapping[str, Any]) -> bool:
         """True while the target still holds this fault's dead-man timer."""
         deadman = prior.get("deadman")
         if not deadman:
             return False
-        if deadman["mode"] == "systemd":
-            check = ["systemctl", "is-active", "--quiet", f"{deadman['name']}.timer"]
-            return ssh.run(check, check=False).exit_code == 0
-        probe = 'test -f "$1" && pgrep -g "$(cat "$1")" -r R,S,D,T,t >/dev/null'
-        return ssh.run(["sh", "-c", probe, "sh", deadman["pidfile"]], check=False).exit_code == 0
+        systemd = 'systemctl is-active --quiet "$2.timer" 2>/dev/null'
+        setsid = 'test -f "$1" && pgrep -g "$(cat "$1")" -r R,S,D,T,t >/dev/null'
+        probe = {"systemd": systemd, "setsid": setsid}.get(deadman["mode"], f"{{ {setsid}; }} || {systemd}")
+        argv = ["sh", "-c", probe, "sh", deadman["pidfile"], deadman["name"]]
+        return ssh.run(argv, check=False).exit_code == 0

@@ -3,6 +3,10 @@
 Each fault creates its own chains ``BCD-<fault>-<hash>-I`` / ``-O`` and jumps to them from the
 top of ``INPUT`` / ``OUTPUT``. Revert removes exactly those jumps and chains, nothing else, so
 foreign rules are untouched. IPv4 only (``iptables``).
+
+The prior state follows from the environment (the engine's SSH port), so the fault is one round
+trip: the dead-man timer, then one ``iptables-restore --noflush`` that creates the chains (``-N``:
+it fails if they exist already), fills them and jumps to them — all or nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from engine.errors import InjectionError, InputError
+from engine.errors import InjectionError, InputError, TransportError
 from engine.faults.host_base import HostFault, host_params_schema
 
 if TYPE_CHECKING:
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
     from engine.transports.ssh import SshTransport
 
 _HOOKS = {"I": "INPUT", "O": "OUTPUT"}
+# What an iptables-restore word may hold: rule words are ports, addresses, chain and module names.
+_RESTORE_WORD = re.compile(r"^[A-Za-z0-9_.:/,-]+$")
 # $@ = the fault's chains. Removes every jump to them, then the chains; absent ones are skipped.
 _REMOVE_CHAINS = """for chain in "$@"; do
     for hook in INPUT OUTPUT FORWARD; do
@@ -34,6 +40,14 @@ _REMOVE_CHAINS = """for chain in "$@"; do
     fi
 done
 """
+
+
+def _restore_line(words: list[str]) -> str:
+    """One ``iptables-restore`` line; a word it could misread (space, quote) is refused."""
+    bad = [w for w in words if not _RESTORE_WORD.match(w)]
+    if bad:
+        raise InputError(f"iptables rule word {bad[0]!r} is not allowed (letters, digits and _.:/,- only)")
+    return " ".join(words)
 
 
 def chain_name(fault_id: str, direction: str) -> str:
@@ -61,31 +75,57 @@ class _ChainFault(HostFault):
         """This fault's chain names."""
         return [chain_name(self.fault_id, d) for d in self.directions()]
 
+    def local_state(self, host: SshHost) -> dict[str, Any] | None:
+        """The SSH port the engine uses: known from the environment, no round trip."""
+        return {"ssh_port": host.port, "chains_present": []}
+
     def read_state(self, ssh: SshTransport, host: SshHost) -> dict[str, Any]:
-        """The SSH port the engine uses, and whether our chains already exist."""
+        """The SSH port the engine uses, and whether our chains already exist (not used by capture)."""
         listing = ssh.run(["iptables", "-w", "-S"]).stdout
         present = [c for c in self.chains() if f"-N {c}\n" in listing + "\n"]
         return {"ssh_port": host.port, "chains_present": present}
 
     def check_before_inject(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
-        """Refuse when the chains exist already (another run of the same fault id?)."""
+        """Refuse when the chains are known to exist already (another run of the same fault id?)."""
         if prior["chains_present"]:
-            raise InjectionError(
-                f"{self._what()}: iptables chains {prior['chains_present']!r} already exist; "
-                "revert the earlier fault first"
-            )
+            raise self._chains_exist(repr(prior["chains_present"]))
+
+    atomic_inject: ClassVar[bool] = True  # iptables-restore commits all or nothing
+
+    def refused_error(self, exc: TransportError) -> InjectionError:
+        """Nothing applied: most likely the chains exist (an earlier run was not reverted)."""
+        from engine.transports.ssh import UnexpectedExit
+
+        detail = exc.result.stderr.strip() if isinstance(exc, UnexpectedExit) else str(exc)
+        return InjectionError(
+            f"{self._what()}: iptables-restore applied nothing ({detail}); if chains "
+            f"{self.chains()!r} already exist, revert the earlier fault first"
+        )
+
+    def _chains_exist(self, which: str) -> InjectionError:
+        return InjectionError(
+            f"{self._what()}: iptables chains {which} already exist; revert the earlier fault first"
+        )
+
+    def restore_input(self, prior: Mapping[str, Any]) -> str:
+        """``iptables-restore`` text: declare each chain, fill it, jump to it from INPUT/OUTPUT."""
+        lines = ["*filter"]
+        lines += [_restore_line(["-N", chain_name(self.fault_id, d)]) for d in self.directions()]
+        for direction in self.directions():
+            chain = chain_name(self.fault_id, direction)
+            lines += [_restore_line(["-A", chain, *rule]) for rule in self.rules(direction, prior)]
+        for direction in self.directions():
+            jump = ["-I", _HOOKS[direction], "1", "-j", chain_name(self.fault_id, direction)]
+            lines.append(_restore_line(jump))
+        return "\n".join([*lines, "COMMIT", ""])
 
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
-        """Create each chain, fill it, then jump to it from the top of INPUT/OUTPUT."""
-        commands: list[list[str]] = []
-        for direction in self.directions():
-            chain = chain_name(self.fault_id, direction)
-            commands.append(["iptables", "-w", "-N", chain])
-            commands += [["iptables", "-w", "-A", chain, *r] for r in self.rules(direction, prior)]
-        for direction in self.directions():
-            chain = chain_name(self.fault_id, direction)
-            commands.append(["iptables", "-w", "-I", _HOOKS[direction], "1", "-j", chain])
-        return commands
+        """One ``iptables-restore --noflush``: chains, rules and jumps in one atomic commit."""
+        return [["iptables-restore", "-w", "--noflush"]]
+
+    def inject_stdin(self, prior: Mapping[str, Any]) -> str:
+        """What ``iptables-restore`` reads (see :meth:`restore_input`)."""
+        return self.restore_input(prior)
 
     def revert_script(self, prior: Mapping[str, Any]) -> str:
         """Remove the jumps to this fault's chains and the chains themselves."""
@@ -98,7 +138,7 @@ class _ChainFault(HostFault):
 
     def example_prior(self) -> dict[str, Any]:
         """The SSH port placeholder."""
-        return {"ssh_port": "<ssh port>", "chains_present": []}
+        return {"ssh_port": "SSH_PORT", "chains_present": []}  # placeholder: the host's SSH port
 
 
 class PortBlock(_ChainFault):

@@ -3,28 +3,32 @@
 :class:`StepBook` is the single place a step gets recorded (from an ack, a webhook or a probe
 transition). The :class:`AckInbox` is the durable local hand-off used by ``bcdrill ack`` and
 the simulated responders: a JSON file dropped atomically into ``<run>/inbox/``; the engine
-stamps it with its own receipt time when it picks it up.
+stamps it with its own receipt time when it picks it up, or with the client's stamp of the
+moment the person acted when that lies in the transit window (:mod:`engine.run.stamps`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
-from engine.clock import Clock
+from engine.clock import Clock, iso
 from engine.errors import InputError
 from engine.model.exercise import Exercise
 from engine.model.types import Participant, Playbook, ResponseStep, RunbookAction
 from engine.record.journal import Journal
 from engine.record.records import RecordType
+from engine.run.stamps import CLOCK_GRAIN_S, decide_stamp
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +45,10 @@ class Ack:
     note: str = ""
     observed_t: float | None = None  # when a probe-derived step became observable (run offset)
     choice: str = ""  # a decision step's chosen option (the note is the one-line rationale)
+    # UTC epoch seconds the person acted at, as their client says (None: no claim), and when
+    # the ack left the client as this side can tell (None: only the receipt is known).
+    claimed_at: float | None = None
+    sent_at: float | None = None
 
 
 class StepBook:
@@ -98,6 +106,7 @@ class StepBook:
                 return True
             if ack.step in self._recorded:
                 return False  # duplicates are idempotent
+            stamp = self._stamp(ack)
             record = self._journal.append(
                 RecordType.STEP_RECORDED,
                 step=ack.step,
@@ -108,8 +117,9 @@ class StepBook:
                 out_of_order=self._out_of_order(step),
                 **({} if ack.observed_t is None else {"observed_t": ack.observed_t}),
                 **({"choice": ack.choice} if ack.choice else {}),
+                **stamp,
             )
-            self._recorded[ack.step] = float(record["t"])
+            self._recorded[ack.step] = float(stamp.get("acted_t", record["t"]))
         return True
 
     def _updating(self, key: str) -> bool:
@@ -140,6 +150,23 @@ class StepBook:
             self._journal.append(RecordType.ENTRY_LOGGED, by=by, party=party, text=text)
         return live
 
+    def _stamp(self, ack: Ack) -> dict[str, Any]:
+        """The step's time fields: the client's stamp (``acted_t``) if believable, else why not."""
+        if ack.claimed_at is None:
+            return {}
+        now = self._clock.now()
+        received = self._clock.utc(now).timestamp()
+        decision = decide_stamp(ack.claimed_at, ack.sent_at, received)
+        acted_t = now - (received - decision.at)
+        fields: dict[str, Any] = {"claimed_at": iso(datetime.fromtimestamp(ack.claimed_at, UTC))}
+        if decision.source == "client" and self._anchor is not None and acted_t < self._anchor:
+            if acted_t < self._anchor - CLOCK_GRAIN_S:
+                return {**fields, "stamp": "receipt", "stamp_reason": "client stamp is before impact start"}
+            acted_t = self._anchor  # within the clocks' grain of it: the impact start itself
+        if decision.source == "client":
+            return {**fields, "stamp": "client", "acted_t": round(acted_t, 6)}
+        return {**fields, "stamp": "receipt", "stamp_reason": decision.reason}
+
     def _rejection(self, ack: Ack, step: ResponseStep | None) -> str:
         if step is None:
             return f"unknown step {ack.step!r} (known: {', '.join(sorted(self._steps))})"
@@ -166,17 +193,22 @@ class StepBook:
 
 
 def write_ack(run_dir: Path, ack: Ack) -> Path:
-    """Drop an ack into a live run's inbox atomically (what ``bcdrill ack`` does)."""
+    """Drop an ack into a live run's inbox atomically (what ``bcdrill ack`` does).
+
+    The file's modification time is the send moment the engine checks a client stamp against.
+    """
     inbox = run_dir / "inbox"
     if not inbox.is_dir():
         raise InputError(f"{run_dir} is not a live run folder (no inbox)")
     name = f"{secrets.token_hex(8)}.json"
     tmp = inbox / f".{name}.tmp"
     with open(tmp, "w") as handle:
-        json.dump(
-            {"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note, "choice": ack.choice},
-            handle,
-        )
+        document: dict[str, Any] = {"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note}
+        if ack.choice:
+            document["choice"] = ack.choice
+        if ack.claimed_at is not None:
+            document["claimed_at"] = ack.claimed_at
+        json.dump(document, handle)
         handle.flush()
         os.fsync(handle.fileno())
     final = inbox / name
@@ -228,7 +260,18 @@ def _read_ack(path: Path) -> Ack | None:
         data: dict[str, Any] = json.loads(path.read_text())
         note = str(data.get("note", ""))[:500]
         choice = str(data.get("choice", ""))[:64]
-        return Ack(str(data["step"]), str(data["by"]), str(data.get("source", "ack")), note, choice=choice)
+        claimed = data.get("claimed_at")
+        return Ack(
+            str(data["step"]),
+            str(data["by"]),
+            str(data.get("source", "ack")),
+            note,
+            choice=choice,
+            claimed_at=float(claimed)
+            if isinstance(claimed, int | float) and math.isfinite(claimed)
+            else None,
+            sent_at=path.stat().st_mtime_ns / 1e9,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("inbox.bad_ack", file=path.name)
         return None

@@ -351,6 +351,14 @@ class _Times:
         return self._start_t + (_parse_at(record) - self._start_at).total_seconds()
 
 
+def _acted_t(record: dict[str, Any], times: _Times) -> float:
+    """When a step was done: the client's stamp the engine accepted (``acted_t``), else the record's time."""
+    acted = record["data"].get("acted_t")
+    if isinstance(acted, int | float) and not isinstance(acted, bool) and not times.recovering(record):
+        return float(acted)
+    return times.of(record)
+
+
 def _parse_at(record: dict[str, Any]) -> datetime:
     try:
         return datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
@@ -426,7 +434,7 @@ def read_facts(contents: JournalContents) -> RunFacts:
     step_records = tuple(
         StepRecord(
             key=str(_need(r, "data", "step")),
-            t=_observed(r, times),
+            t=_acted_t(r, times),
             by=str(r["data"].get("by", "")),
             source=str(r["data"].get("source", "")),
         )

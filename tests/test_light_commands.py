@@ -1,0 +1,111 @@
+"""Light commands stay light: ``validate``, ``ack``, ``runs`` and ``report`` import neither Prefect
+nor the Docker SDK (nor paramiko, nor WeasyPrint), and only the command plugin that owns the
+command asked for is loaded.
+
+Each command runs in its own real process; what it imported is read from ``sys.modules`` at exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.command_plugins import command_word
+from reports.testing import ScriptedRun
+from tests.conftest import REPO
+
+# Run the real entry point, then write the names of the modules it imported.
+WRAPPER = """
+import atexit, json, sys
+target = sys.argv[1]
+atexit.register(lambda: json.dump(sorted(sys.modules), open(target, "w")))
+sys.argv = ["bcdrill", *sys.argv[2:]]
+from engine.cli import main
+main()
+"""
+HEAVY = ("prefect", "docker", "weasyprint", "paramiko")
+PLUGIN_MODULES = ("reports.commands", "drills.desk.commands", "drills.programme.commands")
+
+
+def imported(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``bcdrill ARGS`` in a fresh interpreter; its result and the top modules it imported."""
+    target = tmp_path / "modules.json"
+    result = subprocess.run(
+        [sys.executable, "-c", WRAPPER, str(target), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "BCDRILL_PDF": "off"},
+    )
+    return result, set(json.loads(target.read_text()))
+
+
+def assert_light(modules: set[str], allowed_plugin: str | None = None) -> None:
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert not heavy, f"imported {heavy[:5]}"
+    plugins = {m for m in PLUGIN_MODULES if m in modules}
+    assert plugins <= ({allowed_plugin} if allowed_plugin else set()), plugins
+
+
+@pytest.fixture
+def finished_run(tmp_path: Path) -> Path:
+    run_dir = tmp_path / "runs" / "20261129T000000Z-storefront-down-a1b2"
+    run_dir.mkdir(parents=True)
+    run = ScriptedRun(run_dir).start()
+    run.at(1).probe("web", "up")
+    run.at(10).inject("stop-web")
+    run.at(60).step("msp.acknowledge")
+    run.at(90).revert("stop-web").probe("web", "up").end()
+    return run_dir
+
+
+def test_validate_is_light(tmp_path: Path) -> None:
+    result, modules = imported(tmp_path, "validate", str(REPO / "playbooks" / "storefront-down.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert_light(modules)
+
+
+def test_runs_is_light(tmp_path: Path, finished_run: Path) -> None:
+    result, modules = imported(tmp_path, "runs", "--runs", str(finished_run.parent))
+    assert result.returncode == 0, result.stderr
+    assert finished_run.name[:20] in result.stdout
+    assert_light(modules)
+
+
+def test_report_loads_only_the_reports_plugin(tmp_path: Path, finished_run: Path) -> None:
+    result, modules = imported(tmp_path, "report", str(finished_run), "--format", "md")
+    assert result.returncode == 0, result.stderr
+    assert "Acknowledge" in result.stdout
+    assert_light(modules, allowed_plugin="reports.commands")
+
+
+def test_ack_is_light(tmp_path: Path, finished_run: Path) -> None:
+    (finished_run / "inbox").mkdir()
+    owner = {"pid": os.getpid(), "host": socket.gethostname()}  # this test plays the live engine
+    (finished_run / "owner.json").write_text(json.dumps(owner))
+    args = ("ack", finished_run.name, "msp.declare", "--by", "Alex", "--runs", str(finished_run.parent))
+    result, modules = imported(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert len(list((finished_run / "inbox").glob("*.json"))) == 1
+    assert_light(modules)
+
+
+def test_help_still_lists_every_plugin_command(tmp_path: Path) -> None:
+    result, modules = imported(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    for word in ("report", "watch", "schedule", "validate"):
+        assert word in result.stdout
+    assert set(PLUGIN_MODULES) <= modules
+
+
+def test_command_word() -> None:
+    assert command_word(["-v", "report", "x"]) == "report"
+    assert command_word(["report", "--help"]) is None
+    assert command_word([]) is None
