@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from engine.lab.services import _service_script
+from engine.lab.hosts import service_script
 from engine.record.runstore import pid_alive
 
 # A leader with two children that ignore nothing and never end by themselves (like the ledger writer).
@@ -22,7 +22,7 @@ def _group(pgid: int) -> list[int]:
 def test_stop_ends_every_member_of_the_service_group_under_dash(tmp_path: Path) -> None:
     pidfile = tmp_path / "svc.pid"
     script = tmp_path / "svc.sh"
-    script.write_text(_service_script(pidfile, _BODY))
+    script.write_text(service_script(pidfile, _BODY))
     script.chmod(0o755)
     assert Path("/bin/sh").resolve().name == "dash"  # the shell the lab's scripts run under
     started = subprocess.run(["/bin/sh", str(script), "start"], capture_output=True, text=True, timeout=30)

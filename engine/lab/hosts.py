@@ -363,31 +363,44 @@ def _kill_namespace(namespace: str) -> None:
 
 def _web_script(name: str, address: str, httpd: Path, root: Path) -> str:
     q = shlex.quote
+    start = (
+        f"setsid {q(str(httpd))} -f -p {q(address)}:80 -h {q(str(root / 'www'))} "
+        '</dev/null >/dev/null 2>&1 &\n    echo $! > "$pidfile"'
+    )
+    script = service_script(root / "run" / "web.pid", start, "ss -Hltn 'sport = :80' | grep -q .", "httpd")
+    return script.replace(
+        "#!/bin/sh\n", f"#!/bin/sh\n# web service of lab host {name}: busybox httpd on {address}:80\n", 1
+    )
+
+
+def service_script(pidfile: Path, start_body: str, ready: str = "running", command: str = "") -> str:
+    """A start|stop|status script for a process group whose leader's pid is in ``pidfile``.
+
+    ``ready`` is the shell test ``start`` waits for (by default: the leader runs); ``command``,
+    when given, is the leader's process name, checked so a recycled pid is not taken for it.
+    Stop ends the whole group (dash takes ``kill -s TERM -- -PGID``, not ``kill -TERM --
+    -PGID``), waits for it, then kills what is left. Liveness ignores zombies: this machine's
+    init may not reap orphans.
+    """
+    same = f'[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = {shlex.quote(command)} ] && ' if command else ""
     return f"""#!/bin/sh
-# web service of lab host {name}: busybox httpd on {address}:80 (start|stop|status)
-pidfile={q(str(root / "run" / "web.pid"))}
-# Alive and not a zombie (this machine's init may not reap orphans).
+pidfile={shlex.quote(str(pidfile))}
 alive() {{ grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$1/status"; }}
-running() {{
-    [ -f "$pidfile" ] || return 1
-    pid=$(cat "$pidfile")
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = httpd ] && alive "$pid"
-}}
+running() {{ [ -f "$pidfile" ] && pid=$(cat "$pidfile") && [ -n "$pid" ] && {same}alive "$pid"; }}
 case "$1" in
 start)
     running && exit 0
-    setsid {q(str(httpd))} -f -p {q(address)}:80 -h {q(str(root / "www"))} \\
-        </dev/null >/dev/null 2>&1 &
-    echo $! > "$pidfile"
+    {start_body}
     i=0
-    while [ $i -lt 100 ] && ! ss -Hltn 'sport = :80' | grep -q .; do sleep 0.02; i=$((i+1)); done
+    while [ $i -lt 100 ] && ! {{ {ready}; }}; do sleep 0.02; i=$((i+1)); done
     running
     ;;
 stop)
     if running; then
-        kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid"  # its group: httpd's CGI children too
+        kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid"
         i=0
-        while [ $i -lt 100 ] && alive "$pid"; do sleep 0.02; i=$((i+1)); done
+        while [ $i -lt 100 ] && pgrep -g "$pid" -r R,S,D,T,t >/dev/null 2>&1; do sleep 0.02; i=$((i+1)); done
+        kill -s KILL -- "-$pid" 2>/dev/null
     fi
     rm -f "$pidfile"
     ;;

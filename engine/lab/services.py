@@ -40,7 +40,7 @@ import structlog
 from docker.errors import NotFound
 
 from engine.errors import PreflightError
-from engine.lab.hosts import host_prefix
+from engine.lab.hosts import host_prefix, service_script
 from engine.web import free_port
 
 log = structlog.get_logger(__name__)
@@ -290,7 +290,7 @@ def _write_back_office(root: Path) -> dict[str, Any]:
     (root / "db" / "index.html").write_text("orders database ok\n")
     for n, text in enumerate(("Price list 2027", "Supplier contracts", "Staff rota"), start=1):
         (root / "share" / "documents" / f"doc{n}.txt").write_text(f"{text}\n")
-    _write_executable(root / "db.sh", _service_script(root / "run" / "db.pid", _db_body(root)))
+    _write_executable(root / "db.sh", service_script(root / "run" / "db.pid", _db_body(root)))
     _write_executable(root / "files.sh", _files_script(root))
     _write_executable(root / "www" / "cgi-bin" / "ledger", _ledger_cgi(root))
     _write_executable(root / "www" / "cgi-bin" / "save", _save_cgi(root))
@@ -352,42 +352,7 @@ echo $! > "$pidfile\""""
 
 
 def _files_script(root: Path) -> str:
-    return _service_script(root / "run" / "files.pid", _files_body(root))
-
-
-def _service_script(pidfile: Path, start_body: str) -> str:
-    """A start|stop|status script for a process group whose leader's pid is in ``pidfile``."""
-    return f"""#!/bin/sh
-pidfile={shlex.quote(str(pidfile))}
-alive() {{ grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$1/status"; }}
-running() {{ [ -f "$pidfile" ] && pid=$(cat "$pidfile") && [ -n "$pid" ] && alive "$pid"; }}
-case "$1" in
-start)
-    running && exit 0
-    {start_body}
-    i=0
-    while [ $i -lt 100 ] && ! running; do sleep 0.02; i=$((i+1)); done
-    running
-    ;;
-stop)
-    if running; then
-        # the whole process group (dash takes "kill -s TERM -- -PGID", not "kill -TERM -- -PGID")
-        kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid"
-        i=0
-        while [ $i -lt 100 ] && pgrep -g "$pid" -r R,S,D,T,t >/dev/null 2>&1; do sleep 0.02; i=$((i+1)); done
-        kill -s KILL -- "-$pid" 2>/dev/null
-    fi
-    rm -f "$pidfile"
-    ;;
-status)
-    running || exit 3
-    ;;
-*)
-    echo "usage: $0 start|stop|status" >&2
-    exit 2
-    ;;
-esac
-"""
+    return service_script(root / "run" / "files.pid", _files_body(root))
 
 
 def _ledger_cgi(root: Path) -> str:
