@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.clock import FakeClock
 from engine.record.journal import JOURNAL_NAME, Journal
-from engine.record.records import RecordType
+from engine.record.records import RecordType, RunStarted, StartedProbe, StartedStep
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,13 @@ class StepDef:
     probe: str | None = None
     state: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def started(self) -> StartedStep:
         """The step as ``run.started`` lists it."""
-        return {
-            "key": f"{self.party}.{self.id}",
-            "party": self.party,
-            "id": self.id,
-            "title": self.title,
-            "within_s": self.within_s,
-            "after": None,
-            "recorded_by": {"kind": self.recorded_by, "probe": self.probe, "state": self.state},
-            "weight": self.weight,
-        }
+        key = f"{self.party}.{self.id}"
+        return StartedStep(
+            key, self.party, self.id, self.title, self.within_s, None, self.weight,
+            self.recorded_by, self.probe, self.state,
+        )  # fmt: skip
 
 
 def step(party: str, id_: str, within_s: float, **options: Any) -> StepDef:
@@ -80,38 +75,36 @@ def run_started(
     translations: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The ``data`` of a ``run.started`` record, with test-friendly defaults."""
-    return {
-        "run_id": run_id,
-        "playbook": {
-            "id": "web-down",
-            "title": title,
-            "summary": "The web server stops.",
-            "severity": "high",
-            "path": "playbooks/web-down.yaml",
-            "translations": {lang: dict(texts) for lang, texts in (translations or {}).items()},
-        },
-        "environment": {"name": "lab", "kind": "test", "client": "Acme Ltd"},
-        "responders": responders,
-        "time_scale": time_scale,
-        "seed": None,
-        "host": "test-host",
-        "pid": 1,
-        "engine_version": "0.1.0",
-        "targets_resolved": [],
-        "steps": [s.to_json() for s in steps],
-        "faults": [],
-        "probes": [{"id": p, "kind": "http", "interval_s": i, "timeout_s": 0.5} for p, i in probes],
-        "steady_state": list(steady_state),
-        "objectives": {"rto_s": rto_s, "rpo_s": rpo_s, "rpo_probe": None},
-        "scoring": {
-            "weights": {"msp": weights[0], "client": weights[1]},
-            "late_limit": late_limit,
-            "bands": {"P": bands[0], "S": bands[1], "M": bands[2]},
-            "pass_score": pass_score,
-        },
-        "impact": {"users_affected": impact[0], "hourly_cost": impact[1], "currency": impact[2]},
-        "safety": {"max_duration_s": 1800.0, "abort_when": []},
-    }
+    return RunStarted(
+        run_id=run_id,
+        playbook_id="web-down",
+        title=title,
+        summary="The web server stops.",
+        severity="high",
+        playbook_path="playbooks/web-down.yaml",
+        translations=translations or {},
+        environment="lab",
+        environment_kind="test",
+        client="Acme Ltd",
+        responders=responders,
+        time_scale=time_scale,
+        host="test-host",
+        pid=1,
+        engine_version="0.1.0",
+        steps=tuple(s.started() for s in steps),
+        probes=tuple(StartedProbe(p, "http", i, 0.5) for p, i in probes),
+        steady_state=tuple(steady_state),
+        rto_s=rto_s,
+        rpo_s=rpo_s,
+        weights={"msp": weights[0], "client": weights[1]},
+        late_limit=late_limit,
+        bands={"P": bands[0], "S": bands[1], "M": bands[2]},
+        pass_score=pass_score,
+        users_affected=impact[0],
+        hourly_cost=impact[1],
+        currency=impact[2],
+        max_duration_s=1800.0,
+    ).to_data()
 
 
 class ScriptedRun:

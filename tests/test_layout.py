@@ -70,3 +70,15 @@ def test_the_engine_top_level_stays_small() -> None:
     assert len(top) <= 13, sorted(p.name for p in top)
     for folder in (p for p in (REPO / "engine").rglob("*") if p.is_dir() and p.name != "__pycache__"):
         assert len(list(folder.glob("*.py"))) <= 20, folder
+
+
+def test_the_run_started_layout_round_trips_and_reads_old_journals() -> None:
+    from engine.record.records import RunStarted
+    from reports.testing import run_started
+
+    data = run_started()
+    assert RunStarted.from_data(data).to_data() == data
+    old = {k: v for k, v in data.items() if k not in ("faults", "probes", "safety", "impact", "seed")}
+    old["playbook"] = {"id": "web-down", "title": "Web down"}  # before summaries and translations
+    started = RunStarted.from_data(old)
+    assert started.faults == () and started.currency == "EUR" and started.translations == {}

@@ -7,7 +7,10 @@ lines as the plain string it stands for (``RecordType.FAULT_INTENT == "fault.int
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class RecordType(StrEnum):
@@ -42,4 +45,203 @@ class RecordType(StrEnum):
     JOURNAL_TAIL_REPAIRED = "journal.tail_repaired"  # a torn last line moved to a side file
 
 
-__all__ = ["RecordType"]
+__all__ = ["RecordType", "RunStarted", "StartedFault", "StartedProbe", "StartedStep"]
+
+
+# ---------------------------------------------------------------- the run.started layout
+
+
+@dataclass(frozen=True)
+class StartedStep:
+    """A response step as ``run.started`` keeps it."""
+
+    key: str  # "msp.acknowledge"
+    party: str
+    id: str
+    title: str
+    within_s: float
+    after: str | None = None
+    weight: float = 1.0
+    recorded_by: str = "ack"  # ack | webhook | decision | probe
+    probe: str | None = None  # for recorded_by == "probe"
+    state: str | None = None
+    runbook: str | None = None  # what the runbook automation does, in words
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "party": self.party, "id": self.id, "title": self.title,
+            "within_s": self.within_s, "after": self.after, "weight": self.weight,
+            "runbook": self.runbook,
+            "recorded_by": {"kind": self.recorded_by, "probe": self.probe, "state": self.state},
+        }  # fmt: skip
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> StartedStep:
+        how = data.get("recorded_by") or {}
+        return cls(
+            str(data["key"]), str(data["party"]), str(data["id"]), str(data["title"]),
+            float(data["within_s"]), _opt_str(data.get("after")), float(data.get("weight", 1.0)),
+            str(how.get("kind", "ack")), _opt_str(how.get("probe")), _opt_str(how.get("state")),
+            _opt_str(data.get("runbook")),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StartedFault:
+    """A playbook fault as ``run.started`` keeps it."""
+
+    id: str
+    action: str
+    target: str
+    at_s: float = 0.0
+    duration_s: float | None = None
+    until: str | None = None
+    restore: str = "engine"  # who restores the service at its ``until`` step: engine | responders
+
+    def to_data(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> StartedFault:
+        duration = data.get("duration_s")
+        return cls(
+            str(data["id"]), str(data.get("action", "")), str(data.get("target", "")),
+            float(data.get("at_s") or 0.0), None if duration is None else float(duration),
+            _opt_str(data.get("until")), str(data.get("restore") or "engine"),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StartedProbe:
+    """A probe as ``run.started`` keeps it (its interval is the resolution of what it saw)."""
+
+    id: str
+    kind: str
+    interval_s: float
+    timeout_s: float
+
+    def to_data(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> StartedProbe:
+        return cls(str(data["id"]), str(data.get("kind", "")), float(data["interval_s"]),
+                   float(data.get("timeout_s", 0.0)))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The ``data`` of a ``run.started`` record: the scenario as it ran.
+
+    The one place that writes (:meth:`to_data`) and reads (:meth:`from_data`) the layout;
+    reading tolerates journals written before a field existed (its default applies).
+    """
+
+    run_id: str
+    playbook_id: str
+    title: str
+    environment: str
+    environment_kind: str
+    responders: str
+    steps: tuple[StartedStep, ...]
+    summary: str = ""
+    severity: str = ""
+    playbook_path: str | None = None
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    client: str = ""
+    time_scale: float = 1.0
+    seed: int | None = None
+    host: str = ""
+    pid: int = 0
+    engine_version: str = ""
+    faults: tuple[StartedFault, ...] = ()
+    probes: tuple[StartedProbe, ...] = ()
+    steady_state: tuple[str, ...] = ()
+    rto_s: float | None = None
+    rpo_s: float | None = None
+    rpo_probe: str | None = None
+    weights: Mapping[str, float] = field(default_factory=lambda: {"msp": 0.5, "client": 0.5})
+    late_limit: float = 3.0
+    bands: Mapping[str, float] = field(default_factory=lambda: {"P": 90.0, "S": 70.0, "M": 40.0})
+    pass_score: float = 0.0
+    users_affected: int = 0
+    hourly_cost: float = 0.0
+    currency: str = "EUR"
+    max_duration_s: float | None = None
+    abort_when: tuple[str, ...] = ()
+    exercise: Mapping[str, Any] | None = None  # the exercise script (engine.run.injects layout)
+
+    def to_data(self) -> dict[str, Any]:
+        """The JSON-able record data."""
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "playbook": {
+                "id": self.playbook_id, "title": self.title, "summary": self.summary,
+                "severity": self.severity, "path": self.playbook_path,
+                "translations": {lang: dict(texts) for lang, texts in self.translations.items()},
+            },
+            "environment": {"name": self.environment, "kind": self.environment_kind, "client": self.client},
+            "responders": self.responders, "time_scale": self.time_scale, "seed": self.seed,
+            "host": self.host, "pid": self.pid, "engine_version": self.engine_version,
+            "steps": [s.to_data() for s in self.steps],
+            "faults": [f.to_data() for f in self.faults],
+            "probes": [p.to_data() for p in self.probes],
+            "steady_state": list(self.steady_state),
+            "objectives": {"rto_s": self.rto_s, "rpo_s": self.rpo_s, "rpo_probe": self.rpo_probe},
+            "scoring": {"weights": dict(self.weights), "late_limit": self.late_limit,
+                        "bands": dict(self.bands), "pass_score": self.pass_score},
+            "impact": {"users_affected": self.users_affected, "hourly_cost": self.hourly_cost,
+                       "currency": self.currency},
+            "safety": {"max_duration_s": self.max_duration_s, "abort_when": list(self.abort_when)},
+        }  # fmt: skip
+        if self.exercise is not None:
+            data["exercise"] = dict(self.exercise)
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> RunStarted:
+        """Read a ``run.started`` data mapping; ``KeyError``/``TypeError``/``ValueError`` when malformed."""
+        book, env = data["playbook"], data["environment"]
+        objectives, scoring = data.get("objectives") or {}, data["scoring"]
+        impact, safety = data.get("impact") or {}, data.get("safety") or {}
+        return cls(
+            run_id=str(data["run_id"]), playbook_id=str(book["id"]), title=str(book["title"]),
+            environment=str(env["name"]), environment_kind=str(env["kind"]),
+            responders=str(data["responders"]),
+            steps=tuple(StartedStep.from_data(s) for s in data["steps"]),
+            summary=str(book.get("summary") or ""), severity=str(book.get("severity") or ""),
+            playbook_path=_opt_str(book.get("path")), translations=_translations(book.get("translations")),
+            client=str(env.get("client") or ""), time_scale=float(data.get("time_scale", 1.0)),
+            seed=data.get("seed"), host=str(data.get("host") or ""), pid=int(data.get("pid") or 0),
+            engine_version=str(data.get("engine_version") or ""),
+            faults=tuple(StartedFault.from_data(f) for f in data.get("faults", [])),
+            probes=tuple(StartedProbe.from_data(p) for p in data.get("probes", [])),
+            steady_state=tuple(str(p) for p in data.get("steady_state", [])),
+            rto_s=_opt_float(objectives.get("rto_s")), rpo_s=_opt_float(objectives.get("rpo_s")),
+            rpo_probe=_opt_str(objectives.get("rpo_probe")),
+            weights={"msp": float(scoring["weights"]["msp"]), "client": float(scoring["weights"]["client"])},
+            late_limit=float(scoring["late_limit"]),
+            bands={band: float(scoring["bands"][band]) for band in ("P", "S", "M")},
+            pass_score=float(scoring.get("pass_score", 0.0)),
+            users_affected=int(impact.get("users_affected", 0)),
+            hourly_cost=float(impact.get("hourly_cost", 0.0)), currency=str(impact.get("currency", "EUR")),
+            max_duration_s=_opt_float(safety.get("max_duration_s")),
+            abort_when=tuple(str(p) for p in safety.get("abort_when", [])),
+            exercise=data.get("exercise") if isinstance(data.get("exercise"), Mapping) else None,
+        )  # fmt: skip
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _translations(value: Any) -> dict[str, dict[str, str]]:
+    """The playbook's other languages (absent in older journals)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(lang): {str(k): str(v) for k, v in texts.items()} for lang, texts in value.items()
+            if isinstance(texts, Mapping)}  # fmt: skip

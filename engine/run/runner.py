@@ -26,7 +26,7 @@ from engine.errors import AbortedError, DrillError, InjectionError, JournalError
 from engine.model.types import Environment, FaultSpec, Playbook, ResponseStep, Restore, thaw
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
-from engine.record.records import RecordType
+from engine.record.records import RecordType, RunStarted, StartedFault, StartedProbe, StartedStep
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.run import fanout
 from engine.run.injects import InjectScript, exercise_layout
@@ -436,83 +436,27 @@ class DrillRun:
                 shutil.copyfile(source, self.run_dir / name)
 
     def _started_data(self) -> dict[str, Any]:
+        """The scenario as it runs, in the ``run.started`` layout (engine.record.records)."""
         pb, env = self.playbook, self.environment
-        return {
-            "run_id": self.run_id,
-            "playbook": {
-                "id": pb.id,
-                "title": pb.title,
-                "summary": pb.summary,
-                "severity": pb.severity,
-                "path": str(pb.source) if pb.source else None,
-                "translations": {lang: dict(texts) for lang, texts in pb.translations.items()},
-            },
-            "environment": {"name": env.name, "kind": env.kind, "client": env.client},
-            "responders": self.options.responders,
-            "time_scale": self.options.time_scale,
-            "seed": self.seed,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "engine_version": __version__,
-            "steps": [
-                {
-                    "key": s.key,
-                    "party": s.party,
-                    "id": s.id,
-                    "title": s.title,
-                    "within_s": s.within_s,
-                    "after": s.after,
-                    "weight": s.weight,
-                    "runbook": None if s.runbook is None else s.runbook.describe(),
-                    "recorded_by": {
-                        "kind": s.recorded_by.kind,
-                        "probe": s.recorded_by.probe,
-                        "state": s.recorded_by.state,
-                    },
-                }
-                for s in pb.steps
-            ],
-            "exercise": exercise_layout(pb.exercise),
-            "faults": [
-                {
-                    "id": f.id,
-                    "action": f.action,
-                    "target": f.target,
-                    "at_s": f.at_s,
-                    "duration_s": f.duration_s,
-                    "until": f.until,
-                    "restore": self._restore_mode(f),
-                }
+        return RunStarted(
+            run_id=self.run_id, playbook_id=pb.id, title=pb.title, summary=pb.summary,
+            severity=pb.severity, playbook_path=str(pb.source) if pb.source else None,
+            translations=pb.translations, environment=env.name, environment_kind=env.kind,
+            client=env.client, responders=self.options.responders, time_scale=self.options.time_scale,
+            seed=self.seed, host=socket.gethostname(), pid=os.getpid(), engine_version=__version__,
+            steps=tuple(_started_step(s) for s in pb.steps),
+            faults=tuple(
+                StartedFault(f.id, f.action, f.target, f.at_s, f.duration_s, f.until, self._restore_mode(f))
                 for f in pb.faults
-            ],
-            "probes": [
-                {"id": p.id, "kind": p.kind, "interval_s": p.interval_s, "timeout_s": p.timeout_s}
-                for p in pb.probes
-            ],
-            "steady_state": list(pb.steady_state),
-            "objectives": {
-                "rto_s": pb.objectives.rto_s,
-                "rpo_s": pb.objectives.rpo_s,
-                "rpo_probe": pb.objectives.rpo_probe,
-            },
-            "scoring": thaw(
-                {
-                    "weights": pb.scoring.weights,
-                    "late_limit": pb.scoring.late_limit,
-                    "bands": pb.scoring.bands,
-                    "pass_score": pb.scoring.pass_score,
-                }
             ),
-            "impact": {
-                "users_affected": pb.impact.users_affected,
-                "hourly_cost": pb.impact.hourly_cost,
-                "currency": pb.impact.currency,
-            },
-            "safety": {
-                "max_duration_s": pb.safety.max_duration_s,
-                "abort_when": list(pb.safety.abort_when),
-            },
-        }
+            probes=tuple(StartedProbe(p.id, p.kind, p.interval_s, p.timeout_s) for p in pb.probes),
+            steady_state=tuple(pb.steady_state), rto_s=pb.objectives.rto_s, rpo_s=pb.objectives.rpo_s,
+            rpo_probe=pb.objectives.rpo_probe, weights=thaw(pb.scoring.weights),
+            late_limit=pb.scoring.late_limit, bands=thaw(pb.scoring.bands), pass_score=pb.scoring.pass_score,
+            users_affected=pb.impact.users_affected, hourly_cost=pb.impact.hourly_cost,
+            currency=pb.impact.currency, max_duration_s=pb.safety.max_duration_s,
+            abort_when=tuple(pb.safety.abort_when), exercise=exercise_layout(pb.exercise),
+        ).to_data()  # fmt: skip
 
     def _debrief(self) -> Mapping[str, Any] | None:
         """The debrief, or None when the debriefer failed (the run then exits 4, never 0)."""
@@ -553,3 +497,12 @@ class _Abort(AbortedError):
     def __init__(self, message: str, by: str) -> None:
         super().__init__(message)
         self.by = by
+
+
+def _started_step(step: ResponseStep) -> StartedStep:
+    how = step.recorded_by
+    runbook = None if step.runbook is None else step.runbook.describe()
+    return StartedStep(
+        step.key, step.party, step.id, step.title, step.within_s, step.after, step.weight,
+        how.kind, how.probe, how.state, runbook,
+    )  # fmt: skip

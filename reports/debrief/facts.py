@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.errors import JournalError
 from engine.record.journal import JournalContents
-from engine.record.records import RecordType
+from engine.record.records import RecordType, RunStarted
 
 
 @dataclass(frozen=True)
@@ -183,77 +183,43 @@ def _need(record: dict[str, Any], *path: str) -> Any:
     return value
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
 def _parse_spec(record: dict[str, Any]) -> RunSpec:
-    data = _need(record, "data")
-    scoring = _need(record, "data", "scoring")
-    steps = tuple(
-        StepSpec(
-            key=str(s["key"]),
-            party=str(s["party"]),
-            id=str(s["id"]),
-            title=str(s["title"]),
-            within_s=float(s["within_s"]),
-            recorded_by=str(s["recorded_by"]["kind"]),
-            weight=float(s.get("weight", 1.0)),
-        )
-        for s in _need(record, "data", "steps")
-    )
-    probes = tuple(ProbeInfo(str(p["id"]), float(p["interval_s"])) for p in data.get("probes", []))
-    objectives = data.get("objectives") or {}
-    impact = data.get("impact") or {}
+    """The run's spec from its ``run.started`` record (layout: engine.record.records.RunStarted)."""
+    started = RunStarted.from_data(_need(record, "data"))
     return RunSpec(
-        run_id=str(_need(record, "data", "run_id")),
-        playbook_id=str(_need(record, "data", "playbook", "id")),
-        playbook_title=str(_need(record, "data", "playbook", "title")),
-        environment_name=str(_need(record, "data", "environment", "name")),
-        environment_kind=str(_need(record, "data", "environment", "kind")),
-        client=str(data["environment"].get("client", "")),
-        responders=str(_need(record, "data", "responders")),
-        time_scale=float(data.get("time_scale", 1.0)),
-        steps=steps,
-        probes=probes,
-        steady_state=tuple(str(p) for p in data.get("steady_state", [])),
-        rto_s=_opt_float(objectives.get("rto_s")),
-        rpo_s=_opt_float(objectives.get("rpo_s")),
+        run_id=started.run_id,
+        playbook_id=started.playbook_id,
+        playbook_title=started.title,
+        environment_name=started.environment,
+        environment_kind=started.environment_kind,
+        client=started.client,
+        responders=started.responders,
+        time_scale=started.time_scale,
+        steps=tuple(
+            StepSpec(s.key, s.party, s.id, s.title, s.within_s, s.recorded_by, s.weight)
+            for s in started.steps
+        ),
+        probes=tuple(ProbeInfo(p.id, p.interval_s) for p in started.probes),
+        steady_state=started.steady_state,
+        rto_s=started.rto_s,
+        rpo_s=started.rpo_s,
         scoring=ScoringSpec(
-            weight_msp=float(_need(record, "data", "scoring", "weights", "msp")),
-            weight_client=float(_need(record, "data", "scoring", "weights", "client")),
-            late_limit=float(_need(record, "data", "scoring", "late_limit")),
-            band_p=float(_need(record, "data", "scoring", "bands", "P")),
-            band_s=float(_need(record, "data", "scoring", "bands", "S")),
-            band_m=float(_need(record, "data", "scoring", "bands", "M")),
-            pass_score=float(scoring.get("pass_score", 0.0)),
+            weight_msp=started.weights["msp"],
+            weight_client=started.weights["client"],
+            late_limit=started.late_limit,
+            band_p=started.bands["P"],
+            band_s=started.bands["S"],
+            band_m=started.bands["M"],
+            pass_score=started.pass_score,
         ),
-        users_affected=int(impact.get("users_affected", 0)),
-        hourly_cost=float(impact.get("hourly_cost", 0.0)),
-        currency=str(impact.get("currency", "EUR")),
-        rpo_probe=None if objectives.get("rpo_probe") is None else str(objectives["rpo_probe"]),
-        faults=tuple(
-            FaultPlanInfo(
-                str(f["id"]),
-                None if f.get("until") is None else str(f["until"]),
-                str(f.get("restore") or "engine"),
-            )
-            for f in data.get("faults", [])
-        ),
-        automated_steps=frozenset(str(s["key"]) for s in _need(record, "data", "steps") if s.get("runbook")),
-        translations=_translations(data.get("playbook", {}).get("translations")),
+        users_affected=started.users_affected,
+        hourly_cost=started.hourly_cost,
+        currency=started.currency,
+        rpo_probe=started.rpo_probe,
+        faults=tuple(FaultPlanInfo(f.id, f.until, f.restore) for f in started.faults),
+        automated_steps=frozenset(s.key for s in started.steps if s.runbook),
+        translations=started.translations,
     )
-
-
-def _translations(value: Any) -> dict[str, dict[str, str]]:
-    """The playbook's other languages as ``run.started`` keeps them (absent in older journals)."""
-    if not isinstance(value, dict):
-        return {}
-    return {
-        str(lang): {str(k): str(v) for k, v in texts.items()}
-        for lang, texts in value.items()
-        if isinstance(texts, dict)
-    }
 
 
 class _FaultBuilder:
