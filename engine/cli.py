@@ -135,13 +135,28 @@ def run(
     desk: Annotated[
         str | None, typer.Option(help="host the drill desk on HOST:PORT for this run (e.g. 127.0.0.1:8765)")
     ] = None,
+    run_class: Annotated[
+        str | None,
+        typer.Option(
+            "--class",
+            help="drill (official) | rehearsal | ci; default: ci with --responders auto, else rehearsal",
+        ),
+    ] = None,
 ) -> None:
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
+    from engine.record.records import resolve_run_class
+
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
+    try:
+        resolve_run_class(run_class, responders, from_plan=False)
+    except ValueError as exc:
+        raise InputError(f"--class: {exc}") from None
     _, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
     _refuse_stale_runs(environment.name, runs)
-    result = _run_flow(playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk)
+    result = _run_flow(
+        playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk, run_class
+    )
     _finish(result, as_json, junit)
 
 
@@ -171,6 +186,7 @@ def _run_flow(
     allow_production: bool,
     min_score: float | None,
     desk: str | None = None,
+    run_class: str | None = None,
 ) -> dict[str, Any]:
     from engine.flow import drill_run, fast_settings
 
@@ -187,6 +203,7 @@ def _run_flow(
             min_score=min_score,
             progress=True,
             desk=desk,
+            run_class=run_class,
         )
 
 

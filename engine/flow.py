@@ -78,11 +78,14 @@ def drill_run(
     progress: bool = False,
     plan_path: str | None = None,
     desk: str | None = None,
+    run_class: str | None = None,
 ) -> dict[str, Any]:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
     A scheduled drill passes its drill plan as ``plan_path``: every registered precheck
     (``bcdrill.prechecks``) is asked first and may hold the drill back (outcome ``held``).
+    ``run_class`` is ``drill``, ``rehearsal`` or ``ci``; by default a run of a drill plan is an
+    official ``drill``, an ``auto`` run is ``ci`` and any other run a ``rehearsal``.
     """
     if plan_path is not None:
         held = _precheck(plan_path)
@@ -102,6 +105,8 @@ def drill_run(
         allow_production=allow_production,
         min_score=min_score,
         desk=desk,
+        run_class=run_class,
+        plan=plan_path,
     )
     with environment_slot(environment.name):
         run_dir = create_run_dir(run_id or new_run_id(playbook.id), Path(runs_root))

@@ -27,7 +27,14 @@ from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.runstore import list_runs
 from engine.record.statefiles import read_format_json
 from reports.debrief.compose import build_debrief
-from reports.debrief.history import PLAN_FORMAT, History, StoredPlan, plan_of, with_history
+from reports.debrief.history import (
+    PLAN_FORMAT,
+    History,
+    StoredPlan,
+    counts_for_history,
+    plan_of,
+    with_history,
+)
 from reports.debrief.model import Debrief
 from reports.debrief.summary import RunSummary
 from reports.renderers import RenderOptions, render_bytes
@@ -143,12 +150,13 @@ def summaries(runs_root: Path | None = None) -> Iterator[RunSummary]:
 
 
 def previous_drill(debrief: Debrief, runs_root: Path | None = None) -> RunSummary | None:
-    """The latest earlier drill of the same client and playbook in the run store."""
+    """The latest earlier completed official drill of the same client and playbook in the run store."""
     current = (debrief.started_at, debrief.run_id)
     earlier = [
         s
         for s in summaries(runs_root)
-        if s.client == debrief.client
+        if s.counts
+        and s.client == debrief.client
         and s.playbook_id == debrief.playbook.id
         and s.run_id != debrief.run_id
         and s.order < current
@@ -167,6 +175,8 @@ def load_history(debrief: Debrief, runs_root: Path | None = None) -> History:
 def debrief_of_run(run_dir: Path, runs_root: Path | None = None) -> Debrief:
     """The debrief of ``run_dir`` with its history (earlier drills of the same client)."""
     base = build_debrief(read_journal(Path(run_dir) / JOURNAL_NAME))
+    if not counts_for_history(base):
+        return base  # rehearsals, CI runs and void drills are never compared nor carried
     root = runs_root if runs_root is not None else Path(run_dir).resolve().parent
     try:
         history = load_history(base, root)
@@ -202,10 +212,11 @@ def write_debrief(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     debrief = debrief_of_run(run_dir)
     written = _write_outputs(run_dir, debrief, RenderOptions())
-    try:
-        ImprovementStore(debrief.client).save(plan_of(debrief))
-    except JournalError as exc:
-        log.error("debrief.plan_not_stored", run_id=debrief.run_id, error=str(exc))
+    if counts_for_history(debrief):  # only a completed official drill starts or re-tests a plan
+        try:
+            ImprovementStore(debrief.client).save(plan_of(debrief))
+        except JournalError as exc:
+            log.error("debrief.plan_not_stored", run_id=debrief.run_id, error=str(exc))
     log.info(
         "debrief.written",
         run_id=debrief.run_id,

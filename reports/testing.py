@@ -77,6 +77,8 @@ def run_started(
     pass_score: float = 70.0,
     impact: tuple[int, float, str] = (0, 0.0, "EUR"),
     title: str = "Storefront web server dies",
+    run_class: str | None = "drill",
+    participants: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, Any]:
     """The ``data`` of a ``run.started`` record, with test-friendly defaults."""
     return {
@@ -109,7 +111,8 @@ def run_started(
         },
         "impact": {"users_affected": impact[0], "hourly_cost": impact[1], "currency": impact[2]},
         "safety": {"max_duration_s": 1800.0, "abort_when": []},
-    }
+        "participants": [{"name": n, "party": p, "role": r} for n, p, r in participants],
+    } | ({} if run_class is None else {"class": run_class})
 
 
 class ScriptedRun:

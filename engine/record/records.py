@@ -7,7 +7,9 @@ lines as the plain string it stands for (``RecordType.FAULT_INTENT == "fault.int
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class RecordType(StrEnum):
@@ -34,4 +36,42 @@ class RecordType(StrEnum):
     RECOVER_FINISHED = "recover.finished"
 
 
-__all__ = ["RecordType"]
+class RunClass(StrEnum):
+    """What a run counts as, recorded as ``class`` in ``run.started``.
+
+    Only completed ``drill`` runs feed a client's trend, year-on-year figures and
+    improvement plan; rehearsals and CI runs are looked at separately.
+    """
+
+    DRILL = "drill"  # an official, unannounced drill
+    REHEARSAL = "rehearsal"  # people or simulated responders practising; not official
+    CI = "ci"  # an automated run (``--responders auto``)
+
+
+def resolve_run_class(explicit: str | None, responders: str, from_plan: bool) -> RunClass:
+    """The class of a new run: as given, else ``ci`` for automatic responders, ``drill`` for a
+    run started by a drill plan, ``rehearsal`` otherwise. ``ValueError`` for an unknown class."""
+    if explicit is not None:
+        try:
+            return RunClass(explicit)
+        except ValueError:
+            known = ", ".join(c.value for c in RunClass)
+            raise ValueError(f"run class must be one of {known}, not {explicit!r}") from None
+    if responders == "auto":
+        return RunClass.CI
+    return RunClass.DRILL if from_plan else RunClass.REHEARSAL
+
+
+def run_class_of(started: Mapping[str, Any]) -> RunClass:
+    """The class of a run from the ``data`` of its ``run.started`` record.
+
+    Runs journaled before classes existed read as ``rehearsal``, unless a drill plan started
+    them (``plan`` names it), which makes them ``drill``.
+    """
+    value = started.get("class")
+    if value in {c.value for c in RunClass}:
+        return RunClass(value)
+    return RunClass.DRILL if started.get("plan") else RunClass.REHEARSAL
+
+
+__all__ = ["RecordType", "RunClass", "resolve_run_class", "run_class_of"]

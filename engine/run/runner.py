@@ -26,7 +26,7 @@ from engine.errors import AbortedError, DrillError, InjectionError, JournalError
 from engine.model.types import Environment, FaultSpec, Playbook, thaw
 from engine.plugins import DEBRIEFERS, RESPONDERS, SERVICES
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
-from engine.record.records import RecordType
+from engine.record.records import RecordType, resolve_run_class
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.run import fanout
 from engine.run.observe import ProbeWatcher, wait_until_healthy
@@ -55,6 +55,8 @@ class RunOptions:
     min_score: float | None = None
     tick_s: float = 0.02
     desk: str | None = None  # "HOST:PORT" to host the drill desk for this run
+    run_class: str | None = None  # drill | rehearsal | ci; None: from responders and plan
+    plan: str | None = None  # the drill plan that started this run, if one did
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class DrillRun:
         self.run_dir = run_dir
         self.run_id = run_dir.name
         self.options = options
+        self.run_class = resolve_run_class(options.run_class, options.responders, options.plan is not None)
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.clock = clock or RunClock()
         self.transports = Transports(environment)
@@ -397,6 +400,8 @@ class DrillRun:
             },
             "environment": {"name": env.name, "kind": env.kind, "client": env.client},
             "responders": self.options.responders,
+            "class": self.run_class.value,
+            "plan": self.options.plan,
             "time_scale": self.options.time_scale,
             "seed": self.seed,
             "host": socket.gethostname(),
@@ -435,6 +440,8 @@ class DrillRun:
                 for p in pb.probes
             ],
             "steady_state": list(pb.steady_state),
+            # who may own an improvement (names and roles only: contacts stay in the environment)
+            "participants": [{"name": p.name, "party": p.party, "role": p.role} for p in env.participants],
             "objectives": {
                 "rto_s": pb.objectives.rto_s,
                 "rpo_s": pb.objectives.rpo_s,

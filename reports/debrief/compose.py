@@ -16,10 +16,12 @@ from reports.debrief.model import (
     SCHEMA_ID,
     Debrief,
     EnvironmentRef,
+    Evidence,
     FaultResult,
     FaultStatus,
     Note,
     PlaybookRef,
+    RunClassName,
 )
 from reports.debrief.notes import read_notes
 from reports.debrief.scoring import (
@@ -33,6 +35,7 @@ from reports.debrief.scoring import (
     score_steps,
 )
 from reports.debrief.timeline import build_timeline
+from reports.debrief.void import reach_steps, void_objectives, void_reason
 
 __all__ = ["Debrief", "History", "build_debrief", "debrief_from_facts", "debrief_from_journal"]
 
@@ -68,13 +71,22 @@ def _fault_status(fault: FaultTrack) -> FaultStatus:
     return "intended"
 
 
+def _run_class(value: str) -> RunClassName:
+    if value == "drill":
+        return "drill"
+    return "ci" if value == "ci" else "rehearsal"
+
+
 def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief:
     """Score the run and assemble its debrief (``notes`` from :func:`reports.debrief.notes.read_notes`)."""
     spec = facts.spec
     anchor = anchor_t(facts)
-    steps = score_steps(facts, anchor)
+    steps = reach_steps(facts, anchor, score_steps(facts, anchor))
+    void = void_reason(facts, steps)
     parties, score = score_parties(facts, steps)
     objectives = score_objectives(facts, anchor)
+    if void is not None:
+        objectives = void_objectives(facts, anchor, objectives)
     findings, improvements = findings_and_plan(facts, objectives, steps)
     return Debrief(
         schema=SCHEMA_ID,
@@ -86,7 +98,7 @@ def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief
         time_scale=spec.time_scale,
         started_at=facts.started_at,
         ended_at=facts.ended_at,
-        outcome=outcome(facts, anchor, objectives, score),
+        outcome="void" if void is not None else outcome(facts, anchor, objectives, score),
         score=score,
         rating=rating(score, spec.scoring),
         resolution_s=resolution_s(facts),
@@ -99,6 +111,9 @@ def debrief_from_facts(facts: RunFacts, notes: tuple[Note, ...] = ()) -> Debrief
         improvements=improvements,
         timeline=build_timeline(facts, anchor, steps),
         notes=notes,
+        run_class=_run_class(facts.spec.run_class),
+        void_reason=void,
+        evidence=Evidence(facts.head_hash, facts.record_count, facts.spec.signing_key),
     )
 
 

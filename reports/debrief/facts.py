@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.errors import JournalError
 from engine.record.journal import JournalContents
-from engine.record.records import RecordType
+from engine.record.records import RecordType, run_class_of
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,18 @@ class RunSpec:
     hourly_cost: float
     currency: str
     rpo_probe: str | None = None
+    run_class: str = "rehearsal"  # drill | rehearsal | ci (see engine.record.records.run_class_of)
+    participants: tuple[ParticipantInfo, ...] = ()
+    signing_key: str | None = None  # fingerprint of the MSP key the run is signed with
+
+
+@dataclass(frozen=True)
+class ParticipantInfo:
+    """A person named in the environment, as ``run.started`` lists them (no contact details)."""
+
+    name: str
+    party: str
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,9 @@ class RunFacts:
     run_failed: Event | None
     restore_failed: Event | None
     data_losses: tuple[DataLossFact, ...] = ()
+    crashed: Event | None = None  # the engine stopped without ending the run; recover finished it
+    head_hash: str = ""  # hash of the journal's last record
+    record_count: int = 0
 
 
 def _need(record: dict[str, Any], *path: str) -> Any:
@@ -214,6 +229,12 @@ def _parse_spec(record: dict[str, Any]) -> RunSpec:
         hourly_cost=float(impact.get("hourly_cost", 0.0)),
         currency=str(impact.get("currency", "EUR")),
         rpo_probe=None if objectives.get("rpo_probe") is None else str(objectives["rpo_probe"]),
+        run_class=run_class_of(data).value,
+        participants=tuple(
+            ParticipantInfo(str(p["name"]), str(p["party"]), str(p.get("role", "")))
+            for p in data.get("participants", [])
+        ),
+        signing_key=None if data.get("signing_key") is None else str(data["signing_key"]),
     )
 
 
@@ -343,6 +364,20 @@ def _data_losses(contents: JournalContents, times: _Times) -> tuple[DataLossFact
     return tuple(losses.values())
 
 
+def _crash(contents: JournalContents, times: _Times) -> Event | None:
+    """The engine's last word when it stopped without ``run.ended`` and ``recover`` finished the run."""
+    recover = next(contents.of_type(RecordType.RECOVER_STARTED), None)
+    if recover is None:
+        return None
+    before = [r for r in contents.records if int(r["seq"]) < int(recover["seq"])]
+    if any(r["type"] == RecordType.RUN_ENDED for r in before):
+        return None
+    last = before[-1] if before else recover
+    return Event(
+        times.of(last), "the engine stopped unexpectedly; bcdrill recover finished the run", "recover"
+    )
+
+
 def read_facts(contents: JournalContents) -> RunFacts:
     """Turn verified journal records into :class:`RunFacts`."""
     started = next(contents.of_type(RecordType.RUN_STARTED), None)
@@ -383,4 +418,7 @@ def read_facts(contents: JournalContents) -> RunFacts:
         run_failed=_first_event(contents, RecordType.RUN_FAILED, times),
         restore_failed=_first_event(contents, RecordType.RESTORE_FAILED, times),
         data_losses=_data_losses(contents, times),
+        crashed=_crash(contents, times),
+        head_hash=str(contents.records[-1]["hash"]),
+        record_count=len(contents.records),
     )

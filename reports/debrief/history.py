@@ -25,7 +25,7 @@ from reports.debrief.model import (
     from_plain,
     plain,
 )
-from reports.debrief.summary import RunSummary
+from reports.debrief.summary import COMPLETED, RunSummary
 
 PLAN_FORMAT = "bcdrill/improvements/v1"
 
@@ -52,6 +52,7 @@ class StoredPlan:
     started_at: str
     items: tuple[PlanItem, ...]
     retested: tuple[str, ...]  # "<run id>#<finding id>" of earlier items tested again
+    time_scale: float = 1.0
 
     @property
     def order(self) -> tuple[str, str]:
@@ -78,6 +79,11 @@ class History:
 
     plans: tuple[StoredPlan, ...] = ()
     previous: RunSummary | None = None  # previous drill of the same client and playbook
+
+
+def counts_for_history(debrief: Debrief) -> bool:
+    """True for a completed official drill: only these feed trends, comparisons and plans."""
+    return debrief.run_class == "drill" and debrief.outcome in COMPLETED
 
 
 def item_key(run_id: str, finding: str) -> str:
@@ -179,7 +185,9 @@ def plan_of(debrief: Debrief) -> StoredPlan:
         for i in debrief.improvements
     )
     retested = tuple(item_key(f.from_run, f.finding) for f in debrief.follow_up if f.retested)
-    return StoredPlan(debrief.run_id, debrief.playbook.id, debrief.started_at, items, retested)
+    return StoredPlan(
+        debrief.run_id, debrief.playbook.id, debrief.started_at, items, retested, debrief.time_scale
+    )
 
 
 def open_items(plans: Iterable[StoredPlan], debrief: Debrief) -> list[tuple[StoredPlan, PlanItem]]:
@@ -201,7 +209,8 @@ def follow_up(debrief: Debrief, plans: Iterable[StoredPlan]) -> tuple[FollowUp, 
     """Each open improvement of the client and how this drill re-tested it (or not)."""
     result: list[FollowUp] = []
     for plan, item in open_items(plans, debrief):
-        after = measure(debrief, item.subject)
+        # a measure taken at another time scale is not comparable: the item is not re-tested
+        after = measure(debrief, item.subject) if plan.time_scale == debrief.time_scale else None
         result.append(
             FollowUp(
                 from_run=plan.run_id,
@@ -246,8 +255,14 @@ def compare(previous: RunSummary, debrief: Debrief) -> Comparison:
 
 
 def with_history(debrief: Debrief, history: History | None) -> Debrief:
-    """``debrief`` with its follow-up of earlier improvements and its comparison filled in."""
-    if history is None:
+    """``debrief`` with its follow-up of earlier improvements and its comparison filled in.
+
+    Only a completed official drill is compared, and only with a drill at the same time
+    scale (times at another scale are not comparable: no comparison rather than a wrong one).
+    """
+    if history is None or not counts_for_history(debrief):
         return debrief
-    comparison = None if history.previous is None else compare(history.previous, debrief)
+    previous = history.previous
+    comparable = previous is not None and previous.counts and previous.time_scale == debrief.time_scale
+    comparison = compare(previous, debrief) if comparable and previous is not None else None
     return replace(debrief, follow_up=follow_up(debrief, history.plans), comparison=comparison)

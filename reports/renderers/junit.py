@@ -44,8 +44,8 @@ def _skip(case: ET.Element, body: str) -> None:
 
 def _step_case(suite: ET.Element, step: StepResult, t: Translator) -> None:
     case = _case(suite, step.party, f"{step.id}: {step.title}", step.actual_s)
-    if step.status == "not_exercised":
-        _skip(case, t("junit.step.not_exercised", target=step.target_s))
+    if step.status in ("not_exercised", "not_reached"):
+        _skip(case, t(f"junit.step.{step.status}", target=step.target_s))
     elif step.status == "late":
         _fail(
             case, "late", t("junit.step.late", actual=step.actual_s, target=step.target_s, score=step.score)
