@@ -251,6 +251,7 @@ class Participant:
     party: Party
     role: str = ""
     contact: str = ""
+    notify: str = ""  # an apprise URL (or env:VAR holding one): the sponsor gets each drill's head hash
 
 
 @dataclass(frozen=True)

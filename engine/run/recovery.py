@@ -105,7 +105,19 @@ def recover_run(run_dir: Path) -> RecoveryReport:
         journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
     journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
     journal.close()
+    _finish_record(run_dir)
     return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed))
+
+
+def _finish_record(run_dir: Path) -> None:
+    """The crashed run never got its debrief nor its signature: write and sign them now."""
+    from engine.plugins import DEBRIEFERS
+    from engine.record.signing import load_signing_key
+    from engine.run.evidence import seal_run
+
+    environment = load_environment(run_dir / "environment.yaml")
+    debrief = DEBRIEFERS.get("standard")(run_dir) if "standard" in DEBRIEFERS else None
+    seal_run(run_dir, load_signing_key(), debrief, environment.participants, environment.client)
 
 
 def recover_all(root: Path | None = None) -> list[RecoveryReport]:

@@ -28,7 +28,9 @@ from engine.plugins import DEBRIEFERS, RESPONDERS, SERVICES
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
 from engine.record.records import RecordType, resolve_run_class
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
+from engine.record.signing import load_signing_key
 from engine.run import fanout
+from engine.run.evidence import seal_run
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.preflight import prepare
 from engine.run.prepared import PreparedFault
@@ -108,6 +110,7 @@ class DrillRun:
         self.run_id = run_dir.name
         self.options = options
         self.run_class = resolve_run_class(options.run_class, options.responders, options.plan is not None)
+        self.signing_key = load_signing_key()  # a bad reference fails here, before anything runs
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.clock = clock or RunClock()
         self.transports = Transports(environment)
@@ -143,6 +146,8 @@ class DrillRun:
         finally:
             self.journal.close()
         debrief = self._debrief()
+        env = self.environment
+        seal_run(self.run_dir, self.signing_key, debrief, env.participants, env.client)
         return self._result(debrief)
 
     # ------------------------------------------------------------------ phases
@@ -402,6 +407,7 @@ class DrillRun:
             "responders": self.options.responders,
             "class": self.run_class.value,
             "plan": self.options.plan,
+            "signing_key": self.signing_key.fingerprint if self.signing_key else None,
             "time_scale": self.options.time_scale,
             "seed": self.seed,
             "host": socket.gethostname(),
