@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from reports.debrief.history import (
     History,
     StoredPlan,
     counts_for_history,
+    keep_changes,
     plan_of,
     with_history,
 )
@@ -118,13 +119,26 @@ class ImprovementStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def save(self, plan: StoredPlan) -> None:
-        """Add ``plan`` (replacing an earlier one of the same run: writing twice is harmless)."""
+        """Add ``plan`` (replacing an earlier one of the same run: writing twice is harmless).
+
+        Changes people made to the run's items (owner, status, their log) are kept.
+        """
         with self._locked():
-            plans = [p for p in self.plans() if p.run_id != plan.run_id] + [plan]
-            plans.sort(key=lambda p: p.order)
-            document = {"format": PLAN_FORMAT, "client": self.client, "plans": [p.to_json() for p in plans]}
-            text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-            write_text_atomically(self.path, text)
+            old = next((p for p in self.plans() if p.run_id == plan.run_id), None)
+            if old is not None:
+                plan = keep_changes(old, plan)
+            self._write([p for p in self.plans() if p.run_id != plan.run_id] + [plan])
+
+    def update(self, change: Callable[[list[StoredPlan]], list[StoredPlan]]) -> None:
+        """Apply ``change`` to every stored plan of the client, under the lock."""
+        with self._locked():
+            self._write(change(list(self.plans())))
+
+    def _write(self, plans: list[StoredPlan]) -> None:
+        plans.sort(key=lambda p: p.order)
+        document = {"format": PLAN_FORMAT, "client": self.client, "plans": [p.to_json() for p in plans]}
+        text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        write_text_atomically(self.path, text)
 
 
 # ---------------------------------------------------------------- the run store

@@ -26,7 +26,7 @@ ProbeState = Literal["up", "down"]
 OutageBasis = Literal["recovered", "until_run_end", "none"]
 Audience = Literal["client", "internal"]
 NoteKind = Literal["step_note", "diagnostic", "manual_revert"]
-FollowUpResult = Literal["improved", "same", "worse", "not_retested"]
+FollowUpResult = Literal["improved", "same", "worse", "not_retested", "closed"]
 MessageParam = str | int | float | None
 
 
@@ -155,6 +155,8 @@ class Improvement:
     due_in_days: int
     subject: str = ""
     action_msg: Message | None = None
+    owner: str | None = None  # a named person of the owner party (from the environment's participants)
+    due_by: str | None = None  # ISO date: the drill's date plus ``due_in_days``
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,8 @@ class FollowUp:
     result: FollowUpResult
     before: Measure
     after: Measure | None
+    owner: str | None = None
+    closed_note: str | None = None  # why it was closed by hand (``bcdrill improvements close``)
 
 
 @dataclass(frozen=True)
