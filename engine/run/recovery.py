@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from engine.clock import RunClock
-from engine.errors import PreflightError
+from engine.errors import DrillError, PreflightError
 from engine.faults.base import ResolvedTarget
 from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
@@ -105,7 +105,10 @@ def recover_run(run_dir: Path) -> RecoveryReport:
         journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
     journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
     journal.close()
-    _finish_record(run_dir)
+    try:
+        _finish_record(run_dir)
+    except (DrillError, OSError) as exc:  # the faults are reverted; a missing debrief must not hide that
+        log.error("recover.debrief_failed", run=run_dir.name, error=str(exc))
     return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed))
 
 
