@@ -145,6 +145,7 @@ def run(
 ) -> None:
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
     from engine.record.records import resolve_run_class
+    from engine.record.signing import load_signing_key
 
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
@@ -152,6 +153,7 @@ def run(
         resolve_run_class(run_class, responders, from_plan=False)
     except ValueError as exc:
         raise InputError(f"--class: {exc}") from None
+    load_signing_key()  # a bad $BCDRILL_SIGNING_KEY reference: exit 2 before anything starts
     _, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
     _refuse_stale_runs(environment.name, runs)
     result = _run_flow(
