@@ -173,16 +173,32 @@ def run(
     debriefer: Annotated[
         str, typer.Option(help="the debriefer plugin that scores the run (entry points bcdrill.debriefers)")
     ] = "standard",
+    run_class: Annotated[
+        str | None,
+        typer.Option(
+            "--class",
+            help="drill (official) | rehearsal | ci; default: ci with --responders auto, else rehearsal",
+        ),
+    ] = None,
 ) -> None:
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
+    from engine.record.records import resolve_run_class
+    from engine.record.signing import load_signing_key
+
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
+    try:
+        resolve_run_class(run_class, responders, from_plan=False)
+    except ValueError as exc:
+        raise InputError(f"--class: {exc}") from None
+    load_signing_key()  # a bad $BCDRILL_SIGNING_KEY reference: exit 2 before anything starts
     book, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
     scorecard = _check_parts(book, responders, desk, debriefer)  # a missing plugin: exit 4, nothing injected
     _refuse_stale_runs(environment.name, runs)
     result = _run_flow(
-        playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk, debriefer
-    )
+        playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk, debriefer,
+        run_class,
+    )  # fmt: skip
     _finish(result, as_json, junit, scorecard, summary)
 
 
@@ -221,6 +237,7 @@ def _run_flow(
     min_score: float | None,
     desk: str | None = None,
     debriefer: str = "standard",
+    run_class: str | None = None,
 ) -> dict[str, Any]:
     from engine.errors import PreflightError
     from engine.flow import drill_run, fast_settings
@@ -243,6 +260,7 @@ def _run_flow(
             progress=True,
             desk=desk,
             debriefer=debriefer,
+            run_class=run_class,
         )
     if not isinstance(result, dict):  # a State only when a precheck held a scheduled drill
         raise PreflightError(f"the drill did not run: {result.message}")

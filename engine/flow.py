@@ -72,6 +72,7 @@ def drill_run(
     plan_path: str | None = None,
     desk: str | None = None,
     debriefer: str = STANDARD_DEBRIEFER,
+    run_class: str | None = None,
 ) -> dict[str, Any] | State:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
@@ -83,6 +84,8 @@ def drill_run(
     (``bcdrill.prechecks``) is asked first and may stop the drill (held, postponed, dropped);
     the flow run then ends Cancelled or Failed with the reason (:func:`hold_state`), never
     Completed.
+    ``run_class`` is ``drill``, ``rehearsal`` or ``ci``; by default a run of a drill plan is an
+    official ``drill``, an ``auto`` run is ``ci`` and any other run a ``rehearsal``.
     """
     if plan_path is not None:
         hold = _precheck(plan_path)
@@ -103,6 +106,8 @@ def drill_run(
         allow_production=allow_production,
         min_score=min_score,
         desk=desk,
+        run_class=run_class,
+        plan=plan_path,
     )
     run_id = run_id or new_run_id(playbook.id)
     with environment_slot(environment.name, run_id):  # one drill per environment (engine.orchestration.slot)

@@ -14,7 +14,15 @@ from engine.errors import DrillError, InputError
 from engine.record.runstore import find_run
 from reports.debrief.audience import AUDIENCES
 from reports.debrief.model import Audience
-from reports.debrief.trend import TREND_FORMATS, build_trend, trend_html, trend_json, trend_pdf, trend_table
+from reports.debrief.trend import (
+    RUN_CLASSES,
+    TREND_FORMATS,
+    build_trend,
+    trend_html,
+    trend_json,
+    trend_pdf,
+    trend_table,
+)
 from reports.debrief_writer import debrief_of_run, summaries, write_bytes_atomically
 from reports.i18n import DEFAULT_TZ, LANGUAGES, translator
 from reports.renderers import RENDERERS, RenderOptions, get_format, render
@@ -93,13 +101,22 @@ def trend(
     tz: TzOption = DEFAULT_TZ,
     out: OutOption = None,
     runs: RunsOption = None,
+    run_class: Annotated[
+        str,
+        typer.Option(
+            "--class",
+            help="drill (completed official drills: the client's record), rehearsal, ci or all.",
+        ),
+    ] = "drill",
 ) -> None:
     """Show a client's drills over time: scores, recovery times, person-hours and cost lost."""
     try:
         if fmt not in TREND_FORMATS:
             raise InputError(f"unknown trend format {fmt!r} (known: {', '.join(TREND_FORMATS)})")
+        if run_class not in RUN_CLASSES:
+            raise InputError(f"unknown run class {run_class!r} (known: {', '.join(RUN_CLASSES)})")
         t = translator(lang, tz)
-        result = build_trend(summaries(runs), client, playbook)
+        result = build_trend(summaries(runs), client, playbook, run_class)
         if fmt == "table" and out is None:
             width = None if sys.stdout.isatty() else 160  # piped: do not squeeze the columns
             Console(highlight=False, width=width).print(trend_table(result, t))

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,15 @@ from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.runstore import list_runs
 from engine.record.statefiles import read_format_json
 from reports.debrief.compose import build_debrief
-from reports.debrief.history import PLAN_FORMAT, History, StoredPlan, plan_of, with_history
+from reports.debrief.history import (
+    PLAN_FORMAT,
+    History,
+    StoredPlan,
+    counts_for_history,
+    keep_changes,
+    plan_of,
+    with_history,
+)
 from reports.debrief.model import Debrief
 from reports.debrief.summary import RunSummary
 from reports.renderers import RenderOptions, render_bytes
@@ -112,13 +120,26 @@ class ImprovementStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def save(self, plan: StoredPlan) -> None:
-        """Add ``plan`` (replacing an earlier one of the same run: writing twice is harmless)."""
+        """Add ``plan`` (replacing an earlier one of the same run: writing twice is harmless).
+
+        Changes people made to the run's items (owner, status, their log) are kept.
+        """
         with self._locked():
-            plans = [p for p in self.plans() if p.run_id != plan.run_id] + [plan]
-            plans.sort(key=lambda p: p.order)
-            document = {"format": PLAN_FORMAT, "client": self.client, "plans": [p.to_json() for p in plans]}
-            text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-            write_text_atomically(self.path, text)
+            old = next((p for p in self.plans() if p.run_id == plan.run_id), None)
+            if old is not None:
+                plan = keep_changes(old, plan)
+            self._write([p for p in self.plans() if p.run_id != plan.run_id] + [plan])
+
+    def update(self, change: Callable[[list[StoredPlan]], list[StoredPlan]]) -> None:
+        """Apply ``change`` to every stored plan of the client, under the lock."""
+        with self._locked():
+            self._write(change(list(self.plans())))
+
+    def _write(self, plans: list[StoredPlan]) -> None:
+        plans.sort(key=lambda p: p.order)
+        document = {"format": PLAN_FORMAT, "client": self.client, "plans": [p.to_json() for p in plans]}
+        text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        write_text_atomically(self.path, text)
 
 
 # ---------------------------------------------------------------- the run store
@@ -144,12 +165,13 @@ def summaries(runs_root: Path | None = None) -> Iterator[RunSummary]:
 
 
 def previous_drill(debrief: Debrief, runs_root: Path | None = None) -> RunSummary | None:
-    """The latest earlier drill of the same client and playbook in the run store."""
+    """The latest earlier completed official drill of the same client and playbook in the run store."""
     current = (debrief.started_at, debrief.run_id)
     earlier = [
         s
         for s in summaries(runs_root)
-        if s.client == debrief.client
+        if s.counts
+        and s.client == debrief.client
         and s.playbook_id == debrief.playbook.id
         and s.run_id != debrief.run_id
         and s.order < current
@@ -168,6 +190,8 @@ def load_history(debrief: Debrief, runs_root: Path | None = None) -> History:
 def debrief_of_run(run_dir: Path, runs_root: Path | None = None) -> Debrief:
     """The debrief of ``run_dir`` with its history (earlier drills of the same client)."""
     base = build_debrief(read_journal(Path(run_dir) / JOURNAL_NAME))
+    if not counts_for_history(base):
+        return base  # rehearsals, CI runs and void drills are never compared nor carried
     root = runs_root if runs_root is not None else Path(run_dir).resolve().parent
     try:
         history = load_history(base, root)
@@ -220,10 +244,11 @@ def write_debrief(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     debrief = debrief_of_run(run_dir)
     written = _write_outputs(run_dir, debrief, RenderOptions())
-    try:
-        ImprovementStore(debrief.client).save(plan_of(debrief))
-    except JournalError as exc:
-        log.error("debrief.plan_not_stored", run_id=debrief.run_id, error=str(exc))
+    if counts_for_history(debrief):  # only a completed official drill starts or re-tests a plan
+        try:
+            ImprovementStore(debrief.client).save(plan_of(debrief))
+        except JournalError as exc:
+            log.error("debrief.plan_not_stored", run_id=debrief.run_id, error=str(exc))
     log.info(
         "debrief.written",
         run_id=debrief.run_id,

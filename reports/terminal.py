@@ -14,8 +14,14 @@ from reports.debrief.model import Debrief
 from reports.i18n import Translator, translator
 from reports.renderers.common import executive_paragraph, verdict
 
-OUTCOME_STYLES = {"passed": "bold green", "failed": "bold red", "aborted": "bold yellow"}
-STATUS_STYLES = {"on_time": "green", "late": "yellow", "missed": "red", "not_exercised": "dim"}
+OUTCOME_STYLES = {"passed": "bold green", "failed": "bold red", "aborted": "bold yellow", "void": "bold"}
+STATUS_STYLES = {
+    "on_time": "green",
+    "late": "yellow",
+    "missed": "red",
+    "not_exercised": "dim",
+    "not_reached": "dim",
+}
 
 
 def _steps_table(debrief: Debrief, t: Translator) -> Table:
@@ -76,6 +82,15 @@ def print_scorecard(
     )
     console.print(Text(executive_paragraph(debrief, t)))
     console.print(_headline(debrief, t))
+    if debrief.run_class != "drill":
+        console.print(Text(t("banner.unofficial", kind=t(f"class.{debrief.run_class}")), style="bold"))
+    if debrief.outcome == "void":
+        console.print(Text(t("banner.void", reason=debrief.void_reason or ""), style="bold"))
+    if debrief.evidence is not None and debrief.evidence.key_fingerprint:
+        ev = debrief.evidence
+        console.print(
+            Text(t("evidence.signed", hash=ev.head_hash, records=ev.records, fingerprint=ev.key_fingerprint))
+        )
     console.print(_steps_table(debrief, t))
     for finding in debrief.findings:
         severity = t(f"severity.{finding.severity}")

@@ -73,6 +73,8 @@ def run_started(
     impact: tuple[int, float, str] = (0, 0.0, "EUR"),
     title: str = "Storefront web server dies",
     translations: Mapping[str, Mapping[str, str]] | None = None,
+    run_class: str | None = "drill",
+    participants: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, Any]:
     """The ``data`` of a ``run.started`` record, with test-friendly defaults."""
     return RunStarted(
@@ -104,6 +106,8 @@ def run_started(
         hourly_cost=impact[1],
         currency=impact[2],
         max_duration_s=1800.0,
+        run_class=run_class,
+        participants=tuple(participants),
     ).to_data()
 
 

@@ -251,6 +251,7 @@ def _summaries(count: int) -> list[RunSummary]:
         100.0,
         "EUR",
         0,
+        "drill",
     )
     from dataclasses import replace
 

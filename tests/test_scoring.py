@@ -341,27 +341,36 @@ def test_unverified_or_missing_revert_fails_the_run(tmp_path: Path) -> None:
     ]
 
 
-def test_abort_wins_over_everything(tmp_path: Path) -> None:
+def test_an_abort_before_the_steps_were_due_voids_the_run(tmp_path: Path) -> None:
     run = simple_run(tmp_path, steps=ONE_STEP)
     run.at(20).record("run.aborted", reason="max duration reached", by="safety")
     debrief = debrief_of(finish(run, 21))
-    assert debrief.outcome == "aborted"
+    assert (debrief.outcome, debrief.void_reason) == ("void", "max duration reached")
     assert debrief.findings[0].title == "The drill was aborted"
     assert debrief.findings[0].evidence == "run.aborted by safety: max duration reached"
+    assert debrief.steps[0].status == "not_reached"
+    assert [f.party for f in debrief.findings] == ["drill"]
+
+
+def test_an_abort_after_every_step_settled_is_aborted_not_void(tmp_path: Path) -> None:
+    run = simple_run(tmp_path, steps=ONE_STEP)
+    run.at(400).record("run.aborted", reason="max duration reached", by="safety")
+    debrief = debrief_of(finish(run, 401))
+    assert (debrief.outcome, debrief.void_reason) == ("aborted", None)
     assert debrief.steps[0].status == "missed"
 
 
-def test_preflight_failure_measures_nothing_and_fails(tmp_path: Path) -> None:
+def test_preflight_failure_measures_nothing_and_is_void(tmp_path: Path) -> None:
     run = ScriptedRun(tmp_path)
     run.record("run.started", **run_started())
     run.at(2).record("preflight.failed", reason="target 'web' did not answer")
     debrief = debrief_of(run.at(3).end("preflight failed"))
-    assert {s.status for s in debrief.steps} == {"not_exercised"}
-    assert (debrief.score, debrief.rating) == (None, None)
+    assert {s.status for s in debrief.steps} == {"not_reached"}
+    assert (debrief.score, debrief.rating, debrief.outcome) == (None, None, "void")
     assert (debrief.objectives.rto.actual_s, debrief.objectives.rto.met) == (None, None)
     assert debrief.impact.outage_basis == "none"
     assert debrief.timeline.origin == "run_start"
-    assert debrief.outcome == "failed"
+    assert debrief.outcome == "void"
     assert debrief.findings[0].title.startswith("Preflight failed")
 
 
@@ -469,7 +478,8 @@ def test_run_failed_record_fails_the_run(tmp_path: Path) -> None:
     run.at(20).step("msp.acknowledge")
     run.record("run.failed", reason="fault 'x' (docker.kill) failed: boom")
     debrief = debrief_of(finish(run, 30))
-    assert debrief.outcome == "failed"
+    assert debrief.outcome == "void"
+    assert debrief.void_reason == "engine error: fault 'x' (docker.kill) failed: boom"
     assert debrief.findings[0].evidence == "run.failed: fault 'x' (docker.kill) failed: boom"
 
 
@@ -487,7 +497,7 @@ def test_recover_after_a_crash_uses_wall_time_for_its_records(tmp_path: Path) ->
     assert (fault.status, fault.reverted_at, fault.revert_verified) == ("reverted", 3591.0, True)
     assert debrief.ended_at == "2026-03-02T10:00:01.000Z"
     assert debrief.timeline.end_s == 3591.0
-    assert debrief.outcome == "failed"
+    assert debrief.outcome == "void"  # the crash was nobody's doing
     finding = debrief.findings[0]
     assert finding.severity == "high"
     assert finding.title == "Fault 'stop-web' was not reverted by the run"

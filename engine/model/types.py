@@ -291,6 +291,7 @@ class Participant:
     role: str = ""
     contact: str = ""
     language: str = "en"  # en or zh-CN: the desk page and injects this person gets
+    notify: str = ""  # an apprise URL (or env:VAR holding one): the sponsor gets each drill's head hash
 
 
 @dataclass(frozen=True)

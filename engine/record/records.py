@@ -45,7 +45,54 @@ class RecordType(StrEnum):
     JOURNAL_TAIL_REPAIRED = "journal.tail_repaired"  # a torn last line moved to a side file
 
 
-__all__ = ["RecordType", "RunStarted", "StartedFault", "StartedProbe", "StartedStep"]
+class RunClass(StrEnum):
+    """What a run counts as, recorded as ``class`` in ``run.started``.
+
+    Only completed ``drill`` runs feed a client's trend, year-on-year figures and
+    improvement plan; rehearsals and CI runs are looked at separately.
+    """
+
+    DRILL = "drill"  # an official, unannounced drill
+    REHEARSAL = "rehearsal"  # people or simulated responders practising; not official
+    CI = "ci"  # an automated run (``--responders auto``)
+
+
+def resolve_run_class(explicit: str | None, responders: str, from_plan: bool) -> RunClass:
+    """The class of a new run: as given, else ``ci`` for automatic responders, ``drill`` for a
+    run started by a drill plan, ``rehearsal`` otherwise. ``ValueError`` for an unknown class."""
+    if explicit is not None:
+        try:
+            return RunClass(explicit)
+        except ValueError:
+            known = ", ".join(c.value for c in RunClass)
+            raise ValueError(f"run class must be one of {known}, not {explicit!r}") from None
+    if responders == "auto":
+        return RunClass.CI
+    return RunClass.DRILL if from_plan else RunClass.REHEARSAL
+
+
+def run_class_of(started: Mapping[str, Any]) -> RunClass:
+    """The class of a run from the ``data`` of its ``run.started`` record.
+
+    Runs journaled before classes existed read as ``rehearsal``, unless a drill plan started
+    them (``plan`` names it), which makes them ``drill``.
+    """
+    value = started.get("class")
+    if value in {c.value for c in RunClass}:
+        return RunClass(value)
+    return RunClass.DRILL if started.get("plan") else RunClass.REHEARSAL
+
+
+__all__ = [
+    "RecordType",
+    "RunClass",
+    "RunStarted",
+    "StartedFault",
+    "StartedProbe",
+    "StartedStep",
+    "resolve_run_class",
+    "run_class_of",
+]
 
 
 # ---------------------------------------------------------------- the run.started layout
@@ -170,6 +217,10 @@ class RunStarted:
     max_duration_s: float | None = None
     abort_when: tuple[str, ...] = ()
     exercise: Mapping[str, Any] | None = None  # the exercise script (engine.run.injects layout)
+    run_class: str | None = None  # drill | rehearsal | ci; None in journals before classes (run_class_of)
+    plan: str | None = None  # the drill plan that started the run, if one did
+    signing_key: str | None = None  # fingerprint of the MSP key the run is signed with
+    participants: tuple[tuple[str, str, str], ...] = ()  # (name, party, role): who may own an action
 
     def to_data(self) -> dict[str, Any]:
         """The JSON-able record data."""
@@ -196,6 +247,10 @@ class RunStarted:
         }  # fmt: skip
         if self.exercise is not None:
             data["exercise"] = dict(self.exercise)
+        if self.run_class is not None:
+            data["class"] = self.run_class
+        data["plan"], data["signing_key"] = self.plan, self.signing_key
+        data["participants"] = [{"name": n, "party": p, "role": r} for n, p, r in self.participants]
         return data
 
     @classmethod
@@ -228,7 +283,14 @@ class RunStarted:
             max_duration_s=_opt_float(safety.get("max_duration_s")),
             abort_when=tuple(str(p) for p in safety.get("abort_when", [])),
             exercise=data.get("exercise") if isinstance(data.get("exercise"), Mapping) else None,
+            run_class=_opt_str(data.get("class")), plan=_opt_str(data.get("plan")),
+            signing_key=_opt_str(data.get("signing_key")),
+            participants=tuple(_participant(p) for p in data.get("participants", [])),
         )  # fmt: skip
+
+
+def _participant(data: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(data["name"]), str(data["party"]), str(data.get("role", ""))
 
 
 def _opt_str(value: Any) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from engine.clock import RunClock
-from engine.errors import PreflightError
+from engine.errors import DrillError, PreflightError
 from engine.faults.base import ResolvedTarget
 from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
@@ -109,7 +109,22 @@ def recover_run(run_dir: Path) -> RecoveryReport:
         journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
     journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
     journal.close()
+    try:
+        _finish_record(run_dir)
+    except (DrillError, OSError) as exc:  # the faults are reverted; a missing debrief must not hide that
+        log.error("recover.debrief_failed", run=run_dir.name, error=str(exc))
     return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed), contents.torn_tail)
+
+
+def _finish_record(run_dir: Path) -> None:
+    """The crashed run never got its debrief nor its signature: write and sign them now."""
+    from engine.plugins import DEBRIEFERS
+    from engine.record.signing import load_signing_key
+    from engine.run.evidence import seal_run
+
+    environment = load_environment(run_dir / "environment.yaml")
+    debrief = DEBRIEFERS.get("standard")(run_dir) if "standard" in DEBRIEFERS else None
+    seal_run(run_dir, load_signing_key(), debrief, environment.participants, environment.client)
 
 
 def recover_all(root: Path | None = None) -> list[RecoveryReport]:

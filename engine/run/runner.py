@@ -26,9 +26,18 @@ from engine.errors import AbortedError, DrillError, InjectionError, JournalError
 from engine.model.types import Environment, FaultSpec, Playbook, ResponseStep, Restore, thaw
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
-from engine.record.records import RecordType, RunStarted, StartedFault, StartedProbe, StartedStep
+from engine.record.records import (
+    RecordType,
+    RunStarted,
+    StartedFault,
+    StartedProbe,
+    StartedStep,
+    resolve_run_class,
+)
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
+from engine.record.signing import load_signing_key
 from engine.run import fanout
+from engine.run.evidence import seal_run
 from engine.run.injects import InjectScript, exercise_layout
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
@@ -59,6 +68,8 @@ class RunOptions:
     tick_s: float = 0.02
     desk: str | None = None  # "HOST:PORT" to host the drill desk for this run
     mailbox: str | None = None  # "HOST:PORT" of the drill mailbox (default loopback, free port)
+    run_class: str | None = None  # drill | rehearsal | ci; None: from responders and plan
+    plan: str | None = None  # the drill plan that started this run, if one did
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,8 @@ class DrillRun:
         self.run_id = run_dir.name
         self.options = options
         self.parts = parts
+        self.run_class = resolve_run_class(options.run_class, options.responders, options.plan is not None)
+        self.signing_key = load_signing_key()  # a bad reference fails here, before anything runs
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.clock = clock or RunClock()
         self.transports = Transports(environment)
@@ -151,6 +164,11 @@ class DrillRun:
         finally:
             self.journal.close()
         debrief = self._debrief()
+        env = self.environment
+        try:
+            seal_run(self.run_dir, self.signing_key, debrief, env.participants, env.client)
+        except (DrillError, OSError) as exc:  # the drill is over and journaled; `verify` will say unsigned
+            log.error("evidence.not_signed", run=self.run_id, error=str(exc))
         return self._result(debrief)
 
     # ------------------------------------------------------------------ phases
@@ -456,6 +474,10 @@ class DrillRun:
             users_affected=pb.impact.users_affected, hourly_cost=pb.impact.hourly_cost,
             currency=pb.impact.currency, max_duration_s=pb.safety.max_duration_s,
             abort_when=tuple(pb.safety.abort_when), exercise=exercise_layout(pb.exercise),
+            run_class=self.run_class.value, plan=self.options.plan,
+            signing_key=self.signing_key.fingerprint if self.signing_key else None,
+            # who may own an improvement (names and roles only: contacts stay in the environment)
+            participants=tuple((p.name, p.party, p.role) for p in env.participants),
         ).to_data()  # fmt: skip
 
     def _debrief(self) -> Mapping[str, Any] | None:

@@ -19,10 +19,12 @@ from reports.debrief.model import (
     SCHEMA_ID,
     Debrief,
     EnvironmentRef,
+    Evidence,
     FaultResult,
     FaultStatus,
     Note,
     PlaybookRef,
+    RunClassName,
 )
 from reports.debrief.notes import read_notes
 from reports.debrief.scoring import (
@@ -36,6 +38,7 @@ from reports.debrief.scoring import (
     score_steps,
 )
 from reports.debrief.timeline import build_timeline
+from reports.debrief.void import reach_steps, void_objectives, void_reason
 
 __all__ = ["Debrief", "History", "build_debrief", "debrief_from_facts", "debrief_from_journal"]
 
@@ -72,6 +75,12 @@ def _fault_status(fault: FaultTrack) -> FaultStatus:
     return "intended"
 
 
+def _run_class(value: str) -> RunClassName:
+    if value == "drill":
+        return "drill"
+    return "ci" if value == "ci" else "rehearsal"
+
+
 def debrief_from_facts(
     facts: RunFacts, notes: tuple[Note, ...] = (), exercise: ExerciseResults | None = None
 ) -> Debrief:
@@ -79,9 +88,12 @@ def debrief_from_facts(
     ``exercise`` from :func:`reports.debrief.exercise.exercise_results`)."""
     spec = facts.spec
     anchor = anchor_t(facts)
-    steps = with_decision_scores(score_steps(facts, anchor), exercise)
+    steps = with_decision_scores(reach_steps(facts, anchor, score_steps(facts, anchor)), exercise)
+    void = void_reason(facts, steps)
     parties, score = score_parties(facts, steps)
     objectives = score_objectives(facts, anchor)
+    if void is not None:
+        objectives = void_objectives(facts, anchor, objectives)
     findings, improvements = findings_and_plan(facts, objectives, steps)
     timing_rating = rating(score, spec.scoring)
     if exercise is not None:
@@ -96,7 +108,7 @@ def debrief_from_facts(
         time_scale=spec.time_scale,
         started_at=facts.started_at,
         ended_at=facts.ended_at,
-        outcome=outcome(facts, anchor, objectives, score),
+        outcome="void" if void is not None else outcome(facts, anchor, objectives, score),
         score=score,
         rating=timing_rating,
         resolution_s=resolution_s(facts),
@@ -111,6 +123,9 @@ def debrief_from_facts(
         notes=notes,
         translations=spec.translations,
         exercise=exercise,
+        run_class=_run_class(facts.spec.run_class),
+        void_reason=void,
+        evidence=Evidence(facts.head_hash, facts.record_count, facts.spec.signing_key),
     )
 
 

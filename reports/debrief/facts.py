@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.errors import JournalError
 from engine.record.journal import JournalContents
-from engine.record.records import RecordType, RunStarted
+from engine.record.records import RecordType, RunStarted, run_class_of
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,18 @@ class RunSpec:
     faults: tuple[FaultPlanInfo, ...] = ()
     automated_steps: frozenset[str] = frozenset()  # steps with runbook automation
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # lang -> text id -> text
+    run_class: str = "rehearsal"  # drill | rehearsal | ci (see engine.record.records.run_class_of)
+    participants: tuple[ParticipantInfo, ...] = ()
+    signing_key: str | None = None  # fingerprint of the MSP key the run is signed with
+
+
+@dataclass(frozen=True)
+class ParticipantInfo:
+    """A person named in the environment, as ``run.started`` lists them (no contact details)."""
+
+    name: str
+    party: str
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,9 @@ class RunFacts:
     run_failed: Event | None
     restore_failed: Event | None
     data_losses: tuple[DataLossFact, ...] = ()
+    crashed: Event | None = None  # the engine stopped without ending the run; recover finished it
+    head_hash: str = ""  # hash of the journal's last record
+    record_count: int = 0
 
 
 def _need(record: dict[str, Any], *path: str) -> Any:
@@ -219,6 +234,9 @@ def _parse_spec(record: dict[str, Any]) -> RunSpec:
         faults=tuple(FaultPlanInfo(f.id, f.until, f.restore) for f in started.faults),
         automated_steps=frozenset(s.key for s in started.steps if s.runbook),
         translations=started.translations,
+        run_class=run_class_of(record["data"]).value,
+        participants=tuple(ParticipantInfo(n, p, r) for n, p, r in started.participants),
+        signing_key=started.signing_key,
     )
 
 
@@ -380,6 +398,20 @@ def _data_losses(contents: JournalContents, times: _Times) -> tuple[DataLossFact
     return tuple(losses.values())
 
 
+def _crash(contents: JournalContents, times: _Times) -> Event | None:
+    """The engine's last word when it stopped without ``run.ended`` and ``recover`` finished the run."""
+    recover = next(contents.of_type(RecordType.RECOVER_STARTED), None)
+    if recover is None:
+        return None
+    before = [r for r in contents.records if int(r["seq"]) < int(recover["seq"])]
+    if any(r["type"] == RecordType.RUN_ENDED for r in before):
+        return None
+    last = before[-1] if before else recover
+    return Event(
+        times.of(last), "the engine stopped unexpectedly; bcdrill recover finished the run", "recover"
+    )
+
+
 def read_facts(contents: JournalContents) -> RunFacts:
     """Turn verified journal records into :class:`RunFacts`."""
     started = next(contents.of_type(RecordType.RUN_STARTED), None)
@@ -420,4 +452,7 @@ def read_facts(contents: JournalContents) -> RunFacts:
         run_failed=_first_event(contents, RecordType.RUN_FAILED, times),
         restore_failed=_first_event(contents, RecordType.RESTORE_FAILED, times),
         data_losses=_data_losses(contents, times),
+        crashed=_crash(contents, times),
+        head_hash=str(contents.records[-1]["hash"]),
+        record_count=len(contents.records),
     )

@@ -13,6 +13,7 @@ of the client can tell whether it was tested again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from reports.debrief.facts import FaultTrack, RunFacts
 from reports.debrief.model import (
@@ -252,7 +253,13 @@ def _step_draft(step: StepResult, late_limit: float) -> _Draft | None:
             target=step.target_s,
             limit=step.target_s * late_limit,
         )
-        action = msg("finding.step.action_delayed", title=step.title, party=party, target=step.target_s)
+        action = msg(
+            "finding.step.action_delayed",
+            title=step.title,
+            party=party,
+            target=step.target_s,
+            actual=step.actual_s,
+        )
     return _Draft(
         "medium" if step.status == "late" else "high",
         party,
@@ -268,6 +275,17 @@ def _drafts(facts: RunFacts, objectives: ObjectiveResults, steps: tuple[StepResu
     late_limit = facts.spec.scoring.late_limit
     step_drafts = [d for s in steps if (d := _step_draft(s, late_limit)) is not None]
     return _drill_drafts(facts) + _objective_drafts(objectives) + step_drafts
+
+
+def default_owner(facts: RunFacts, party: Party) -> str | None:
+    """The first participant of ``party`` in the environment (``bcdrill improvements assign`` changes it)."""
+    return next((p.name for p in facts.spec.participants if p.party == party), None)
+
+
+def due_date(started_at: str, days: int) -> str:
+    """The ISO date ``days`` after the drill's UTC date."""
+    start = datetime.fromisoformat(started_at.replace("Z", "+00:00")).date()
+    return (start + timedelta(days=days)).isoformat()
 
 
 def findings_and_plan(
@@ -299,6 +317,8 @@ def findings_and_plan(
                 due_in_days=DUE_IN_DAYS[draft.severity],
                 subject=draft.subject,
                 action_msg=draft.action,
+                owner=default_owner(facts, draft.owner),
+                due_by=due_date(facts.started_at, DUE_IN_DAYS[draft.severity]),
             )
         )
     return tuple(findings), tuple(plan)

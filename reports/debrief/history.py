@@ -25,9 +25,20 @@ from reports.debrief.model import (
     from_plain,
     plain,
 )
-from reports.debrief.summary import RunSummary
+from reports.debrief.summary import COMPLETED, RunSummary
 
 PLAN_FORMAT = "bcdrill/improvements/v1"
+
+
+@dataclass(frozen=True)
+class PlanEvent:
+    """A change people made to a plan item: assigned, closed or reopened, by whom and why."""
+
+    at: str
+    by: str
+    change: str  # assign | close | reopen
+    note: str = ""
+    owner: str | None = None  # the new owner, for ``assign``
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,16 @@ class PlanItem:
     action_msg: Message | None
     due_in_days: int
     baseline: Measure
+    owner: str | None = None
+    due_by: str | None = None
+    status: str = "open"  # open | closed (closed by hand; re-tested items close when carried)
+    log: tuple[PlanEvent, ...] = ()
+
+    @property
+    def closed_note(self) -> str | None:
+        """The note of the latest ``close``, when the item is closed."""
+        closes = [e for e in self.log if e.change == "close"]
+        return closes[-1].note if self.status == "closed" and closes else None
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,7 @@ class StoredPlan:
     started_at: str
     items: tuple[PlanItem, ...]
     retested: tuple[str, ...]  # "<run id>#<finding id>" of earlier items tested again
+    time_scale: float = 1.0
 
     @property
     def order(self) -> tuple[str, str]:
@@ -78,6 +100,11 @@ class History:
 
     plans: tuple[StoredPlan, ...] = ()
     previous: RunSummary | None = None  # previous drill of the same client and playbook
+
+
+def counts_for_history(debrief: Debrief) -> bool:
+    """True for a completed official drill: only these feed trends, comparisons and plans."""
+    return debrief.run_class == "drill" and debrief.outcome in COMPLETED
 
 
 def item_key(run_id: str, finding: str) -> str:
@@ -175,11 +202,30 @@ def plan_of(debrief: Debrief) -> StoredPlan:
             action_msg=i.action_msg,
             due_in_days=i.due_in_days,
             baseline=baseline(debrief, i.subject),
+            owner=i.owner,
+            due_by=i.due_by,
         )
         for i in debrief.improvements
     )
-    retested = tuple(item_key(f.from_run, f.finding) for f in debrief.follow_up if f.retested)
-    return StoredPlan(debrief.run_id, debrief.playbook.id, debrief.started_at, items, retested)
+    # carried items are settled by this drill: re-tested ones, and those closed by hand
+    retested = tuple(
+        item_key(f.from_run, f.finding) for f in debrief.follow_up if f.retested or f.result == "closed"
+    )
+    return StoredPlan(
+        debrief.run_id, debrief.playbook.id, debrief.started_at, items, retested, debrief.time_scale
+    )
+
+
+def keep_changes(old: StoredPlan, new: StoredPlan) -> StoredPlan:
+    """``new`` (the same run's plan, written again) with the owner, status and log people set."""
+    by_finding = {i.finding: i for i in old.items}
+    items = tuple(
+        replace(i, owner=prior.owner, status=prior.status, log=prior.log)
+        if (prior := by_finding.get(i.finding)) is not None and prior.log
+        else i
+        for i in new.items
+    )
+    return replace(new, items=items)
 
 
 def open_items(plans: Iterable[StoredPlan], debrief: Debrief) -> list[tuple[StoredPlan, PlanItem]]:
@@ -201,7 +247,11 @@ def follow_up(debrief: Debrief, plans: Iterable[StoredPlan]) -> tuple[FollowUp, 
     """Each open improvement of the client and how this drill re-tested it (or not)."""
     result: list[FollowUp] = []
     for plan, item in open_items(plans, debrief):
-        after = measure(debrief, item.subject)
+        if item.status == "closed":
+            result.append(_closed(plan, item))
+            continue
+        # a measure taken at another time scale is not comparable: the item is not re-tested
+        after = measure(debrief, item.subject) if plan.time_scale == debrief.time_scale else None
         result.append(
             FollowUp(
                 from_run=plan.run_id,
@@ -215,9 +265,29 @@ def follow_up(debrief: Debrief, plans: Iterable[StoredPlan]) -> tuple[FollowUp, 
                 result=verdict(item.baseline, after),
                 before=item.baseline,
                 after=after,
+                owner=item.owner,
             )
         )
     return tuple(result)
+
+
+def _closed(plan: StoredPlan, item: PlanItem) -> FollowUp:
+    """An item closed by hand since its drill: shown once more, as closed, then settled."""
+    return FollowUp(
+        from_run=plan.run_id,
+        from_started_at=plan.started_at,
+        finding=item.finding,
+        subject=item.subject,
+        owner_party=item.owner_party,
+        action=item.action,
+        action_msg=item.action_msg,
+        retested=False,
+        result="closed",
+        before=item.baseline,
+        after=None,
+        owner=item.owner,
+        closed_note=item.closed_note,
+    )
 
 
 # ---------------------------------------------------------------- comparison
@@ -246,8 +316,14 @@ def compare(previous: RunSummary, debrief: Debrief) -> Comparison:
 
 
 def with_history(debrief: Debrief, history: History | None) -> Debrief:
-    """``debrief`` with its follow-up of earlier improvements and its comparison filled in."""
-    if history is None:
+    """``debrief`` with its follow-up of earlier improvements and its comparison filled in.
+
+    Only a completed official drill is compared, and only with a drill at the same time
+    scale (times at another scale are not comparable: no comparison rather than a wrong one).
+    """
+    if history is None or not counts_for_history(debrief):
         return debrief
-    comparison = None if history.previous is None else compare(history.previous, debrief)
+    previous = history.previous
+    comparable = previous is not None and previous.counts and previous.time_scale == debrief.time_scale
+    comparison = compare(previous, debrief) if comparable and previous is not None else None
     return replace(debrief, follow_up=follow_up(debrief, history.plans), comparison=comparison)

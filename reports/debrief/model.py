@@ -16,9 +16,10 @@ from reports.debrief.exercise_model import ExerciseResults
 
 SCHEMA_ID = "bcdrill/debrief/v1"
 
-Outcome = Literal["passed", "failed", "aborted"]
+Outcome = Literal["passed", "failed", "aborted", "void"]
+RunClassName = Literal["drill", "rehearsal", "ci"]
 Rating = Literal["P", "S", "M", "U"]
-StepStatus = Literal["on_time", "late", "missed", "not_exercised"]
+StepStatus = Literal["on_time", "late", "missed", "not_exercised", "not_reached"]
 FaultStatus = Literal["intended", "applied", "inject_failed", "reverted", "revert_failed"]
 Severity = Literal["critical", "high", "medium", "low"]
 Party = Literal["msp", "client"]
@@ -27,7 +28,7 @@ ProbeState = Literal["up", "down"]
 OutageBasis = Literal["recovered", "until_run_end", "none"]
 Audience = Literal["client", "internal"]
 NoteKind = Literal["step_note", "diagnostic", "manual_revert"]
-FollowUpResult = Literal["improved", "same", "worse", "not_retested"]
+FollowUpResult = Literal["improved", "same", "worse", "not_retested", "closed"]
 MessageParam = str | int | float | None
 
 
@@ -157,6 +158,8 @@ class Improvement:
     due_in_days: int
     subject: str = ""
     action_msg: Message | None = None
+    owner: str | None = None  # a named person of the owner party (from the environment's participants)
+    due_by: str | None = None  # ISO date: the drill's date plus ``due_in_days``
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,8 @@ class FollowUp:
     result: FollowUpResult
     before: Measure
     after: Measure | None
+    owner: str | None = None
+    closed_note: str | None = None  # why it was closed by hand (``bcdrill improvements close``)
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,23 @@ class Comparison:
     score_change: float | None  # points; None when either score is missing
     person_hours_change_pct: float | None  # None when the previous drill lost nothing
     cost_change_pct: float | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the signed journal head says: the last record's hash, the record count and the key.
+
+    ``key_fingerprint`` is ``None`` when no MSP signing key was configured for the run.
+    """
+
+    head_hash: str
+    records: int
+    key_fingerprint: str | None
+
+
+def json_name(item: Any) -> str:
+    """The JSON key of a dataclass field (``run_class`` is written as ``class``)."""
+    return str(item.metadata.get("json", item.name))
 
 
 @dataclass(frozen=True)
@@ -303,6 +325,14 @@ class Debrief:
     # step:<party>.<id>) -> text (see engine.model.text).
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     exercise: ExerciseResults | None = None  # injects, decisions, players' entries
+    run_class: RunClassName = field(default="rehearsal", metadata={"json": "class"})
+    void_reason: str | None = None  # why the run is void (outcome ``void``)
+    evidence: Evidence | None = None
+
+    @property
+    def official(self) -> bool:
+        """True for an official drill (class ``drill``)."""
+        return self.run_class == "drill"
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data: dicts, lists, strings, rounded floats (no ``exercise`` key when it is None)."""
@@ -335,14 +365,14 @@ def from_plain(kind: Any, value: Any, path: str = "$") -> Any:
         if not isinstance(value, Mapping):
             raise ValueError(f"{path}: expected an object, got {value!r}")
         hints = get_type_hints(kind)
-        missing = [f.name for f in fields(kind) if f.name not in value and _required(f)]
+        missing = [json_name(f) for f in fields(kind) if json_name(f) not in value and _required(f)]
         if missing:
             raise ValueError(f"{path}: missing field {missing[0]!r}")
         return kind(
             **{
-                f.name: from_plain(hints[f.name], value[f.name], f"{path}.{f.name}")
+                f.name: from_plain(hints[f.name], value[json_name(f)], f"{path}.{json_name(f)}")
                 for f in fields(kind)
-                if f.name in value
+                if json_name(f) in value
             }
         )
     origin = get_origin(kind)
@@ -365,7 +395,7 @@ def _required(item: Any) -> bool:
 def plain(value: Any) -> Any:
     """Turn dataclasses and tuples into JSON data, rounding floats to three places."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        return {json_name(f): plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple | list):
         return [plain(v) for v in value]
     if isinstance(value, dict):

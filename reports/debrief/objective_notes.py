@@ -17,6 +17,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), key)
     for pattern, key in (
         (r"^not measured: no fault was applied$", "objective.note.no_fault"),
+        (r"^not measured: the run stopped before recovery$", "objective.note.stopped"),
         (r"^not measured: no steady-state probes$", "objective.note.no_probes"),
         (
             r"^not measured: steady-state probe '(?P<probe>[^']*)' never reported$",

@@ -14,6 +14,8 @@ from typing import Any
 from reports.debrief.model import SCHEMA_ID, Debrief
 from reports.i18n import parse_utc
 
+COMPLETED = frozenset({"passed", "failed"})  # outcomes of a run that went to its end
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -38,6 +40,13 @@ class RunSummary:
     cost: float
     currency: str
     findings: int
+    run_class: str = "rehearsal"  # debriefs written before run classes existed read as rehearsals
+    time_scale: float = 1.0
+
+    @property
+    def counts(self) -> bool:
+        """True for a completed official drill: the only runs a client's history is made of."""
+        return self.run_class == "drill" and self.outcome in COMPLETED
 
     @property
     def started(self) -> datetime:
@@ -76,6 +85,8 @@ class RunSummary:
                 cost=float(impact["cost"]),
                 currency=str(impact["currency"]),
                 findings=len(data["findings"]),
+                run_class=str(data.get("class", "rehearsal")),
+                time_scale=float(data.get("time_scale", 1.0)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"debrief {data.get('run_id')!r} lacks field {exc}") from exc

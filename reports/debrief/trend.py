@@ -39,10 +39,32 @@ def same_client(summary: RunSummary, client: str) -> bool:
     return " ".join(summary.client.split()).casefold() == " ".join(client.split()).casefold()
 
 
-def build_trend(summaries: Iterable[RunSummary], client: str, playbook: str | None = None) -> Trend:
-    """The drills of ``client`` (optionally of one playbook), oldest first."""
+RUN_CLASSES = ("drill", "rehearsal", "ci", "all")
+
+
+def of_class(summary: RunSummary, run_class: str) -> bool:
+    """True when the summary belongs in a trend of ``run_class``.
+
+    The ``drill`` trend (the client's record) holds completed official drills only; the
+    others show every run of their class, void and aborted ones included.
+    """
+    if run_class == "drill":
+        return summary.counts
+    return run_class == "all" or summary.run_class == run_class
+
+
+def build_trend(
+    summaries: Iterable[RunSummary], client: str, playbook: str | None = None, run_class: str = "drill"
+) -> Trend:
+    """The runs of ``client`` of one class (optionally of one playbook), oldest first."""
     points = sorted(
-        (s for s in summaries if same_client(s, client) and (playbook is None or s.playbook_id == playbook)),
+        (
+            s
+            for s in summaries
+            if same_client(s, client)
+            and (playbook is None or s.playbook_id == playbook)
+            and of_class(s, run_class)
+        ),
         key=lambda s: s.order,
     )
     name = points[0].client if points else client
@@ -58,6 +80,8 @@ def trend_table(trend: Trend, t: Translator) -> Table:
     for key, justify in (
         ("trend.col.date", "left"),
         ("trend.col.scenario", "left"),
+        ("trend.col.class", "left"),
+        ("trend.col.scale", "right"),
         ("col.result", "left"),
         ("col.score", "right"),
         ("col.rating", "left"),
@@ -73,6 +97,8 @@ def trend_table(trend: Trend, t: Translator) -> Table:
         table.add_row(
             t.date(p.started_at),
             Text(p.playbook_title),
+            t(f"class.{p.run_class}") if p.run_class in ("drill", "rehearsal", "ci") else p.run_class,
+            f"×{p.time_scale:g}",
             t(f"outcome_word.{p.outcome}"),
             t.score(p.score),
             p.rating or "—",

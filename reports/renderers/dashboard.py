@@ -33,7 +33,7 @@ WIDTH, HEIGHT = 460.0, 210.0
 PAD_T, PAD_R, PAD_B = 14.0, 14.0, 30.0
 TICK_SIZE = 10.0
 COMPLETED = ("passed", "failed")
-OUTCOME_COLOURS = {"passed": "#17b26a", "failed": "#d92d20", "aborted": "#f79009"}
+OUTCOME_COLOURS = {"passed": "#17b26a", "failed": "#d92d20", "aborted": "#f79009", "void": "#98a2b3"}
 
 
 @dataclass(frozen=True)

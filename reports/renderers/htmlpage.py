@@ -22,6 +22,7 @@ COLOURS = {
     "late": "#f79009",
     "missed": "#d92d20",
     "not_exercised": "#98a2b3",
+    "not_reached": "#98a2b3",
 }
 STROKES = {
     "grid": Markup('stroke="#eceef2"'),

@@ -48,6 +48,8 @@ def _step_case(suite: ET.Element, step: StepResult, t: Translator, responders: s
         # Say why, so that a CI reader knows a skipped case is not a hidden failure.
         key = "junit.step.not_exercised.auto" if responders == "auto" else "junit.step.not_exercised"
         _skip(case, t(key, target=step.target_s))
+    elif step.status == "not_reached":
+        _skip(case, t("junit.step.not_reached", target=step.target_s))
     elif step.status == "late":
         _fail(
             case, "late", t("junit.step.late", actual=step.actual_s, target=step.target_s, score=step.score)
