@@ -71,7 +71,7 @@ def aborted_run(run_dir: Path) -> Debrief:
     return debrief_from_journal(run.at(312).end("aborted").path)
 
 
-RUNS = {"passed": passed_run, "failed": failed_run, "aborted": aborted_run}
+RUNS = {"passed": passed_run, "failed": failed_run, "void": aborted_run}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -102,9 +102,9 @@ def test_failed_summary_counts_targets_per_side_and_the_missed_rto(tmp_path: Pat
     assert "did not pass" in text
 
 
-def test_aborted_summary_blames_nobody(tmp_path: Path) -> None:
+def test_a_drill_aborted_before_its_end_is_void_and_blames_nobody(tmp_path: Path) -> None:
     keys = [m.key for m in executive_summary(aborted_run(tmp_path))]
-    assert "exec.outcome.aborted" in keys
+    assert "exec.outcome.void" in keys
     assert not any(k.startswith("exec.outcome.failed") for k in keys)
 
 

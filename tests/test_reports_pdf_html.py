@@ -66,13 +66,13 @@ def test_html_renders_in_chromium_and_the_timeline_is_drawn(debrief: Debrief, tm
     assert dom.returncode == 0, dom.stderr[-2000:]
     svg = dom.stdout[dom.stdout.index("<svg") : dom.stdout.index("</svg>")]
     assert svg.count("<rect") >= 9 and svg.count("<circle") == 4
-    # The chart sits below the cards: fault windows (orange) and the probe's down band (red)
-    # and up bands (green) are painted there, to the right of the row labels.
-    chart = (220, 250, 1000, 700)
+    # The chart sits below the executive summary and the cards: fault windows (orange) and the
+    # probe's down band (red) and up bands (green) are painted there, right of the row labels.
+    chart = (220, 650, 1000, 1100)
     assert _pixels_near(image, FAULT, chart) > 500
     assert _pixels_near(image, DOWN, chart) > 500
     assert _pixels_near(image, UP, chart) > 50
-    assert _pixels_near(image, FAULT, (0, 390, 200, 640)) == 0  # no bars under the row labels
+    assert _pixels_near(image, FAULT, (0, 720, 200, 960)) == 0  # no bars under the row labels
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")

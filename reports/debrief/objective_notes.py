@@ -29,6 +29,26 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"^no outage seen: steady-state probes stayed up after impact start$", "objective.note.no_outage"),
         (r"^measured: all steady-state probes up again and stayed up$", "objective.note.measured"),
+        (r"^restored by the responders \(the engine only verified\)$", "objective.note.restored_responders"),
+        (
+            r"^restored by the engine at the responders' signal \((?P<steps>[^)]*)\)$",
+            "objective.note.restored_engine",
+        ),
+        (
+            r"^restored partly by the responders, partly by the engine at their signal$",
+            "objective.note.restored_mixed",
+        ),
+        (
+            r"^impact start from the engine's fault\.applied record \(after the call returned\)$",
+            "objective.note.impact_engine",
+        ),
+        (r"^impact start from the .*Docker.*$", "objective.note.impact_docker"),
+        (r"^impact start from the .*$", "objective.note.impact_target"),
+        (
+            r"^recovery from probe .*?every (?P<ms>\d+) ms.* \(within one interval\)$",
+            "objective.note.resolution",
+        ),
+        (r"^no steady-state probes$", "objective.note.no_probes"),
         (r"^no RPO target set$", "objective.note.no_rpo_target"),
         (r"^not measured: the playbook names no rpo_probe$", "objective.note.no_rpo_probe"),
         (
@@ -66,10 +86,18 @@ def _known(note: str, t: Translator) -> str | None:
 
 
 def objective_note(objective: ObjectiveResult, t: Translator) -> str:
-    """The objective's note in ``t``'s language (as written when the wording is unknown)."""
+    """The objective's note in ``t``'s language, clause by clause (``; ``-separated); a clause
+    whose wording is unknown is shown as written."""
     note = objective.note
     if note.endswith(_NO_TARGET):
-        inner = _known(note[: -len(_NO_TARGET)], t)
-        return note if inner is None else t("objective.note.no_rto_target", note=inner)
-    known = _known(note, t)
-    return note if known is None else known
+        inner = _clauses(note[: -len(_NO_TARGET)], t)
+        return t("objective.note.no_rto_target", note=inner)
+    return _clauses(note, t)
+
+
+def _clauses(note: str, t: Translator) -> str:
+    whole = _known(note, t)
+    if whole is not None:
+        return whole
+    parts = [part for part in note.split("; ") if part]
+    return t("objective.note.join").join(_known(part, t) or part for part in parts)
