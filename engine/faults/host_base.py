@@ -329,7 +329,7 @@ class HostFault(FaultAction):
         script = self.revert_script(prior)
         if deadman["mode"] == "systemd":
             unit = deadman["name"]
-            timer = [f"--unit={unit}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
+            timer = [f"--unit={unit}", f"--on-active={ttl}s", "--timer-property=AccuracySec=100ms"]
             return shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
         pidfile = deadman["pidfile"]
         return shlex.join(["sh", "-c", _ARM_SCRIPT, "sh", _DEADMAN_SCRIPT, pidfile, ttl, script])
