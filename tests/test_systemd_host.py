@@ -7,6 +7,7 @@ observed from outside (nginx's published port, ``pg_isready`` through ``docker e
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from engine.plugins import FAULTS
 from engine.spec.loader import load_environment
 from engine.transports.connections import Transports
 from engine.transports.ssh import HostKeyRejected
+from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.systemd]
 
@@ -67,7 +69,7 @@ def systemd_lab(
                     "name": LAB,
                     "kind": "test",
                     "client": "Demo Bakery Ltd",
-                    "targets": {"db": {"hosts": [host.name]}},
+                    "targets": {"db": {"hosts": [host.name]}, host.name: {"hosts": [host.name]}},
                     "ssh_hosts": {host.name: host.environment_entry()},
                     "urls": {"sys1-web": host.http_url},
                 },
@@ -236,3 +238,36 @@ def test_after_kill_9_of_the_engine_the_dead_man_timer_restores_the_service(
             engine.wait(timeout=10)
         if not check(host):  # leave the host as found for the next test, whatever happened
             transports.ssh(host.name).run(["systemctl", "start", systemd_host.SERVICES[service]])
+
+
+SCENARIO = Path(__file__).resolve().parent.parent / "playbooks" / "systemd" / "systemd-web-stop.yaml"
+
+
+@pytest.mark.prefect
+def test_the_systemd_scenario_runs_end_to_end(
+    systemd_lab: tuple[SystemdHost, Path], prefect_api: str, tmp_path: Path
+) -> None:
+    host = systemd_lab[0]
+    result = run_cli(
+        "run",
+        str(SCENARIO),
+        "--env",
+        str(systemd_lab[1]),
+        "--runs",
+        str(tmp_path),
+        "--responders",
+        "simulate",
+        "--seed",
+        "7",
+        "--time-scale",
+        "0.008",
+        timeout=150,
+    )
+    assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    records = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    kinds = [r["type"] for r in records]
+    assert kinds.count("fault.applied") == 1
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True]
+    assert "fault.revert_failed" not in kinds
+    assert nginx_up(host)
