@@ -478,11 +478,17 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 @lab_app.command("up")
-def lab_up(name: str = "lab", hosts: Annotated[int, typer.Option(help="SSH hosts to create")] = 2) -> None:
+def lab_up(
+    name: str = "lab",
+    hosts: Annotated[int, typer.Option(help="SSH hosts to create")] = 2,
+    systemd: Annotated[
+        bool, typer.Option(help="add a Debian 12 systemd host with nginx and PostgreSQL (first build ~1 min)")
+    ] = False,
+) -> None:
     """Start the lab (idempotent) and print its environment file."""
     from engine import lab
 
-    out.print(str(lab.up(name, hosts)), markup=False)
+    out.print(str(lab.up(name, hosts, systemd=systemd)), markup=False)
 
 
 @lab_app.command("down")

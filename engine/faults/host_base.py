@@ -386,7 +386,7 @@ class HostFault(FaultAction):
         deadman = prior["deadman"]
         ttl = f"{float(deadman['ttl_s']):g}"
         script = self.revert_script(prior)
-        timer = [f"--unit={deadman['name']}", f"--on-active={ttl}s", "--timer-property=AccuracySec=1s"]
+        timer = [f"--unit={deadman['name']}", f"--on-active={ttl}s", "--timer-property=AccuracySec=100ms"]
         systemd = shlex.join(["systemd-run", *timer, "--", "sh", "-c", script])
         setsid = self._setsid_arm(deadman["pidfile"], ttl, script)
         if deadman["mode"] == "systemd":

@@ -25,7 +25,7 @@ from docker.errors import DockerException, NotFound
 
 from engine.errors import PreflightError
 from engine.home import lab_dir
-from engine.lab import hosts, services
+from engine.lab import hosts, services, systemd_host
 from engine.lab.hosts import host_prefix
 
 log = structlog.get_logger(__name__)
@@ -150,8 +150,12 @@ def _published_url(container: Any, path: str) -> str:
     return f"http://127.0.0.1:{binding['HostPort']}{path}"
 
 
-def up(name: str = "lab", hosts: int = 2) -> Path:
-    """Bring the lab up (idempotent) and return the path of its environment file."""
+def up(name: str = "lab", hosts: int = 2, systemd: bool = False) -> Path:
+    """Bring the lab up (idempotent) and return the path of its environment file.
+
+    ``systemd`` adds the realistic host ``sys1`` (Debian 12, systemd, sshd, nginx, PostgreSQL;
+    its image is built once with mmdebstrap, see :mod:`engine.lab.systemd_host`).
+    """
     state = lab_dir(name)
     state.mkdir(parents=True, exist_ok=True)
     client = ensure_dockerd(state)
@@ -169,6 +173,10 @@ def up(name: str = "lab", hosts: int = 2) -> Path:
 
     extras = services.services_up(client, name, network, state, host_entries, IMAGE, LABEL)
     urls.update(extras.urls)
+    if systemd:
+        sys_host = systemd_host.host_up(client, name, network, state)
+        host_entries[sys_host.name] = sys_host.environment_entry()
+        urls[f"{sys_host.name}-web"] = sys_host.http_url
     env_path = state / "environment.yaml"
     env_path.write_text(_environment_yaml(name, urls, host_entries, extras.targets))
     log.info("lab.up", lab=name, environment=str(env_path))
@@ -190,7 +198,10 @@ def _environment_yaml(
     targets: dict[str, Any] = {svc.role: {"containers": [f"bcdrill-{name}-{svc.role}"]} for svc in SERVICES}
     targets.update(extra_targets)
     if hosts:
-        targets["hosts"] = {"hosts": sorted(hosts)}
+        # The busybox hosts only: the systemd host declares other services (nginx, postgresql).
+        plain = sorted(h for h in hosts if h != systemd_host.HOST_NAME)
+        if plain:
+            targets["hosts"] = {"hosts": plain}
         for host_name in sorted(hosts):
             targets[host_name] = {"hosts": [host_name]}
     env: dict[str, Any] = {

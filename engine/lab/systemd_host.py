@@ -1,0 +1,280 @@
+"""A realistic lab host: Debian 12 with systemd as PID 1, openssh, nginx and PostgreSQL.
+
+The root filesystem is built once with ``mmdebstrap`` from Debian packages, imported into
+Docker as :data:`IMAGE` and reused while that image exists. A host runs with only what
+systemd needs (the host's cgroup tree read-only, tmpfs on ``/run``, ``/run/lock`` and
+``/tmp``; no extra capabilities). Each container generates its own SSH host keys at first
+boot; the lab reads the public key through ``docker exec`` (a trusted channel) and pins it
+in the environment file. Drills reach it as the sudo user :data:`USER` with the lab's
+generated client key, and service faults stop real systemd units.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import structlog
+from docker.errors import APIError, NotFound
+
+from engine.errors import PreflightError
+from engine.lab.hosts import _client_key as client_key
+
+__all__ = [
+    "BOOT_WAIT_S",
+    "HOST_NAME",
+    "IMAGE",
+    "PACKAGES",
+    "SERVICES",
+    "USER",
+    "SystemdHost",
+    "build_rootfs",
+    "ensure_image",
+    "host_down",
+    "host_up",
+]
+
+log = structlog.get_logger(__name__)
+
+IMAGE = "bcdrill-lab-systemd:1"
+HOST_NAME = "sys1"
+USER = "drill"
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "sudo",
+    "nginx-light",
+    "postgresql",
+)
+#: The services declared on the host: name -> systemd unit.
+SERVICES: dict[str, str] = {"nginx": "nginx.service", "postgresql": "postgresql@15-main.service"}
+BUILD_TIMEOUT_S = 900.0
+BOOT_WAIT_S = 90.0
+LABEL = "bcdrill.lab"
+
+# A oneshot unit that gives every container its own host keys before sshd starts.
+_HOSTKEYS_UNIT = """[Unit]
+Description=bcdrill: generate this host's SSH host keys
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+_CUSTOMIZE = [
+    f'chroot "$1" useradd --create-home --shell /bin/bash {USER}',
+    f"printf '%s\\n' '{USER} ALL=(ALL) NOPASSWD:ALL' > \"$1/etc/sudoers.d/{USER}\"",
+    f'chmod 0440 "$1/etc/sudoers.d/{USER}"',
+    'rm -f "$1"/etc/ssh/ssh_host_*',
+    'printf \'%s\' "$BCDRILL_HOSTKEYS_UNIT" > "$1/etc/systemd/system/bcdrill-hostkeys.service"',
+    "ln -sf /etc/systemd/system/bcdrill-hostkeys.service "
+    '"$1/etc/systemd/system/multi-user.target.wants/bcdrill-hostkeys.service"',
+    # Nothing a container cannot do: no getty on a console that is not there.
+    'chroot "$1" systemctl mask getty@tty1.service console-getty.service systemd-udevd.service',
+    "printf '%s\\n' 'bcdrill lab host' > \"$1/var/www/html/index.html\"",
+]
+
+
+@dataclass(frozen=True)
+class SystemdHost:
+    """A running systemd lab host: how to reach it and what it declares."""
+
+    name: str
+    container: str
+    ssh_port: int
+    http_port: int
+    key_path: Path
+    host_key: str
+
+    @property
+    def http_url(self) -> str:
+        """nginx's page, published on the machine's loopback."""
+        return f"http://127.0.0.1:{self.http_port}/"
+
+    def environment_entry(self) -> dict[str, Any]:
+        """The host's ``ssh_hosts`` entry: sudo user, pinned key, systemd services."""
+        return {
+            "address": "127.0.0.1",
+            "port": self.ssh_port,
+            "user": USER,
+            "key": f"file:{self.key_path}",
+            "agent": False,
+            "host_key": self.host_key,
+            "sudo": True,
+            "connect_timeout": "5s",
+            "command_timeout": "30s",
+            "services": {
+                name: {
+                    "start": f"systemctl start {unit}",
+                    "stop": f"systemctl stop {unit}",
+                    "status": f"systemctl is-active --quiet {unit}",
+                }
+                for name, unit in SERVICES.items()
+            },
+        }
+
+
+def build_rootfs(tarball: Path) -> None:
+    """Build the Debian root filesystem tarball with ``mmdebstrap`` (about a minute)."""
+    mmdebstrap = shutil.which("mmdebstrap")
+    if mmdebstrap is None:
+        raise PreflightError("mmdebstrap is missing: install Debian's mmdebstrap (scripts/setup.sh does)")
+    argv = [mmdebstrap, "--quiet", "--variant=minbase", f"--include={','.join(PACKAGES)}"]
+    argv += [f"--customize-hook={hook}" for hook in _CUSTOMIZE]
+    argv += [SUITE, str(tarball)]
+    log.info("lab.systemd.build", image=IMAGE, packages=list(PACKAGES))
+    env = {**os.environ, "BCDRILL_HOSTKEYS_UNIT": _HOSTKEYS_UNIT}
+    try:
+        subprocess.run(argv, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env=env)
+    except subprocess.CalledProcessError as exc:
+        tail = "\n".join((exc.stderr or "").splitlines()[-15:])
+        raise PreflightError(f"mmdebstrap could not build the systemd lab host:\n{tail}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise PreflightError(f"mmdebstrap did not finish within {BUILD_TIMEOUT_S:g} s") from exc
+
+
+def ensure_image(client: docker.DockerClient) -> str:
+    """Build and import the systemd host image unless it exists already; return its id."""
+    try:
+        return str(client.images.get(IMAGE).id)
+    except NotFound:
+        pass
+    with tempfile.TemporaryDirectory(prefix="bcdrill-rootfs-") as tmp:
+        tarball = Path(tmp) / "rootfs.tar"
+        build_rootfs(tarball)
+        repo, tag = IMAGE.split(":")
+        changes = ['CMD ["/sbin/init"]', "ENV container=docker"]
+        try:
+            client.api.import_image_from_file(str(tarball), repository=repo, tag=tag, changes=changes)
+        except APIError as exc:
+            raise PreflightError(f"cannot import the systemd host image: {exc.explanation or exc}") from exc
+    return str(client.images.get(IMAGE).id)
+
+
+def container_name(lab: str) -> str:
+    """The Docker name of the lab's systemd host."""
+    return f"bcdrill-{lab}-{HOST_NAME}"
+
+
+def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path) -> SystemdHost:
+    """Start (or reuse) the lab's systemd host and return how to reach it. Idempotent."""
+    ensure_image(client)
+    name = container_name(lab)
+    try:
+        container = client.containers.get(name)
+        if container.status != "running":
+            container.remove(force=True)
+            container = _run(client, lab, network, name)
+    except NotFound:
+        container = _run(client, lab, network, name)
+    _wait_booted(container)
+    key = client_key(state_dir)
+    _authorize(container, Path(f"{key}.pub").read_text().strip())
+    host_key = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+    container.reload()
+    ports = container.attrs["NetworkSettings"]["Ports"]
+    host = SystemdHost(
+        name=HOST_NAME,
+        container=name,
+        ssh_port=int(ports["22/tcp"][0]["HostPort"]),
+        http_port=int(ports["80/tcp"][0]["HostPort"]),
+        key_path=key,
+        host_key=" ".join(host_key.split()[:2]),
+    )
+    _wait_port(host.ssh_port)
+    log.info("lab.systemd.up", lab=lab, container=name, ssh_port=host.ssh_port)
+    return host
+
+
+def host_down(client: docker.DockerClient, lab: str) -> bool:
+    """Remove the lab's systemd host; True when there was one."""
+    try:
+        client.containers.get(container_name(lab)).remove(force=True)
+    except NotFound:
+        return False
+    return True
+
+
+def _run(client: docker.DockerClient, lab: str, network: str, name: str) -> Any:
+    try:
+        return client.containers.run(
+            IMAGE,
+            name=name,
+            hostname=HOST_NAME,
+            detach=True,
+            stop_signal="SIGRTMIN+3",  # systemd's clean shutdown
+            labels={LABEL: lab},
+            network=network,
+            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"}},
+            tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},  # noqa: S108 - inside the container
+            ports={"22/tcp": ("127.0.0.1", None), "80/tcp": ("127.0.0.1", None)},
+        )
+    except APIError as exc:
+        raise PreflightError(f"cannot start the systemd lab host {name}: {exc.explanation or exc}") from exc
+
+
+def _exec(container: Any, argv: list[str]) -> str:
+    code, output = container.exec_run(argv)
+    text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+    if code != 0:
+        raise PreflightError(f"on {container.name}: {' '.join(argv)} failed ({code}): {text.strip()}")
+    return text
+
+
+def _wait_booted(container: Any) -> None:
+    """Wait until systemd says the system is running (degraded is reported, not fatal)."""
+    deadline = time.monotonic() + BOOT_WAIT_S
+    state = "unknown"
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status != "running":
+            logs = container.logs(tail=20).decode(errors="replace")
+            raise PreflightError(f"the systemd lab host {container.name} stopped while booting:\n{logs}")
+        _, output = container.exec_run(["systemctl", "is-system-running"])
+        state = output.decode(errors="replace").strip() if isinstance(output, bytes) else str(output)
+        if state in ("running", "degraded"):
+            if state == "degraded":
+                failed = _exec(container, ["systemctl", "--failed", "--no-legend", "--plain"])
+                log.warning("lab.systemd.degraded", container=container.name, failed=failed.strip())
+            return
+        time.sleep(0.5)
+    raise PreflightError(f"the systemd lab host {container.name} did not boot in {BOOT_WAIT_S:g} s ({state})")
+
+
+def _authorize(container: Any, public_key: str) -> None:
+    home = f"/home/{USER}/.ssh"
+    script = (
+        f'install -d -m 700 -o {USER} -g {USER} {home} && printf "%s\\n" "$1" > {home}/authorized_keys '
+        f"&& chown {USER}:{USER} {home}/authorized_keys && chmod 600 {home}/authorized_keys"
+    )
+    _exec(container, ["sh", "-c", script, "sh", public_key])
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    """Wait until sshd answers with its banner on the published port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
+                if sock.recv(4).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise PreflightError(f"sshd of the systemd lab host does not answer on 127.0.0.1:{port}")

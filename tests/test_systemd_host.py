@@ -1,0 +1,273 @@
+"""The realistic lab host: Debian 12, systemd as PID 1, sshd, nginx, PostgreSQL.
+
+Needs Docker and ``mmdebstrap`` (the first session builds the image, ~1 min; later sessions
+reuse it). Faults go through SSH as the sudo user with the pinned host key; what they do is
+observed from outside (nginx's published port, ``pg_isready`` through ``docker exec``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import yaml
+
+from engine.faults.base import ResolvedTarget
+from engine.faults.host_base import HostFault
+from engine.lab import systemd_host
+from engine.lab.systemd_host import SystemdHost
+from engine.model.types import Environment
+from engine.plugins import FAULTS
+from engine.spec.loader import load_environment
+from engine.transports.connections import Transports
+from engine.transports.ssh import HostKeyRejected
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.docker, pytest.mark.systemd]
+
+LAB = os.environ.get("BCDRILL_TEST_LAB", "ci") + "-sd"
+TARGET = ResolvedTarget(name="db", kind="host", ref=systemd_host.HOST_NAME, label="sys1")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def systemd_lab(
+    docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[SystemdHost, Path]]:
+    """The systemd host (image built once, then reused) and an environment file naming it."""
+    state = tmp_path_factory.mktemp("systemd-lab")
+    network = f"bcdrill-{LAB}"
+    if not docker_client.networks.list(names=[network]):
+        docker_client.networks.create(network, labels={systemd_host.LABEL: LAB})
+    try:
+        host = systemd_host.host_up(docker_client, LAB, network, state)
+        env_path = state / "environment.yaml"
+        env_path.write_text(
+            yaml.safe_dump(
+                {
+                    "format": "environment/v1",
+                    "name": LAB,
+                    "kind": "test",
+                    "client": "Demo Bakery Ltd",
+                    "targets": {"db": {"hosts": [host.name]}, host.name: {"hosts": [host.name]}},
+                    "ssh_hosts": {host.name: host.environment_entry()},
+                    "urls": {"sys1-web": host.http_url},
+                },
+                sort_keys=False,
+            )
+        )
+        yield host, env_path
+    finally:
+        systemd_host.host_down(docker_client, LAB)
+        for net in docker_client.networks.list(names=[network]):
+            net.remove()
+
+
+@pytest.fixture
+def environment(systemd_lab: tuple[SystemdHost, Path]) -> Environment:
+    return load_environment(systemd_lab[1])
+
+
+@pytest.fixture
+def transports(environment: Environment) -> Iterator[Transports]:
+    connections = Transports(environment)
+    try:
+        yield connections
+    finally:
+        connections.close()
+
+
+def nginx_up(host: SystemdHost) -> bool:
+    """True when nginx's page answers on the published port."""
+    try:
+        with urllib.request.urlopen(host.http_url, timeout=2.0) as response:
+            return bool(response.status == 200 and b"bcdrill lab host" in response.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def postgres_up(host: SystemdHost) -> bool:
+    """True when PostgreSQL accepts connections (``pg_isready`` inside the host)."""
+    done = subprocess.run(
+        ["docker", "exec", host.container, "pg_isready", "-q", "-t", "2"], check=False, timeout=20
+    )
+    return done.returncode == 0
+
+
+CHECKS: dict[str, Callable[[SystemdHost], bool]] = {"nginx": nginx_up, "postgresql": postgres_up}
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def service_stop(params: dict[str, Any]) -> HostFault:
+    fault = FAULTS.get("host.service_stop")("f1", TARGET, params)
+    assert isinstance(fault, HostFault)
+    return fault
+
+
+def test_the_host_runs_systemd_and_is_reached_as_a_sudo_user(transports: Transports) -> None:
+    ssh = transports.ssh(systemd_host.HOST_NAME)
+    assert ssh.run(["cat", "/proc/1/comm"]).stdout.strip() == "systemd"
+    assert ssh.run(["systemctl", "is-system-running"], check=False).stdout.strip() in ("running", "degraded")
+    assert ssh.run(["id", "-u"]).stdout.strip() == "0"  # through sudo -n
+    assert ssh.run(["id", "-un"], sudo=False).stdout.strip() == systemd_host.USER
+    for unit in systemd_host.SERVICES.values():
+        assert ssh.run(["systemctl", "is-active", unit], check=False).stdout.strip() == "active"
+
+
+def test_a_changed_host_key_is_refused(systemd_lab: tuple[SystemdHost, Path]) -> None:
+    entry = yaml.safe_load(systemd_lab[1].read_text())
+    other = subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(systemd_lab[1].parent / "other")],
+        check=True,
+    )
+    assert other.returncode == 0
+    pub = (systemd_lab[1].parent / "other.pub").read_text().split()
+    entry["ssh_hosts"][systemd_host.HOST_NAME]["host_key"] = f"{pub[0]} {pub[1]}"
+    wrong = systemd_lab[1].parent / "wrong-key.yaml"
+    wrong.write_text(yaml.safe_dump(entry))
+    connections = Transports(load_environment(wrong))
+    try:
+        with pytest.raises(HostKeyRejected, match="host key mismatch"):
+            connections.ssh(systemd_host.HOST_NAME).run(["true"])
+    finally:
+        connections.close()
+
+
+@pytest.mark.parametrize("service", ["nginx", "postgresql"])
+def test_service_stop_stops_the_real_unit_and_revert_starts_it(
+    service: str, systemd_lab: tuple[SystemdHost, Path], transports: Transports
+) -> None:
+    host, check = systemd_lab[0], CHECKS[service]
+    assert check(host), f"{service} is not up before the fault"
+    fault = service_stop({"service": service})
+    prior = fault.capture(transports)
+    assert prior["deadman"]["mode"] == "systemd"  # systemd-run timer, not the setsid fallback
+    assert prior["running"] is True
+    fault.inject(transports, prior)
+    try:
+        assert wait_for(lambda: not check(host), 10), f"{service} still answers after the fault"
+        assert fault.deadman_armed(transports.ssh(host.name), prior)
+    finally:
+        fault.revert(transports, prior)
+    assert wait_for(lambda: check(host), 20), f"{service} did not come back after the revert"
+    assert fault.is_reverted(transports, prior)
+
+
+_ENGINE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from engine.faults.base import ResolvedTarget
+    from engine.plugins import FAULTS
+    from engine.spec.loader import load_environment
+    from engine.transports.connections import Transports
+
+    transports = Transports(load_environment(Path(sys.argv[1])))
+    target = ResolvedTarget(name="db", kind="host", ref="sys1", label="sys1")
+    fault = FAULTS.get("host.service_stop")("f1", target, {"service": sys.argv[2], "deadman_ttl_s": 3})
+    prior = fault.capture(transports)
+    fault.inject(transports, prior)
+    print("injected", prior["deadman"]["mode"], flush=True)
+    time.sleep(600)
+    """
+)
+
+
+@pytest.mark.parametrize("service", ["nginx", "postgresql"])
+def test_after_kill_9_of_the_engine_the_dead_man_timer_restores_the_service(
+    service: str, systemd_lab: tuple[SystemdHost, Path], transports: Transports
+) -> None:
+    host, check = systemd_lab[0], CHECKS[service]
+    assert check(host)
+    engine = subprocess.Popen(
+        [sys.executable, "-c", _ENGINE, str(systemd_lab[1]), service],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert engine.stdout is not None
+        line = engine.stdout.readline()
+        while line and not line.startswith("injected"):  # skip the engine's own log lines
+            line = engine.stdout.readline()
+        assert line.split() == ["injected", "systemd"]
+        assert not check(host), f"{service} still answers after the fault"
+        os.kill(engine.pid, signal.SIGKILL)
+        assert engine.wait(timeout=10) == -signal.SIGKILL
+        killed_at = time.monotonic()
+        assert wait_for(lambda: check(host), 20), f"the dead-man timer did not restart {service}"
+        assert time.monotonic() - killed_at < 15
+        # The timer fired and is gone: nothing of the fault is left on the host.
+        fault = service_stop({"service": service})
+        ssh = transports.ssh(host.name)
+        list_timers = ["systemctl", "list-timers", "--all", "--no-legend", "bcdrill-deadman-*"]
+        # The timer stays listed until its revert (systemctl start …) has finished.
+        assert wait_for(lambda: ssh.run(list_timers).stdout.strip() == "", 10), ssh.run(list_timers).stdout
+        assert fault.reverted(ssh, {**fault.known_prior(transports.environment.hosts[host.name])})
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait(timeout=10)
+        if not check(host):  # leave the host as found for the next test, whatever happened
+            transports.ssh(host.name).run(["systemctl", "start", systemd_host.SERVICES[service]])
+
+
+SCENARIO = Path(__file__).resolve().parent.parent / "playbooks" / "systemd" / "systemd-web-stop.yaml"
+
+
+@pytest.mark.prefect
+def test_the_systemd_scenario_runs_end_to_end(
+    systemd_lab: tuple[SystemdHost, Path], prefect_api: str, tmp_path: Path
+) -> None:
+    host = systemd_lab[0]
+    result = run_cli(
+        "run",
+        str(SCENARIO),
+        "--env",
+        str(systemd_lab[1]),
+        "--runs",
+        str(tmp_path),
+        "--responders",
+        "simulate",
+        "--seed",
+        "7",
+        "--time-scale",
+        "0.008",
+        timeout=150,
+    )
+    assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    records = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    kinds = [r["type"] for r in records]
+    assert kinds.count("fault.applied") == 1
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True]
+    assert "fault.revert_failed" not in kinds
+    assert nginx_up(host)
