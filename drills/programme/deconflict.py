@@ -37,6 +37,7 @@ from drills.programme.drill_plans import (
     IncidentCheck,
     load_plan,
 )
+from drills.programme.prefect_runs import CurrentRun, current_run, reschedule
 from drills.programme.schedule import MINUTE, allowed_minutes
 from drills.programme.secret_schedule import Postponement, ProgrammeStore, StoredDrill, now_utc
 from engine.errors import InputError
@@ -208,17 +209,6 @@ def notify_controllers(urls: tuple[str, ...], title: str, body: str) -> bool:
 # ---------------------------------------------------------------- the precheck
 
 
-@dataclass(frozen=True)
-class CurrentRun:
-    """The flow run being held back: its id, name, deployment, key and parameters."""
-
-    flow_run_id: str
-    name: str
-    deployment_id: str
-    idempotency_key: str
-    parameters: dict[str, Any]
-
-
 def precheck(plan_path: str) -> Hold | None:
     """Go ahead (None), or hold the drill back when a real incident is open: postponed to the
     next allowed slot, dropped when none is left, held when it is not a scheduled flow run."""
@@ -236,23 +226,6 @@ def precheck(plan_path: str) -> Hold | None:
     return postpone(plan, run, status.detail)
 
 
-def current_run() -> CurrentRun | None:
-    """The Prefect flow run this code runs in, when it belongs to a deployment."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    flow_run = context.flow_run if context else None
-    if flow_run is None or flow_run.deployment_id is None:
-        return None
-    return CurrentRun(
-        flow_run_id=str(flow_run.id),
-        name=flow_run.name,
-        deployment_id=str(flow_run.deployment_id),
-        idempotency_key=flow_run.idempotency_key or str(flow_run.id),
-        parameters=dict(flow_run.parameters),
-    )
-
-
 def postpone(plan: DrillPlan, run: CurrentRun, reason: str, now: datetime | None = None) -> Hold:
     """Reschedule ``run`` at the plan's next slot, record it, tell the controllers.
 
@@ -263,7 +236,7 @@ def postpone(plan: DrillPlan, run: CurrentRun, reason: str, now: datetime | None
     moment = now or now_utc()
     start = next_slot(plan, moment + timedelta(seconds=plan.drill_length_s))
     name = neutral_run_name() if start else None
-    new_id = _reschedule(run, start, name) if start and name else None
+    new_id = reschedule(run, start, name) if start and name else None
     postponement = Postponement(moment, reason, start, name, new_id)
     recorded = _record(run, postponement)
     unrecorded = "" if recorded else "\n(not recorded: no programme store entry on the worker)"
@@ -282,27 +255,6 @@ def postpone(plan: DrillPlan, run: CurrentRun, reason: str, now: datetime | None
     notify_controllers(plan.notify, title, body)
     log.warning("deconflict.postponed", run=run.name, new_run=name, recorded=recorded)
     return Hold(HoldKind.POSTPONED, f"postponed: {reason}; rescheduled as {name}")
-
-
-def _reschedule(run: CurrentRun, start: datetime, name: str) -> str:
-    from uuid import UUID
-
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.deployments import run_deployment
-
-    count = run.idempotency_key.count(":postponed")
-    flow_run = run_deployment(
-        UUID(run.deployment_id),
-        parameters=run.parameters,
-        scheduled_time=start,
-        flow_run_name=name,
-        timeout=0,
-        idempotency_key=f"{run.idempotency_key}:postponed{count + 1}",
-        as_subflow=False,
-    )
-    if not isinstance(flow_run, FlowRun):  # pragma: no cover - sync call returns the run
-        raise InputError("run_deployment returned no flow run")
-    return str(flow_run.id)
 
 
 def _record(run: CurrentRun, postponement: Postponement) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -138,4 +139,57 @@ def create_flow_run(drill: ScheduledDrill, moment: datetime, key: str, run_name:
             f"Prefect already has flow run {flow_run.name!r} ({flow_run.id}) for key {key!r} at"
             " another moment; delete it (`prefect flow-run delete ID`) and schedule again"
         )
+    return str(flow_run.id)
+
+
+# ---------------------------------------------------------------- the run a precheck holds back
+
+
+@dataclass(frozen=True)
+class CurrentRun:
+    """The flow run being held back: its id, name, deployment, key and parameters."""
+
+    flow_run_id: str
+    name: str
+    deployment_id: str
+    idempotency_key: str
+    parameters: dict[str, Any]
+
+
+def current_run() -> CurrentRun | None:
+    """The Prefect flow run this code runs in, when it belongs to a deployment."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context else None
+    if flow_run is None or flow_run.deployment_id is None:
+        return None
+    return CurrentRun(
+        flow_run_id=str(flow_run.id),
+        name=flow_run.name,
+        deployment_id=str(flow_run.deployment_id),
+        idempotency_key=flow_run.idempotency_key or str(flow_run.id),
+        parameters=dict(flow_run.parameters),
+    )
+
+
+def reschedule(run: CurrentRun, start: datetime, name: str) -> str:
+    """A new flow run of ``run``'s deployment at ``start`` (a postponed drill); its id."""
+    from uuid import UUID
+
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    count = run.idempotency_key.count(":postponed")
+    flow_run = run_deployment(
+        UUID(run.deployment_id),
+        parameters=run.parameters,
+        scheduled_time=start,
+        flow_run_name=name,
+        timeout=0,
+        idempotency_key=f"{run.idempotency_key}:postponed{count + 1}",
+        as_subflow=False,
+    )
+    if not isinstance(flow_run, FlowRun):  # pragma: no cover - sync call returns the run
+        raise InputError("run_deployment returned no flow run")
     return str(flow_run.id)
