@@ -24,6 +24,7 @@ recorded, 409 = refused with a reason, anything else = not accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
+from engine.errors import InputError, PreflightError
 
 TIMEOUT_S = 5.0
 
@@ -136,3 +137,26 @@ class ProxySettings:
         if not self.trusted_proxies:
             return {"proxy_headers": False}
         return {"proxy_headers": True, "forwarded_allow_ips": list(self.trusted_proxies)}
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and 127.0.0.0/8 (and ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def listening_socket(host: str, port: int, what: str) -> socket.socket:
+    """A TCP socket bound to ``host:port`` for a service bcdrill hosts (``what`` names it in the
+    :class:`~engine.errors.PreflightError` raised when the address is taken or not ours)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PreflightError(f"{what} cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 import pytest
 
 from engine.model.types import Environment, ProbeSpec, frozen_mapping
-from engine.probes.direct import container_ip, is_loopback, private_port
+from engine.probes.direct import container_ip, private_port
 from engine.probes.http import CONNECT_TIMEOUT_S, HttpProbe
 from engine.transports.connections import Transports
+from engine.web import is_loopback
 
 ENVIRONMENT = Environment(
     name="unit", kind="test", client="acme", docker=None, hosts={}, targets={}, participants=(), urls={}

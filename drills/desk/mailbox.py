@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import threading
 from email import message_from_bytes
 from email.message import Message
@@ -34,6 +33,7 @@ from engine.errors import PreflightError
 from engine.model.exercise import MailRule
 from engine.run.injects import recipients
 from engine.run.responses import Ack, ResponderContext
+from engine.web import listening_socket
 
 __all__ = ["MAILBOX_FILE", "DrillMailbox", "mailbox_address"]
 
@@ -94,15 +94,7 @@ class DrillMailbox:
 
     def start(self) -> None:
         """Bind and serve in a background thread; write ``<run>/mailbox.json``."""
-        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise PreflightError(
-                f"the drill mailbox cannot listen on {self._host}:{self._port}: {exc.strerror}"
-            ) from exc
+        sock = listening_socket(self._host, self._port, "the drill mailbox")
         self._thread.start()
         handler = _Handler(self)
 

@@ -29,7 +29,7 @@ from drills.desk.webhooks import WebhookMapping, WebhookVerifier, load_webhooks,
 from engine.errors import InputError, PreflightError
 from engine.home import home
 from engine.run.responses import ResponderContext
-from engine.web import ProxySettings
+from engine.web import ProxySettings, listening_socket
 
 log = structlog.get_logger(__name__)
 
@@ -139,16 +139,7 @@ class DrillDesk:
         log.info("desk.stopped", run_id=self._context.run_id)
 
     def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise PreflightError(
-                f"the drill desk cannot listen on {self._host}:{self._port}: {exc.strerror}"
-            ) from exc
+        sock = listening_socket(self._host, self._port, "the drill desk")
         sock.listen(128)
         return sock
 

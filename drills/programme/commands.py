@@ -7,7 +7,6 @@ Added to the ``bcdrill`` Typer app through the ``bcdrill.commands`` entry point
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import sys
@@ -37,6 +36,7 @@ from drills.programme.secret_schedule import (
 from engine.errors import DrillError, InputError
 from engine.home import runs_dir
 from engine.logsetup import PREFECT_CONSOLE_LEVEL
+from engine.web import is_loopback
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -240,7 +240,7 @@ def prefect_executable() -> str:
 
 def server_command(host: str, port: int, base: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
     """``prefect server start`` on a loopback address, with analytics off and the UI's API URL."""
-    if not _loopback(host):
+    if not is_loopback(host):
         raise InputError(
             f"host {host!r} is not a loopback address; publish the server through an"
             " authenticating TLS proxy instead (docs/programme.md)"
@@ -273,15 +273,6 @@ def worker_command(
     }
     argv = [prefect_executable(), "worker", "start", "--pool", pool, "--type", "process"]
     return argv, env
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:

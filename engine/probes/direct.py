@@ -11,7 +11,6 @@ publishes.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,16 +32,6 @@ class DirectAddress:
     container: str
     ip: str
     port: int
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and 127.0.0.0/8 (and ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def private_port(attrs: Mapping[str, Any], host_port: int) -> int | None:

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from engine.errors import InputError
 from engine.probes.base import ProbeKind, ProbeResult
-from engine.probes.direct import DirectResolver, is_loopback
+from engine.probes.direct import DirectResolver
+from engine.web import is_loopback
 
 #: Deadline of the connect phase (capped by the probe's timeout): loopback and container
 #: addresses answer a SYN in well under a millisecond, so anything slower is a stall.
