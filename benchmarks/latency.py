@@ -256,6 +256,7 @@ def _report_series(report: Report, action: str, series: Series) -> None:
 
 def _timeline_dispatch(report: Report, lab: BenchLab, reps: int) -> None:
     """Scheduled moment → injection start, in whole DrillRuns (the timeline's tick)."""
+    from engine.plugins import resolve_parts
     from engine.run.runner import DrillRun, RunOptions
 
     delays: list[float] = []
@@ -276,7 +277,8 @@ def _timeline_dispatch(report: Report, lab: BenchLab, reps: int) -> None:
 
     for _ in range(reps):
         run_dir = Path(tempfile.mkdtemp(prefix="bcdrill-bench-tl-"))
-        Timed(pb, env, run_dir, RunOptions(responders="auto", restore_timeout_s=10)).execute()
+        options = RunOptions(responders="auto", restore_timeout_s=10)
+        Timed(pb, env, run_dir, options, resolve_parts("auto", desk=False)).execute()
     report.add(
         figure(
             FAMILY,

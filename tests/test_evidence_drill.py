@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.plugins import resolve_parts
 from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.record.signing import SIG_NAME, EvidenceError, init_key, verify_run
@@ -33,7 +34,8 @@ def _run(name: str, lab_env: Path, runs: Path, responders: str) -> RunResult:
     playbook = load_playbook(DATA / f"{name}.yaml")
     run_dir = create_run_dir(new_run_id(playbook.id), runs)
     options = RunOptions(responders=responders, run_class="drill")
-    return DrillRun(playbook, load_environment(lab_env), run_dir, options).execute()
+    parts = resolve_parts(responders, desk=False)
+    return DrillRun(playbook, load_environment(lab_env), run_dir, options, parts).execute()
 
 
 def test_a_fresh_official_drill_verifies_and_a_rechained_one_does_not(
