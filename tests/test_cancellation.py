@@ -101,7 +101,9 @@ def test_prefect_cancellation_reverts_the_fault_within_budget(
     assert kinds[-1] == "run.ended"
     assert _container_running(STOREFRONT)
     report = debrief(run_dir)
-    assert report["outcome"] == "aborted"
+    # stopped from outside before its steps were settled: void, nobody blamed (docs/scoring.md)
+    assert report["outcome"] == "void" and report["void_reason"]
+    assert not any(s["status"] == "missed" for s in report["steps"])
     assert (report["faults"][0]["id"], report["faults"][0]["revert_verified"]) == ("stop-web", True)
     assert "received SIGTERM" in json.dumps(report)
     assert final["state_type"] == "CANCELLED", final["state"]

@@ -179,7 +179,7 @@ def test_ctrl_c_during_the_fault_reverts_it(lab_env: Path, prefect_api: str, tmp
     assert "run.aborted" in kinds and "fault.reverted" in kinds
     assert first(run_dir, "run.aborted")["data"]["reason"] == "received SIGINT"
     assert _container_running(STOREFRONT)
-    assert debrief(run_dir)["outcome"] == "aborted"
+    assert debrief(run_dir)["outcome"] == "void"  # stopped before its steps were settled: nobody blamed
 
 
 def test_sigterm_during_the_fault_reverts_within_budget(
