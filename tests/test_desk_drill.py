@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
@@ -40,7 +41,7 @@ from engine.run.runner import DrillRun, RunOptions, RunResult
 from engine.spec.loader import load_environment, load_playbook
 from engine.testing import free_port, wait_until
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS
-from tests.conftest import BCDRILL, REPO
+from tests.conftest import BCDRILL, LAB_NAME, REPO
 from tests.journal_helpers import records
 
 PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
@@ -324,7 +325,9 @@ def test_drill_desk_end_to_end(
             post_ack(base, issued["other"].token, "msp.mitigate")
         assert live.recorded("msp.mitigate") is None
 
-        # 5. the MSP mitigates: the fault ends, the probe records restore, the client confirms
+        # 5. the MSP restarts the storefront themselves (restore: responders) and says so; the
+        # probe records restore, the client confirms
+        docker.from_env().containers.get(f"bcdrill-{LAB_NAME}-storefront").start()
         assert post_ack(base, issued["Sam Lee"].token, "mitigate").recorded
         restore = live.wait_recorded("msp.restore", timeout_s=30)
         assert restore["data"]["source"] == "probe"
