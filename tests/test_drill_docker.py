@@ -90,7 +90,8 @@ def test_simulated_drill_end_to_end(
     steps = {f"{s['party']}.{s['id']}": s for s in report["steps"]}
     impact_start = applied["data"]["effective_t"]  # the daemon's time, not the record's
     for key, record in recorded.items():
-        t = record["data"].get("observed_t", record["t"])  # probe steps: when first observable
+        data = record["data"]  # probe steps: when first observable; acks: the person's own stamp
+        t = data.get("acted_t", data.get("observed_t", record["t"]))
         assert steps[key]["actual_s"] == pytest.approx(t - impact_start, abs=0.002)
     for step in report["steps"]:
         expected = _expected_score(step["actual_s"], step["target_s"], 3.0)
