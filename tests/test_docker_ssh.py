@@ -146,7 +146,8 @@ probes:
   - {id: web, kind: container, target: web, interval: 100ms, timeout: 2s}
 steady_state: [web]
 faults:
-  - {id: stop-web, action: docker.stop, target: web, at: 0s, duration: 1s, restore: engine, params: {timeout: 0}}
+  - {id: stop-web, action: docker.stop, target: web, at: 0s, duration: 1s, restore: engine,
+     params: {timeout: 0}}
 response:
   msp:
     - {id: restored, title: Container runs again, within: 30s, record: {probe: web, state: up}}
