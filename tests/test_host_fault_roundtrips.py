@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from engine.errors import InjectionError
+from engine.faults.target_clock import offset_of
 from engine.lab.hosts import LabHost
 from engine.transports.connections import Transports
 from engine.transports.ssh import SshTransport
@@ -45,7 +46,8 @@ def test_port_block_is_one_round_trip(
     ssh_lab: list[LabHost], ssh_transports: Transports, counted: list[list[str]]
 ) -> None:
     host = ssh_lab[1]
-    ssh_transports.ssh(host.name).run(["true"])  # connected, as after preflight
+    ssh_transports.ssh(host.name).run(["true"])  # connected, as after preflight…
+    offset_of(ssh_transports.ssh(host.name))  # …which also read the target's clock offset
     counted.clear()
     fault = make("host.port_block", host, {"port": 80, "deadman_ttl_s": 60}, fault_id="rt1")
     prior = fault.capture(ssh_transports)

@@ -54,7 +54,7 @@ from engine.faults.target_clock import (
     CLOCK_COMMAND,
     ClockOffset,
     effective_on_target,
-    measure_offset,
+    offset_of,
     parse_unix,
 )
 
@@ -289,7 +289,7 @@ class HostFault(FaultAction):
                 state = self.read_state(ssh, host)
             except TransportError as exc:
                 raise InjectionError(f"{self._what()}: cannot read the prior state: {exc}") from exc
-        self._clock = measure_offset(ssh)  # the target's clock, for its own moment of inject
+        self._clock = offset_of(ssh)  # the target's clock, for its own moment of inject
         state["deadman"] = {
             "mode": "auto",
             "name": self.deadman_name,

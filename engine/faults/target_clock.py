@@ -12,6 +12,7 @@ must not invent an offset between clocks that agree).
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,17 @@ def measure_offset(ssh: SshTransport) -> ClockOffset | None:
     return ClockOffset(remote - (sent + received) / 2, (received - sent) / 2)
 
 
+_OFFSETS: weakref.WeakKeyDictionary[SshTransport, ClockOffset | None] = weakref.WeakKeyDictionary()
+
+
+def offset_of(ssh: SshTransport) -> ClockOffset | None:
+    """The target clock's offset, measured once per connection (preflight measures it, so a
+    fault's own round trips stay as few as its inject needs)."""
+    if ssh not in _OFFSETS:
+        _OFFSETS[ssh] = measure_offset(ssh)
+    return _OFFSETS[ssh]
+
+
 def effective_on_target(remote: float | None, offset: ClockOffset | None, host: str) -> EffectiveTime | None:
     """The engine-clock moment of ``remote`` (a target reading), with where it comes from."""
     if remote is None or offset is None:
@@ -72,4 +84,4 @@ def effective_on_target(remote: float | None, offset: ClockOffset | None, host: 
     return EffectiveTime(remote - offset.offset_s, source)
 
 
-__all__ = ["CLOCK_COMMAND", "ClockOffset", "effective_on_target", "measure_offset", "parse_unix"]
+__all__ = ["CLOCK_COMMAND", "ClockOffset", "effective_on_target", "measure_offset", "offset_of", "parse_unix"]

@@ -27,6 +27,7 @@ import structlog
 from engine.clock import iso
 from engine.errors import AbortedError, InjectionError
 from engine.faults.base import EffectiveTime
+from engine.faults.target_clock import offset_of
 from engine.model.types import thaw
 from engine.record.records import RecordType
 from engine.run.reverts import revert_action
@@ -243,9 +244,16 @@ def revert_parallel(
 def connect_parallel(
     transports: Transports, host_names: Sequence[str], max_workers: int = MAX_WORKERS
 ) -> None:
-    """Open and verify the SSH connections to ``host_names`` at once (preflight for many hosts)."""
+    """Open and verify the SSH connections to ``host_names`` at once (preflight for many hosts),
+    and read each target's clock offset while connecting (host faults stamp their inject by it)."""
     if not host_names:
         return
     workers = max(1, min(max_workers, len(host_names)))
+
+    def connect(name: str) -> None:
+        ssh = transports.ssh(name)
+        ssh.connect()
+        offset_of(ssh)
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout-connect") as pool:
-        list(pool.map(lambda name: transports.ssh(name).connect(), host_names))
+        list(pool.map(connect, host_names))
