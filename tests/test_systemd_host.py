@@ -169,16 +169,22 @@ def test_service_stop_stops_the_real_unit_and_revert_starts_it(
     assert check(host), f"{service} is not up before the fault"
     fault = service_stop({"service": service})
     prior = fault.capture(transports)
-    assert prior["deadman"]["mode"] == "systemd"  # systemd-run timer, not the setsid fallback
+    assert prior["deadman"]["mode"] == "auto"  # the target picks systemd-run where systemd runs
     assert prior["running"] is True
     fault.inject(transports, prior)
     try:
         assert wait_for(lambda: not check(host), 10), f"{service} still answers after the fault"
         assert fault.deadman_armed(transports.ssh(host.name), prior)
+        assert _systemd_timers(transports, host), "the dead-man timer is a systemd timer, not the fallback"
     finally:
         fault.revert(transports, prior)
     assert wait_for(lambda: check(host), 20), f"{service} did not come back after the revert"
     assert fault.is_reverted(transports, prior)
+
+
+def _systemd_timers(transports: Transports, host: SystemdHost) -> str:
+    listed = ["systemctl", "list-timers", "--all", "--no-legend", "bcdrill-deadman-*"]
+    return str(transports.ssh(host.name).run(listed).stdout.strip())
 
 
 _ENGINE = textwrap.dedent(
@@ -218,7 +224,8 @@ def test_after_kill_9_of_the_engine_the_dead_man_timer_restores_the_service(
         line = engine.stdout.readline()
         while line and not line.startswith("injected"):  # skip the engine's own log lines
             line = engine.stdout.readline()
-        assert line.split() == ["injected", "systemd"]
+        assert line.split() == ["injected", "auto"]
+        assert _systemd_timers(transports, host), "the dead-man timer is a systemd timer, not the fallback"
         assert not check(host), f"{service} still answers after the fault"
         os.kill(engine.pid, signal.SIGKILL)
         assert engine.wait(timeout=10) == -signal.SIGKILL
