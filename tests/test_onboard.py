@@ -6,6 +6,7 @@ The SSH tests use real sshd lab hosts in network namespaces (``ssh_lab``).
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from engine.errors import InputError
 from engine.lab.hosts import LabHost
 from engine.onboard import environment_skeleton, parse_host_port
 from engine.spec.loader import load_environment, validate_file
+from engine.testing import wait_until
 from tests.conftest import run_cli
 
 PIN = re.compile(r'^host_key: "(?P<pin>[a-z0-9-]+ [A-Za-z0-9+/=]+)"$', re.MULTILINE)
@@ -84,10 +86,25 @@ def _write_env(tmp_path: Path, host: LabHost, **entry: Any) -> Path:
 
 
 @pytest.mark.ssh
+def _answering(host: LabHost) -> LabHost:
+    """Wait (bounded) until the host's sshd accepts connections: a fault an earlier test of the
+    session put on the shared lab host may still be wearing off."""
+
+    def accepts() -> bool:
+        try:
+            socket.create_connection((host.address, host.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    wait_until(f"sshd of {host.name}", accepts, 20, 0.1)
+    return host
+
+
 def test_keyscan_prints_the_pin_that_validate_and_check_accept(
     ssh_lab: list[LabHost], tmp_path: Path
 ) -> None:
-    host = ssh_lab[0]
+    host = _answering(ssh_lab[0])
     scan = run_cli("env", "keyscan", f"{host.address}:{host.port}")
     assert scan.returncode == 0, scan.stderr
     assert "Not verified" in scan.stderr and "SHA256:" in scan.stderr
@@ -113,6 +130,7 @@ def test_keyscan_with_a_wrong_expected_fingerprint_prints_no_pin(ssh_lab: list[L
 
 @pytest.mark.ssh
 def test_keyscan_with_the_right_fingerprint_confirms_it(ssh_lab: list[LabHost]) -> None:
+    _answering(ssh_lab[0])
     from engine.transports.ssh import parse_host_key
 
     host = ssh_lab[0]
