@@ -75,8 +75,9 @@ def _recover_if_left(run_dir: Path | None, runs: Path) -> None:
 
 
 def test_prefect_cancellation_reverts_the_fault_within_budget(
-    lab_env: Path, prefect_api: str, tmp_path: Path
+    lab_env: Path, prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)  # whatever an earlier in-process command left
     runs = tmp_path / "runs"
     deployment = ensure_deployment(POOL, REPO)
     run_dir: Path | None = None

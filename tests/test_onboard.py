@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from engine.errors import InputError
-from engine.lab.hosts import LabHost
+from engine.lab.hosts import LabHost, hosts_down, hosts_up
 from engine.onboard import environment_skeleton, parse_host_port
 from engine.spec.loader import load_environment, validate_file
 from engine.testing import wait_until
@@ -85,7 +86,17 @@ def _write_env(tmp_path: Path, host: LabHost, **entry: Any) -> Path:
     return path
 
 
-@pytest.mark.ssh
+@pytest.fixture(scope="module")
+def own_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LabHost]]:
+    """Two lab hosts of this module's own (keys are what is scanned: no other test touches them)."""
+    state = tmp_path_factory.mktemp("onboard-hosts")
+    hosts = hosts_up(state, 2, "bcdk", octet=76)
+    try:
+        yield hosts
+    finally:
+        hosts_down(state, "bcdk")
+
+
 def _answering(host: LabHost) -> LabHost:
     """Wait (bounded) until the host's sshd accepts connections: a fault an earlier test of the
     session put on the shared lab host may still be wearing off."""
@@ -101,10 +112,11 @@ def _answering(host: LabHost) -> LabHost:
     return host
 
 
+@pytest.mark.ssh
 def test_keyscan_prints_the_pin_that_validate_and_check_accept(
-    ssh_lab: list[LabHost], tmp_path: Path
+    own_hosts: list[LabHost], tmp_path: Path
 ) -> None:
-    host = _answering(ssh_lab[0])
+    host = _answering(own_hosts[0])
     scan = run_cli("env", "keyscan", f"{host.address}:{host.port}")
     assert scan.returncode == 0, scan.stderr
     assert "Not verified" in scan.stderr and "SHA256:" in scan.stderr
@@ -121,19 +133,19 @@ def test_keyscan_prints_the_pin_that_validate_and_check_accept(
 
 
 @pytest.mark.ssh
-def test_keyscan_with_a_wrong_expected_fingerprint_prints_no_pin(ssh_lab: list[LabHost]) -> None:
-    host = ssh_lab[0]
+def test_keyscan_with_a_wrong_expected_fingerprint_prints_no_pin(own_hosts: list[LabHost]) -> None:
+    host = own_hosts[0]
     scan = run_cli("env", "keyscan", f"{host.address}:{host.port}", "--expect", "SHA256:" + "A" * 43)
     assert scan.returncode == 4
     assert "host_key" not in scan.stdout and "refusing" in scan.stderr
 
 
 @pytest.mark.ssh
-def test_keyscan_with_the_right_fingerprint_confirms_it(ssh_lab: list[LabHost]) -> None:
-    _answering(ssh_lab[0])
+def test_keyscan_with_the_right_fingerprint_confirms_it(own_hosts: list[LabHost]) -> None:
+    _answering(own_hosts[0])
     from engine.transports.ssh import parse_host_key
 
-    host = ssh_lab[0]
+    host = own_hosts[0]
     fingerprint = str(parse_host_key(host.host_key).fingerprint)
     scan = run_cli("env", "keyscan", f"{host.address}:{host.port}", "--expect", fingerprint)
     assert scan.returncode == 0, scan.stderr
@@ -143,9 +155,9 @@ def test_keyscan_with_the_right_fingerprint_confirms_it(ssh_lab: list[LabHost]) 
 
 @pytest.mark.ssh
 def test_check_refuses_a_changed_host_key_and_an_unreachable_url(
-    ssh_lab: list[LabHost], tmp_path: Path
+    own_hosts: list[LabHost], tmp_path: Path
 ) -> None:
-    host, other = ssh_lab[0], ssh_lab[1]
+    host, other = own_hosts[0], own_hosts[1]
     env = _write_env(tmp_path, host, host_key=other.host_key)  # another host's key: as if it changed
     data = yaml.safe_load(env.read_text())
     data["urls"]["gone"] = "http://127.0.0.1:9/"
