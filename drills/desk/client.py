@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -36,16 +38,20 @@ def post_ack(
 
     For a decision step, ``choice`` is the chosen option and ``note`` the rationale.
     Pass a long-lived ``client`` when sending many acks: creating one costs ~0.1 s (its TLS
-    context), which would otherwise delay every ack.
+    context), which would otherwise delay every ack. The moment of the call is sent as the
+    claim (``claimed_at``): the engine counts it when it lies inside the transit window.
 
     Raises :class:`~engine.errors.InputError` when the desk does not accept the token or the
     step (it never says which), :class:`~engine.errors.TransportError` when no desk answers.
     """
     url = base_url.rstrip("/") + "/api/ack"
+    body: dict[str, Any] = {"step": step, "note": note, "claimed_at": time.time()}
+    if choice is not None:
+        body["choice"] = choice
     try:
         response = (client or httpx).post(
             url,
-            json={"step": step, "note": note, **({"choice": choice} if choice is not None else {})},
+            json=body,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
         )
