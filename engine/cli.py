@@ -451,14 +451,15 @@ def _release_dead_slots(run_ids: set[str] | None) -> bool:
 
 @app.command("runs")
 def list_runs_cmd(runs: RunsOption = None) -> None:
-    """List runs in the run store, newest last."""
+    """List runs in the run store, newest last, with their class (drill, rehearsal, ci)."""
     from engine.record.runstore import list_runs
 
-    table = Table("run", "outcome", "score", "rating")
+    table = Table("run", "class", "outcome", "score", "rating")
     for run_dir in list_runs(runs):
         debrief = _read_json(run_dir / "debrief.json")
         table.add_row(
             run_dir.name,
+            str(debrief.get("class", "—")),
             str(debrief.get("outcome", "—")),
             str(debrief.get("score", "—")),
             str(debrief.get("rating", "—")),

@@ -73,9 +73,11 @@ def test_validate_is_light(tmp_path: Path) -> None:
 
 
 def test_runs_is_light(tmp_path: Path, finished_run: Path) -> None:
+    (finished_run / "debrief.json").write_text(json.dumps({"class": "rehearsal", "outcome": "void"}))
     result, modules = imported(tmp_path, "runs", "--runs", str(finished_run.parent))
     assert result.returncode == 0, result.stderr
     assert finished_run.name[:20] in result.stdout
+    assert "rehearsal" in result.stdout and "void" in result.stdout  # official or not, at a glance
     assert_light(modules)
 
 
