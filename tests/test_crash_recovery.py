@@ -88,10 +88,7 @@ def _census() -> dict[str, Any]:
     return out
 
 
-def test_kill_9_at_every_boundary_then_recover_leaves_nothing(
-    lab_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BCDRILL_PDF", "off")  # recover's debrief without its PDF: the trials test reverts
+def test_kill_9_at_every_boundary_then_recover_leaves_nothing(lab_env: Path, tmp_path: Path) -> None:
     rng = random.Random(20261128)
     before = _census()
     trials = [BOUNDARIES[i % len(BOUNDARIES)] for i in range(TRIALS)]

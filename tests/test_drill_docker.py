@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from reports.pdf_later import wait_for_pdf
 from tests.conftest import BCDRILL, LAB_NAME, REPO, run_cli
 from tests.journal_helpers import debrief, first, records, types, wait_for_record
 
@@ -32,6 +33,7 @@ def test_simulated_drill_end_to_end(
     runs = tmp_path / "runs"
     step_summary = tmp_path / "github-step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))  # as GitHub Actions sets it
+    monkeypatch.delenv("BCDRILL_PDF")  # the users' default: the PDF follows, rendered off the run's path
     result = run_cli(
         "run",
         str(PLAYBOOK),
@@ -114,6 +116,7 @@ def test_simulated_drill_end_to_end(
         "environment.yaml",
     ):
         assert (run_dir / name).exists(), name
+    assert wait_for_pdf(run_dir, timeout_s=90).read_bytes().startswith(b"%PDF-")
 
 
 def _assert_prefect_saw_the_run(run_dir: Path) -> None:
