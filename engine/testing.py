@@ -4,7 +4,9 @@
   subclass (``describe()`` and ``capture()`` change nothing; the fault is visible after inject
   and gone after revert; a second revert changes nothing).
 - :func:`wait_until`, :func:`free_port`: bounded polling and a loopback port.
-- :func:`prefect_server`: a real local Prefect server (SQLite in a folder) for a test session.
+- :func:`prefect_server`: a real local Prefect server (SQLite in a folder, or a PostgreSQL
+  database) for a test session; :func:`postgres_database`: a private PostgreSQL cluster on
+  a loopback port (Debian's ``postgresql`` package), the production topology's database.
 
 Nothing here imports pytest: a subclass of the contract is collected by pytest because its
 name starts with ``Test`` and it provides the ``fault`` and ``transports`` fixtures.
@@ -14,8 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -26,7 +31,7 @@ from engine.faults.base import FaultAction
 from engine.transports.connections import Transports
 from engine.web import free_port
 
-__all__ = ["FaultActionContract", "free_port", "prefect_server", "wait_until"]
+__all__ = ["FaultActionContract", "free_port", "postgres_database", "prefect_server", "wait_until"]
 
 T = TypeVar("T")
 
@@ -107,9 +112,12 @@ class FaultActionContract:
 
 
 @contextlib.contextmanager
-def prefect_server(home: Path, timeout_s: float = 90.0) -> Iterator[dict[str, str]]:
-    """A real Prefect server on a loopback port, its database in ``home``; yields the environment
-    variables that point a client at it. Stopped (and waited for) when the block ends."""
+def prefect_server(
+    home: Path, timeout_s: float = 90.0, database_url: str | None = None
+) -> Iterator[dict[str, str]]:
+    """A real Prefect server on a loopback port, its SQLite database in ``home`` (or the
+    database at ``database_url``); yields the environment variables that point a client at
+    it. Stopped (and waited for) when the block ends."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
@@ -119,6 +127,8 @@ def prefect_server(home: Path, timeout_s: float = 90.0) -> Iterator[dict[str, st
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     home.mkdir(parents=True, exist_ok=True)
     prefect = Path(sys.executable).parent / "prefect"
     with open(home / "server.log", "wb") as log:
@@ -143,6 +153,62 @@ def prefect_server(home: Path, timeout_s: float = 90.0) -> Iterator[dict[str, st
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def postgres_database(timeout_s: float = 60.0) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (``initdb`` of Debian's ``postgresql``) on a loopback
+    port, trust authentication for loopback only, no fsync; yields its SQLAlchemy URL for
+    Prefect (``postgresql+asyncpg://…/postgres``). Stopped and deleted when the block ends."""
+    bindir = _postgres_bindir()
+    root = Path(tempfile.mkdtemp(prefix="bcdrill-pg-"))  # not under pytest's 0700 root folder
+    as_user = _postgres_user(root)
+    data, port = root / "data", free_port()
+    subprocess.run(
+        [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    settings = ["listen_addresses=127.0.0.1", f"unix_socket_directories={root}", "fsync=off"]
+    argv = [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
+    for setting in settings:
+        argv += ["-c", setting]
+    with open(root / "server.log", "wb") as log:
+        server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        ready = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+        wait_until("PostgreSQL", lambda: server.poll() is not None or _succeeds(ready), timeout_s, 0.1)
+        if server.poll() is not None:
+            raise RuntimeError(f"postgres exited: {(root / 'server.log').read_text()[-2000:]}")
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        os.killpg(server.pid, signal.SIGINT)  # "fast" shutdown
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _postgres_bindir() -> Path:
+    """The newest installed PostgreSQL's program folder (Debian: /usr/lib/postgresql/N/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (scripts/setup.sh does)")
+    return found[-1].parent
+
+
+def _postgres_user(root: Path) -> list[str]:
+    """How to run PostgreSQL's programs: as ``postgres`` when we are root (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return []
+    shutil.chown(root, "postgres", "postgres")
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def _succeeds(argv: list[str]) -> bool:
+    return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
 
 
 def _answers(api_url: str) -> bool:

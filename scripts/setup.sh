@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(docker.io busybox-static openssh-server iproute2 iptables procps psmisc mmdebstrap
+APT_PACKAGES=(docker.io busybox-static openssh-server iproute2 iptables procps psmisc mmdebstrap postgresql
               python3 python3-venv python3-pip ca-certificates
               libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk fonts-dejavu-core poppler-utils chromium)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.testing import prefect_server
+from engine.testing import postgres_database, prefect_server
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -51,9 +51,12 @@ def lab_env(session_env: dict[str, str]) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Prefect server on loopback (SQLite), shared by every flow run of the session."""
+    """A real Prefect server on loopback, shared by every flow run of the session, on PostgreSQL
+    as an MSP's programme server runs (docs/programme.md); `bcdrill run`'s own temporary
+    server, used where no API is given, is the SQLite one."""
     with (
-        prefect_server(tmp_path_factory.mktemp("prefect-home"), timeout_s=240) as env,
+        postgres_database() as database,
+        prefect_server(tmp_path_factory.mktemp("prefect-home"), timeout_s=240, database_url=database) as env,
         pytest.MonkeyPatch.context() as mp,
     ):
         for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED"):
