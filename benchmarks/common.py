@@ -96,8 +96,9 @@ def figure(
     on: str = "median",
     note: str = "",
 ) -> Figure:
-    """A figure from samples in seconds (shown in ``unit``); ``goal_max`` is checked on ``on``."""
-    scale = {"ms": 1000.0, "s": 1.0, "MiB": 1.0}[unit]
+    """A figure from samples in seconds (shown in ``unit``; MiB and counts as they are);
+    ``goal_max`` is checked on ``on``."""
+    scale = {"ms": 1000.0, "s": 1.0, "MiB": 1.0, "count": 1.0}[unit]
     stats = summarise([s * scale for s in samples_s])
     met = None
     if goal_max is not None and stats.n:

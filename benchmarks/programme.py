@@ -1,0 +1,275 @@
+"""Family: the drill programme at scale, on the production topology.
+
+One Prefect server on **PostgreSQL** (a private loopback cluster from Debian's
+``postgresql``), one process worker per site pool, and a programme of secret-time drills:
+``clients`` clients with two drills each, every client its own environment (its own
+container, its own one-drill-per-environment slot), scheduled by the real
+``bcdrill schedule`` inside a window of a few minutes from now and executed by the workers
+(time-scaled, ``auto`` responders).
+
+Measured: the scheduling time; start lateness (the moment ``fault.applied`` was journaled
+minus the drill's secret moment) as median and p95; drills lost (scheduled but never
+ended — must be 0); peak memory of the server and of the workers (their process trees).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Report, figure
+
+FAMILY = "programme"
+PLAYBOOK = Path(__file__).resolve().parent / "scenarios" / "programme-pause.yaml"
+BCDRILL = str(Path(sys.executable).parent / "bcdrill")
+LATENESS_GOAL_S = 2.0
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big the programme is."""
+
+    clients: int
+    pools: int
+    window_min: int
+
+
+def run(report: Report, quick: bool) -> None:
+    """Schedule and execute the programme; add its figures to ``report``."""
+    from engine.testing import postgres_database, prefect_server
+
+    size = Size(clients=6, pools=2, window_min=3) if quick else Size(clients=50, pools=5, window_min=12)
+    root = Path(tempfile.mkdtemp(prefix="bcdrill-programme-"))
+    with (
+        postgres_database() as database,
+        prefect_server(root / "prefect", timeout_s=240, database_url=database) as server_env,
+        _containers(size.clients) as containers,
+    ):
+        env = {**os.environ, **server_env, "BCDRILL_HOME": str(root / "home"), "BCDRILL_PDF": "off"}
+        plans = _write_plans(root, size, containers)
+        started = time.monotonic()
+        scheduled = _bcdrill(env, "schedule", *map(str, plans), "--capacity", str(size.clients),
+                             "--responders", "auto", "--time-scale", "0.005", "--seed", "7",
+                             "--runs", str(root / "runs"))  # fmt: skip
+        report.add(
+            figure(FAMILY, f"schedule {2 * size.clients} drills", [time.monotonic() - started], unit="s")
+        )
+        drills = _stored(root / "home" / "programme")
+        with _workers(env, size, root) as workers, _peak_rss(workers) as peaks:
+            _wait_for_runs(root / "runs", len(drills), _last_moment(drills) + 180)
+        _figures(report, size, drills, root / "runs", peaks)
+        report.notes.append(f"programme: {scheduled.strip().splitlines()[-1] if scheduled.strip() else ''}")
+
+
+def _figures(
+    report: Report, size: Size, drills: list[dict[str, Any]], runs: Path, peaks: dict[str, float]
+) -> None:
+    applied = _applied_times(runs)
+    lateness: list[float] = []
+    for environment, moments in _moments_by_environment(drills).items():
+        for moment, applied_at in zip(moments, applied.get(environment, []), strict=False):
+            lateness.append((applied_at - moment).total_seconds())
+    ended = sum(1 for journal in runs.glob("*/journal.jsonl") if '"run.ended"' in journal.read_text())
+    lost = len(drills) - ended
+    report.add(figure(FAMILY, "start lateness (fault applied − secret moment)", lateness, unit="s",
+                      goal_max=LATENESS_GOAL_S, goal="p95 ≤ 2 s", on="p95"))  # fmt: skip
+    report.add(figure(FAMILY, "drills lost", [float(lost)], unit="count", goal_max=0.0, goal="0",
+                      note=f"{len(drills)} scheduled, {ended} ended"))  # fmt: skip
+    for name, peak in peaks.items():
+        report.add(figure(FAMILY, f"peak memory: {name}", [peak], unit="MiB"))
+    report.notes.append(
+        f"programme: {size.clients} clients × 2 drills, {size.pools} pools/workers,"
+        f" window {size.window_min} min, Prefect server on PostgreSQL"
+    )
+
+
+# ---------------------------------------------------------------- set-up
+
+
+@contextlib.contextmanager
+def _containers(count: int) -> Iterator[list[str]]:
+    """``count`` idle lab containers (the lab's own busybox image), removed afterwards."""
+    import docker
+
+    from engine.lab.site import ensure_image
+
+    client = docker.from_env()
+    image = ensure_image(client)
+    names = [f"bcdrill-programme-{i:03d}" for i in range(count)]
+    try:
+        for name in names:
+            with contextlib.suppress(docker.errors.NotFound):
+                client.containers.get(name).remove(force=True)
+            client.containers.run(image, ["/bin/sh", "-c", "exec sleep 100000"], name=name, detach=True,
+                                  labels={"bcdrill.lab": "programme-bench"}, network_mode="none")  # fmt: skip
+        yield names
+    finally:
+        for name in names:
+            with contextlib.suppress(docker.errors.APIError):
+                client.containers.get(name).remove(force=True)
+        client.close()
+
+
+def _write_plans(root: Path, size: Size, containers: list[str]) -> list[Path]:
+    """One environment and one drill plan (two drills) per client, spread over the pools."""
+    root.joinpath("plans").mkdir(parents=True, exist_ok=True)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
+    end = start + timedelta(minutes=size.window_min)
+    hours = {WEEKDAYS[start.weekday()]: [f"{start:%H:%M}-{end:%H:%M}"]}
+    if end.date() != start.date():
+        raise RuntimeError("the programme window would cross midnight (UTC): run it a few minutes later")
+    plans = []
+    for i, container in enumerate(containers):
+        environment = root / "plans" / f"client-{i:03d}.environment.yaml"
+        environment.write_text(json.dumps({
+            "format": "environment/v1", "name": f"client-{i:03d}", "kind": "test",
+            "client": f"Client {i:03d} Ltd", "docker": {"url": "unix:///var/run/docker.sock"},
+            "targets": {"app": {"containers": [container]}},
+        }))  # fmt: skip
+        plan = root / "plans" / f"client-{i:03d}.yaml"
+        plan.write_text(json.dumps({
+            "format": "drill-plan/v1", "client": f"Client {i:03d} Ltd", "environment": str(environment),
+            "pool": f"site-{i % size.pools}", "playbooks": [str(PLAYBOOK)],
+            "window": {"start": start.date().isoformat(), "end": start.date().isoformat()},
+            "time_zone": "UTC", "business_hours": hours, "drill_length": "1m", "quota": 2,
+            "min_spacing": "1m", "controllers": [{"name": "Carla Controller"}],
+        }))  # fmt: skip
+        plans.append(plan)
+    return plans
+
+
+def _bcdrill(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([BCDRILL, *args], env=env, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(f"bcdrill {args[0]} exited {result.returncode}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+@contextlib.contextmanager
+def _workers(env: dict[str, str], size: Size, root: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """One process worker per pool, each in its own session; stopped (group-wide) afterwards."""
+    workers = []
+    try:
+        for pool in range(size.pools):
+            log = open(root / f"worker-{pool}.log", "wb")  # noqa: SIM115 - closed with the process
+            argv = [BCDRILL, "worker", "start", "--pool", f"site-{pool}", "--query-seconds", "1"]
+            workers.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True))  # fmt: skip
+        yield workers
+    finally:
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _peak_rss(workers: list[subprocess.Popen[bytes]]) -> Iterator[dict[str, float]]:
+    """Peak resident memory (MiB) of the Prefect server and of all workers' process trees."""
+    peaks = {"Prefect server (PostgreSQL)": 0.0, "workers and their flow runs": 0.0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            server = sum(_rss(p) for p in _pids_matching("prefect server start"))
+            trees = sum(_rss(p) for w in workers for p in _tree(w.pid))
+            peaks["Prefect server (PostgreSQL)"] = max(peaks["Prefect server (PostgreSQL)"], server)
+            peaks["workers and their flow runs"] = max(peaks["workers and their flow runs"], trees)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peaks
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------- reading what happened
+
+
+def _stored(programme: Path) -> list[dict[str, Any]]:
+    from drills.programme.secret_schedule import ProgrammeStore
+
+    return [{"environment": d.environment, "start": d.start} for d in ProgrammeStore(programme).load()]
+
+
+def _last_moment(drills: list[dict[str, Any]]) -> float:
+    """Monotonic deadline: the last secret moment, from now."""
+    latest = max(d["start"] for d in drills)
+    return time.monotonic() + max(0.0, (latest - datetime.now(UTC)).total_seconds())
+
+
+def _moments_by_environment(drills: list[dict[str, Any]]) -> dict[str, list[datetime]]:
+    found: dict[str, list[datetime]] = {}
+    for drill in drills:
+        found.setdefault(Path(drill["environment"]).name.split(".")[0], []).append(drill["start"])
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def _applied_times(runs: Path) -> dict[str, list[datetime]]:
+    """Per environment name, when each run's first fault was applied (UTC), in order."""
+    found: dict[str, list[datetime]] = {}
+    for journal in runs.glob("*/journal.jsonl"):
+        records = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        started = next((r for r in records if r["type"] == "run.started"), None)
+        applied = next((r for r in records if r["type"] == "fault.applied"), None)
+        if started and applied:
+            at = datetime.fromisoformat(applied["at"].replace("Z", "+00:00"))
+            found.setdefault(started["data"]["environment"], []).append(at)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def _wait_for_runs(runs: Path, expected: int, deadline: float) -> None:
+    """Until every drill's journal has ended, or the deadline (what is missing counts as lost)."""
+    while time.monotonic() < deadline:
+        ended = sum(1 for j in runs.glob("*/journal.jsonl") if '"run.ended"' in j.read_text())
+        if ended >= expected:
+            return
+        time.sleep(2)
+
+
+def _pids_matching(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if text in proc.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                pids.append(int(proc.name))
+    return pids
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process of its session (the worker and the flow runs it started)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == pid:  # session id
+                found.append(int(proc.name))
+    return found
+
+
+def _rss(pid: int) -> float:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
