@@ -61,7 +61,7 @@ def run(report: Report, quick: bool) -> None:
         env = {**os.environ, **server_env, "BCDRILL_HOME": str(root / "home"), "BCDRILL_PDF": "off"}
         plans = _write_plans(root, size, containers)
         started = time.monotonic()
-        scheduled = _bcdrill(env, "schedule", *map(str, plans), "--capacity", str(size.clients),
+        scheduled = _bcdrill(env, "schedule", *map(str, plans), "--capacity", str(2 * size.clients),
                              "--responders", "auto", "--time-scale", "0.005", "--seed", "7",
                              "--runs", str(root / "runs"))  # fmt: skip
         report.add(
@@ -71,6 +71,7 @@ def run(report: Report, quick: bool) -> None:
         with _workers(env, size, root) as workers, _peak_rss(workers) as peaks:
             _wait_for_runs(root / "runs", len(drills), _last_moment(drills) + 180)
         _figures(report, size, drills, root / "runs", peaks)
+        _prefect_lateness(report, server_env["PREFECT_API_URL"], drills)
         report.notes.append(f"programme: {scheduled.strip().splitlines()[-1] if scheduled.strip() else ''}")
 
 
@@ -82,7 +83,7 @@ def _figures(
     for environment, moments in _moments_by_environment(drills).items():
         for moment, applied_at in zip(moments, applied.get(environment, []), strict=False):
             lateness.append((applied_at - moment).total_seconds())
-    ended = sum(1 for journal in runs.glob("*/journal.jsonl") if '"run.ended"' in journal.read_text())
+    ended = _ended(runs)
     lost = len(drills) - ended
     report.add(figure(FAMILY, "start lateness (fault applied − secret moment)", lateness, unit="s",
                       goal_max=LATENESS_GOAL_S, goal="p95 ≤ 2 s", on="p95"))  # fmt: skip
@@ -94,6 +95,19 @@ def _figures(
         f"programme: {size.clients} clients × 2 drills, {size.pools} pools/workers,"
         f" window {size.window_min} min, Prefect server on PostgreSQL"
     )
+
+
+def _prefect_lateness(report: Report, api: str, drills: list[dict[str, Any]]) -> None:
+    """Where lateness comes from: the flow run's own start (Prefect: worker, process start)."""
+    import urllib.request
+
+    late = []
+    for drill in drills:
+        with urllib.request.urlopen(f"{api}/flow_runs/{drill['flow_run']}", timeout=10) as response:
+            started = json.loads(response.read()).get("start_time")
+        if started:
+            late.append((datetime.fromisoformat(started) - drill["start"]).total_seconds())
+    report.add(figure(FAMILY, "flow run started (Prefect) − secret moment", late, unit="s"))
 
 
 # ---------------------------------------------------------------- set-up
@@ -209,7 +223,8 @@ def _peak_rss(workers: list[subprocess.Popen[bytes]]) -> Iterator[dict[str, floa
 def _stored(programme: Path) -> list[dict[str, Any]]:
     from drills.programme.secret_schedule import ProgrammeStore
 
-    return [{"environment": d.environment, "start": d.start} for d in ProgrammeStore(programme).load()]
+    drills = ProgrammeStore(programme).load()
+    return [{"environment": d.environment, "start": d.start, "flow_run": d.flow_run_id} for d in drills]
 
 
 def _last_moment(drills: list[dict[str, Any]]) -> float:
@@ -227,24 +242,37 @@ def _moments_by_environment(drills: list[dict[str, Any]]) -> dict[str, list[date
 
 def _applied_times(runs: Path) -> dict[str, list[datetime]]:
     """Per environment name, when each run's first fault was applied (UTC), in order."""
+    from engine.record.records import RecordType, RunStarted
+
     found: dict[str, list[datetime]] = {}
     for journal in runs.glob("*/journal.jsonl"):
         records = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
-        started = next((r for r in records if r["type"] == "run.started"), None)
-        applied = next((r for r in records if r["type"] == "fault.applied"), None)
+        started = next((r for r in records if r["type"] == RecordType.RUN_STARTED), None)
+        applied = next((r for r in records if r["type"] == RecordType.FAULT_APPLIED), None)
         if started and applied:
             at = datetime.fromisoformat(applied["at"].replace("Z", "+00:00"))
-            found.setdefault(started["data"]["environment"], []).append(at)
+            found.setdefault(RunStarted.from_data(started["data"]).environment, []).append(at)
     return {k: sorted(v) for k, v in found.items()}
 
 
 def _wait_for_runs(runs: Path, expected: int, deadline: float) -> None:
     """Until every drill's journal has ended, or the deadline (what is missing counts as lost)."""
     while time.monotonic() < deadline:
-        ended = sum(1 for j in runs.glob("*/journal.jsonl") if '"run.ended"' in j.read_text())
-        if ended >= expected:
+        if _ended(runs) >= expected:
             return
         time.sleep(2)
+
+
+def _ended(runs: Path) -> int:
+    """How many runs' journals end with ``run.ended``."""
+    from engine.record.records import RecordType
+
+    ended = 0
+    for journal in runs.glob("*/journal.jsonl"):
+        lines = journal.read_text().strip().splitlines()
+        with contextlib.suppress(ValueError, IndexError, KeyError):  # a run still writing
+            ended += json.loads(lines[-1])["type"] == RecordType.RUN_ENDED
+    return ended
 
 
 def _pids_matching(text: str) -> list[int]:
@@ -257,13 +285,17 @@ def _pids_matching(text: str) -> list[int]:
 
 
 def _tree(pid: int) -> list[int]:
-    """``pid`` and every process of its session (the worker and the flow runs it started)."""
-    found = []
+    """``pid`` and all its descendants (the worker and the flow runs it started)."""
+    parents: dict[int, int] = {}
     for proc in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == pid:  # session id
-                found.append(int(proc.name))
+            parents[int(proc.name)] = int(fields[1])
+    found, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
     return found
 
 

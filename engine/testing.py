@@ -161,14 +161,16 @@ def postgres_database(timeout_s: float = 60.0) -> Iterator[str]:
     port, trust authentication for loopback only, no fsync; yields its SQLAlchemy URL for
     Prefect (``postgresql+asyncpg://…/postgres``). Stopped and deleted when the block ends."""
     bindir = _postgres_bindir()
-    root = Path(tempfile.mkdtemp(prefix="bcdrill-pg-"))  # not under pytest's 0700 root folder
+    # In /tmp itself: the server runs as ``postgres``, which cannot pass a private (0700)
+    # TMPDIR or pytest's root folder.
+    root = Path(tempfile.mkdtemp(prefix="bcdrill-pg-", dir="/tmp"))
     as_user = _postgres_user(root)
     data, port = root / "data", free_port()
-    subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
+    initdb = [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]
+    made = subprocess.run(initdb, capture_output=True, text=True)
+    if made.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"initdb failed: {made.stderr[-2000:]}")
     settings = ["listen_addresses=127.0.0.1", f"unix_socket_directories={root}", "fsync=off"]
     argv = [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
     for setting in settings:
