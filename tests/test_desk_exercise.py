@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from engine.model.types import Participant, Playbook
 from engine.record.journal import JOURNAL_NAME, Journal
 from engine.record.records import RecordType
 from engine.run.injects import InjectScript, write_adhoc_inject
+from engine.run.mapping import correct_step, map_entry
 from engine.run.responses import Ack, ResponderContext, StepBook
 from engine.spec.loader import load_playbook
 from tests.conftest import REPO
@@ -38,6 +40,7 @@ PEOPLE = (
     Participant("Li Wei", "client", "shop manager", "li@bakery.example", language="zh-CN"),
     Participant("Tom Becker", "client", "managing director", "tom@bakery.example"),
     Participant("Eve Evans", "msp", "evaluator", "eve@msp.example"),
+    Participant("Wang Fang", "client", "controller", "wang@bakery.example", language="zh-CN"),
 )
 
 
@@ -89,6 +92,8 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
         log_entry=book.log_entry,
         updating=book.updating,
         evaluate=book.evaluate,
+        map_entry=partial(map_entry, book),
+        correct_step=partial(correct_step, book),
     )
     desk = DrillDesk(context)
     desk.start()
@@ -299,3 +304,71 @@ def test_evaluator_sees_both_parties_live_and_records_observations_and_ratings(e
         "/desk/rate", data={"csrf": _csrf(li_page), "capability": "x", "rating": "P", "rationale": "y"}
     )
     assert forged.status_code == 404 and len(exercise.of(RecordType.RATING_RECORDED)) == 1
+
+
+def test_evaluator_maps_entries_to_steps_at_the_entrys_time_and_corrects_a_wrong_step(
+    exercise: Exercise,
+) -> None:
+    eve, tom, alex = (exercise.session(n) for n in ("Eve Evans", "Tom Becker", "Alex Moreau"))
+    exercise.impact()
+    for text in ("phoned the <b>service desk</b> about the shop", "tidied my desk"):
+        tom.post("/desk/entry", data={"csrf": _csrf(tom.get("/desk").text), "text": text})
+    first, second = (r for r in records(exercise.run_dir) if r["type"] == RecordType.ENTRY_LOGGED)
+    page = eve.get("/desk").text
+    assert f'data-entry="{first["seq"]}"' in page and "phoned the &lt;b&gt;service desk&lt;/b&gt;" in page
+    csrf = _csrf(page)
+    # a step of another party, an unknown entry and a forged CSRF are refused
+    wrong = eve.post("/desk/map", data={"csrf": csrf, "entry": str(first["seq"]), "step": "msp.acknowledge"})
+    assert "Not recorded: msp.acknowledge is not a step of the client party" in wrong.text
+    assert eve.post("/desk/map", data={"csrf": csrf, "entry": "99999", "step": "-"}).status_code == 200
+    assert not exercise.of(RecordType.ENTRY_MAPPED)
+    forged = eve.post("/desk/map", data={"csrf": "x", "entry": str(first["seq"]), "step": "client.report"})
+    assert forged.status_code == 404
+    mapped = eve.post("/desk/map", data={"csrf": csrf, "entry": str(first["seq"]), "step": "client.report"})
+    assert "Recorded: client.report" in mapped.text
+    eve.post("/desk/map", data={"csrf": csrf, "entry": str(second["seq"]), "step": "-"})
+    assert exercise.of(RecordType.ENTRY_MAPPED) == [
+        {"entry": first["seq"], "step": "client.report", "by": "Eve Evans"},
+        {"entry": second["seq"], "step": "", "by": "Eve Evans"},
+    ]
+    report = next(r for r in records(exercise.run_dir) if r["type"] == "step.recorded")
+    assert report["data"]["acted_t"] == first["t"] < report["t"], "done at the entry's time"
+    assert report["data"]["by"] == "Tom Becker" and report["data"]["source"] == "evaluator"
+    assert report["data"]["note"].startswith("mapped by evaluator Eve Evans")
+    again = eve.post("/desk/map", data={"csrf": csrf, "entry": str(first["seq"]), "step": "client.report"})
+    assert "already mapped" in again.text
+    # players cannot map; a player's wrongly picked action is moved by the evaluator
+    assert (
+        tom.post(
+            "/desk/map", data={"csrf": _csrf(tom.get("/desk").text), "entry": "1", "step": ""}
+        ).status_code
+        == 404
+    )
+    alex.post("/desk/ack", data={"csrf": _csrf(alex.get("/desk").text), "step": "msp.declare"})
+    moved = eve.post("/desk/correct", data={"csrf": csrf, "step": "msp.declare", "to": "msp.acknowledge"})
+    assert "Recorded: msp.declare → msp.acknowledge" in moved.text
+    (correction,) = exercise.of(RecordType.STEP_CORRECTED)
+    assert (correction["step"], correction["to"], correction["by"]) == (
+        "msp.declare",
+        "msp.acknowledge",
+        "Eve Evans",
+    )
+    assert exercise.book.recorded_at("msp.declare") is None and exercise.book.recorded_at("msp.acknowledge")
+    assert 'data-step="msp.declare"' in eve.get("/desk").text
+    assert re.search(r'data-step="msp.declare">.*?open</td>', eve.get("/desk").text, re.S)
+
+
+def test_the_evaluator_page_is_in_the_evaluators_language(exercise: Exercise) -> None:
+    wang = exercise.session("Wang Fang")
+    assert "评估员服务台" in wang.get("/desk").text  # before impact too
+    exercise.impact()
+    exercise.book.log_entry("Li Wei", "client", "给银行打了电话")
+    page = wang.get("/desk").text
+    assert '<html lang="zh-CN">' in page and "评估员服务台" in page and "时间线" in page
+    assert "参演人员的自行记录" in page and "归类" in page and "记录观察" in page and "HSEEP 评级" in page
+    assert "Evaluator desk" not in page and "Timeline" not in page and "Record observation" not in page
+    assert "网店经理向服务商服务台报告故障" in page  # step titles in Chinese from the playbook
+    rated = wang.post(
+        "/desk/rate", data={"csrf": _csrf(page), "capability": "沟通", "rating": "P", "rationale": "及时"}
+    )
+    assert "已记录：rating。" in rated.text

@@ -197,3 +197,64 @@ def test_evaluator_ratings_can_lower_the_rating_and_internal_observations_stay_i
     assert "MSP lead calm" in internal and "MSP lead calm" not in client
     assert "no ETA given" in client and "Combined rating (timing and evaluators): M" in client
     assert "评估员评级与观察" in str(render(debrief, "html", RenderOptions(lang="zh-CN")))
+
+
+def test_an_evaluators_mapping_and_correction_count_in_the_score(tmp_path: Path) -> None:
+    run = ScriptedRun(tmp_path / "run")
+    data = run_started(steps=STEPS)
+    data["exercise"] = LAYOUT
+    run.record(RecordType.RUN_STARTED, **data).record(RecordType.PREFLIGHT_PASSED, targets=[], probes={})
+    run.at(10).inject("stop-web")
+    run.at(100).record(RecordType.ENTRY_LOGGED, by="Li Wei", party="client", text="phoned the desk")
+    run.at(110).record(RecordType.ENTRY_LOGGED, by="Li Wei", party="client", text="made tea")
+    run.at(120).record(
+        RecordType.STEP_RECORDED,
+        step="msp.choose",
+        party="msp",
+        by="Alex",
+        source="desk",
+        note="",
+        out_of_order=False,
+        choice="restart",
+    )
+    run.at(130).record(
+        RecordType.STEP_RECORDED,
+        step="msp.acknowledge",
+        party="msp",
+        by="Alex",
+        source="desk",
+        note="",
+        out_of_order=False,
+    )
+    wrong = 7  # seq of msp.acknowledge's record (entries are 4 and 5)
+    run.at(900).record(RecordType.ENTRY_MAPPED, entry=4, step="client.report", by="Eve")
+    run.record(
+        RecordType.STEP_RECORDED,
+        step="client.report",
+        party="client",
+        by="Li Wei",
+        source="evaluator",
+        note="mapped by evaluator Eve",
+        out_of_order=False,
+        acted_t=100.0,
+    )
+    run.record(RecordType.ENTRY_MAPPED, entry=5, step="", by="Eve")
+    run.record(RecordType.STEP_CORRECTED, step="msp.acknowledge", record=wrong, to="msp.choose", by="Eve")
+    run.at(950).revert("stop-web").end()
+    debrief = debrief_from_journal(run.path)
+    report = next(s for s in debrief.steps if s.id == "report")
+    assert report.actual_s == 90.0 and report.score == 100.0, "at the entry's time, not the mapping's"
+    acknowledge = next(s for s in debrief.steps if s.id == "acknowledge")
+    assert acknowledge.actual_s is None, "the corrected record no longer counts for its old step"
+    assert debrief.exercise is not None
+    assert [(e.text, e.mapped_to, e.mapped_by) for e in debrief.exercise.entries] == [
+        ("phoned the desk", "client.report", "Eve"),
+        ("made tea", "", "Eve"),
+    ]
+    markdown = render(debrief, "md", RenderOptions())
+    assert (
+        isinstance(markdown, str)
+        and "| client.report (Eve) |" in markdown
+        and "| no step (Eve) |" in markdown
+    )
+    assert debrief_errors(debrief.to_json()) == []

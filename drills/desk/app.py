@@ -8,11 +8,12 @@ Routes:
 * ``POST /desk/decide`` — a decision form (option + one-line rationale);
 * ``POST /desk/entry`` — a free-text entry for the evaluator to map;
 * ``POST /desk/observe`` / ``POST /desk/rate`` — evaluators' observations and HSEEP ratings;
-* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note", "choice"}``;
+* ``POST /desk/map`` / ``POST /desk/correct`` — evaluators map a player's entry to a step (or
+  none) and move a wrongly recorded step to another step;
+* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}``, optionally
+  ``"choice"`` (a decision) and ``"claimed_at"`` (UTC epoch seconds the person acted; the
+  engine uses it only inside the transit window, see :mod:`engine.run.stamps`);
 * ``GET /api/messages`` — the injects sent to the bearer, in their language;
-* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}`` and
-  optionally ``"claimed_at"`` (UTC epoch seconds the person acted; the engine uses it only
-  inside the transit window, see :mod:`engine.run.stamps`);
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
 
 Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
@@ -39,7 +40,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from drills.desk.evaluation import RATINGS, is_evaluator, observe, rate, timeline
+from drills.desk.evaluation import RATINGS, correct, is_evaluator, map_entry, observe, rate, timeline
 from drills.desk.locale import language_of, words
 from drills.desk.participants import Holder
 from drills.desk.recording import Claim, DeskRecorder, Outcome
@@ -257,7 +258,13 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         )
         return RedirectResponse("/desk", status_code=303)
 
-    for path, action in (("/desk/observe", observe), ("/desk/rate", rate)):
+    evaluator_forms = (
+        ("/desk/observe", observe),
+        ("/desk/rate", rate),
+        ("/desk/map", map_entry),
+        ("/desk/correct", correct),
+    )
+    for path, action in evaluator_forms:
         app.post(path)(_evaluator_route(desk, action))
 
 
@@ -269,12 +276,13 @@ def _evaluator_route(desk: Desk, action: Callable[..., Outcome]) -> Callable[[Re
         outcome = await asyncio.to_thread(action, desk.recorder, session.holder, form)
         if outcome.status == "forbidden":
             return not_found()
-        flash = (
-            f"Recorded: {outcome.step}."
-            if outcome.status == "recorded"
-            else f"Not recorded: {outcome.reason}"
+        t = words(_language(desk, session.holder))
+        recorded = outcome.status == "recorded"
+        session.flash.append(
+            t["ev_recorded"].format(what=outcome.step)
+            if recorded
+            else t["not_recorded"].format(reason=outcome.reason)
         )
-        session.flash.append(flash)
         return RedirectResponse("/desk", status_code=303)
 
     return route
@@ -308,19 +316,30 @@ def _language(desk: Desk, holder: Holder) -> str:
 def _render_evaluator(pages: Environment, desk: Desk, session: Session) -> str:
     recorder = desk.recorder
     context = recorder.context
+    language = _language(desk, session.holder)
     live = recorder.drill_live()
+    boards = {party: recorder.board(party) for party in ("msp", "client")} if live else {}
+    titles = {s.key: context.exercise.title_in(s.key, s.title, language) for s in context.steps}
+    mappable = {p: [s for s in context.steps if s.party == p and s.recorded_by.kind in ("ack", "webhook")]
+                for p in ("msp", "client")}  # fmt: skip
     return pages.get_template("evaluator.html").render(
         holder=session.holder,
         client=context.client,
         live=live,
         elapsed=recorder.elapsed(),
-        parties={party: recorder.board(party) for party in ("msp", "client")} if live else {},
+        parties=boards,
         timeline=timeline(recorder) if live else [],
+        entries=recorder.entries() if live else [],
+        recorded=[v for steps in boards.values() for v in steps if v.done and v.manual],
+        mappable=mappable,
+        titles=titles,
         steps=context.steps,
         ratings=RATINGS,
         csrf=session.csrf,
         flash=list(session.flash),
         correlation=correlation_code(context.run_id),
+        lang=language,
+        t=words(language),
     )
 
 

@@ -132,7 +132,8 @@ class Exercise:
     decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))  # by step key
     mailbox: tuple[MailRule, ...] = ()  # e-mails that record communication steps
     cadences: Mapping[str, Cadence] = field(default_factory=lambda: MappingProxyType({}))  # by step key
-    # step key → its title per language, for players' desk pages (the step's title is English)
+    # step key → its title per language, for desk pages: filled from the playbook's translations
+    # (inline ``title: {en: …, zh-CN: …}`` or its translations file) when the playbook is loaded
     step_titles: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
 
     def title_in(self, key: str, title: str, language: str) -> str:

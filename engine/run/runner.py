@@ -39,6 +39,7 @@ from engine.record.signing import load_signing_key
 from engine.run import fanout
 from engine.run.evidence import seal_run
 from engine.run.injects import InjectScript, exercise_layout
+from engine.run.mapping import correct_step, map_entry
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
 from engine.run.preflight import prepare
@@ -433,6 +434,8 @@ class DrillRun:
             log_entry=self.book.log_entry,
             updating=self.book.updating,
             evaluate=self.book.evaluate,
+            map_entry=partial(map_entry, self.book),
+            correct_step=partial(correct_step, self.book),
         )
 
     def _start_responders(self) -> list[Responders]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from engine.record.journal import JournalContents
 from engine.record.records import RecordType
+from engine.record.steps import current_step_records
 from reports.debrief.exercise_model import (
     CadenceInterval,
     CadenceResult,
@@ -55,8 +56,8 @@ def _layout(contents: JournalContents) -> Mapping[str, Any]:
 
 def _first_steps(contents: JournalContents) -> dict[str, dict[str, Any]]:
     first: dict[str, dict[str, Any]] = {}
-    for record in contents.of_type(RecordType.STEP_RECORDED):
-        first.setdefault(record["data"]["step"], record)
+    for record in current_step_records(contents.records):  # at the moment acted (a mapped entry's time)
+        first.setdefault(record["data"]["step"], {**record, "t": record["data"].get("acted_t", record["t"])})
     return first
 
 
@@ -83,10 +84,7 @@ def exercise_results(
         players=str(layout.get("players", "checklist")),
         injects=tuple(_injects(sent, first, offset)),
         decisions=tuple(_decisions(layout, first, steps)),
-        entries=tuple(
-            EntryResult(offset(r["t"]), str(r["data"]["by"]), str(r["data"]["party"]), str(r["data"]["text"]))
-            for r in entries
-        ),
+        entries=tuple(_entries(contents, entries, offset)),
         cadences=tuple(_cadences(layout, first, updates, end_t, anchor, steps)),
         observations=tuple(
             ObservationResult(
@@ -113,6 +111,24 @@ def exercise_results(
             if r["type"] == RecordType.RATING_RECORDED
         ),
     )
+
+
+def _entries(contents: JournalContents, entries: list[dict[str, Any]], offset: Any) -> list[EntryResult]:
+    mapped = {r["data"]["entry"]: r["data"] for r in contents.of_type(RecordType.ENTRY_MAPPED)}
+    results = []
+    for r in entries:
+        data, mapping = r["data"], mapped.get(r["seq"])
+        results.append(
+            EntryResult(
+                offset(r["t"]),
+                str(data["by"]),
+                str(data["party"]),
+                str(data["text"]),
+                None if mapping is None else str(mapping.get("step", "")),
+                "" if mapping is None else str(mapping.get("by", "")),
+            )
+        )
+    return results
 
 
 def _injects(

@@ -91,6 +91,8 @@ class EntryResult:
     by: str
     party: str
     text: str
+    mapped_to: str | None = None  # the step an evaluator mapped it to; "" = no step; None = unmapped
+    mapped_by: str = ""
 
 
 @dataclass(frozen=True)
