@@ -24,6 +24,7 @@ from engine.clock import RunClock
 from engine.model.types import Participant, Playbook
 from engine.record.journal import JOURNAL_NAME, Journal
 from engine.record.records import RecordType
+from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, write_adhoc_inject
 from engine.run.mapping import correct_step, map_entry
 from engine.run.responses import Ack, ResponderContext, StepBook
@@ -53,6 +54,7 @@ class Exercise:
     desk: DrillDesk
     script: InjectScript
     clock: RunClock
+    hotwash: HotwashBook
 
     def impact(self) -> None:
         self.book.start_impact(self.clock.now())
@@ -74,6 +76,7 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
     clock = RunClock()
     journal = Journal(run_dir / JOURNAL_NAME, clock)
     book = StepBook(playbook, journal, clock)
+    hotwash = HotwashBook(journal, PEOPLE)
     script = InjectScript(playbook.exercise, playbook.steps, PEOPLE, journal, book, clock, run_dir)
     context = ResponderContext(
         run_id=run_dir.name,
@@ -94,11 +97,13 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
         evaluate=book.evaluate,
         map_entry=partial(map_entry, book),
         correct_step=partial(correct_step, book),
+        hotwash_state=hotwash.state,
+        answer_hotwash=hotwash.answer,
     )
     desk = DrillDesk(context)
     desk.start()
     script.start()
-    return Exercise(desk.url, run_dir, book, cards, desk, script, clock)
+    return Exercise(desk.url, run_dir, book, cards, desk, script, clock, hotwash)
 
 
 @pytest.fixture
@@ -372,3 +377,42 @@ def test_the_evaluator_page_is_in_the_evaluators_language(exercise: Exercise) ->
         "/desk/rate", data={"csrf": _csrf(page), "capability": "沟通", "rating": "P", "rationale": "及时"}
     )
     assert "已记录：rating。" in rated.text
+
+
+def test_after_endex_each_participant_answers_the_hotwash_once_in_their_language(exercise: Exercise) -> None:
+    alex, li = exercise.session("Alex Moreau"), exercise.session("Li Wei")
+    exercise.impact()
+    assert "hotwash" not in alex.get("/desk").text, "no survey during the drill"
+    exercise.book.close()
+    exercise.hotwash.open(60.0)
+    page, li_page = alex.get("/desk").text, li.get("/desk").text
+    assert "Hotwash: your view of the drill" in page and 'name="internal"' in page
+    assert "演练后复盘" in li_page and "哪些方面做得好" in li_page and 'name="internal"' not in li_page
+    bad = alex.post("/desk/hotwash", data={"csrf": _csrf(page), "went_well": "alert", "confidence": "9"})
+    assert "Not recorded: confidence must be a whole number from 1 to 5" in bad.text
+    done = alex.post(
+        "/desk/hotwash",
+        data={"csrf": _csrf(page), "went_well": "<script>x</script> fast alert", "improve": "ETA sooner",
+              "confidence": "4", "internal": "1"},
+    )  # fmt: skip
+    assert "Thank you: your hotwash answers are recorded." in done.text and "<script>x" not in done.text
+    again = alex.post("/desk/hotwash", data={"csrf": _csrf(page), "improve": "x", "confidence": "2"})
+    assert "already answered" in again.text
+    token = exercise.cards["Li Wei"].token
+    api = httpx.Client(base_url=exercise.url, headers={"Authorization": f"Bearer {token}"})
+    assert api.get("/api/messages").json()["hotwash"] == "open"
+    assert api.post("/api/hotwash", json={"went_well": "x" * 501, "confidence": 3}).status_code == 409
+    assert api.post("/api/hotwash", json={"went_well": "电话订单很顺利", "confidence": 5}).status_code == 200
+    assert api.get("/api/messages").json()["hotwash"] == "answered" and "谢谢" in li.get("/desk").text
+    forged = httpx.post(
+        f"{exercise.url}/api/hotwash", json={"confidence": 3}, headers={"Authorization": "Bearer x"}
+    )
+    assert forged.status_code == 404
+    answers = exercise.of(RecordType.HOTWASH_ANSWERED)
+    assert [(a["by"], a["confidence"], a["internal"], a["language"]) for a in answers] == [
+        ("Alex Moreau", 4, True, "en"),
+        ("Li Wei", 5, False, "zh-CN"),
+    ]
+    assert answers[0]["went_well"] == "<script>x</script> fast alert"  # kept as written, escaped on display
+    exercise.hotwash.close()
+    assert api.post("/api/hotwash", json={"went_well": "late", "confidence": 3}).status_code == 409

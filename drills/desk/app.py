@@ -7,13 +7,17 @@ Routes:
 * ``POST /desk/ack`` — a "done" form (session cookie + CSRF field);
 * ``POST /desk/decide`` — a decision form (option + one-line rationale);
 * ``POST /desk/entry`` — a free-text entry for the evaluator to map;
+* ``POST /desk/hotwash`` — the participant's hotwash survey after ENDEX;
 * ``POST /desk/observe`` / ``POST /desk/rate`` — evaluators' observations and HSEEP ratings;
 * ``POST /desk/map`` / ``POST /desk/correct`` — evaluators map a player's entry to a step (or
   none) and move a wrongly recorded step to another step;
 * ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}``, optionally
   ``"choice"`` (a decision) and ``"claimed_at"`` (UTC epoch seconds the person acted; the
   engine uses it only inside the transit window, see :mod:`engine.run.stamps`);
-* ``GET /api/messages`` — the injects sent to the bearer, in their language;
+* ``GET /api/messages`` — the injects sent to the bearer, in their language, and whether a
+  hotwash survey waits for them (``"hotwash": "open"``);
+* ``POST /api/hotwash`` — the bearer's hotwash answers, JSON ``{"went_well", "improve",
+  "confidence", "internal"}``;
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
 
 Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
@@ -258,6 +262,20 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         )
         return RedirectResponse("/desk", status_code=303)
 
+    @app.post("/desk/hotwash")
+    async def hotwash(request: Request) -> Response:
+        session, form = await _form(desk, request)
+        if session is None or form is None:
+            return not_found()
+        language = _language(desk, session.holder)
+        outcome = await asyncio.to_thread(desk.recorder.answer_hotwash, session.holder, language, form)
+        t = words(language)
+        recorded = outcome.status == "recorded"
+        session.flash.append(
+            t["hw_recorded"] if recorded else t["not_recorded"].format(reason=outcome.reason)
+        )
+        return RedirectResponse("/desk", status_code=303)
+
     evaluator_forms = (
         ("/desk/observe", observe),
         ("/desk/rate", rate),
@@ -340,6 +358,8 @@ def _render_evaluator(pages: Environment, desk: Desk, session: Session) -> str:
         correlation=correlation_code(context.run_id),
         lang=language,
         t=words(language),
+        hotwash=recorder.hotwash_state(session.holder),
+        show_internal=session.holder.party == "msp",
     )
 
 
@@ -367,6 +387,8 @@ def _render(pages: Environment, desk: Desk, session: Session) -> str:
         correlation=correlation_code(context.run_id),
         lang=language,
         t=words(language),
+        hotwash=recorder.hotwash_state(holder),
+        show_internal=holder.party == "msp",
     )
 
 
@@ -428,8 +450,21 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
             return not_found()
         views = await asyncio.to_thread(desk.recorder.messages, holder, _language(desk, holder))
         return JSONResponse(
-            {"messages": [{"inject": v.inject, "from": v.sender, "text": v.text} for v in views]}
+            {
+                "messages": [{"inject": v.inject, "from": v.sender, "text": v.text} for v in views],
+                "hotwash": desk.recorder.hotwash_state(holder),
+            }
         )
+
+    @app.post("/api/hotwash")
+    async def api_hotwash(request: Request) -> Response:
+        holder = _bearer(desk, request)
+        data = _json_dict(await _body(request))
+        if holder is None or data is None:
+            return not_found()
+        language = _language(desk, holder)
+        outcome = await asyncio.to_thread(desk.recorder.answer_hotwash, holder, language, data)
+        return _outcome_response(outcome)
 
     @app.post("/hooks/{name}")
     async def hook(request: Request, name: str) -> Response:

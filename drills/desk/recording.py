@@ -20,6 +20,7 @@ from engine.model.types import Participant, Party, ResponseStep
 from engine.record.journal import JOURNAL_NAME
 from engine.record.records import RecordType
 from engine.record.steps import current_step_records
+from engine.run.hotwash import HotwashAnswer, HotwashState
 from engine.run.injects import recipients
 from engine.run.responses import Ack, ResponderContext
 
@@ -105,6 +106,10 @@ class EntryView:
     text: str
     mapped_to: str | None  # a step key, "" for "no step", None while unmapped
     mapped_by: str = ""
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def clean_note(note: Any) -> str:
@@ -228,6 +233,30 @@ class DeskRecorder:
             by, party, text = str(data["by"]), str(data["party"]), str(data["text"])
             views.append(EntryView(seq, elapsed, by, party, text, step, str(mapping.get("by", ""))))
         return views
+
+    def hotwash_state(self, holder: Holder) -> HotwashState:
+        """Whether ``holder`` has a hotwash survey to answer now (see :mod:`engine.run.hotwash`)."""
+        return self.context.hotwash_state(holder.name)
+
+    def answer_hotwash(self, holder: Holder, language: str, answers: dict[str, Any]) -> Outcome:
+        """Journal ``holder``'s hotwash answers (texts cleaned and bounded, confidence 1–5)."""
+        confidence = answers.get("confidence")
+        if isinstance(confidence, str) and confidence.strip() in ("1", "2", "3", "4", "5"):
+            confidence = int(confidence)
+        if isinstance(confidence, bool) or not isinstance(confidence, int):
+            confidence = 0  # refused by the engine with the reason
+        answer = HotwashAnswer(
+            by=holder.name,
+            party=holder.party,
+            role=holder.role,
+            language=language,
+            went_well=_text(answers.get("went_well")),  # the engine cleans, bounds and validates
+            improve=_text(answers.get("improve")),
+            confidence=confidence,
+            internal=bool(answers.get("internal")) and holder.party == "msp",
+        )
+        reason = self.context.answer_hotwash(answer)
+        return Outcome("rejected", "hotwash", reason) if reason else Outcome("recorded", "hotwash")
 
     # ---------------------------------------------------------------- recording
 

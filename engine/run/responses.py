@@ -28,6 +28,7 @@ from engine.model.exercise import Exercise
 from engine.model.types import Participant, Playbook, ResponseStep, RunbookAction
 from engine.record.journal import Journal
 from engine.record.records import RecordType
+from engine.run.hotwash import HotwashAnswer, HotwashState
 from engine.run.stamps import CLOCK_GRAIN_S, decide_stamp
 
 log = structlog.get_logger(__name__)
@@ -369,6 +370,10 @@ class ResponderContext:
     map_entry: Callable[[str, int, str], str] = lambda _by, _entry, _step: "not available"
     #: An evaluator moves a step's record to another step: '' or the reason.
     correct_step: Callable[[str, str, str], str] = lambda _by, _step, _to: "not available"
+    #: The hotwash survey for a participant (by name): "none" | "open" | "answered" | "closed".
+    hotwash_state: Callable[[str], HotwashState] = lambda _name: "none"
+    #: Journal one participant's hotwash answers: '' or the reason they were refused.
+    answer_hotwash: Callable[[HotwashAnswer], str] = lambda _answer: "the hotwash is not open"
 
 
 class Responders(Protocol):

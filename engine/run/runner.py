@@ -38,6 +38,7 @@ from engine.record.runstore import abort_requested, environment_lock, release_ow
 from engine.record.signing import load_signing_key
 from engine.run import fanout
 from engine.run.evidence import seal_run
+from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, exercise_layout
 from engine.run.mapping import correct_step, map_entry
 from engine.run.observe import ProbeWatcher, wait_until_healthy
@@ -101,6 +102,7 @@ class _State:
     handed_over: list[_ActiveFault] = field(default_factory=list)  # the responders restore these
     injected: set[str] = field(default_factory=set)
     unreverted: list[str] = field(default_factory=list)
+    restore_checked: bool = False  # ENDEX before a hotwash verified the restore already
 
 
 class DrillRun:
@@ -133,6 +135,7 @@ class DrillRun:
         for listener in listeners:
             self.journal.subscribe(listener)
         self.book = StepBook(self.playbook, self.journal, self.clock)
+        self.hotwash = HotwashBook(self.journal, environment.participants)
         self.journal.subscribe(self._on_record)
         self.script = InjectScript(
             self.playbook.exercise, self.playbook.steps, environment.participants,
@@ -187,6 +190,7 @@ class DrillRun:
                 self.script.start()
                 responders = self._start_responders()
                 self._timeline(prepared)
+                self._hotwash()
             except DrillError as exc:
                 signals.defer()
                 self._record_end(exc)
@@ -209,9 +213,39 @@ class DrillRun:
         self.journal.append(record, reason=reason)
         log.error(record, reason=reason)
 
+    def _hotwash(self) -> None:
+        """ENDEX — faults reverted, restore verified, steps closed — then the desk stays open
+        for the participants' survey, for the playbook's window or until everyone answered."""
+        hotwash = self.playbook.exercise.hotwash
+        if hotwash is None or not self._state.injected:
+            return
+        self._revert_everything()
+        self._verify_restore()
+        self._state.restore_checked = True
+        self.book.close()
+        self.hotwash.open(hotwash.window_s)
+        deadline = self.clock.now() + hotwash.window_s
+        while self.clock.now() < deadline and not self.hotwash.everyone_answered():
+            if abort_requested(self.run_dir):
+                break
+            self.clock.sleep(self.options.tick_s)
+        self.hotwash.close()
+
     def _wind_down(self, inbox: AckInbox, responders: list[Responders]) -> None:
         for service in reversed(responders):
             service.stop()
+        self._revert_everything()
+        if self._state.injected and not self._state.restore_checked:
+            self._verify_restore()
+        inbox.stop()
+        self.script.stop()
+        self.book.close()
+        self.hotwash.close()
+        for watcher in self._watchers:
+            watcher.stop()
+        self.journal.append(RecordType.RUN_ENDED, reason=self._state.reason)
+
+    def _revert_everything(self) -> None:
         unreverted = revert_all(
             [(a.prepared, a.prior) for a in [*self._state.handed_over, *self._state.active]],
             self.transports,
@@ -224,14 +258,6 @@ class DrillRun:
         if self._state.unreverted:
             self._state.exit_code = 5
             self._state.reason = "revert failed: " + ", ".join(self._state.unreverted)
-        if self._state.injected:
-            self._verify_restore()
-        inbox.stop()
-        self.script.stop()
-        self.book.close()
-        for watcher in self._watchers:
-            watcher.stop()
-        self.journal.append(RecordType.RUN_ENDED, reason=self._state.reason)
 
     def _preflight(self) -> list[PreparedFault]:
         prepared, probes = prepare(
@@ -436,6 +462,8 @@ class DrillRun:
             evaluate=self.book.evaluate,
             map_entry=partial(map_entry, self.book),
             correct_step=partial(correct_step, self.book),
+            hotwash_state=self.hotwash.state,
+            answer_hotwash=self.hotwash.answer,
         )
 
     def _start_responders(self) -> list[Responders]:

@@ -20,6 +20,7 @@ from engine.model.exercise import (
     Condition,
     Decision,
     Exercise,
+    Hotwash,
     Inject,
     MailRule,
     PlayersMode,
@@ -93,6 +94,7 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
         players=cast(PlayersMode, data.get("players", "blind")),
         decisions=decisions,
         cadences=cadences,
+        hotwash=Hotwash(parse_duration(data["hotwash"]["window"])) if "hotwash" in data else None,
         mailbox=tuple(
             MailRule(step=m["step"], sender=_recipients(m.get("from")), subject=str(m.get("subject", "")))
             for m in data.get("mailbox", [])

@@ -31,9 +31,12 @@ from reports.debrief.exercise_model import (
     Delivery,
     EntryResult,
     ExerciseResults,
+    HotwashAnswer,
+    HotwashResult,
     InjectResult,
     ObservationResult,
     RatingResult,
+    mean_confidence,
 )
 from reports.debrief.model import StepResult
 
@@ -85,6 +88,7 @@ def exercise_results(
         injects=tuple(_injects(sent, first, offset)),
         decisions=tuple(_decisions(layout, first, steps)),
         entries=tuple(_entries(contents, entries, offset)),
+        hotwash=_hotwash(layout, contents, offset),
         cadences=tuple(_cadences(layout, first, updates, end_t, anchor, steps)),
         observations=tuple(
             ObservationResult(
@@ -110,6 +114,31 @@ def exercise_results(
             for r in evaluations
             if r["type"] == RecordType.RATING_RECORDED
         ),
+    )
+
+
+def _hotwash(layout: Mapping[str, Any], contents: JournalContents, offset: Any) -> HotwashResult | None:
+    """The participants' view: the hotwash answers (None when the playbook has no hotwash)."""
+    spec = layout.get("hotwash")
+    if not isinstance(spec, dict):
+        return None
+    answers = tuple(
+        _hotwash_answer(r["data"], offset(r["t"])) for r in contents.of_type(RecordType.HOTWASH_ANSWERED)
+    )
+    return HotwashResult(float(spec.get("window_s") or 0.0), answers, mean_confidence(answers))
+
+
+def _hotwash_answer(d: Mapping[str, Any], at_s: float | None) -> HotwashAnswer:
+    return HotwashAnswer(
+        at_s=at_s,
+        by=str(d["by"]),
+        party=str(d["party"]),
+        role=str(d.get("role", "")),
+        language=str(d.get("language", "en")),
+        went_well=str(d.get("went_well", "")),
+        improve=str(d.get("improve", "")),
+        confidence=int(d["confidence"]),
+        internal=bool(d.get("internal", False)),
     )
 
 
