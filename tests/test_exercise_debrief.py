@@ -224,7 +224,7 @@ def test_an_evaluators_mapping_and_correction_count_in_the_score(tmp_path: Path)
         party="msp",
         by="Alex",
         source="desk",
-        note="",
+        note="pressed the wrong button",
         out_of_order=False,
     )
     wrong = 7  # seq of msp.acknowledge's record (entries are 4 and 5)
@@ -247,6 +247,8 @@ def test_an_evaluators_mapping_and_correction_count_in_the_score(tmp_path: Path)
     assert report.actual_s == 90.0 and report.score == 100.0, "at the entry's time, not the mapping's"
     acknowledge = next(s for s in debrief.steps if s.id == "acknowledge")
     assert acknowledge.actual_s is None, "the corrected record no longer counts for its old step"
+    assert "pressed the wrong button" not in [n.text for n in debrief.notes]
+    assert "mapped by evaluator Eve" in [n.text for n in debrief.notes]
     assert debrief.exercise is not None
     assert [(e.text, e.mapped_to, e.mapped_by) for e in debrief.exercise.entries] == [
         ("phoned the desk", "client.report", "Eve"),
