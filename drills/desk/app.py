@@ -44,12 +44,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from drills.desk.evaluation import RATINGS, correct, is_evaluator, map_entry, observe, rate, timeline
-from drills.desk.locale import language_of, words
+from drills.desk.evaluation import correct, is_evaluator, map_entry, observe, rate
+from drills.desk.locale import words
+from drills.desk.pages import desk_language, render_page
 from drills.desk.participants import Holder
 from drills.desk.recording import Claim, DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
-from drills.desk.webhooks import WebhookVerifier, correlation_code
+from drills.desk.webhooks import WebhookVerifier
 from engine.model.durations import format_duration
 from engine.web import ProxySettings, security_headers
 
@@ -209,7 +210,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         session = _session(desk, request)
         if session is None:
             return not_found()
-        html = _render(pages, desk, session)
+        html = render_page(pages, desk.recorder, session)
         session.flash.clear()
         return HTMLResponse(html)
 
@@ -227,7 +228,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk", claim)
         if outcome.status == "forbidden":
             return not_found()
-        session.flash.append(_flash(outcome, _language(desk, session.holder)))
+        session.flash.append(_flash(outcome, desk_language(desk.recorder, session.holder)))
         return RedirectResponse("/desk", status_code=303)
 
     @app.post("/desk/decide")
@@ -246,7 +247,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         )
         if outcome.status == "forbidden":
             return not_found()
-        session.flash.append(_flash(outcome, _language(desk, holder)))
+        session.flash.append(_flash(outcome, desk_language(desk.recorder, holder)))
         return RedirectResponse("/desk", status_code=303)
 
     @app.post("/desk/entry")
@@ -255,7 +256,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         if session is None or form is None:
             return not_found()
         outcome = await asyncio.to_thread(desk.recorder.log_entry, session.holder, form.get("text", ""))
-        t = words(_language(desk, session.holder))
+        t = words(desk_language(desk.recorder, session.holder))
         recorded = outcome.status == "recorded"
         session.flash.append(
             t["entry_logged"] if recorded else t["not_recorded"].format(reason=outcome.reason)
@@ -267,7 +268,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         session, form = await _form(desk, request)
         if session is None or form is None:
             return not_found()
-        language = _language(desk, session.holder)
+        language = desk_language(desk.recorder, session.holder)
         outcome = await asyncio.to_thread(desk.recorder.answer_hotwash, session.holder, language, form)
         t = words(language)
         recorded = outcome.status == "recorded"
@@ -294,7 +295,7 @@ def _evaluator_route(desk: Desk, action: Callable[..., Outcome]) -> Callable[[Re
         outcome = await asyncio.to_thread(action, desk.recorder, session.holder, form)
         if outcome.status == "forbidden":
             return not_found()
-        t = words(_language(desk, session.holder))
+        t = words(desk_language(desk.recorder, session.holder))
         recorded = outcome.status == "recorded"
         session.flash.append(
             t["ev_recorded"].format(what=outcome.step)
@@ -325,71 +326,6 @@ def _parse_form(body: bytes) -> dict[str, str] | None:
     except ValueError:  # parse_qs refuses past max_num_fields
         return None
     return {k: v[0] for k, v in fields.items()}
-
-
-def _language(desk: Desk, holder: Holder) -> str:
-    return language_of(holder.name, desk.recorder.context.participants)
-
-
-def _render_evaluator(pages: Environment, desk: Desk, session: Session) -> str:
-    recorder = desk.recorder
-    context = recorder.context
-    language = _language(desk, session.holder)
-    live = recorder.drill_live()
-    boards = {party: recorder.board(party) for party in ("msp", "client")} if live else {}
-    titles = {s.key: context.exercise.title_in(s.key, s.title, language) for s in context.steps}
-    mappable = {p: [s for s in context.steps if s.party == p and s.recorded_by.kind in ("ack", "webhook")]
-                for p in ("msp", "client")}  # fmt: skip
-    return pages.get_template("evaluator.html").render(
-        holder=session.holder,
-        client=context.client,
-        live=live,
-        elapsed=recorder.elapsed(),
-        parties=boards,
-        timeline=timeline(recorder) if live else [],
-        entries=recorder.entries() if live else [],
-        recorded=[v for steps in boards.values() for v in steps if v.done and v.manual],
-        mappable=mappable,
-        titles=titles,
-        steps=context.steps,
-        ratings=RATINGS,
-        csrf=session.csrf,
-        flash=list(session.flash),
-        correlation=correlation_code(context.run_id),
-        lang=language,
-        t=words(language),
-        hotwash=recorder.hotwash_state(session.holder),
-        show_internal=session.holder.party == "msp",
-    )
-
-
-def _render(pages: Environment, desk: Desk, session: Session) -> str:
-    recorder = desk.recorder
-    context = recorder.context
-    holder = session.holder
-    if is_evaluator(holder):
-        return _render_evaluator(pages, desk, session)
-    language = _language(desk, holder)
-    live = recorder.drill_live()
-    checklist = context.exercise.players == "checklist"
-    steps = recorder.board(holder.party) if checklist else recorder.actions(holder.party, language)
-    return pages.get_template("desk.html").render(
-        holder=holder,
-        client=context.client,
-        live=live,
-        elapsed=recorder.elapsed(),
-        checklist=checklist,
-        steps=steps if live else [],
-        messages=recorder.messages(holder, language) if live else [],
-        decisions=recorder.decisions(holder.party, language) if live else [],
-        csrf=session.csrf,
-        flash=list(session.flash),
-        correlation=correlation_code(context.run_id),
-        lang=language,
-        t=words(language),
-        hotwash=recorder.hotwash_state(holder),
-        show_internal=holder.party == "msp",
-    )
 
 
 def _flash(outcome: Outcome, language: str = "en") -> str:
@@ -448,7 +384,7 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         holder = _bearer(desk, request)
         if holder is None:
             return not_found()
-        views = await asyncio.to_thread(desk.recorder.messages, holder, _language(desk, holder))
+        views = await asyncio.to_thread(desk.recorder.messages, holder, desk_language(desk.recorder, holder))
         return JSONResponse(
             {
                 "messages": [{"inject": v.inject, "from": v.sender, "text": v.text} for v in views],
@@ -462,7 +398,7 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         data = _json_dict(await _body(request))
         if holder is None or data is None:
             return not_found()
-        language = _language(desk, holder)
+        language = desk_language(desk.recorder, holder)
         outcome = await asyncio.to_thread(desk.recorder.answer_hotwash, holder, language, data)
         return _outcome_response(outcome)
 
