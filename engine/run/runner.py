@@ -48,7 +48,7 @@ from engine.run.prepared import PreparedFault
 from engine.run.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
 from engine.run.reverts import revert_all, revert_one
 from engine.run.runbook import perform
-from engine.run.signals import stop_signals
+from engine.run.signals import StopSignals, stop_signals
 from engine.transports.connections import Transports
 
 log = structlog.get_logger(__name__)
@@ -190,7 +190,7 @@ class DrillRun:
                 self.script.start()
                 responders = self._start_responders()
                 self._timeline(prepared)
-                self._hotwash()
+                self._hotwash(signals)
             except DrillError as exc:
                 signals.defer()
                 self._record_end(exc)
@@ -213,12 +213,15 @@ class DrillRun:
         self.journal.append(record, reason=reason)
         log.error(record, reason=reason)
 
-    def _hotwash(self) -> None:
+    def _hotwash(self, signals: StopSignals) -> None:
         """ENDEX — faults reverted, restore verified, steps closed — then the desk stays open
-        for the participants' survey, for the playbook's window or until everyone answered."""
+        for the participants' survey, for the playbook's window or until everyone answered.
+
+        Stop signals are only noted from the reverts on; one ends the window, like an abort."""
         hotwash = self.playbook.exercise.hotwash
         if hotwash is None or not self._state.injected:
             return
+        signals.defer()  # no signal may cut a revert short
         self._revert_everything()
         self._verify_restore()
         self._state.restore_checked = True
@@ -226,7 +229,7 @@ class DrillRun:
         self.hotwash.open(hotwash.window_s)
         deadline = self.clock.now() + hotwash.window_s
         while self.clock.now() < deadline and not self.hotwash.everyone_answered():
-            if abort_requested(self.run_dir):
+            if signals.deferred or abort_requested(self.run_dir):
                 break
             self.clock.sleep(self.options.tick_s)
         self.hotwash.close()
