@@ -414,5 +414,7 @@ def test_after_endex_each_participant_answers_the_hotwash_once_in_their_language
         ("Li Wei", 5, False, "zh-CN"),
     ]
     assert answers[0]["went_well"] == "<script>x</script> fast alert"  # kept as written, escaped on display
+    timeline = exercise.session("Eve Evans").get("/desk").text  # the evaluator sees the answers live
+    assert "Alex Moreau: 4/5 — &lt;script&gt;x&lt;/script&gt; fast alert / ETA sooner" in timeline
     exercise.hotwash.close()
     assert api.post("/api/hotwash", json={"went_well": "late", "confidence": 3}).status_code == 409

@@ -76,6 +76,11 @@ def _summary(kind: str, d: dict[str, Any]) -> tuple[str, str, str] | None:
             lambda: f"entry #{g('entry')} → {g('step') or 'no step'} ({g('by')})",
         ),
         RecordType.STEP_CORRECTED: ("correction", lambda: f"{g('step')} → {g('to')} ({g('by')})"),
+        RecordType.HOTWASH_OPENED: ("hotwash", lambda: "ENDEX: the hotwash survey is open"),
+        RecordType.HOTWASH_ANSWERED: (
+            "hotwash",
+            lambda: f"{g('by')}: {g('confidence')}/5 — {g('went_well')} / {g('improve')}",
+        ),
     }
     if kind == RecordType.ENTRY_LOGGED:
         return "entry", str(g("party", "")), f"{g('by')}: {g('text')}"
