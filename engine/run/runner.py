@@ -219,8 +219,8 @@ class DrillRun:
 
         Stop signals are only noted from the reverts on; one ends the window, like an abort."""
         hotwash = self.playbook.exercise.hotwash
-        if hotwash is None or not self._state.injected:
-            return
+        if hotwash is None or not self._state.injected or not self.options.desk:
+            return  # no survey without a desk to answer it on
         signals.defer()  # no signal may cut a revert short
         self._revert_everything()
         self._verify_restore()
