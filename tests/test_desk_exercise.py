@@ -383,8 +383,22 @@ def test_after_endex_each_participant_answers_the_hotwash_once_in_their_language
     alex, li = exercise.session("Alex Moreau"), exercise.session("Li Wei")
     exercise.impact()
     assert "hotwash" not in alex.get("/desk").text, "no survey during the drill"
+    exercise.book.log_entry("Alex Moreau", "msp", "paged the on-call lead")
     exercise.book.close()
+    exercise.book.keep_evaluating()
     exercise.hotwash.open(60.0)
+    # players can no longer act, but evaluators still map entries during the hotwash
+    assert (
+        "the drill has ended"
+        in alex.post("/desk/ack", data={"csrf": _csrf(alex.get("/desk").text), "step": "msp.declare"}).text
+    )
+    eve = exercise.session("Eve Evans")
+    (entry,) = [r for r in records(exercise.run_dir) if r["type"] == RecordType.ENTRY_LOGGED]
+    mapped = eve.post(
+        "/desk/map",
+        data={"csrf": _csrf(eve.get("/desk").text), "entry": str(entry["seq"]), "step": "msp.acknowledge"},
+    )
+    assert "Recorded: msp.acknowledge" in mapped.text
     page, li_page = alex.get("/desk").text, li.get("/desk").text
     assert "Hotwash: your view of the drill" in page and 'name="internal"' in page
     assert "演练后复盘" in li_page and "哪些方面做得好" in li_page and 'name="internal"' not in li_page

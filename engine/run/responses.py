@@ -68,6 +68,7 @@ class StepBook:
         self._mapped: set[int] = set()  # entries an evaluator has mapped (to a step or none)
         self._anchor: float | None = None
         self._closed = False
+        self._evaluating = False  # evaluators may still record after the steps closed (hotwash)
 
     @property
     def anchor(self) -> float | None:
@@ -81,9 +82,19 @@ class StepBook:
                 self._anchor = t
 
     def close(self) -> None:
-        """The drill is over: later acks are rejected."""
+        """The drill is over: later acks are rejected (and evaluators' records too)."""
         with self._lock:
             self._closed = True
+            self._evaluating = False
+
+    def keep_evaluating(self) -> None:
+        """ENDEX with a hotwash: steps stay closed to players, but evaluators still map entries,
+        correct steps, observe and rate until :meth:`close` is called again."""
+        with self._lock:
+            self._evaluating = True
+
+    def _evaluation_open(self) -> bool:
+        return self._anchor is not None and (not self._closed or self._evaluating)
 
     def recorded_at(self, key: str) -> float | None:
         """Run offset at which ``key`` was recorded."""
@@ -142,7 +153,7 @@ class StepBook:
         if kind not in (RecordType.OBSERVATION_RECORDED, RecordType.RATING_RECORDED):
             raise ValueError(f"not an evaluator record: {kind!r}")
         with self._lock:
-            live = self._anchor is not None and not self._closed
+            live = self._evaluation_open()
         if live:
             self._journal.append(kind, by=by, **data)
         return live
@@ -182,7 +193,7 @@ class StepBook:
         ``retract``'s record, record ``ack`` as done at ``acted_t``. '' when done, else the reason."""
         step = self._steps.get(ack.step)
         with self._lock:
-            if self._anchor is None or self._closed:
+            if not self._evaluation_open():
                 return "no drill is in progress"
             if step is None or ack.step in self._recorded:
                 return f"{ack.step} is already recorded" if step else f"unknown step {ack.step!r}"
@@ -202,7 +213,7 @@ class StepBook:
     def map_to_none(self, preface: Mapping[str, Any]) -> str:
         """Journal an evaluator's "no step" for an entry; '' when done, else the reason."""
         with self._lock:
-            if self._anchor is None or self._closed:
+            if not self._evaluation_open():
                 return "no drill is in progress"
             self._journal.append(str(preface["type"]), **{k: v for k, v in preface.items() if k != "type"})
             self._note_mapped(preface)

@@ -226,6 +226,7 @@ class DrillRun:
         self._verify_restore()
         self._state.restore_checked = True
         self.book.close()
+        self.book.keep_evaluating()
         self.hotwash.open(hotwash.window_s)
         deadline = self.clock.now() + hotwash.window_s
         while self.clock.now() < deadline and not self.hotwash.everyone_answered():
