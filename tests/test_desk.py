@@ -74,7 +74,9 @@ class Harness:
         """``step.recorded`` records so far."""
         return [r for r in records(self.run_dir) if r["type"] == "step.recorded"]
 
-    def hook(self, payload: dict[str, Any], *, delivery: str = "", ts: int | None = None) -> httpx.Response:
+    def hook(
+        self, payload: dict[str, Any], *, delivery: str = "", ts: int | None = None, name: str = "servicedesk"
+    ) -> httpx.Response:
         """POST a correctly signed delivery."""
         body = json.dumps(payload).encode()
         stamp = str(int(time.time()) if ts is None else ts)
@@ -84,18 +86,22 @@ class Harness:
             "X-Bcdrill-Delivery": delivery or secrets.token_hex(8),
             "Content-Type": "application/json",
         }
-        return httpx.post(f"{self.url}/hooks/servicedesk", content=body, headers=headers)
+        return httpx.post(f"{self.url}/hooks/{name}", content=body, headers=headers)
 
 
 def make_harness(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: Limits | None = None, scale: float = 1.0
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    limits: Limits | None = None,
+    scale: float = 1.0,
+    hooks_yaml: str = HOOKS_YAML,
 ) -> Harness:
     """Tokens, webhook settings, a real journal and StepBook, and a started desk."""
     home = tmp_path / "home"
     monkeypatch.setenv("BCDRILL_HOME", str(home))
     monkeypatch.setenv("TEST_DESK_HOOK_SECRET", HOOK_SECRET)
     (home / "webhooks").mkdir(parents=True)
-    (home / "webhooks" / "demo-bakery-ltd.yaml").write_text(HOOKS_YAML)
+    (home / "webhooks" / "demo-bakery-ltd.yaml").write_text(hooks_yaml)
     cards = {c.participant.name: c for c in ParticipantStore(CLIENT).issue(PEOPLE, "http://desk.invalid")}
     (other,) = ParticipantStore("Other Co").issue([Participant("Olga Other", "msp")], "http://desk.invalid")
     playbook = load_playbook(PLAYBOOK).scaled(scale)

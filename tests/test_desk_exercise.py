@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from engine.clock import RunClock
 from engine.model.types import Participant, Playbook
 from engine.record.journal import JOURNAL_NAME, Journal
 from engine.record.records import RecordType
+from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, write_adhoc_inject
+from engine.run.mapping import correct_step, map_entry
 from engine.run.responses import Ack, ResponderContext, StepBook
 from engine.spec.loader import load_playbook
 from tests.conftest import REPO
@@ -38,6 +41,7 @@ PEOPLE = (
     Participant("Li Wei", "client", "shop manager", "li@bakery.example", language="zh-CN"),
     Participant("Tom Becker", "client", "managing director", "tom@bakery.example"),
     Participant("Eve Evans", "msp", "evaluator", "eve@msp.example"),
+    Participant("Wang Fang", "client", "controller", "wang@bakery.example", language="zh-CN"),
 )
 
 
@@ -50,6 +54,7 @@ class Exercise:
     desk: DrillDesk
     script: InjectScript
     clock: RunClock
+    hotwash: HotwashBook
 
     def impact(self) -> None:
         self.book.start_impact(self.clock.now())
@@ -71,6 +76,7 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
     clock = RunClock()
     journal = Journal(run_dir / JOURNAL_NAME, clock)
     book = StepBook(playbook, journal, clock)
+    hotwash = HotwashBook(journal, PEOPLE)
     script = InjectScript(playbook.exercise, playbook.steps, PEOPLE, journal, book, clock, run_dir)
     context = ResponderContext(
         run_id=run_dir.name,
@@ -89,11 +95,15 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
         log_entry=book.log_entry,
         updating=book.updating,
         evaluate=book.evaluate,
+        map_entry=partial(map_entry, book),
+        correct_step=partial(correct_step, book),
+        hotwash_state=hotwash.state,
+        answer_hotwash=hotwash.answer,
     )
     desk = DrillDesk(context)
     desk.start()
     script.start()
-    return Exercise(desk.url, run_dir, book, cards, desk, script, clock)
+    return Exercise(desk.url, run_dir, book, cards, desk, script, clock, hotwash)
 
 
 @pytest.fixture
@@ -299,3 +309,126 @@ def test_evaluator_sees_both_parties_live_and_records_observations_and_ratings(e
         "/desk/rate", data={"csrf": _csrf(li_page), "capability": "x", "rating": "P", "rationale": "y"}
     )
     assert forged.status_code == 404 and len(exercise.of(RecordType.RATING_RECORDED)) == 1
+
+
+def test_evaluator_maps_entries_to_steps_at_the_entrys_time_and_corrects_a_wrong_step(
+    exercise: Exercise,
+) -> None:
+    eve, tom, alex = (exercise.session(n) for n in ("Eve Evans", "Tom Becker", "Alex Moreau"))
+    exercise.impact()
+    for text in ("phoned the <b>service desk</b> about the shop", "tidied my desk"):
+        tom.post("/desk/entry", data={"csrf": _csrf(tom.get("/desk").text), "text": text})
+    first, second = (r for r in records(exercise.run_dir) if r["type"] == RecordType.ENTRY_LOGGED)
+    page = eve.get("/desk").text
+    assert f'data-entry="{first["seq"]}"' in page and "phoned the &lt;b&gt;service desk&lt;/b&gt;" in page
+    csrf = _csrf(page)
+    # a step of another party, an unknown entry and a forged CSRF are refused
+    wrong = eve.post("/desk/map", data={"csrf": csrf, "entry": str(first["seq"]), "step": "msp.acknowledge"})
+    assert "Not recorded: msp.acknowledge is not a step of the client party" in wrong.text
+    assert eve.post("/desk/map", data={"csrf": csrf, "entry": "99999", "step": "-"}).status_code == 200
+    assert not exercise.of(RecordType.ENTRY_MAPPED)
+    forged = eve.post("/desk/map", data={"csrf": "x", "entry": str(first["seq"]), "step": "client.report"})
+    assert forged.status_code == 404
+    mapped = eve.post("/desk/map", data={"csrf": csrf, "entry": str(first["seq"]), "step": "client.report"})
+    assert "Recorded: client.report" in mapped.text
+    eve.post("/desk/map", data={"csrf": csrf, "entry": str(second["seq"]), "step": "-"})
+    assert exercise.of(RecordType.ENTRY_MAPPED) == [
+        {"entry": first["seq"], "step": "client.report", "by": "Eve Evans"},
+        {"entry": second["seq"], "step": "", "by": "Eve Evans"},
+    ]
+    report = next(r for r in records(exercise.run_dir) if r["type"] == "step.recorded")
+    assert report["data"]["acted_t"] == first["t"] < report["t"], "done at the entry's time"
+    assert report["data"]["by"] == "Tom Becker" and report["data"]["source"] == "evaluator"
+    assert report["data"]["note"].startswith("mapped by evaluator Eve Evans")
+    again = eve.post("/desk/map", data={"csrf": csrf, "entry": str(first["seq"]), "step": "client.report"})
+    assert "already mapped" in again.text
+    # players cannot map; a player's wrongly picked action is moved by the evaluator
+    assert (
+        tom.post(
+            "/desk/map", data={"csrf": _csrf(tom.get("/desk").text), "entry": "1", "step": ""}
+        ).status_code
+        == 404
+    )
+    alex.post("/desk/ack", data={"csrf": _csrf(alex.get("/desk").text), "step": "msp.declare"})
+    moved = eve.post("/desk/correct", data={"csrf": csrf, "step": "msp.declare", "to": "msp.acknowledge"})
+    assert "Recorded: msp.declare → msp.acknowledge" in moved.text
+    (correction,) = exercise.of(RecordType.STEP_CORRECTED)
+    assert (correction["step"], correction["to"], correction["by"]) == (
+        "msp.declare",
+        "msp.acknowledge",
+        "Eve Evans",
+    )
+    assert exercise.book.recorded_at("msp.declare") is None and exercise.book.recorded_at("msp.acknowledge")
+    assert 'data-step="msp.declare"' in eve.get("/desk").text
+    assert re.search(r'data-step="msp.declare">.*?open</td>', eve.get("/desk").text, re.S)
+
+
+def test_the_evaluator_page_is_in_the_evaluators_language(exercise: Exercise) -> None:
+    wang = exercise.session("Wang Fang")
+    assert "评估员服务台" in wang.get("/desk").text  # before impact too
+    exercise.impact()
+    exercise.book.log_entry("Li Wei", "client", "给银行打了电话")
+    page = wang.get("/desk").text
+    assert '<html lang="zh-CN">' in page and "评估员服务台" in page and "时间线" in page
+    assert "参演人员的自行记录" in page and "归类" in page and "记录观察" in page and "HSEEP 评级" in page
+    assert "Evaluator desk" not in page and "Timeline" not in page and "Record observation" not in page
+    assert "网店经理向服务商服务台报告故障" in page  # step titles in Chinese from the playbook
+    rated = wang.post(
+        "/desk/rate", data={"csrf": _csrf(page), "capability": "沟通", "rating": "P", "rationale": "及时"}
+    )
+    assert "已记录：rating。" in rated.text
+
+
+def test_after_endex_each_participant_answers_the_hotwash_once_in_their_language(exercise: Exercise) -> None:
+    alex, li = exercise.session("Alex Moreau"), exercise.session("Li Wei")
+    exercise.impact()
+    assert "hotwash" not in alex.get("/desk").text, "no survey during the drill"
+    exercise.book.log_entry("Alex Moreau", "msp", "paged the on-call lead")
+    exercise.book.close()
+    exercise.book.keep_evaluating()
+    exercise.hotwash.open(60.0)
+    # players can no longer act, but evaluators still map entries during the hotwash
+    assert (
+        "the drill has ended"
+        in alex.post("/desk/ack", data={"csrf": _csrf(alex.get("/desk").text), "step": "msp.declare"}).text
+    )
+    eve = exercise.session("Eve Evans")
+    (entry,) = [r for r in records(exercise.run_dir) if r["type"] == RecordType.ENTRY_LOGGED]
+    mapped = eve.post(
+        "/desk/map",
+        data={"csrf": _csrf(eve.get("/desk").text), "entry": str(entry["seq"]), "step": "msp.acknowledge"},
+    )
+    assert "Recorded: msp.acknowledge" in mapped.text
+    page, li_page = alex.get("/desk").text, li.get("/desk").text
+    assert "Hotwash: your view of the drill" in page and 'name="internal"' in page
+    assert "演练后复盘" in li_page and "哪些方面做得好" in li_page and 'name="internal"' not in li_page
+    bad = alex.post("/desk/hotwash", data={"csrf": _csrf(page), "went_well": "alert", "confidence": "9"})
+    assert "Not recorded: confidence must be a whole number from 1 to 5" in bad.text
+    done = alex.post(
+        "/desk/hotwash",
+        data={"csrf": _csrf(page), "went_well": "<script>x</script> fast alert", "improve": "ETA sooner",
+              "confidence": "4", "internal": "1"},
+    )  # fmt: skip
+    assert "Thank you: your hotwash answers are recorded." in done.text and "<script>x" not in done.text
+    again = alex.post("/desk/hotwash", data={"csrf": _csrf(page), "improve": "x", "confidence": "2"})
+    assert "already answered" in again.text
+    token = exercise.cards["Li Wei"].token
+    api = httpx.Client(base_url=exercise.url, headers={"Authorization": f"Bearer {token}"})
+    assert api.get("/api/messages").json()["hotwash"] == "open"
+    assert api.post("/api/hotwash", json={"went_well": "x" * 501, "confidence": 3}).status_code == 409
+    assert api.post("/api/hotwash", json={"went_well": "电话订单很顺利", "confidence": 5}).status_code == 200
+    assert api.get("/api/messages").json()["hotwash"] == "answered" and "谢谢" in li.get("/desk").text
+    forged = httpx.post(
+        f"{exercise.url}/api/hotwash", json={"confidence": 3}, headers={"Authorization": "Bearer x"}
+    )
+    assert forged.status_code == 404
+    answers = exercise.of(RecordType.HOTWASH_ANSWERED)
+    assert [(a["by"], a["confidence"], a["internal"], a["language"]) for a in answers] == [
+        ("Alex Moreau", 4, True, "en"),
+        ("Li Wei", 5, False, "zh-CN"),
+    ]
+    assert answers[0]["went_well"] == "<script>x</script> fast alert"  # kept as written, escaped on display
+    timeline = exercise.session("Eve Evans").get("/desk").text  # the evaluator sees the answers live
+    assert "Alex Moreau: 4/5 — &lt;script&gt;x&lt;/script&gt; fast alert / ETA sooner" in timeline
+    exercise.hotwash.close()
+    assert api.post("/api/hotwash", json={"went_well": "late", "confidence": 3}).status_code == 409

@@ -58,7 +58,7 @@ def test_player_pages_show_no_answer_key_and_zh_cn_is_chinese(exercise: Exercise
         assert browser.evaluate("document.documentElement.lang") == "zh-CN"
         text = browser.evaluate("document.body.innerText")
         assert "演练服务台" in text and "消息" in text and "演练 演练 演练 — 你们的网店报错" in text
-        assert "网店经理向 MSP 服务台报告故障" in text and "启用电话订单" in text
+        assert "网店经理向服务商服务台报告故障" in text and "启用电话订单" in text
         for english in ("Drill desk", "Messages", "Done", "Refresh", "target", "EXERCISE"):
             assert english not in text, english
         # apart from names, the client and the drill code, what a player reads is Chinese
@@ -110,9 +110,19 @@ def test_evaluator_page_shows_both_parties_live_and_records_an_observation_and_a
         browser.click("fieldset.rating button")
         browser.wait_event("Page.loadEventFired")
         assert "communication: S (Eve Evans)" in browser.evaluate("document.body.innerText")
+
+        # a player's free-text entry is mapped to a step of their party from the page
+        exercise.book.log_entry("Tom Becker", "client", "told our director the shop is down")
+        browser.open(f"{exercise.url}/desk")
+        browser.evaluate("document.querySelector('form.map select').value = 'client.inform-director';")
+        browser.click("form.map button")
+        browser.wait_event("Page.loadEventFired")
+        assert "Recorded: client.inform-director" in browser.evaluate("document.body.innerText")
     finally:
         browser.close()
     (observation,) = exercise.of(RecordType.OBSERVATION_RECORDED)
     assert observation["step"] == "client.report" and observation["text"] == "no drill code quoted"
     (rating,) = exercise.of(RecordType.RATING_RECORDED)
     assert (rating["capability"], rating["rating"], rating["by"]) == ("communication", "S", "Eve Evans")
+    (mapped,) = exercise.of(RecordType.ENTRY_MAPPED)
+    assert mapped["step"] == "client.inform-director" and exercise.book.recorded_at("client.inform-director")

@@ -62,6 +62,21 @@ def test_state_follows_the_drill() -> None:
     assert "ENDED: completed" in _text(state, state.now())
 
 
+def test_an_evaluators_correction_moves_a_step_in_the_watch() -> None:
+    state = WatchState()
+    for record in (
+        STARTED,
+        _rec(1, "fault.applied", 1.0, fault="stop-web"),
+        _rec(2, "step.recorded", 4.0, step="msp.fix", by="Alex Moreau", source="desk"),
+        _rec(3, "step.corrected", 9.0, step="msp.fix", record=2, to="msp.ack", by="Eve"),
+        _rec(4, "step.recorded", 9.0, step="msp.ack", by="Alex Moreau", source="evaluator", acted_t=4.0),
+    ):
+        state.apply(record)
+    assert state.steps["msp.fix"].recorded_t is None
+    assert state.step_status(state.steps["msp.fix"], 10.0)[0] not in ("on time", "late")
+    assert state.steps["msp.ack"].recorded_t == 4.0 and state.steps["msp.ack"].source == "evaluator"
+
+
 def test_before_the_fault_steps_are_waiting() -> None:
     state = WatchState()
     state.apply(STARTED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,100 @@ def test_evaluator_ratings_can_lower_the_rating_and_internal_observations_stay_i
     assert "MSP lead calm" in internal and "MSP lead calm" not in client
     assert "no ETA given" in client and "Combined rating (timing and evaluators): M" in client
     assert "评估员评级与观察" in str(render(debrief, "html", RenderOptions(lang="zh-CN")))
+
+
+def test_an_evaluators_mapping_and_correction_count_in_the_score(tmp_path: Path) -> None:
+    run = ScriptedRun(tmp_path / "run")
+    data = run_started(steps=STEPS)
+    data["exercise"] = LAYOUT
+    run.record(RecordType.RUN_STARTED, **data).record(RecordType.PREFLIGHT_PASSED, targets=[], probes={})
+    run.at(10).inject("stop-web")
+    run.at(100).record(RecordType.ENTRY_LOGGED, by="Li Wei", party="client", text="phoned the desk")
+    run.at(110).record(RecordType.ENTRY_LOGGED, by="Li Wei", party="client", text="made tea")
+    run.at(120).record(
+        RecordType.STEP_RECORDED,
+        step="msp.choose",
+        party="msp",
+        by="Alex",
+        source="desk",
+        note="",
+        out_of_order=False,
+        choice="restart",
+    )
+    run.at(130).record(
+        RecordType.STEP_RECORDED,
+        step="msp.acknowledge",
+        party="msp",
+        by="Alex",
+        source="desk",
+        note="pressed the wrong button",
+        out_of_order=False,
+    )
+    wrong = 7  # seq of msp.acknowledge's record (entries are 4 and 5)
+    run.at(900).record(RecordType.ENTRY_MAPPED, entry=4, step="client.report", by="Eve")
+    run.record(
+        RecordType.STEP_RECORDED,
+        step="client.report",
+        party="client",
+        by="Li Wei",
+        source="evaluator",
+        note="mapped by evaluator Eve",
+        out_of_order=False,
+        acted_t=100.0,
+    )
+    run.record(RecordType.ENTRY_MAPPED, entry=5, step="", by="Eve")
+    run.record(RecordType.STEP_CORRECTED, step="msp.acknowledge", record=wrong, to="msp.choose", by="Eve")
+    run.at(950).revert("stop-web").end()
+    debrief = debrief_from_journal(run.path)
+    report = next(s for s in debrief.steps if s.id == "report")
+    assert report.actual_s == 90.0 and report.score == 100.0, "at the entry's time, not the mapping's"
+    acknowledge = next(s for s in debrief.steps if s.id == "acknowledge")
+    assert acknowledge.actual_s is None, "the corrected record no longer counts for its old step"
+    assert "pressed the wrong button" not in [n.text for n in debrief.notes]
+    assert "mapped by evaluator Eve" in [n.text for n in debrief.notes]
+    assert debrief.exercise is not None
+    assert [(e.text, e.mapped_to, e.mapped_by) for e in debrief.exercise.entries] == [
+        ("phoned the desk", "client.report", "Eve"),
+        ("made tea", "", "Eve"),
+    ]
+    markdown = render(debrief, "md", RenderOptions())
+    assert (
+        isinstance(markdown, str)
+        and "| client.report (Eve) |" in markdown
+        and "| no step (Eve) |" in markdown
+    )
+    assert debrief_errors(debrief.to_json()) == []
+
+
+def test_the_participants_view_shows_hotwash_answers_and_mean_confidence_per_party(tmp_path: Path) -> None:
+    run = ScriptedRun(tmp_path / "run")
+    data = run_started(steps=STEPS)
+    data["exercise"] = {**LAYOUT, "hotwash": {"window_s": 600.0}}
+    run.record(RecordType.RUN_STARTED, **data).record(RecordType.PREFLIGHT_PASSED, targets=[], probes={})
+    run.at(10).inject("stop-web").at(400).revert("stop-web")
+    run.at(410).record(RecordType.HOTWASH_OPENED, window_s=600.0, participants=["Alex", "Sam", "Li Wei"])
+    answers = [
+        ("Alex", "msp", "en", "<b>fast</b> alert", "ETA sooner", 4, False),
+        ("Sam", "msp", "en", "runbook worked", "our pager is too quiet", 2, True),
+        ("Li Wei", "client", "zh-CN", "电话订单很顺利", "更早通知我们", 5, False),
+    ]
+    for by, party, lang, well, improve, confidence, internal in answers:
+        run.record(RecordType.HOTWASH_ANSWERED, by=by, party=party, role="", language=lang, went_well=well,
+                   improve=improve, confidence=confidence, internal=internal)  # fmt: skip
+    run.at(420).end()
+    debrief = debrief_from_journal(run.path)
+    assert debrief.exercise is not None and debrief.exercise.hotwash is not None
+    assert debrief.exercise.hotwash.confidence == {"msp": 3.0, "client": 5.0}
+    assert debrief_errors(debrief.to_json()) == []
+    html = render(debrief, "html", RenderOptions())
+    assert isinstance(html, str) and "Participants&#39; view (hotwash)" in html
+    assert (
+        "&lt;b&gt;fast&lt;/b&gt; alert" in html and "<b>fast" not in html and "our pager is too quiet" in html
+    )
+    client = render(debrief, "md", RenderOptions(audience="client"))
+    assert isinstance(client, str) and "## Participants' view (hotwash)" in client
+    assert "our pager is too quiet" not in client and "MSP 4.0/5" in client and "电话订单很顺利" in client
+    zh = render(debrief, "html", RenderOptions(lang="zh-CN"))
+    assert isinstance(zh, str) and "参演人员的看法" in zh and "平均信心" in zh
+    as_json = json.loads(str(render(debrief, "json", RenderOptions(audience="client"))))
+    assert [a["by"] for a in as_json["exercise"]["hotwash"]["answers"]] == ["Alex", "Li Wei"]

@@ -137,3 +137,17 @@ def test_storefront_exercise_runs_with_alert_injects_decision_and_mailbox(
     assert [r for r in journal if r["type"] == "step.update" and r["data"]["step"] == "msp.inform-client"]
     (cadence,) = exercise["cadences"]
     assert cadence["step"] == "msp.inform-client" and cadence["met"] >= 1
+
+    # ENDEX, then the hotwash: every participant answered through the desk, before run.ended
+    kinds = [r["type"] for r in journal]
+    opened = kinds.index("hotwash.opened")
+    assert kinds.index("restore.verified") < opened < kinds.index("run.ended")
+    assert "fault.reverted" in kinds[:opened] and "step.recorded" not in kinds[opened:]
+    answered = [r["data"] for r in journal if r["type"] == "hotwash.answered"]
+    assert sorted(a["by"] for a in answered) == sorted(p.name for p in environment.participants)
+    assert all(
+        1 <= a["confidence"] <= 5 and a["went_well"].startswith(("simulated", "模拟")) for a in answered
+    )
+    hotwash = exercise["hotwash"]
+    assert len(hotwash["answers"]) == len(answered) and hotwash["confidence"]["msp"] is not None
+    assert "## Participants' view (hotwash)" in markdown and "Mean confidence" in markdown

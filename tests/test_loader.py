@@ -300,7 +300,7 @@ def test_unknown_fields_are_located_at_their_key_with_a_suggestion() -> None:
         "(allowed: action, at, duration, id, params, restore, select, target, until)",
         f"{rel('unknown-field.yaml')}:17:7: response.msp[0].wieght: unknown field 'wieght' "
         "(did you mean 'weight'? allowed: after, cadence, expected, id, options, question, record, runbook, "
-        "title, titles, weight, within)",
+        "title, weight, within)",
     ]
 
 

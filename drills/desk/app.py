@@ -7,12 +7,17 @@ Routes:
 * ``POST /desk/ack`` — a "done" form (session cookie + CSRF field);
 * ``POST /desk/decide`` — a decision form (option + one-line rationale);
 * ``POST /desk/entry`` — a free-text entry for the evaluator to map;
+* ``POST /desk/hotwash`` — the participant's hotwash survey after ENDEX;
 * ``POST /desk/observe`` / ``POST /desk/rate`` — evaluators' observations and HSEEP ratings;
-* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note", "choice"}``;
-* ``GET /api/messages`` — the injects sent to the bearer, in their language;
-* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}`` and
-  optionally ``"claimed_at"`` (UTC epoch seconds the person acted; the engine uses it only
-  inside the transit window, see :mod:`engine.run.stamps`);
+* ``POST /desk/map`` / ``POST /desk/correct`` — evaluators map a player's entry to a step (or
+  none) and move a wrongly recorded step to another step;
+* ``POST /api/ack`` — ``Authorization: Bearer <token>``, JSON ``{"step", "note"}``, optionally
+  ``"choice"`` (a decision) and ``"claimed_at"`` (UTC epoch seconds the person acted; the
+  engine uses it only inside the transit window, see :mod:`engine.run.stamps`);
+* ``GET /api/messages`` — the injects sent to the bearer, in their language, and whether a
+  hotwash survey waits for them (``"hotwash": "open"``);
+* ``POST /api/hotwash`` — the bearer's hotwash answers, JSON ``{"went_well", "improve",
+  "confidence", "internal"}``;
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
 
 Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
@@ -39,12 +44,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from drills.desk.evaluation import RATINGS, is_evaluator, observe, rate, timeline
-from drills.desk.locale import language_of, words
+from drills.desk.evaluation import correct, is_evaluator, map_entry, observe, rate
+from drills.desk.locale import words
+from drills.desk.pages import desk_language, render_page
 from drills.desk.participants import Holder
 from drills.desk.recording import Claim, DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
-from drills.desk.webhooks import WebhookVerifier, correlation_code
+from drills.desk.webhooks import WebhookVerifier
 from engine.model.durations import format_duration
 from engine.web import ProxySettings, security_headers
 
@@ -204,7 +210,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         session = _session(desk, request)
         if session is None:
             return not_found()
-        html = _render(pages, desk, session)
+        html = render_page(pages, desk.recorder, session)
         session.flash.clear()
         return HTMLResponse(html)
 
@@ -222,7 +228,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk", claim)
         if outcome.status == "forbidden":
             return not_found()
-        session.flash.append(_flash(outcome, _language(desk, session.holder)))
+        session.flash.append(_flash(outcome, desk_language(desk.recorder, session.holder)))
         return RedirectResponse("/desk", status_code=303)
 
     @app.post("/desk/decide")
@@ -241,7 +247,7 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         )
         if outcome.status == "forbidden":
             return not_found()
-        session.flash.append(_flash(outcome, _language(desk, holder)))
+        session.flash.append(_flash(outcome, desk_language(desk.recorder, holder)))
         return RedirectResponse("/desk", status_code=303)
 
     @app.post("/desk/entry")
@@ -250,14 +256,34 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         if session is None or form is None:
             return not_found()
         outcome = await asyncio.to_thread(desk.recorder.log_entry, session.holder, form.get("text", ""))
-        t = words(_language(desk, session.holder))
+        t = words(desk_language(desk.recorder, session.holder))
         recorded = outcome.status == "recorded"
         session.flash.append(
             t["entry_logged"] if recorded else t["not_recorded"].format(reason=outcome.reason)
         )
         return RedirectResponse("/desk", status_code=303)
 
-    for path, action in (("/desk/observe", observe), ("/desk/rate", rate)):
+    @app.post("/desk/hotwash")
+    async def hotwash(request: Request) -> Response:
+        session, form = await _form(desk, request)
+        if session is None or form is None:
+            return not_found()
+        language = desk_language(desk.recorder, session.holder)
+        outcome = await asyncio.to_thread(desk.recorder.answer_hotwash, session.holder, language, form)
+        t = words(language)
+        recorded = outcome.status == "recorded"
+        session.flash.append(
+            t["hw_recorded"] if recorded else t["not_recorded"].format(reason=outcome.reason)
+        )
+        return RedirectResponse("/desk", status_code=303)
+
+    evaluator_forms = (
+        ("/desk/observe", observe),
+        ("/desk/rate", rate),
+        ("/desk/map", map_entry),
+        ("/desk/correct", correct),
+    )
+    for path, action in evaluator_forms:
         app.post(path)(_evaluator_route(desk, action))
 
 
@@ -269,12 +295,13 @@ def _evaluator_route(desk: Desk, action: Callable[..., Outcome]) -> Callable[[Re
         outcome = await asyncio.to_thread(action, desk.recorder, session.holder, form)
         if outcome.status == "forbidden":
             return not_found()
-        flash = (
-            f"Recorded: {outcome.step}."
-            if outcome.status == "recorded"
-            else f"Not recorded: {outcome.reason}"
+        t = words(desk_language(desk.recorder, session.holder))
+        recorded = outcome.status == "recorded"
+        session.flash.append(
+            t["ev_recorded"].format(what=outcome.step)
+            if recorded
+            else t["not_recorded"].format(reason=outcome.reason)
         )
-        session.flash.append(flash)
         return RedirectResponse("/desk", status_code=303)
 
     return route
@@ -299,56 +326,6 @@ def _parse_form(body: bytes) -> dict[str, str] | None:
     except ValueError:  # parse_qs refuses past max_num_fields
         return None
     return {k: v[0] for k, v in fields.items()}
-
-
-def _language(desk: Desk, holder: Holder) -> str:
-    return language_of(holder.name, desk.recorder.context.participants)
-
-
-def _render_evaluator(pages: Environment, desk: Desk, session: Session) -> str:
-    recorder = desk.recorder
-    context = recorder.context
-    live = recorder.drill_live()
-    return pages.get_template("evaluator.html").render(
-        holder=session.holder,
-        client=context.client,
-        live=live,
-        elapsed=recorder.elapsed(),
-        parties={party: recorder.board(party) for party in ("msp", "client")} if live else {},
-        timeline=timeline(recorder) if live else [],
-        steps=context.steps,
-        ratings=RATINGS,
-        csrf=session.csrf,
-        flash=list(session.flash),
-        correlation=correlation_code(context.run_id),
-    )
-
-
-def _render(pages: Environment, desk: Desk, session: Session) -> str:
-    recorder = desk.recorder
-    context = recorder.context
-    holder = session.holder
-    if is_evaluator(holder):
-        return _render_evaluator(pages, desk, session)
-    language = _language(desk, holder)
-    live = recorder.drill_live()
-    checklist = context.exercise.players == "checklist"
-    steps = recorder.board(holder.party) if checklist else recorder.actions(holder.party, language)
-    return pages.get_template("desk.html").render(
-        holder=holder,
-        client=context.client,
-        live=live,
-        elapsed=recorder.elapsed(),
-        checklist=checklist,
-        steps=steps if live else [],
-        messages=recorder.messages(holder, language) if live else [],
-        decisions=recorder.decisions(holder.party, language) if live else [],
-        csrf=session.csrf,
-        flash=list(session.flash),
-        correlation=correlation_code(context.run_id),
-        lang=language,
-        t=words(language),
-    )
 
 
 def _flash(outcome: Outcome, language: str = "en") -> str:
@@ -407,10 +384,23 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         holder = _bearer(desk, request)
         if holder is None:
             return not_found()
-        views = await asyncio.to_thread(desk.recorder.messages, holder, _language(desk, holder))
+        views = await asyncio.to_thread(desk.recorder.messages, holder, desk_language(desk.recorder, holder))
         return JSONResponse(
-            {"messages": [{"inject": v.inject, "from": v.sender, "text": v.text} for v in views]}
+            {
+                "messages": [{"inject": v.inject, "from": v.sender, "text": v.text} for v in views],
+                "hotwash": desk.recorder.hotwash_state(holder),
+            }
         )
+
+    @app.post("/api/hotwash")
+    async def api_hotwash(request: Request) -> Response:
+        holder = _bearer(desk, request)
+        data = _json_dict(await _body(request))
+        if holder is None or data is None:
+            return not_found()
+        language = desk_language(desk.recorder, holder)
+        outcome = await asyncio.to_thread(desk.recorder.answer_hotwash, holder, language, data)
+        return _outcome_response(outcome)
 
     @app.post("/hooks/{name}")
     async def hook(request: Request, name: str) -> Response:

@@ -17,11 +17,22 @@ from drills.desk.participants import Holder
 from drills.desk.recording import DeskRecorder, Outcome, clean_note
 from engine.record.records import RecordType
 
-__all__ = ["EVALUATOR_ROLES", "RATINGS", "TimelineRow", "is_evaluator", "observe", "rate", "timeline"]
+__all__ = [
+    "EVALUATOR_ROLES",
+    "RATINGS",
+    "TimelineRow",
+    "correct",
+    "is_evaluator",
+    "map_entry",
+    "observe",
+    "rate",
+    "timeline",
+]
 
 EVALUATOR_ROLES = ("controller", "evaluator")
 RATINGS = ("P", "S", "M", "U")
 OBSERVATION_KINDS = ("strength", "improvement")
+NO_STEP = "-"  # the mapping form's "no step" (an empty field is not sent at all)
 
 
 def is_evaluator(holder: Holder) -> bool:
@@ -60,6 +71,16 @@ def _summary(kind: str, d: dict[str, Any]) -> tuple[str, str, str] | None:
         RecordType.FAULT_REVERTED: ("fault", lambda: f"{g('fault')} reverted"),
         RecordType.OBSERVATION_RECORDED: ("observation", lambda: f"{g('kind')}: {g('text')} ({g('by')})"),
         RecordType.RATING_RECORDED: ("rating", lambda: f"{g('capability')}: {g('rating')} ({g('by')})"),
+        RecordType.ENTRY_MAPPED: (
+            "mapping",
+            lambda: f"entry #{g('entry')} → {g('step') or 'no step'} ({g('by')})",
+        ),
+        RecordType.STEP_CORRECTED: ("correction", lambda: f"{g('step')} → {g('to')} ({g('by')})"),
+        RecordType.HOTWASH_OPENED: ("hotwash", lambda: "ENDEX: the hotwash survey is open"),
+        RecordType.HOTWASH_ANSWERED: (
+            "hotwash",
+            lambda: f"{g('by')}: {g('confidence')}/5 — {g('went_well')} / {g('improve')}",
+        ),
     }
     if kind == RecordType.ENTRY_LOGGED:
         return "entry", str(g("party", "")), f"{g('by')}: {g('text')}"
@@ -117,3 +138,30 @@ def rate(recorder: DeskRecorder, holder: Holder, form: dict[str, str]) -> Outcom
     if not recorder.context.evaluate(RecordType.RATING_RECORDED, holder.name, data):
         return Outcome("rejected", "", "no drill is in progress")
     return Outcome("recorded", "rating")
+
+
+def map_entry(recorder: DeskRecorder, holder: Holder, form: dict[str, str]) -> Outcome:
+    """Map a player's entry to a step of their party (or to "no step") from the evaluator's form."""
+    if not is_evaluator(holder):
+        return Outcome("forbidden")
+    entry, step = form.get("entry", ""), form.get("step", "")
+    if not entry.isdigit() or len(entry) > 9 or not step:
+        return Outcome("rejected", "", "choose an entry and a step (or no step)")
+    step = "" if step == NO_STEP else step
+    reason = recorder.context.map_entry(holder.name, int(entry), step)
+    if reason:
+        return Outcome("rejected", step, reason)
+    return Outcome("recorded", step or f"entry #{entry}: no step")
+
+
+def correct(recorder: DeskRecorder, holder: Holder, form: dict[str, str]) -> Outcome:
+    """Move a wrongly recorded step to the right step (same time, same author)."""
+    if not is_evaluator(holder):
+        return Outcome("forbidden")
+    step, to = form.get("step", ""), form.get("to", "")
+    if not step or not to or step == to:
+        return Outcome("rejected", "", "choose the recorded step and the step it should have been")
+    reason = recorder.context.correct_step(holder.name, step, to)
+    if reason:
+        return Outcome("rejected", to, reason)
+    return Outcome("recorded", f"{step} → {to}")

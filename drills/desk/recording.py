@@ -19,6 +19,8 @@ from engine.clock import iso
 from engine.model.types import Participant, Party, ResponseStep
 from engine.record.journal import JOURNAL_NAME
 from engine.record.records import RecordType
+from engine.record.steps import current_step_records
+from engine.run.hotwash import HotwashAnswer, HotwashState
 from engine.run.injects import recipients
 from engine.run.responses import Ack, ResponderContext
 
@@ -91,6 +93,23 @@ class DecisionView:
     question: str
     options: tuple[str, ...]
     choice: str
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """A player's free-text entry on the evaluator's page, with its mapping so far."""
+
+    seq: int
+    elapsed_s: float | None
+    by: str
+    party: str
+    text: str
+    mapped_to: str | None  # a step key, "" for "no step", None while unmapped
+    mapped_by: str = ""
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def clean_note(note: Any) -> str:
@@ -198,6 +217,47 @@ class DeskRecorder:
         ]
         return sorted(views, key=lambda v: v.title.casefold())
 
+    def entries(self) -> list[EntryView]:
+        """Players' free-text entries, oldest first, with the evaluator's mapping if any."""
+        anchor = self.context.anchor()
+        records = self._journal_records()
+        mapped = {
+            int(r["data"]["entry"]): r["data"] for r in records if r.get("type") == RecordType.ENTRY_MAPPED
+        }
+        views = []
+        for record in (r for r in records if r.get("type") == RecordType.ENTRY_LOGGED):
+            data, seq = record["data"], int(record["seq"])
+            mapping = mapped.get(seq, {})
+            elapsed = None if anchor is None else float(record["t"]) - anchor
+            step = None if seq not in mapped else str(mapping.get("step", ""))
+            by, party, text = str(data["by"]), str(data["party"]), str(data["text"])
+            views.append(EntryView(seq, elapsed, by, party, text, step, str(mapping.get("by", ""))))
+        return views
+
+    def hotwash_state(self, holder: Holder) -> HotwashState:
+        """Whether ``holder`` has a hotwash survey to answer now (see :mod:`engine.run.hotwash`)."""
+        return self.context.hotwash_state(holder.name)
+
+    def answer_hotwash(self, holder: Holder, language: str, answers: dict[str, Any]) -> Outcome:
+        """Journal ``holder``'s hotwash answers (texts cleaned and bounded, confidence 1–5)."""
+        confidence = answers.get("confidence")
+        if isinstance(confidence, str) and confidence.strip() in ("1", "2", "3", "4", "5"):
+            confidence = int(confidence)
+        if isinstance(confidence, bool) or not isinstance(confidence, int):
+            confidence = 0  # refused by the engine with the reason
+        answer = HotwashAnswer(
+            by=holder.name,
+            party=holder.party,
+            role=holder.role,
+            language=language,
+            went_well=_text(answers.get("went_well")),  # the engine cleans, bounds and validates
+            improve=_text(answers.get("improve")),
+            confidence=confidence,
+            internal=bool(answers.get("internal")) and holder.party == "msp",
+        )
+        reason = self.context.answer_hotwash(answer)
+        return Outcome("rejected", "hotwash", reason) if reason else Outcome("recorded", "hotwash")
+
     # ---------------------------------------------------------------- recording
 
     def ack(self, holder: Holder, step: str, note: str, source: str, claim: Claim | None = None) -> Outcome:
@@ -275,9 +335,7 @@ class DeskRecorder:
         return out
 
     def _recorded_records(self) -> dict[str, dict[str, Any]]:
-        return {
-            r["data"]["step"]: r for r in self._journal_records() if r.get("type") == RecordType.STEP_RECORDED
-        }
+        return {r["data"]["step"]: dict(r) for r in current_step_records(self._journal_records())}
 
     def _rejection_reason(self, ack: Ack) -> str:
         for record in reversed(self._journal_records()):

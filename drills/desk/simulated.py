@@ -8,6 +8,7 @@ responders ``simulate`` (through :func:`simulated_people`) when the run has a de
 
 from __future__ import annotations
 
+import random
 import time
 
 import httpx
@@ -27,6 +28,14 @@ DESK_WAIT_S = 10.0
 # Simulated people look at their desk for new messages one person at a time, once a second
 # in all: the desk's rate limit per address (2 requests/s) must leave room for their acks.
 READ_EVERY_S = 1.0
+# What simulated people say in the hotwash, in their language (confidence is seeded, 3–5).
+HOTWASH_ANSWERS = {
+    "en": (
+        "simulated: the alert and the messages reached us quickly",
+        "simulated: send status updates sooner",
+    ),
+    "zh-CN": ("模拟：告警和消息很快送达", "模拟：应更早发送进展通报"),
+}
 
 
 class DeskSimulatedResponders(SimulatedResponders):
@@ -40,6 +49,7 @@ class DeskSimulatedResponders(SimulatedResponders):
         self._read_at = 0.0
         self._readers: list[str] = []  # tokens of people an inject asks to react, read in turn
         self.received: dict[str, float] = {}  # inject id → when a simulated person first saw it
+        self._hotwash_tried: set[str] = set()
         self._prompted_by = {
             inject.id: inject.expect.step for inject in context.exercise.scripted if inject.expect is not None
         }
@@ -105,6 +115,37 @@ class DeskSimulatedResponders(SimulatedResponders):
         after = step.after if "." in step.after else f"{step.party}.{step.after}"
         base = self._sent.get(after) or self._ctx.recorded_at(after)
         return own if base is None else base
+
+    def _busy(self, now: float) -> bool:
+        """Waits for the hotwash, then answers it for every participant (one each)."""
+        if self._ctx.exercise.hotwash is None:
+            return False
+        states = {p.name: self._ctx.hotwash_state(p.name) for p in self._ctx.participants}
+        for person in self._ctx.participants:
+            if states[person.name] == "open" and person.name not in self._hotwash_tried:
+                self._hotwash_tried.add(person.name)  # once each: a refusal is not retried
+                self._answer_hotwash(person)
+        return "none" in states.values()
+
+    def _answer_hotwash(self, person: Participant) -> None:
+        token = self._tokens.get(person.name)
+        if token is None:
+            return
+        went_well, improve = HOTWASH_ANSWERS.get(person.language, HOTWASH_ANSWERS["en"])
+        answers = {"went_well": went_well, "improve": improve, "confidence": self._confidence(person.name)}
+        try:
+            response = self._http.post(
+                f"{self._base_url}/api/hotwash", json=answers, headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            )  # fmt: skip
+        except httpx.HTTPError as exc:
+            log.warning("simulated.hotwash_failed", by=person.name, error=str(exc))
+            return
+        log.info("simulated.hotwash", by=person.name, status=response.status_code)
+
+    def _confidence(self, name: str) -> int:
+        rng = random.Random(f"{self._ctx.seed}:{name}")  # noqa: S311 - reproducible drills, not secrets
+        return rng.randint(3, 5)
 
     def _find_desk(self) -> str:
         deadline = time.monotonic() + DESK_WAIT_S

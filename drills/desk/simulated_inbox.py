@@ -74,7 +74,7 @@ class SimulatedResponders:
                     self._perform(step)
                     self._send(step.key, self._person[step.key])
             self._send_updates(now)
-            if len(self._sent) == len(self._steps) and not self._updates_pending():
+            if len(self._sent) == len(self._steps) and not self._updates_pending() and not self._busy(now):
                 return
 
     def _perform(self, step: ResponseStep) -> None:
@@ -101,6 +101,10 @@ class SimulatedResponders:
 
     def _updates_pending(self) -> bool:
         return any(self._ctx.recorded_at(c.until) is None for c in self._ctx.exercise.cadences.values())
+
+    def _busy(self, now: float) -> bool:
+        """More to do once every step is sent (e.g. the hotwash survey, through the desk)."""
+        return False
 
     def _observe(self, now: float) -> None:
         """Look around before acting (people behind the desk read their messages here)."""

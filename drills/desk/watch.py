@@ -131,6 +131,12 @@ class WatchState:
             line.by, line.source = str(data.get("by", "")), str(data.get("source", ""))
             line.out_of_order = bool(data.get("out_of_order"))
 
+    def _on_step_corrected(self, data: dict[str, Any], _t: float) -> None:
+        """An evaluator moved this step's record to another step: it is open again."""
+        line = self.steps.get(data.get("step", ""))
+        if line is not None:
+            line.recorded_t, line.by, line.source, line.out_of_order = None, "", "", False
+
     def _on_step_rejected(self, _data: dict[str, Any], _t: float) -> None:
         self.rejected += 1
 

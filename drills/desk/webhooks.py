@@ -24,6 +24,10 @@ playbook and environment schemas stay as they are)::
 
 A ``match`` value matches a text field that contains it, or a list field that has it as an
 element. ``{correlation}`` and ``{run_id}`` are replaced by the run's values.
+
+``preset: jira | servicenow | zendesk | freshdesk`` supplies ``match``, ``time_field`` and
+``by_field`` for that tool's usual ticket-created payload (:data:`PRESETS`); any of the three
+given beside it wins. The HMAC check is the same for every hook.
 """
 
 from __future__ import annotations
@@ -56,7 +60,37 @@ MAX_REMEMBERED = 10_000
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _STEP = re.compile(r"^(msp|client)\.[A-Za-z0-9_-]+$")
-_HOOK_KEYS = frozenset({"secret", "step", "match", "time_field", "by_field"})
+_HOOK_KEYS = frozenset({"secret", "step", "match", "time_field", "by_field", "preset"})
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Where a service-desk tool's ticket-created payload keeps the subject, time and requester."""
+
+    match: Mapping[str, str]
+    time_field: str | None
+    by_field: str | None
+    naive_utc: bool = False  # the tool writes UTC times without a zone
+
+
+#: Field paths of common service-desk payloads (see docs/exercise.md for each tool's body).
+PRESETS: Mapping[str, Preset] = {
+    # Jira (Cloud/Data Center) webhook, event jira:issue_created
+    "jira": Preset(
+        {"issue.fields.summary": "{correlation}"}, "issue.fields.created", "issue.fields.reporter.displayName"
+    ),
+    # ServiceNow outbound REST message from a business rule on incident insert (glide UTC times)
+    "servicenow": Preset(
+        {"short_description": "{correlation}"}, "sys_created_on", "caller_id", naive_utc=True
+    ),
+    # Zendesk event webhook, type zen:event-type:ticket.created
+    "zendesk": Preset({"detail.subject": "{correlation}"}, "detail.created_at", "detail.requester_id"),
+    # Freshdesk automation rule "Trigger webhook", simple (freshdesk_webhook) content: its
+    # placeholders carry no machine-readable time, so the desk's receipt time counts
+    "freshdesk": Preset(
+        {"freshdesk_webhook.ticket_subject": "{correlation}"}, None, "freshdesk_webhook.ticket_contact_name"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +103,7 @@ class WebhookMapping:
     match: Mapping[str, str]
     time_field: str | None = None
     by_field: str | None = None
+    naive_utc: bool = False  # a ticket time without a zone is UTC (ServiceNow)
 
 
 @dataclass(frozen=True)
@@ -157,8 +192,13 @@ def _hook_problems(doc: YamlDocument, name: str, spec: Any) -> list[Any]:
         problems.append(doc.problem((*where, "secret"), "must be a reference like 'env:VAR' or 'file:PATH'"))
     if not (isinstance(spec.get("step"), str) and _STEP.match(spec["step"])):
         problems.append(doc.problem((*where, "step"), "must be a step key like 'client.report'"))
+    preset = spec.get("preset")
+    if preset is not None and preset not in PRESETS:
+        known = ", ".join(PRESETS)
+        problems.append(doc.problem((*where, "preset"), f"unknown preset {preset!r} (known: {known})"))
     match = spec.get("match")
-    if not (isinstance(match, dict) and match and all(isinstance(v, str) for v in match.values())):
+    given = isinstance(match, dict) and match and all(isinstance(v, str) for v in match.values())
+    if not given and (match is not None or preset is None):
         problems.append(doc.problem((*where, "match"), "must map payload field paths to text values"))
     for key in ("time_field", "by_field"):
         if key in spec and not isinstance(spec[key], str):
@@ -169,13 +209,15 @@ def _hook_problems(doc: YamlDocument, name: str, spec: Any) -> list[Any]:
 
 
 def _build_hook(name: str, spec: dict[str, Any]) -> WebhookMapping:
+    preset = PRESETS.get(spec.get("preset", ""), Preset({}, None, None))
     return WebhookMapping(
         name=name,
         secret=SecretRef(spec["secret"]),
         step=spec["step"],
-        match=frozen_mapping(spec["match"]),
-        time_field=spec.get("time_field"),
-        by_field=spec.get("by_field"),
+        match=frozen_mapping(spec.get("match") or preset.match),
+        time_field=spec.get("time_field", preset.time_field),
+        by_field=spec.get("by_field", preset.by_field),
+        naive_utc=preset.naive_utc and "time_field" not in spec,
     )
 
 
@@ -278,4 +320,6 @@ def ticket_time(hook: WebhookMapping, payload: Mapping[str, Any]) -> datetime | 
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC) if hook.naive_utc else None
+    return moment.astimezone(UTC)

@@ -123,6 +123,13 @@ class MailRule:
 
 
 @dataclass(frozen=True)
+class Hotwash:
+    """The survey after ENDEX: the desk stays open ``window_s`` for participants' answers."""
+
+    window_s: float
+
+
+@dataclass(frozen=True)
 class Exercise:
     """Everything a playbook says about the people side of the drill."""
 
@@ -132,7 +139,9 @@ class Exercise:
     decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))  # by step key
     mailbox: tuple[MailRule, ...] = ()  # e-mails that record communication steps
     cadences: Mapping[str, Cadence] = field(default_factory=lambda: MappingProxyType({}))  # by step key
-    # step key → its title per language, for players' desk pages (the step's title is English)
+    hotwash: Hotwash | None = None  # the participants' survey after ENDEX; None: no hotwash
+    # step key → its title per language, for desk pages: filled from the playbook's translations
+    # (inline ``title: {en: …, zh-CN: …}`` or its translations file) when the playbook is loaded
     step_titles: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
 
     def title_in(self, key: str, title: str, language: str) -> str:
@@ -157,6 +166,7 @@ class Exercise:
             alert=self.alert and scale(self.alert),
             injects=tuple(scale(i) for i in self.injects),
             cadences={k: replace(c, every_s=c.every_s * factor) for k, c in self.cadences.items()},
+            hotwash=self.hotwash and Hotwash(self.hotwash.window_s * factor),
         )
 
 
@@ -170,6 +180,7 @@ __all__ = [
     "Condition",
     "Decision",
     "Exercise",
+    "Hotwash",
     "Inject",
     "Language",
     "MailRule",

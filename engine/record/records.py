@@ -31,12 +31,16 @@ class RecordType(StrEnum):
     INJECT_SENT = "inject.sent"  # an alert or inject delivered (desk or an outside channel)
     INJECT_FAILED = "inject.failed"  # a delivery that did not go out, with the reason
     ENTRY_LOGGED = "entry.logged"  # a player's free-text entry, for the evaluator to map
+    ENTRY_MAPPED = "entry.mapped"  # an evaluator mapped an entry to a step (or to no step)
+    STEP_CORRECTED = "step.corrected"  # an evaluator moved a step record to another step
     OBSERVATION_RECORDED = "observation.recorded"  # an evaluator's strength / area for improvement
     RATING_RECORDED = "rating.recorded"  # an evaluator's HSEEP rating (P/S/M/U) of a capability
     FAULT_REVERTED = "fault.reverted"
     FAULT_REVERT_FAILED = "fault.revert_failed"
     RESTORE_VERIFIED = "restore.verified"
     RESTORE_FAILED = "restore.failed"
+    HOTWASH_OPENED = "hotwash.opened"  # ENDEX: faults reverted, steps settled; the survey is open
+    HOTWASH_ANSWERED = "hotwash.answered"  # one participant's hotwash survey answers
     RUN_ABORTED = "run.aborted"
     RUN_FAILED = "run.failed"
     RUN_ENDED = "run.ended"

@@ -276,4 +276,5 @@ def exercise_layout(exercise: Exercise) -> dict[str, Any]:
             key: {"options": list(d.options), "expected": list(d.expected)}
             for key, d in exercise.decisions.items()
         },
+        "hotwash": None if exercise.hotwash is None else {"window_s": exercise.hotwash.window_s},
     }

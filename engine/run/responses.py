@@ -28,6 +28,7 @@ from engine.model.exercise import Exercise
 from engine.model.types import Participant, Playbook, ResponseStep, RunbookAction
 from engine.record.journal import Journal
 from engine.record.records import RecordType
+from engine.run.hotwash import HotwashAnswer, HotwashState
 from engine.run.stamps import CLOCK_GRAIN_S, decide_stamp
 
 log = structlog.get_logger(__name__)
@@ -62,8 +63,12 @@ class StepBook:
         self._clock = clock
         self._lock = threading.Lock()
         self._recorded: dict[str, float] = {}
+        self._records: dict[str, dict[str, Any]] = {}  # the standing step.recorded record per step
+        self._entries: dict[int, dict[str, Any]] = {}  # players' entry.logged records by seq
+        self._mapped: set[int] = set()  # entries an evaluator has mapped (to a step or none)
         self._anchor: float | None = None
         self._closed = False
+        self._evaluating = False  # evaluators may still record after the steps closed (hotwash)
 
     @property
     def anchor(self) -> float | None:
@@ -77,9 +82,19 @@ class StepBook:
                 self._anchor = t
 
     def close(self) -> None:
-        """The drill is over: later acks are rejected."""
+        """The drill is over: later acks are rejected (and evaluators' records too)."""
         with self._lock:
             self._closed = True
+            self._evaluating = False
+
+    def keep_evaluating(self) -> None:
+        """ENDEX with a hotwash: steps stay closed to players, but evaluators still map entries,
+        correct steps, observe and rate until :meth:`close` is called again."""
+        with self._lock:
+            self._evaluating = True
+
+    def _evaluation_open(self) -> bool:
+        return self._anchor is not None and (not self._closed or self._evaluating)
 
     def recorded_at(self, key: str) -> float | None:
         """Run offset at which ``key`` was recorded."""
@@ -120,6 +135,7 @@ class StepBook:
                 **stamp,
             )
             self._recorded[ack.step] = float(stamp.get("acted_t", record["t"]))
+            self._records[ack.step] = record
         return True
 
     def _updating(self, key: str) -> bool:
@@ -137,7 +153,7 @@ class StepBook:
         if kind not in (RecordType.OBSERVATION_RECORDED, RecordType.RATING_RECORDED):
             raise ValueError(f"not an evaluator record: {kind!r}")
         with self._lock:
-            live = self._anchor is not None and not self._closed
+            live = self._evaluation_open()
         if live:
             self._journal.append(kind, by=by, **data)
         return live
@@ -146,9 +162,66 @@ class StepBook:
         """Journal a player's free-text entry for the evaluator to map; False when not live."""
         with self._lock:
             live = self._anchor is not None and not self._closed
-        if live:
-            self._journal.append(RecordType.ENTRY_LOGGED, by=by, party=party, text=text)
+            if live:
+                record = self._journal.append(RecordType.ENTRY_LOGGED, by=by, party=party, text=text)
+                self._entries[int(record["seq"])] = record
         return live
+
+    def live(self) -> bool:
+        """True between impact start and the drill's end."""
+        with self._lock:
+            return self._anchor is not None and not self._closed
+
+    def step(self, key: str) -> ResponseStep | None:
+        """The response step called ``key``."""
+        return self._steps.get(key)
+
+    def entry(self, seq: int) -> tuple[dict[str, Any] | None, bool]:
+        """The ``entry.logged`` record ``seq`` (None if there is none) and whether it is mapped."""
+        with self._lock:
+            return self._entries.get(seq), seq in self._mapped
+
+    def record_of(self, key: str) -> dict[str, Any] | None:
+        """The standing ``step.recorded`` record of ``key``."""
+        with self._lock:
+            return self._records.get(key)
+
+    def reassign(
+        self, ack: Ack, acted_t: float, preface: Mapping[str, Any], retract: str | None = None
+    ) -> str:
+        """An evaluator's mapping or correction: journal ``preface`` (its ``type`` and data), drop
+        ``retract``'s record, record ``ack`` as done at ``acted_t``. '' when done, else the reason."""
+        step = self._steps.get(ack.step)
+        with self._lock:
+            if not self._evaluation_open():
+                return "no drill is in progress"
+            if step is None or ack.step in self._recorded:
+                return f"{ack.step} is already recorded" if step else f"unknown step {ack.step!r}"
+            if retract is not None and retract not in self._records:
+                return f"{retract} is not recorded"
+            self._journal.append(str(preface["type"]), **{k: v for k, v in preface.items() if k != "type"})
+            self._note_mapped(preface)
+            if retract is not None:
+                del self._recorded[retract], self._records[retract]
+            record = self._journal.append(
+                RecordType.STEP_RECORDED, step=ack.step, party=step.party, by=ack.by, source=ack.source,
+                note=ack.note, out_of_order=self._out_of_order(step), acted_t=round(acted_t, 6),
+            )  # fmt: skip
+            self._recorded[ack.step], self._records[ack.step] = acted_t, record
+        return ""
+
+    def map_to_none(self, preface: Mapping[str, Any]) -> str:
+        """Journal an evaluator's "no step" for an entry; '' when done, else the reason."""
+        with self._lock:
+            if not self._evaluation_open():
+                return "no drill is in progress"
+            self._journal.append(str(preface["type"]), **{k: v for k, v in preface.items() if k != "type"})
+            self._note_mapped(preface)
+        return ""
+
+    def _note_mapped(self, preface: Mapping[str, Any]) -> None:
+        if preface["type"] == RecordType.ENTRY_MAPPED:
+            self._mapped.add(int(preface["entry"]))
 
     def _stamp(self, ack: Ack) -> dict[str, Any]:
         """The step's time fields: the client's stamp (``acted_t``) if believable, else why not."""
@@ -304,6 +377,14 @@ class ResponderContext:
     log_entry: Callable[[str, str, str], bool] = lambda _by, _party, _text: False  # see StepBook
     updating: Callable[[str], bool] = lambda _key: False  # a recorded step taking status updates
     evaluate: Callable[[str, str, Mapping[str, Any]], bool] = lambda _kind, _by, _data: False  # see StepBook
+    #: An evaluator maps a player's entry (its seq) to a step key ('' = no step): '' or the reason.
+    map_entry: Callable[[str, int, str], str] = lambda _by, _entry, _step: "not available"
+    #: An evaluator moves a step's record to another step: '' or the reason.
+    correct_step: Callable[[str, str, str], str] = lambda _by, _step, _to: "not available"
+    #: The hotwash survey for a participant (by name): "none" | "open" | "answered" | "closed".
+    hotwash_state: Callable[[str], HotwashState] = lambda _name: "none"
+    #: Journal one participant's hotwash answers: '' or the reason they were refused.
+    answer_hotwash: Callable[[HotwashAnswer], str] = lambda _answer: "the hotwash is not open"
 
 
 class Responders(Protocol):

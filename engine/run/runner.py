@@ -38,7 +38,9 @@ from engine.record.runstore import abort_requested, environment_lock, release_ow
 from engine.record.signing import load_signing_key
 from engine.run import fanout
 from engine.run.evidence import seal_run
+from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, exercise_layout
+from engine.run.mapping import correct_step, map_entry
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
 from engine.run.preflight import prepare
@@ -46,7 +48,7 @@ from engine.run.prepared import PreparedFault
 from engine.run.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
 from engine.run.reverts import revert_all, revert_one
 from engine.run.runbook import perform
-from engine.run.signals import stop_signals
+from engine.run.signals import StopSignals, stop_signals
 from engine.transports.connections import Transports
 
 log = structlog.get_logger(__name__)
@@ -100,6 +102,7 @@ class _State:
     handed_over: list[_ActiveFault] = field(default_factory=list)  # the responders restore these
     injected: set[str] = field(default_factory=set)
     unreverted: list[str] = field(default_factory=list)
+    restore_checked: bool = False  # ENDEX before a hotwash verified the restore already
 
 
 class DrillRun:
@@ -132,6 +135,7 @@ class DrillRun:
         for listener in listeners:
             self.journal.subscribe(listener)
         self.book = StepBook(self.playbook, self.journal, self.clock)
+        self.hotwash = HotwashBook(self.journal, environment.participants)
         self.journal.subscribe(self._on_record)
         self.script = InjectScript(
             self.playbook.exercise, self.playbook.steps, environment.participants,
@@ -186,6 +190,7 @@ class DrillRun:
                 self.script.start()
                 responders = self._start_responders()
                 self._timeline(prepared)
+                self._hotwash(signals)
             except DrillError as exc:
                 signals.defer()
                 self._record_end(exc)
@@ -208,9 +213,43 @@ class DrillRun:
         self.journal.append(record, reason=reason)
         log.error(record, reason=reason)
 
+    def _hotwash(self, signals: StopSignals) -> None:
+        """ENDEX — faults reverted, restore verified, steps closed — then the desk stays open
+        for the participants' survey, for the playbook's window or until everyone answered.
+
+        Stop signals are only noted from the reverts on; one ends the window, like an abort."""
+        hotwash = self.playbook.exercise.hotwash
+        if hotwash is None or not self._state.injected or not self.options.desk:
+            return  # no survey without a desk to answer it on
+        signals.defer()  # no signal may cut a revert short
+        self._revert_everything()
+        self._verify_restore()
+        self._state.restore_checked = True
+        self.book.close()
+        self.book.keep_evaluating()
+        self.hotwash.open(hotwash.window_s)
+        deadline = self.clock.now() + hotwash.window_s
+        while self.clock.now() < deadline and not self.hotwash.everyone_answered():
+            if signals.deferred or abort_requested(self.run_dir):
+                break
+            self.clock.sleep(self.options.tick_s)
+        self.hotwash.close()
+
     def _wind_down(self, inbox: AckInbox, responders: list[Responders]) -> None:
         for service in reversed(responders):
             service.stop()
+        self._revert_everything()
+        if self._state.injected and not self._state.restore_checked:
+            self._verify_restore()
+        inbox.stop()
+        self.script.stop()
+        self.book.close()
+        self.hotwash.close()
+        for watcher in self._watchers:
+            watcher.stop()
+        self.journal.append(RecordType.RUN_ENDED, reason=self._state.reason)
+
+    def _revert_everything(self) -> None:
         unreverted = revert_all(
             [(a.prepared, a.prior) for a in [*self._state.handed_over, *self._state.active]],
             self.transports,
@@ -223,14 +262,6 @@ class DrillRun:
         if self._state.unreverted:
             self._state.exit_code = 5
             self._state.reason = "revert failed: " + ", ".join(self._state.unreverted)
-        if self._state.injected:
-            self._verify_restore()
-        inbox.stop()
-        self.script.stop()
-        self.book.close()
-        for watcher in self._watchers:
-            watcher.stop()
-        self.journal.append(RecordType.RUN_ENDED, reason=self._state.reason)
 
     def _preflight(self) -> list[PreparedFault]:
         prepared, probes = prepare(
@@ -433,6 +464,10 @@ class DrillRun:
             log_entry=self.book.log_entry,
             updating=self.book.updating,
             evaluate=self.book.evaluate,
+            map_entry=partial(map_entry, self.book),
+            correct_step=partial(correct_step, self.book),
+            hotwash_state=self.hotwash.state,
+            answer_hotwash=self.hotwash.answer,
         )
 
     def _start_responders(self) -> list[Responders]:

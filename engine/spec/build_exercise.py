@@ -20,6 +20,7 @@ from engine.model.exercise import (
     Condition,
     Decision,
     Exercise,
+    Hotwash,
     Inject,
     MailRule,
     PlayersMode,
@@ -72,7 +73,6 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
     """The :class:`Exercise` of a valid playbook document (empty when it has none)."""
     alert = data.get("alert")
     decisions = {}
-    titles = {}
     cadences = {}
     response = data.get("response", {})
     for party in PARTIES:
@@ -82,8 +82,6 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
                 cadences[f"{party}.{step['id']}"] = Cadence(
                     parse_duration(cadence["every"]), cadence["until"]
                 )
-            if "titles" in step:
-                titles[f"{party}.{step['id']}"] = dict(step["titles"])
             if step.get("record") == "decision":
                 decisions[f"{party}.{step['id']}"] = Decision(
                     options=tuple(step["options"]),
@@ -95,8 +93,8 @@ def build_exercise(data: dict[str, Any]) -> Exercise:
         injects=tuple(_inject(i, "inject") for i in data.get("injects", [])),
         players=cast(PlayersMode, data.get("players", "blind")),
         decisions=decisions,
-        step_titles=titles,
         cadences=cadences,
+        hotwash=Hotwash(parse_duration(data["hotwash"]["window"])) if "hotwash" in data else None,
         mailbox=tuple(
             MailRule(step=m["step"], sender=_recipients(m.get("from")), subject=str(m.get("subject", "")))
             for m in data.get("mailbox", [])

@@ -121,10 +121,21 @@ def _unknown_steps(doc: YamlDocument, playbook: Playbook) -> list[Problem]:
 
 
 def with_translations_file(playbook: Playbook, path: Path | None = None) -> Playbook:
-    """``playbook`` with the texts of its translations file merged in (unchanged without one).
+    """``playbook`` with the texts of its translations file merged in, and its step titles per
+    language handed to the desk (``exercise.step_titles``): one source for every reader.
 
     Raises :class:`PlaybookError` listing every problem of the file.
     """
+    merged = _merged(playbook, path)
+    titles: dict[str, dict[str, str]] = {}
+    for step in merged.steps:
+        for lang, texts in merged.translations.items():
+            if step_text_id(step.key) in texts:
+                titles.setdefault(step.key, {})[lang] = texts[step_text_id(step.key)]
+    return replace(merged, exercise=replace(merged.exercise, step_titles=titles))
+
+
+def _merged(playbook: Playbook, path: Path | None) -> Playbook:
     if path is None:
         if playbook.source is None:
             return playbook

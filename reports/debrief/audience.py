@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reports.debrief.exercise_model import ExerciseResults, mean_confidence
 from reports.debrief.model import Audience, Debrief, Finding, FollowUp, Improvement, Message
 from reports.i18n import placeholders, translator
 
@@ -59,8 +60,15 @@ def for_audience(debrief: Debrief, audience: Audience) -> Debrief:
         findings=tuple(_finding(f) for f in debrief.findings),
         improvements=tuple(_improvement(i) for i in debrief.improvements),
         follow_up=tuple(_follow_up(f) for f in debrief.follow_up),
-        exercise=debrief.exercise
-        and replace(
-            debrief.exercise, observations=tuple(o for o in debrief.exercise.observations if not o.internal)
-        ),
+        exercise=debrief.exercise and _client_exercise(debrief.exercise),
     )
+
+
+def _client_exercise(exercise: ExerciseResults) -> ExerciseResults:
+    """Without observations and hotwash answers marked internal (mean confidence of the rest)."""
+    hotwash = exercise.hotwash
+    if hotwash is not None:
+        shown = tuple(a for a in hotwash.answers if not a.internal)
+        hotwash = replace(hotwash, answers=shown, confidence=mean_confidence(shown))
+    observations = tuple(o for o in exercise.observations if not o.internal)
+    return replace(exercise, observations=observations, hotwash=hotwash)

@@ -23,6 +23,7 @@ from typing import Any
 
 from engine.record.journal import JournalContents
 from engine.record.records import RecordType
+from engine.record.steps import current_step_records
 from reports.debrief.exercise_model import (
     CadenceInterval,
     CadenceResult,
@@ -30,9 +31,12 @@ from reports.debrief.exercise_model import (
     Delivery,
     EntryResult,
     ExerciseResults,
+    HotwashAnswer,
+    HotwashResult,
     InjectResult,
     ObservationResult,
     RatingResult,
+    mean_confidence,
 )
 from reports.debrief.model import StepResult
 
@@ -55,8 +59,8 @@ def _layout(contents: JournalContents) -> Mapping[str, Any]:
 
 def _first_steps(contents: JournalContents) -> dict[str, dict[str, Any]]:
     first: dict[str, dict[str, Any]] = {}
-    for record in contents.of_type(RecordType.STEP_RECORDED):
-        first.setdefault(record["data"]["step"], record)
+    for record in current_step_records(contents.records):  # at the moment acted (a mapped entry's time)
+        first.setdefault(record["data"]["step"], {**record, "t": record["data"].get("acted_t", record["t"])})
     return first
 
 
@@ -83,10 +87,8 @@ def exercise_results(
         players=str(layout.get("players", "checklist")),
         injects=tuple(_injects(sent, first, offset)),
         decisions=tuple(_decisions(layout, first, steps)),
-        entries=tuple(
-            EntryResult(offset(r["t"]), str(r["data"]["by"]), str(r["data"]["party"]), str(r["data"]["text"]))
-            for r in entries
-        ),
+        entries=tuple(_entries(contents, entries, offset)),
+        hotwash=_hotwash(layout, contents, offset),
         cadences=tuple(_cadences(layout, first, updates, end_t, anchor, steps)),
         observations=tuple(
             ObservationResult(
@@ -113,6 +115,49 @@ def exercise_results(
             if r["type"] == RecordType.RATING_RECORDED
         ),
     )
+
+
+def _hotwash(layout: Mapping[str, Any], contents: JournalContents, offset: Any) -> HotwashResult | None:
+    """The participants' view: the hotwash answers (None when the playbook has no hotwash)."""
+    spec = layout.get("hotwash")
+    if not isinstance(spec, dict):
+        return None
+    answers = tuple(
+        _hotwash_answer(r["data"], offset(r["t"])) for r in contents.of_type(RecordType.HOTWASH_ANSWERED)
+    )
+    return HotwashResult(float(spec.get("window_s") or 0.0), answers, mean_confidence(answers))
+
+
+def _hotwash_answer(d: Mapping[str, Any], at_s: float | None) -> HotwashAnswer:
+    return HotwashAnswer(
+        at_s=at_s,
+        by=str(d["by"]),
+        party=str(d["party"]),
+        role=str(d.get("role", "")),
+        language=str(d.get("language", "en")),
+        went_well=str(d.get("went_well", "")),
+        improve=str(d.get("improve", "")),
+        confidence=int(d["confidence"]),
+        internal=bool(d.get("internal", False)),
+    )
+
+
+def _entries(contents: JournalContents, entries: list[dict[str, Any]], offset: Any) -> list[EntryResult]:
+    mapped = {r["data"]["entry"]: r["data"] for r in contents.of_type(RecordType.ENTRY_MAPPED)}
+    results = []
+    for r in entries:
+        data, mapping = r["data"], mapped.get(r["seq"])
+        results.append(
+            EntryResult(
+                offset(r["t"]),
+                str(data["by"]),
+                str(data["party"]),
+                str(data["text"]),
+                None if mapping is None else str(mapping.get("step", "")),
+                "" if mapping is None else str(mapping.get("by", "")),
+            )
+        )
+    return results
 
 
 def _injects(

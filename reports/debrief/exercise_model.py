@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DecisionResult", "Delivery", "EntryResult", "ExerciseResults", "InjectResult"]
+__all__ = [
+    "DecisionResult",
+    "Delivery",
+    "EntryResult",
+    "ExerciseResults",
+    "HotwashAnswer",
+    "HotwashResult",
+    "InjectResult",
+    "mean_confidence",
+]
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ class EntryResult:
     by: str
     party: str
     text: str
+    mapped_to: str | None = None  # the step an evaluator mapped it to; "" = no step; None = unmapped
+    mapped_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,39 @@ class RatingResult:
 
 
 @dataclass(frozen=True)
+class HotwashAnswer:
+    """One participant's hotwash survey answers (the participants' view)."""
+
+    at_s: float | None
+    by: str
+    party: str
+    role: str
+    language: str
+    went_well: str
+    improve: str
+    confidence: int  # 1–5
+    internal: bool  # left out of the client's version
+
+
+@dataclass(frozen=True)
+class HotwashResult:
+    """The participants' view: every answer and the mean confidence per party."""
+
+    window_s: float
+    answers: tuple[HotwashAnswer, ...]
+    confidence: dict[str, float | None]  # party → mean confidence of its answers (None: none)
+
+
+def mean_confidence(answers: tuple[HotwashAnswer, ...]) -> dict[str, float | None]:
+    """The mean confidence per party (msp, client) of ``answers``, rounded to 0.1."""
+    means: dict[str, float | None] = {}
+    for party in ("msp", "client"):
+        scores = [a.confidence for a in answers if a.party == party]
+        means[party] = round(sum(scores) / len(scores), 1) if scores else None
+    return means
+
+
+@dataclass(frozen=True)
 class ExerciseResults:
     """Everything about the human side of one drill."""
 
@@ -129,3 +173,4 @@ class ExerciseResults:
     observations: tuple[ObservationResult, ...] = ()
     ratings: tuple[RatingResult, ...] = ()
     combined_rating: str | None = None  # timing rating and evaluators' ratings, by the documented rule
+    hotwash: HotwashResult | None = None  # the participants' view after ENDEX (None: no hotwash)

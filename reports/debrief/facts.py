@@ -15,6 +15,7 @@ from typing import Any
 from engine.errors import JournalError
 from engine.record.journal import JournalContents
 from engine.record.records import RecordType, RunStarted, run_class_of
+from engine.record.steps import current_step_records
 
 
 @dataclass(frozen=True)
@@ -436,7 +437,7 @@ def read_facts(contents: JournalContents) -> RunFacts:
             by=str(r["data"].get("by", "")),
             source=str(r["data"].get("source", "")),
         )
-        for r in contents.of_type(RecordType.STEP_RECORDED)
+        for r in current_step_records(contents.records)
     )
     return RunFacts(
         spec=spec,

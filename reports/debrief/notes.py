@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.record.journal import JournalContents
 from engine.record.records import RecordType
+from engine.record.steps import current_step_records
 from reports.debrief.model import Audience, FindingParty, Note, NoteKind
 from reports.i18n import parse_utc
 
@@ -43,10 +44,15 @@ def _note(
 
 
 def _notes(contents: JournalContents, offsets: _Offsets) -> Iterator[Note]:
+    standing = {id(r) for r in current_step_records(contents.records)}  # corrections retract some
     for record in contents.records:
         kind, data = str(record["type"]), record.get("data") or {}
         at = offsets.of(record)
-        if kind == RecordType.STEP_RECORDED and str(data.get("note") or "").strip():
+        if (
+            kind == RecordType.STEP_RECORDED
+            and id(record) in standing
+            and str(data.get("note") or "").strip()
+        ):
             party: FindingParty = "client" if data.get("party") == "client" else "msp"
             audience: Audience = "client" if party == "client" else "internal"
             yield _note(
