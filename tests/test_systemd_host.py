@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +279,70 @@ def test_the_systemd_scenario_runs_end_to_end(
     assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True]
     assert "fault.revert_failed" not in kinds
     assert nginx_up(host)
+
+
+PG_SCENARIO = SCENARIO.parent / "orders-db-data-loss-pg.yaml"
+
+
+def _on_host(host: SystemdHost, *argv: str) -> str:
+    """Run ``argv`` inside the host through ``docker exec`` (the test's own channel, not SSH)."""
+    done = subprocess.run(
+        ["docker", "exec", host.container, *argv], check=True, capture_output=True, text=True, timeout=30
+    )
+    return done.stdout
+
+
+def _sql(host: SystemdHost, sql: str) -> str:
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", systemd_host.ORDERS_DB, "-c", sql]
+    return _on_host(host, *psql).strip()
+
+
+def _newest_in_dump(host: SystemdHost) -> tuple[int, float]:
+    """The newest canary row inside the backup file itself (read back with pg_restore)."""
+    argv = ["pg_restore", "--data-only", "--table=bcdrill_canary", "-f", "-", systemd_host.BACKUP_FILE]
+    dump = _on_host(host, *argv)
+    rows = dump.split("COPY public.bcdrill_canary", 1)[1].split("\\.", 1)[0].strip().splitlines()[1:]
+    seq, written = rows[-1].split("\t")
+    return int(seq), float(_sql(host, f"SELECT extract(epoch FROM timestamptz '{written}')"))
+
+
+@pytest.mark.prefect
+def test_rpo_is_measured_on_the_real_postgresql_after_a_real_restore(
+    systemd_lab: tuple[SystemdHost, Path], prefect_api: str, tmp_path: Path
+) -> None:
+    host, env = systemd_lab
+    canary = ("--database", systemd_host.ORDERS_DB)
+    started = run_cli("canary", "start", str(env), host.name, *canary, "--every", "250ms", timeout=60)
+    assert started.returncode == 0 and "(systemd)" in started.stdout, started.stdout + started.stderr
+    timer = systemd_host.BACKUP_UNIT.replace(".service", ".timer")
+    try:
+        assert wait_for(lambda: int(_sql(host, "SELECT count(*) FROM bcdrill_canary") or 0) >= 3, 10)
+        _on_host(host, "systemctl", "stop", timer)  # the test takes the one backup itself
+        _on_host(host, "systemctl", "start", systemd_host.BACKUP_UNIT)
+        result = run_cli(
+            "run", str(PG_SCENARIO), "--env", str(env), "--runs", str(tmp_path), "--responders", "simulate",
+            "--seed", "7", "--time-scale", "0.004", timeout=150,
+        )  # fmt: skip
+        assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+        status = run_cli("canary", "status", str(env), host.name, *canary, timeout=60)
+        assert status.returncode == 0 and "running (systemd)" in status.stdout, status.stdout
+    finally:
+        run_cli("canary", "stop", str(env), host.name, *canary, timeout=60)
+        _on_host(host, "systemctl", "start", timer)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    records = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    (applied,) = [r for r in records if r["type"] == "fault.applied"]
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True]
+    dropped_at = datetime.fromisoformat(applied["at"]).timestamp()
+    # Ground truth, counted on the database: the backup's newest row survived with all before
+    # it; nothing written between the backup and the drop did.
+    dump_seq, dump_ts = _newest_in_dump(host)
+    assert int(_sql(host, f"SELECT count(*) FROM bcdrill_canary WHERE seq <= {dump_seq}")) == dump_seq
+    survivors = f"SELECT count(*) FROM bcdrill_canary WHERE written_at > to_timestamp({dump_ts}) "
+    assert int(_sql(host, survivors + f"AND written_at < to_timestamp({dropped_at})")) == 0
+    truth = dropped_at - dump_ts
+    debrief = json.loads((run_dir / "debrief.json").read_text())
+    rpo = debrief["objectives"]["rpo"]
+    assert truth > 0.5 and rpo["actual_s"] == pytest.approx(truth, abs=1.0), (rpo, truth)
+    assert rpo["met"] is True
+    assert str(dump_seq) in json.dumps(debrief)  # the report names the newest surviving row

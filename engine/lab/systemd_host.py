@@ -7,6 +7,11 @@ systemd needs (the host's cgroup tree read-only, tmpfs on ``/run``, ``/run/lock`
 boot; the lab reads the public key through ``docker exec`` (a trusted channel) and pins it
 in the environment file. Drills reach it as the sudo user :data:`USER` with the lab's
 generated client key, and service faults stop real systemd units.
+
+Every ``host_up`` also lays out the client's estate the scenarios need (idempotent, at run
+time, so the cached image stays as it is): the :data:`ORDERS_DB` database and its scheduled
+backup — the ``orders-backup`` systemd timer running ``pg_dump`` into :data:`BACKUP_FILE`
+(the unit :data:`BACKUP_UNIT` can also be started by hand for a backup now).
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ from engine.errors import PreflightError
 from engine.lab.hosts import _client_key as client_key
 
 __all__ = [
+    "BACKUP_FILE",
+    "BACKUP_UNIT",
     "BOOT_WAIT_S",
     "HOST_NAME",
     "IMAGE",
+    "ORDERS_DB",
     "PACKAGES",
     "SERVICES",
     "USER",
@@ -59,6 +67,11 @@ PACKAGES = (
 )
 #: The services declared on the host: name -> systemd unit.
 SERVICES: dict[str, str] = {"nginx": "nginx.service", "postgresql": "postgresql@15-main.service"}
+#: The client's order database on the host, and its scheduled backup (a pg_dump custom archive).
+ORDERS_DB = "orders"
+BACKUP_DIR = "/var/backups/orders"
+BACKUP_FILE = f"{BACKUP_DIR}/orders.dump"
+BACKUP_UNIT = "orders-backup.service"
 BUILD_TIMEOUT_S = 900.0
 BOOT_WAIT_S = 90.0
 LABEL = "bcdrill.lab"
@@ -76,6 +89,38 @@ ExecStart=/usr/bin/ssh-keygen -A
 [Install]
 WantedBy=multi-user.target
 """
+
+# The client's nightly backup, every few minutes in the lab: dump to a side file, then rename,
+# so a dump that fails (database gone during a drill) never replaces the last good one.
+_BACKUP_SERVICE = f"""[Unit]
+Description=Backup of the {ORDERS_DB} database (pg_dump)
+
+[Service]
+Type=oneshot
+User=postgres
+ExecStart=/bin/sh -c 'pg_dump --format=custom --file={BACKUP_FILE}.part {ORDERS_DB} && \\
+    mv {BACKUP_FILE}.part {BACKUP_FILE}'
+"""
+_BACKUP_TIMER = """[Unit]
+Description=Scheduled backup of the orders database
+
+[Timer]
+OnActiveSec=1min
+OnUnitActiveSec=5min
+AccuracySec=1s
+"""
+# $1 service unit text, $2 timer unit text. Idempotent: run at every ``host_up``.
+_ESTATE = f"""set -e
+install -d -o postgres -g postgres -m 0750 {BACKUP_DIR}
+printf '%s' "$1" > /etc/systemd/system/{BACKUP_UNIT}
+printf '%s' "$2" > /etc/systemd/system/{BACKUP_UNIT.replace(".service", ".timer")}
+systemctl daemon-reload
+systemctl start {BACKUP_UNIT.replace(".service", ".timer")}
+for _ in $(seq 60); do pg_isready -q && break; sleep 0.5; done
+exists=$(runuser -u postgres -- psql -XAtq -d postgres \\
+    -c "SELECT 1 FROM pg_database WHERE datname = '{ORDERS_DB}'")
+[ "$exists" = 1 ] || runuser -u postgres -- createdb {ORDERS_DB}
+"""  # noqa: S608 - constants only
 
 _CUSTOMIZE = [
     f'chroot "$1" useradd --create-home --shell /bin/bash {USER}',
@@ -186,6 +231,7 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
     _wait_booted(container)
     key = client_key(state_dir)
     _authorize(container, Path(f"{key}.pub").read_text().strip())
+    _exec(container, ["sh", "-c", _ESTATE, "sh", _BACKUP_SERVICE, _BACKUP_TIMER])
     host_key = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
     container.reload()
     ports = container.attrs["NetworkSettings"]["Ports"]
