@@ -375,3 +375,35 @@ def test_the_canary_runs_without_systemd_too_and_stops_as_a_group(
     assert gone, "the writer outlived stop"
     assert canary.canary_status(ssh, database).running is False
     assert not canary.canary_stop(ssh, database)
+
+
+SMB_SCENARIO = SCENARIO.parent / "ransomware-share-smb.yaml"
+
+
+def _share_files(host: SystemdHost) -> dict[str, str]:
+    """Every file under the share with its content, read inside the host."""
+    listing = _on_host(host, "find", systemd_host.SHARE_DIR, "-type", "f", "-printf", "%P\\n").split()
+    return {name: _on_host(host, "cat", f"{systemd_host.SHARE_DIR}/{name}") for name in sorted(listing)}
+
+
+@pytest.mark.prefect
+def test_the_ransomware_scenario_runs_against_the_samba_share(
+    systemd_lab: tuple[SystemdHost, Path], prefect_api: str, tmp_path: Path
+) -> None:
+    host, env = systemd_lab
+    before = _share_files(host)
+    assert set(before) == set(systemd_host.SHARE_FILES)
+    result = run_cli(
+        "run", str(SMB_SCENARIO), "--env", str(env), "--runs", str(tmp_path), "--responders", "simulate",
+        "--seed", "7", "--time-scale", "0.002", timeout=150,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+    records = _journal(tmp_path)
+    changes = [r["data"] for r in records if r["type"] == "probe.changed"]
+    states = [change["state"] for change in changes if change["probe"] == "share"]
+    assert states == ["up", "down", "up"], states  # smbclient saw the outage and the recovery
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True, True]
+    assert _share_files(host) == before  # every document back, byte for byte, nothing .locked
+    assert _on_host(host, "systemctl", "is-active", systemd_host.SERVICES["samba"]).strip() == "active"
+    debrief = json.loads((next(tmp_path.iterdir()) / "debrief.json").read_text())
+    assert debrief["objectives"]["rto"]["actual_s"] is not None

@@ -1,4 +1,4 @@
-"""A realistic lab host: Debian 12 with systemd as PID 1, openssh, nginx and PostgreSQL.
+"""A realistic lab host: Debian 12 with systemd as PID 1, openssh, nginx, PostgreSQL and Samba.
 
 The root filesystem is built once with ``mmdebstrap`` from Debian packages, imported into
 Docker as :data:`IMAGE` and reused while that image exists. A host runs with only what
@@ -52,7 +52,8 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-IMAGE = "bcdrill-lab-systemd:1"
+#: Bump the tag whenever what the image holds changes: images are cached per machine by tag.
+IMAGE = "bcdrill-lab-systemd:2"
 HOST_NAME = "sys1"
 USER = "drill"
 SUITE = "bookworm"
@@ -64,9 +65,24 @@ PACKAGES = (
     "sudo",
     "nginx-light",
     "postgresql",
+    "samba",
+    "smbclient",
 )
 #: The services declared on the host: name -> systemd unit.
-SERVICES: dict[str, str] = {"nginx": "nginx.service", "postgresql": "postgresql@15-main.service"}
+SERVICES: dict[str, str] = {
+    "nginx": "nginx.service",
+    "postgresql": "postgresql@15-main.service",
+    "samba": "smbd.service",
+}
+#: The staff file share: SMB share ``share``, guest access; no port is published (probes run
+#: ``smbclient`` on the host over SSH, against its loopback).
+SHARE_DIR = "/srv/share"
+SHARE_FILES = {
+    "welcome.txt": "Demo Bakery shared folder",
+    "invoices/2027-0042.txt": "Invoice 2027-0042: 25 kg flour",
+}
+#: Directories faults may touch, per service (``host.encrypt_files`` needs its sandbox declared).
+_SERVICE_PATHS: dict[str, dict[str, str]] = {"samba": {"share": SHARE_DIR}}
 #: The client's order database on the host, and its scheduled backup (a pg_dump custom archive).
 ORDERS_DB = "orders"
 BACKUP_DIR = "/var/backups/orders"
@@ -133,7 +149,32 @@ _CUSTOMIZE = [
     # Nothing a container cannot do: no getty on a console that is not there.
     'chroot "$1" systemctl mask getty@tty1.service console-getty.service systemd-udevd.service',
     "printf '%s\\n' 'bcdrill lab host' > \"$1/var/www/html/index.html\"",
+    # Samba: a standalone file server with one guest share; no NetBIOS, no AD DC.
+    'printf \'%s\' "$BCDRILL_SMB_CONF" > "$1/etc/samba/smb.conf"',
+    'chroot "$1" systemctl mask nmbd.service samba-ad-dc.service',
+    *(
+        f'f="$1{SHARE_DIR}/{name}" && mkdir -p "$(dirname "$f")" && printf \'%s\\n\' \'{text}\' > "$f"'
+        for name, text in SHARE_FILES.items()
+    ),
+    f'chroot "$1" chown -R nobody:nogroup {SHARE_DIR}',
 ]
+
+
+_SMB_CONF = f"""[global]
+   server role = standalone server
+   map to guest = Bad User
+   disable netbios = yes
+   smb ports = 445
+   server min protocol = SMB2
+   log file = /var/log/samba/log.%m
+   logging = file
+
+[share]
+   path = {SHARE_DIR}
+   guest ok = yes
+   read only = no
+   force user = nobody
+"""
 
 
 @dataclass(frozen=True)
@@ -169,6 +210,7 @@ class SystemdHost:
                     "start": f"systemctl start {unit}",
                     "stop": f"systemctl stop {unit}",
                     "status": f"systemctl is-active --quiet {unit}",
+                    **({"paths": _SERVICE_PATHS[name]} if name in _SERVICE_PATHS else {}),
                 }
                 for name, unit in SERVICES.items()
             },
@@ -184,7 +226,7 @@ def build_rootfs(tarball: Path) -> None:
     argv += [f"--customize-hook={hook}" for hook in _CUSTOMIZE]
     argv += [SUITE, str(tarball)]
     log.info("lab.systemd.build", image=IMAGE, packages=list(PACKAGES))
-    env = {**os.environ, "BCDRILL_HOSTKEYS_UNIT": _HOSTKEYS_UNIT}
+    env = {**os.environ, "BCDRILL_HOSTKEYS_UNIT": _HOSTKEYS_UNIT, "BCDRILL_SMB_CONF": _SMB_CONF}
     try:
         subprocess.run(argv, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env=env)
     except subprocess.CalledProcessError as exc:
