@@ -11,7 +11,9 @@ generated client key, and service faults stop real systemd units.
 Every ``host_up`` also lays out the client's estate the scenarios need (idempotent, at run
 time, so the cached image stays as it is): the :data:`ORDERS_DB` database and its scheduled
 backup — the ``orders-backup`` systemd timer running ``pg_dump`` into :data:`BACKUP_FILE`
-(the unit :data:`BACKUP_UNIT` can also be started by hand for a backup now).
+(the unit :data:`BACKUP_UNIT` can also be started by hand for a backup now). The lab's
+PostgreSQL runs with ``fsync``, ``synchronous_commit`` and ``full_page_writes`` off: it is
+disposable, and drills should not wait for a busy disk.
 """
 
 from __future__ import annotations
@@ -133,6 +135,11 @@ printf '%s' "$2" > /etc/systemd/system/{BACKUP_UNIT.replace(".service", ".timer"
 systemctl daemon-reload
 systemctl start {BACKUP_UNIT.replace(".service", ".timer")}
 for _ in $(seq 60); do pg_isready -q && break; sleep 0.5; done
+# A disposable lab database: no waiting for a busy disk (DROP/CREATE DATABASE checkpoint).
+for setting in "fsync = off" "synchronous_commit = off" "full_page_writes = off"; do
+    runuser -u postgres -- psql -XAtq -d postgres -c "ALTER SYSTEM SET $setting"
+done
+runuser -u postgres -- psql -XAtq -d postgres -c "SELECT pg_reload_conf()" >/dev/null
 exists=$(runuser -u postgres -- psql -XAtq -d postgres \\
     -c "SELECT 1 FROM pg_database WHERE datname = '{ORDERS_DB}'")
 [ "$exists" = 1 ] || runuser -u postgres -- createdb {ORDERS_DB}
