@@ -1,4 +1,4 @@
-"""A realistic lab host: Debian 12 with systemd as PID 1, openssh, nginx and PostgreSQL.
+"""A realistic lab host: Debian 12 with systemd as PID 1, openssh, nginx, PostgreSQL and Samba.
 
 The root filesystem is built once with ``mmdebstrap`` from Debian packages, imported into
 Docker as :data:`IMAGE` and reused while that image exists. A host runs with only what
@@ -7,6 +7,13 @@ systemd needs (the host's cgroup tree read-only, tmpfs on ``/run``, ``/run/lock`
 boot; the lab reads the public key through ``docker exec`` (a trusted channel) and pins it
 in the environment file. Drills reach it as the sudo user :data:`USER` with the lab's
 generated client key, and service faults stop real systemd units.
+
+Every ``host_up`` also lays out the client's estate the scenarios need (idempotent, at run
+time, so the cached image stays as it is): the :data:`ORDERS_DB` database and its scheduled
+backup — the ``orders-backup`` systemd timer running ``pg_dump`` into :data:`BACKUP_FILE`
+(the unit :data:`BACKUP_UNIT` can also be started by hand for a backup now). The lab's
+PostgreSQL runs with ``fsync``, ``synchronous_commit`` and ``full_page_writes`` off: it is
+disposable, and drills should not wait for a busy disk.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ from engine.errors import PreflightError
 from engine.lab.hosts import _client_key as client_key
 
 __all__ = [
+    "BACKUP_FILE",
+    "BACKUP_UNIT",
     "BOOT_WAIT_S",
     "HOST_NAME",
     "IMAGE",
+    "ORDERS_DB",
     "PACKAGES",
     "SERVICES",
     "USER",
@@ -44,7 +54,8 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-IMAGE = "bcdrill-lab-systemd:1"
+#: Bump the tag whenever what the image holds changes: images are cached per machine by tag.
+IMAGE = "bcdrill-lab-systemd:2"
 HOST_NAME = "sys1"
 USER = "drill"
 SUITE = "bookworm"
@@ -56,9 +67,29 @@ PACKAGES = (
     "sudo",
     "nginx-light",
     "postgresql",
+    "samba",
+    "smbclient",
 )
 #: The services declared on the host: name -> systemd unit.
-SERVICES: dict[str, str] = {"nginx": "nginx.service", "postgresql": "postgresql@15-main.service"}
+SERVICES: dict[str, str] = {
+    "nginx": "nginx.service",
+    "postgresql": "postgresql@15-main.service",
+    "samba": "smbd.service",
+}
+#: The staff file share: SMB share ``share``, guest access; no port is published (probes run
+#: ``smbclient`` on the host over SSH, against its loopback).
+SHARE_DIR = "/srv/share"
+SHARE_FILES = {
+    "welcome.txt": "Demo Bakery shared folder",
+    "invoices/2027-0042.txt": "Invoice 2027-0042: 25 kg flour",
+}
+#: Directories faults may touch, per service (``host.encrypt_files`` needs its sandbox declared).
+_SERVICE_PATHS: dict[str, dict[str, str]] = {"samba": {"share": SHARE_DIR}}
+#: The client's order database on the host, and its scheduled backup (a pg_dump custom archive).
+ORDERS_DB = "orders"
+BACKUP_DIR = "/var/backups/orders"
+BACKUP_FILE = f"{BACKUP_DIR}/orders.dump"
+BACKUP_UNIT = "orders-backup.service"
 BUILD_TIMEOUT_S = 900.0
 BOOT_WAIT_S = 90.0
 LABEL = "bcdrill.lab"
@@ -77,6 +108,43 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 """
 
+# The client's nightly backup, every few minutes in the lab: dump to a side file, then rename,
+# so a dump that fails (database gone during a drill) never replaces the last good one.
+_BACKUP_SERVICE = f"""[Unit]
+Description=Backup of the {ORDERS_DB} database (pg_dump)
+
+[Service]
+Type=oneshot
+User=postgres
+ExecStart=/bin/sh -c 'pg_dump --format=custom --file={BACKUP_FILE}.part {ORDERS_DB} && \\
+    mv {BACKUP_FILE}.part {BACKUP_FILE}'
+"""
+_BACKUP_TIMER = """[Unit]
+Description=Scheduled backup of the orders database
+
+[Timer]
+OnActiveSec=1min
+OnUnitActiveSec=5min
+AccuracySec=1s
+"""
+# $1 service unit text, $2 timer unit text. Idempotent: run at every ``host_up``.
+_ESTATE = f"""set -e
+install -d -o postgres -g postgres -m 0750 {BACKUP_DIR}
+printf '%s' "$1" > /etc/systemd/system/{BACKUP_UNIT}
+printf '%s' "$2" > /etc/systemd/system/{BACKUP_UNIT.replace(".service", ".timer")}
+systemctl daemon-reload
+systemctl start {BACKUP_UNIT.replace(".service", ".timer")}
+for _ in $(seq 60); do pg_isready -q && break; sleep 0.5; done
+# A disposable lab database: no waiting for a busy disk (DROP/CREATE DATABASE checkpoint).
+for setting in "fsync = off" "synchronous_commit = off" "full_page_writes = off"; do
+    runuser -u postgres -- psql -XAtq -d postgres -c "ALTER SYSTEM SET $setting"
+done
+runuser -u postgres -- psql -XAtq -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+exists=$(runuser -u postgres -- psql -XAtq -d postgres \\
+    -c "SELECT 1 FROM pg_database WHERE datname = '{ORDERS_DB}'")
+[ "$exists" = 1 ] || runuser -u postgres -- createdb {ORDERS_DB}
+"""  # noqa: S608 - constants only
+
 _CUSTOMIZE = [
     f'chroot "$1" useradd --create-home --shell /bin/bash {USER}',
     f"printf '%s\\n' '{USER} ALL=(ALL) NOPASSWD:ALL' > \"$1/etc/sudoers.d/{USER}\"",
@@ -88,7 +156,32 @@ _CUSTOMIZE = [
     # Nothing a container cannot do: no getty on a console that is not there.
     'chroot "$1" systemctl mask getty@tty1.service console-getty.service systemd-udevd.service',
     "printf '%s\\n' 'bcdrill lab host' > \"$1/var/www/html/index.html\"",
+    # Samba: a standalone file server with one guest share; no NetBIOS, no AD DC.
+    'printf \'%s\' "$BCDRILL_SMB_CONF" > "$1/etc/samba/smb.conf"',
+    'chroot "$1" systemctl mask nmbd.service samba-ad-dc.service',
+    *(
+        f'f="$1{SHARE_DIR}/{name}" && mkdir -p "$(dirname "$f")" && printf \'%s\\n\' \'{text}\' > "$f"'
+        for name, text in SHARE_FILES.items()
+    ),
+    f'chroot "$1" chown -R nobody:nogroup {SHARE_DIR}',
 ]
+
+
+_SMB_CONF = f"""[global]
+   server role = standalone server
+   map to guest = Bad User
+   disable netbios = yes
+   smb ports = 445
+   server min protocol = SMB2
+   log file = /var/log/samba/log.%m
+   logging = file
+
+[share]
+   path = {SHARE_DIR}
+   guest ok = yes
+   read only = no
+   force user = nobody
+"""
 
 
 @dataclass(frozen=True)
@@ -124,6 +217,7 @@ class SystemdHost:
                     "start": f"systemctl start {unit}",
                     "stop": f"systemctl stop {unit}",
                     "status": f"systemctl is-active --quiet {unit}",
+                    **({"paths": _SERVICE_PATHS[name]} if name in _SERVICE_PATHS else {}),
                 }
                 for name, unit in SERVICES.items()
             },
@@ -139,7 +233,7 @@ def build_rootfs(tarball: Path) -> None:
     argv += [f"--customize-hook={hook}" for hook in _CUSTOMIZE]
     argv += [SUITE, str(tarball)]
     log.info("lab.systemd.build", image=IMAGE, packages=list(PACKAGES))
-    env = {**os.environ, "BCDRILL_HOSTKEYS_UNIT": _HOSTKEYS_UNIT}
+    env = {**os.environ, "BCDRILL_HOSTKEYS_UNIT": _HOSTKEYS_UNIT, "BCDRILL_SMB_CONF": _SMB_CONF}
     try:
         subprocess.run(argv, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env=env)
     except subprocess.CalledProcessError as exc:
@@ -186,6 +280,7 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
     _wait_booted(container)
     key = client_key(state_dir)
     _authorize(container, Path(f"{key}.pub").read_text().strip())
+    _exec(container, ["sh", "-c", _ESTATE, "sh", _BACKUP_SERVICE, _BACKUP_TIMER])
     host_key = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
     container.reload()
     ports = container.attrs["NetworkSettings"]["Ports"]

@@ -25,9 +25,12 @@ watcher journals it once as ``probe.measured``; ``reports.debrief.facts`` reads 
 ``docs/scoring.md``, "RPO"). Carrying it on every result matters: ``check()`` is also called
 outside the watcher (restore verification), and the watcher must still see the measurement.
 
-Params: ``url`` (http(s) URL or a name in the environment's ``urls``; the body is read) or
-``argv`` (run on the probe's target: ``docker exec`` for a container, SSH for a host), and
-``window`` (how many of the newest lines to consider, default 300).
+Params: one source — ``url`` (http(s) URL or a name in the environment's ``urls``; the body is
+read), ``argv`` (run on the probe's target: ``docker exec`` for a container, SSH for a host) or
+``canary: postgresql`` with ``database`` (the canary table that ``bcdrill canary start`` writes,
+read with ``psql`` on the probe's SSH host, as ``run_as``, default ``postgres``, through
+``sudo -n -u`` when the host entry has ``sudo: true``; see :mod:`engine.probes.pg_canary`) —
+and ``window`` (how many of the newest lines to consider, default 300).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from urllib.parse import urlsplit
 
 from engine.errors import DrillError, InputError
 from engine.probes.base import ProbeKind, ProbeResult
+from engine.probes.pg_canary import DATABASE_PATTERN, psql_argv, read_sql
 
 MAX_BODY = 1 << 20
 
@@ -117,9 +121,13 @@ class DataProbe(ProbeKind):
                 "minItems": 1,
                 "description": "command printing the newest records, run on the probe's target",
             },
+            "canary": {"enum": ["postgresql"], "description": "read the table bcdrill canary writes"},
+            "database": {"type": "string", "pattern": DATABASE_PATTERN, "description": "the canary's"},
+            "run_as": {"type": "string", "pattern": DATABASE_PATTERN, "description": "psql's user"},
             "window": {"type": "integer", "minimum": 2, "maximum": 100000},
         },
-        "oneOf": [{"required": ["url"]}, {"required": ["argv"]}],
+        "oneOf": [{"required": ["url"]}, {"required": ["argv"]}, {"required": ["canary"]}],
+        "dependencies": {"canary": ["database"], "database": ["canary"], "run_as": ["canary"]},
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -137,10 +145,13 @@ class DataProbe(ProbeKind):
         """The store's newest records as text; raises :class:`DrillError` when unreadable."""
         if "url" in self.spec.params:
             return self._read_url()
-        argv = [str(a) for a in self.spec.params["argv"]]
         binding = self.environment.targets.get(self.spec.target or "")
         if binding is None:
-            raise InputError(f"probe {self.spec.id!r}: 'argv' needs a target bound in the environment")
+            source = "canary" if "canary" in self.spec.params else "argv"
+            raise InputError(f"probe {self.spec.id!r}: {source!r} needs a target bound in the environment")
+        if "canary" in self.spec.params:
+            return self._read_canary(binding.kind, binding.refs[0])
+        argv = [str(a) for a in self.spec.params["argv"]]
         if binding.kind == "container":
             docker = self.transports.docker
             result = docker.exec(docker.container(binding.refs[0]).id, argv, self.spec.timeout_s)
@@ -151,6 +162,20 @@ class DataProbe(ProbeKind):
         if ssh_result.exit_code != 0:
             raise DrillError(f"exit {ssh_result.exit_code}: {ssh_result.stderr.strip()[-200:]}")
         return ssh_result.stdout
+
+    def _read_canary(self, kind: str, host_name: str) -> str:
+        """The canary table's newest rows, through ``psql`` on the target's SSH host."""
+        if kind != "host":
+            raise InputError(f"probe {self.spec.id!r}: the postgresql canary is read over SSH: bind a host")
+        ssh = self.transports.ssh(host_name)
+        params = self.spec.params
+        run_as = str(params.get("run_as", "postgres")) if ssh.host.sudo else None
+        sql = read_sql(int(params.get("window", 300)))
+        argv = psql_argv(str(params["database"]), sql, run_as=run_as)
+        result = ssh.run(argv, timeout=self.spec.timeout_s, sudo=False, check=False)
+        if result.exit_code != 0:
+            raise DrillError(f"psql exit {result.exit_code}: {result.stderr.strip()[-200:]}")
+        return result.stdout
 
     def _read_url(self) -> str:
         raw = str(self.spec.params["url"])
@@ -223,5 +248,8 @@ class DataProbe(ProbeKind):
 
     def describe(self) -> str:
         """What is read."""
-        source = self.spec.params.get("url") or " ".join(self.spec.params.get("argv", ()))
+        params = self.spec.params
+        source = params.get("url") or " ".join(params.get("argv", ()))
+        if "canary" in params:
+            source = f"the {params['canary']} canary table in database {params['database']}"
         return f"data probe {self.spec.id}: newest records of {source} every {self.spec.interval_s:g}s"
