@@ -28,6 +28,8 @@ from engine.clock import RunClock
 from engine.errors import InputError
 from engine.model.types import Participant
 from engine.record.journal import JOURNAL_NAME, Journal
+from engine.run.context import responder_context
+from engine.run.hotwash import HotwashBook
 from engine.run.responses import Ack, ResponderContext, StepBook
 from engine.spec.loader import load_playbook
 from tests.conftest import REPO
@@ -108,21 +110,12 @@ def make_harness(
     run_dir = tmp_path / "run-1"
     run_dir.mkdir()
     clock = RunClock()
-    book = StepBook(playbook, Journal(run_dir / JOURNAL_NAME, clock), clock)
-    context = ResponderContext(
-        run_id=run_dir.name,
-        run_dir=run_dir,
-        client=CLIENT,
-        environment="ci",
-        steps=playbook.steps,
-        participants=PEOPLE,
-        seed=1,
-        clock=clock,
-        anchor=lambda: book.anchor,
-        recorded_at=book.recorded_at,
-        record=book.record,
-        options={"desk": "127.0.0.1:0"},
-    )
+    journal = Journal(run_dir / JOURNAL_NAME, clock)
+    book = StepBook(playbook, journal, clock)
+    context = responder_context(
+        playbook, book, HotwashBook(journal, PEOPLE), run_dir=run_dir, client=CLIENT, environment="ci",
+        participants=PEOPLE, seed=1, clock=clock, options={"desk": "127.0.0.1:0"},
+    )  # fmt: skip
     desk = DrillDesk(context, limits)
     desk.start()
     return Harness(desk.url, run_dir, book, clock, cards, other, desk, context)

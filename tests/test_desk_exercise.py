@@ -10,7 +10,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ from engine.clock import RunClock
 from engine.model.types import Participant, Playbook
 from engine.record.journal import JOURNAL_NAME, Journal
 from engine.record.records import RecordType
+from engine.run.context import responder_context
 from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, write_adhoc_inject
-from engine.run.mapping import correct_step, map_entry
-from engine.run.responses import Ack, ResponderContext, StepBook
+from engine.run.responses import Ack, StepBook
 from engine.spec.loader import load_playbook
 from tests.conftest import REPO
 from tests.journal_helpers import records
@@ -78,28 +77,10 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, playbook: Playbook) 
     book = StepBook(playbook, journal, clock)
     hotwash = HotwashBook(journal, PEOPLE)
     script = InjectScript(playbook.exercise, playbook.steps, PEOPLE, journal, book, clock, run_dir)
-    context = ResponderContext(
-        run_id=run_dir.name,
-        run_dir=run_dir,
-        client=CLIENT,
-        environment="ci",
-        steps=playbook.steps,
-        participants=PEOPLE,
-        seed=1,
-        clock=clock,
-        anchor=lambda: book.anchor,
-        recorded_at=book.recorded_at,
-        record=book.record,
-        options={"desk": "127.0.0.1:0"},
-        exercise=playbook.exercise,
-        log_entry=book.log_entry,
-        updating=book.updating,
-        evaluate=book.evaluate,
-        map_entry=partial(map_entry, book),
-        correct_step=partial(correct_step, book),
-        hotwash_state=hotwash.state,
-        answer_hotwash=hotwash.answer,
-    )
+    context = responder_context(
+        playbook, book, hotwash, run_dir=run_dir, client=CLIENT, environment="ci",
+        participants=PEOPLE, seed=1, clock=clock, options={"desk": "127.0.0.1:0"},
+    )  # fmt: skip
     desk = DrillDesk(context)
     desk.start()
     script.start()

@@ -22,7 +22,9 @@ from drills.desk.webhooks import correlation_code
 from engine.clock import RunClock
 from engine.model.types import Participant
 from engine.record.journal import JOURNAL_NAME, Journal
-from engine.run.responses import ResponderContext, StepBook
+from engine.run.context import responder_context
+from engine.run.hotwash import HotwashBook
+from engine.run.responses import StepBook
 from engine.spec.loader import load_playbook
 from tests.conftest import REPO
 
@@ -40,22 +42,12 @@ def mailbox(tmp_path: Path) -> Iterator[tuple[DrillMailbox, StepBook, Path]]:
     run_dir = tmp_path / "run-mail"
     run_dir.mkdir()
     clock = RunClock()
-    book = StepBook(playbook, Journal(run_dir / JOURNAL_NAME, clock), clock)
-    context = ResponderContext(
-        run_id=run_dir.name,
-        run_dir=run_dir,
-        client="Demo Bakery Ltd",
-        environment="ci",
-        steps=playbook.steps,
-        participants=PEOPLE,
-        seed=1,
-        clock=clock,
-        anchor=lambda: book.anchor,
-        recorded_at=book.recorded_at,
-        record=book.record,
-        options={"mailbox": "127.0.0.1:0"},
-        exercise=playbook.exercise,
-    )
+    journal = Journal(run_dir / JOURNAL_NAME, clock)
+    book = StepBook(playbook, journal, clock)
+    context = responder_context(
+        playbook, book, HotwashBook(journal, PEOPLE), run_dir=run_dir, client="Demo Bakery Ltd",
+        environment="ci", participants=PEOPLE, seed=1, clock=clock, options={"mailbox": "127.0.0.1:0"},
+    )  # fmt: skip
     box = DrillMailbox(context)
     box.start()
     book.start_impact(clock.now())

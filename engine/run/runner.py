@@ -37,10 +37,10 @@ from engine.record.records import (
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
 from engine.record.signing import load_signing_key
 from engine.run import fanout
+from engine.run.context import responder_context
 from engine.run.evidence import seal_run
 from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, exercise_layout
-from engine.run.mapping import correct_step, map_entry
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
 from engine.run.preflight import prepare
@@ -442,32 +442,22 @@ class DrillRun:
                 self.book.record(Ack(step.key, by=f"probe:{how.probe}", source="probe", observed_t=observed))
 
     def _context(self) -> ResponderContext:
-        return ResponderContext(
-            run_id=self.run_id,
+        return responder_context(
+            self.playbook,
+            self.book,
+            self.hotwash,
             run_dir=self.run_dir,
             client=self.environment.client,
             environment=self.environment.name,
-            steps=self.playbook.steps,
             participants=self.environment.participants,
             seed=self.seed,
             clock=self.clock,
-            anchor=lambda: self.book.anchor,
-            recorded_at=self.book.recorded_at,
-            record=self.book.record,
             options={
                 "desk": self.options.desk or "",
                 "mailbox": self.options.mailbox or "",
                 "environment_path": str(self.environment.source or ""),
             },
             perform_runbook=partial(perform, environment=self.environment, transports=self.transports),
-            exercise=self.playbook.exercise,
-            log_entry=self.book.log_entry,
-            updating=self.book.updating,
-            evaluate=self.book.evaluate,
-            map_entry=partial(map_entry, self.book),
-            correct_step=partial(correct_step, self.book),
-            hotwash_state=self.hotwash.state,
-            answer_hotwash=self.hotwash.answer,
         )
 
     def _start_responders(self) -> list[Responders]:
