@@ -6,6 +6,7 @@ session) and torn down at the end. Tests that need them ask for the fixtures.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -58,10 +59,24 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         postgres_database() as database,
         prefect_server(tmp_path_factory.mktemp("prefect-home"), timeout_s=240, database_url=database) as env,
         pytest.MonkeyPatch.context() as mp,
+        _prefect_settings(env),
     ):
         for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED"):
-            mp.setenv(name, env[name])
+            mp.setenv(name, env[name])  # for the commands the tests start
         yield env["PREFECT_API_URL"]
+
+
+@contextlib.contextmanager
+def _prefect_settings(env: dict[str, str]) -> Iterator[None]:
+    """The same server for this process's own Prefect calls: Prefect reads its settings once,
+    when first imported (test modules import it while being collected), not from later
+    environment changes — without this, an in-process client would start a throwaway server."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    with temporary_settings(
+        updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_HOME: env["PREFECT_HOME"]}
+    ):
+        yield
 
 
 def run_cli(*args: str, timeout: float = 180, check: bool = False) -> subprocess.CompletedProcess[str]:
