@@ -279,9 +279,8 @@ def _run_served(
     run_id = new_run_id(playbook_id)
     runs_root = (runs or runs_dir()).resolve()
     _, flow_run_id = submit(_served_parameters(run_id, playbook, env, runs_root, result_file(run_id), *rest))
-    err.print(
-        f"[bold]bcdrill[/] running {playbook} on {env} through the runner (pid {info.pid}): run {run_id}"
-    )
+    line = f"bcdrill running {playbook} on {env} through the runner (pid {info.pid}): run {run_id}"
+    err.print(line, markup=False, soft_wrap=True)
     notice = lambda text: err.print(f"bcdrill: {text}", markup=False)  # noqa: E731
     return follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), notice)
 
@@ -469,6 +468,7 @@ def runner_status() -> None:
         f"bcdrill runner: pid {info.pid}, up {up:.0f}s, {server} at {info.url}, "
         f"exits after {info.idle_s:g}s without a drill",
         markup=False,
+        soft_wrap=True,
     )
 
 
