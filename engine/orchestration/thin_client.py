@@ -31,12 +31,35 @@ from engine.record.runstore import owner_alive, request_abort
 _FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 _STATE_EVERY_S = 0.25
 _TICK_S = 0.05
-_PICKUP_TIMEOUT_S = 60.0  # a submitted run the runner has not taken by then: the runner is gone
+_PICKUP_TIMEOUT_S = 60.0
+_BUSY = (502, 503, 504)
+_BUSY_RETRY_S = 60.0  # a submitted run the runner has not taken by then: the runner is gone
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
 
 Printer = Callable[[Mapping[str, Any]], None]
 
 
 def _api(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    """One call to the runner's Prefect API; a busy server (503: its SQLite database is locked
+    under load, e.g. right after it started) is asked again for up to :data:`_BUSY_RETRY_S`."""
+    deadline = time.monotonic() + _BUSY_RETRY_S
+    while True:
+        try:
+            return _call(info, method, path, body)
+        except urllib.error.HTTPError as exc:
+            if exc.code not in _BUSY or time.monotonic() >= deadline:
+                raise RunnerError(
+                    f"the bcdrill runner's Prefect API at {info.url} answered {exc.code}: {exc.reason}"
+                ) from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise RunnerError(
+                f"the bcdrill runner's Prefect API at {info.url} did not answer: {exc}"
+            ) from exc
+        time.sleep(0.5)
+
+
+def _call(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(  # noqa: S310 - the runner's loopback API
         f"{info.url.rstrip('/')}/{path}",
@@ -44,11 +67,8 @@ def _api(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | Non
         method=method,
         headers={"Content-Type": "application/json"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise RunnerError(f"the bcdrill runner's Prefect API at {info.url} did not answer: {exc}") from exc
+    with _DIRECT.open(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
 
 
 def submit(parameters: Mapping[str, Any]) -> tuple[RunnerInfo, str]:
