@@ -25,6 +25,7 @@ from engine.home import runs_dir
 from engine.record.records import RecordType
 
 if TYPE_CHECKING:
+    from engine.orchestration.local_runner import RunnerInfo
     from engine.plugins import Scorecard
 
 app = typer.Typer(
@@ -203,8 +204,11 @@ def run(
         raise InputError(f"--class: {exc}") from None
     load_signing_key()  # a bad $BCDRILL_SIGNING_KEY reference: exit 2 before anything starts
     book, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
-    scorecard = _check_parts(book, responders, desk, debriefer)  # a missing plugin: exit 4, nothing injected
     _refuse_stale_runs(environment.name, runs)
+    runner = _runner_to_use(_runner_mode(through_runner))  # None: the drill runs in this process
+    # In this process, every plugin the run needs is loaded now (missing: exit 4, nothing injected);
+    # through the runner the drill's process does that first, and only the scorecard is needed here.
+    scorecard = _check_parts(book, responders, desk, debriefer) if runner is None else _scorecard()
     args = (
         playbook,
         env,
@@ -218,10 +222,7 @@ def run(
         debriefer,
         run_class,
     )
-    mode = _runner_mode(through_runner)
-    result = _run_served(book.id, mode, *args) if mode != "off" else None
-    if result is None:
-        result = _run_flow(*args)
+    result = _run_served(runner, book.id, *args) if runner is not None else _run_flow(*args)
     _finish(result, as_json, junit, scorecard, summary)
 
 
@@ -246,16 +247,13 @@ def _runner_mode(flag: bool | None) -> str:
     return modes[value]
 
 
-def _run_served(
-    playbook_id: str, mode: str, playbook: Path, env: Path, runs: Path | None, *rest: Any
-) -> dict[str, Any] | None:
-    """Submit the drill to the long-lived runner and follow it; None to run it in this process
-    instead (``auto`` and no runner up, or one started with other settings)."""
+def _runner_to_use(mode: str) -> RunnerInfo | None:
+    """The long-lived runner to submit to (``on``: started if needed); None to run the drill in
+    this process (``off``; ``auto`` and no runner up; one started with other settings)."""
     from engine.orchestration.local_runner import environment_fingerprint, live_runner, start_runner
-    from engine.orchestration.thin_client import follow, result_file, submit
-    from engine.progress import ProgressPrinter
-    from engine.record.runstore import new_run_id
 
+    if mode == "off":
+        return None
     if mode == "on":
         info, started = start_runner()
         if started:
@@ -267,15 +265,26 @@ def _run_served(
         if found is None:
             return None
         info = found
-    if info.fingerprint != environment_fingerprint():
-        message = (
-            f"the bcdrill runner (pid {info.pid}) was started with other BCDRILL_*/PREFECT_API_URL "
-            "variables than this command has; run `bcdrill runner stop` first, or use --in-process"
-        )
-        if mode == "on":
-            raise InputError(message)
-        err.print(f"note: {message}; running in this process", markup=False)
-        return None
+    if info.fingerprint == environment_fingerprint():
+        return info
+    message = (
+        f"the bcdrill runner (pid {info.pid}) was started with other BCDRILL_*/PREFECT_API_URL "
+        "variables than this command has; run `bcdrill runner stop` first, or use --in-process"
+    )
+    if mode == "on":
+        raise InputError(message)
+    err.print(f"note: {message}; running in this process", markup=False)
+    return None
+
+
+def _run_served(
+    info: RunnerInfo, playbook_id: str, playbook: Path, env: Path, runs: Path | None, *rest: Any
+) -> dict[str, Any]:
+    """Submit the drill to the long-lived runner, print its journal as it goes; its summary."""
+    from engine.orchestration.thin_client import follow, result_file, submit
+    from engine.progress import ProgressPrinter
+    from engine.record.runstore import new_run_id
+
     run_id = new_run_id(playbook_id)
     runs_root = (runs or runs_dir()).resolve()
     _, flow_run_id = submit(_served_parameters(run_id, playbook, env, runs_root, result_file(run_id), *rest))
@@ -308,9 +317,15 @@ def _served_parameters(
 
 def _check_parts(book: Any, responders: str, desk: str | None, debriefer: str) -> Scorecard:
     """Resolve the run's plugins before anything starts; the scorecard printer among them."""
-    from engine.plugins import SCORECARDS, required, resolve_parts
+    from engine.plugins import resolve_parts
 
     resolve_parts(responders, desk is not None, debriefer, mailbox=bool(book.exercise.mailbox))
+    return _scorecard()
+
+
+def _scorecard() -> Scorecard:
+    from engine.plugins import SCORECARDS, required
+
     return required(SCORECARDS, TERMINAL_SCORECARD)
 
 

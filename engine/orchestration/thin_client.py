@@ -29,7 +29,7 @@ from engine.orchestration.local_runner import RunnerInfo, live_runner, results_d
 from engine.record.runstore import owner_alive, request_abort
 
 _FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-_STATE_EVERY_S = 0.25
+_STATE_EVERY_S = 1.0  # the flow run's state: for a run that ends without writing its result
 _TICK_S = 0.05
 _PICKUP_TIMEOUT_S = 60.0
 _BUSY = (502, 503, 504)
@@ -109,15 +109,16 @@ def follow(
 ) -> dict[str, Any]:
     """Print the run's journal until its flow run ends; its summary (or raise its failure)."""
     run = _Follow(info, flow_run_id, run_dir, printer, notice)
-    next_state = 0.0
+    done = result_file(run_dir.name)  # written by the drill's process as it returns
+    next_state = time.monotonic() + _STATE_EVERY_S
     while True:
         try:
             _print_new_records(run)
+            if done.exists() or (time.monotonic() >= next_state and _ended(run)):
+                _print_new_records(run)
+                return _outcome(run)
             if time.monotonic() >= next_state:
                 next_state = time.monotonic() + _STATE_EVERY_S
-                if _ended(run):
-                    _print_new_records(run)
-                    return _outcome(run)
             time.sleep(_TICK_S)
         except KeyboardInterrupt:
             _interrupt(run)
