@@ -3,7 +3,8 @@ thin client — real daemon, its own real Prefect server (database in the runner
 ``$BCDRILL_HOME``), real drills on the Docker lab.
 
 * two drills through the runner (the second reuses it: same pid, nothing started) end with the
-  exit code, outcome and score of the same drill run in-process;
+  exit code, outcome and score of the same drill run in-process, and the command imported
+  neither Prefect nor the Docker SDK (nor paramiko, nor WeasyPrint);
 * SIGINT to the client while the fault is in place: the drill aborts (``run.aborted``), the
   fault is reverted, the container runs again, the client exits 3;
 * ``runner stop`` leaves no process of the runner behind (daemon, server, forkserver, drills).
@@ -17,6 +18,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from engine.record.records import RecordType
 from engine.record.runstore import pid_alive
 from tests.conftest import BCDRILL, LAB_NAME, REPO
 from tests.journal_helpers import types, wait_for_record
+from tests.test_light_commands import HEAVY, WRAPPER  # run the real entry point, note sys.modules
 
 pytestmark = [pytest.mark.docker, pytest.mark.prefect]
 
@@ -62,7 +65,7 @@ def runner_env(tmp_path_factory: pytest.TempPathFactory, lab_env: Path) -> Itera
     """A runner of its own (own home, own Prefect server, no configured PREFECT_API_URL)."""
     home = tmp_path_factory.mktemp("runner-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"BCDRILL_HOME": str(home), "BCDRILL_RUNNER": "auto", "BCDRILL_PDF": "off"})
+    env.update({"BCDRILL_HOME": str(home), "BCDRILL_PDF": "off"})
     started = _bcdrill("runner", "start", "--idle", "600", env=env, timeout=START_S)
     assert started.returncode == 0, started.stderr[-3000:]
     try:
@@ -84,24 +87,36 @@ def _summary(result: subprocess.CompletedProcess[str], runs: Path) -> tuple[int,
     return result.returncode, outcome, debrief["score"]
 
 
+def _served(
+    env: dict[str, str], lab_env: Path, runs: Path, modules: Path
+) -> subprocess.CompletedProcess[str]:
+    """``bcdrill run`` in default mode (the runner is up), noting the modules it imported."""
+    argv = [sys.executable, "-c", WRAPPER, str(modules), *_run_args(lab_env, runs)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False)
+
+
 def test_runs_through_the_runner_end_as_in_process(
     runner_env: dict[str, str], lab_env: Path, prefect_api: str, tmp_path: Path
 ) -> None:
-    env = runner_env
-    info = json.loads((Path(env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())
+    info = json.loads((Path(runner_env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())
     walls, results = [], []
     for n in (1, 2):
-        runs = tmp_path / f"served-{n}"
+        runs, modules = tmp_path / f"served-{n}", tmp_path / f"modules-{n}.json"
         t0 = time.monotonic()
-        result = _bcdrill(*_run_args(lab_env, runs), env=env)  # default (auto): the runner is up
+        result = _served(runner_env, lab_env, runs, modules)
         walls.append(time.monotonic() - t0)
         assert f"through the runner (pid {info['pid']})" in result.stderr, result.stderr[-3000:]
         assert "started the bcdrill runner" not in result.stderr
         assert (
             RecordType.RUN_STARTED in result.stderr and RecordType.FAULT_REVERTED in result.stderr
         )  # progress
+        heavy = sorted(m for m in json.loads(modules.read_text()) if m.split(".")[0] in HEAVY)
+        assert not heavy, f"the thin client imported {heavy[:5]}"
         results.append(_summary(result, runs))
-    in_process_env = {**env, "PREFECT_API_URL": prefect_api}  # the session's server: no start to wait for
+    in_process_env = {
+        **runner_env,
+        "PREFECT_API_URL": prefect_api,
+    }  # the session's server: no start to wait for
     runs = tmp_path / "in-process"
     t0 = time.monotonic()
     local = _bcdrill(*_run_args(lab_env, runs, "--in-process"), env=in_process_env)
@@ -109,9 +124,8 @@ def test_runs_through_the_runner_end_as_in_process(
     assert "through the runner" not in local.stderr
     print(f"walls: served {walls[0]:.1f}s, {walls[1]:.1f}s; in-process (configured server) {walls[2]:.1f}s")
     assert results == [_summary(local, runs)] * 2, (results, local.stderr[-3000:])
-    assert (
-        json.loads((Path(env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())["pid"] == info["pid"]
-    )
+    still = json.loads((Path(runner_env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())
+    assert still["pid"] == info["pid"]
 
 
 def test_ctrl_c_in_the_client_aborts_the_drill_and_reverts(

@@ -36,6 +36,7 @@ DEFAULT_IDLE_S = 900.0  # 15 min without a drill: the runner exits by itself
 STARTUP_TIMEOUT_S = 240.0  # a cold Prefect server takes 7-15 s quiet, 75-100 s on 2 loaded cores
 STOP_TIMEOUT_S = 60.0  # a drill running at stop is cancelled: it reverts before the runner exits
 _FINGERPRINT_PREFIXES = ("BCDRILL_", "PREFECT_API_URL")
+_NOT_FINGERPRINTED = frozenset({"BCDRILL_RUNNER"})  # how a command reaches the runner, not what a drill reads
 
 
 def runner_dir() -> Path:
@@ -62,7 +63,9 @@ def environment_fingerprint(environ: dict[str, str] | None = None) -> str:
     """A digest of the variables a drill reads (``BCDRILL_*``, ``PREFECT_API_URL``): a runner
     started with other values would run the drill differently than this command would."""
     env = os.environ if environ is None else environ
-    items = sorted((k, v) for k, v in env.items() if k.startswith(_FINGERPRINT_PREFIXES))
+    items = sorted(
+        (k, v) for k, v in env.items() if k.startswith(_FINGERPRINT_PREFIXES) and k not in _NOT_FINGERPRINTED
+    )
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
 
 
