@@ -226,22 +226,25 @@ def run(
     _finish(result, as_json, junit, scorecard, summary)
 
 
+_RUNNER_MODES = {
+    "1": "on",
+    "on": "on",
+    "yes": "on",
+    "0": "off",
+    "off": "off",
+    "no": "off",
+    "auto": "auto",
+    "": "auto",
+}
+
+
 def _runner_mode(flag: bool | None) -> str:
     """``on`` (start the runner if needed), ``off`` (in this process) or ``auto`` (the runner
     when one is up): ``--runner``/``--in-process``, else ``$BCDRILL_RUNNER``, else auto."""
     if flag is not None:
         return "on" if flag else "off"
     value = os.environ.get("BCDRILL_RUNNER", "auto").strip().lower()
-    modes = {
-        "1": "on",
-        "on": "on",
-        "yes": "on",
-        "0": "off",
-        "off": "off",
-        "no": "off",
-        "auto": "auto",
-        "": "auto",
-    }
+    modes = _RUNNER_MODES
     if value not in modes:
         raise InputError(f"$BCDRILL_RUNNER must be 1, 0 or auto, not {value!r}")
     return modes[value]
@@ -290,8 +293,11 @@ def _run_served(
     _, flow_run_id = submit(_served_parameters(run_id, playbook, env, runs_root, result_file(run_id), *rest))
     line = f"bcdrill running {playbook} on {env} through the runner (pid {info.pid}): run {run_id}"
     err.print(line, markup=False, soft_wrap=True)
-    notice = lambda text: err.print(f"bcdrill: {text}", markup=False)  # noqa: E731
-    return follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), notice)
+    return follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), _notice)
+
+
+def _notice(text: str) -> None:
+    err.print(f"bcdrill: {text}", markup=False)
 
 
 def _served_parameters(
