@@ -5,9 +5,10 @@
     python -m benchmarks --only latency --only fanout
     python -m benchmarks --only light    # validate and ack vs Chaos Toolkit; needs no lab
     python -m benchmarks --only programme  # 100 secret-time drills on Prefect + PostgreSQL (~15 min)
+    python -m benchmarks --only runner   # one-shot `bcdrill run` through the long-lived runner
     python -m benchmarks --out results.json
 
-Families: latency, fanout, fidelity, overhead, memory, light, programme. Figures with a Chaos Toolkit
+Families: latency, fanout, fidelity, overhead, memory, light, runner, programme. Figures with a Chaos Toolkit
 twin are also printed side by side with their ratio (``benchmarks/sidebyside.py``). Results go to
 ``benchmarks/results/latest.json`` (git-ignored) unless ``--out`` says otherwise.
 Benchmarks measure; they never fail a build. The exit code is 0 unless a family crashed.
@@ -33,7 +34,7 @@ from typing import Any
 from benchmarks.common import BENCH_DIR, Report, bench_lab, machine, versions
 from benchmarks.sidebyside import side_by_side
 
-FAMILIES = ("latency", "fanout", "fidelity", "overhead", "memory", "light", "programme")
+FAMILIES = ("latency", "fanout", "fidelity", "overhead", "memory", "light", "runner", "programme")
 NO_LAB = frozenset({"light", "programme"})  # families that need no Docker lab (programme makes its own)
 DEFAULT_OUT = BENCH_DIR / "results" / "latest.json"
 
@@ -68,6 +69,10 @@ def _runner(name: str) -> Callable[[Report, Any, bool], None]:
         from benchmarks import light
 
         return lambda report, lab, quick: light.run(report, quick)
+    if name == "runner":
+        from benchmarks import runner
+
+        return lambda report, lab, quick: runner.run(report, lab, quick)
     if name == "overhead":
         from benchmarks import overhead
 

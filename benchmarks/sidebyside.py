@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["PAIRS", "side_by_side"]
 
 FLOOR = "raw scenario (docker SDK, the floor)"
+RUNNER_FLOOR = "runner: raw scenario (the floor)"  # the runner family measures its own
 # (what, bcdrill figure, Chaos Toolkit figure, add the floor back, goal as a ratio)
 PAIRS: tuple[tuple[str, str, str, bool, float | None], ...] = (
     (
@@ -26,6 +27,20 @@ PAIRS: tuple[tuple[str, str, str, bool, float | None], ...] = (
         "one-shot run, wall (ephemeral Prefect)",
         "cold: bcdrill run (ephemeral Prefect), beyond",
         "cold: chaos run, beyond the floor",
+        True,
+        3.0,
+    ),
+    (
+        "one-shot run, wall (warm local runner)",
+        "runner: bcdrill run (warm runner), beyond",
+        "runner: chaos run, beyond the floor",
+        True,
+        1.5,
+    ),
+    (
+        "one-shot run, wall (first: starts the runner)",
+        "runner: first bcdrill run (starts the runner), beyond",
+        "runner: chaos run, beyond the floor",
         True,
         3.0,
     ),
@@ -70,9 +85,9 @@ def _seconds(value: float, unit: str) -> float:
 def side_by_side(figures: Sequence[Mapping[str, Any]]) -> list[str]:
     """Table lines: bcdrill, Chaos Toolkit, ratio and goal for every pair measured in this run."""
     medians = _medians(figures)
-    floor = medians.get(FLOOR)
     rows = []
     for what, ours_name, theirs_name, add_floor, goal in PAIRS:
+        floor = medians.get(RUNNER_FLOOR if ours_name.startswith("runner:") else FLOOR)
         if ours_name not in medians or theirs_name not in medians or (add_floor and floor is None):
             continue
         ours, theirs = (_seconds(*medians[ours_name]), _seconds(*medians[theirs_name]))

@@ -25,6 +25,7 @@ from engine.home import runs_dir
 from engine.record.records import RecordType
 
 if TYPE_CHECKING:
+    from engine.orchestration.local_runner import RunnerInfo
     from engine.plugins import Scorecard
 
 app = typer.Typer(
@@ -36,6 +37,8 @@ app = typer.Typer(
 )
 lab_app = typer.Typer(help="The local lab: staging containers and SSH hosts on this machine.")
 app.add_typer(lab_app, name="lab")
+runner_app = typer.Typer(help="The long-lived local runner that `bcdrill run` submits drills to.")
+app.add_typer(runner_app, name="runner")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -180,6 +183,14 @@ def run(
             help="drill (official) | rehearsal | ci; default: ci with --responders auto, else rehearsal",
         ),
     ] = None,
+    through_runner: Annotated[
+        bool | None,
+        typer.Option(
+            "--runner/--in-process",
+            help="through the long-lived local runner (started if needed) / in this process; "
+            "default: $BCDRILL_RUNNER (1 | 0 | auto), auto = the runner when one is up",
+        ),
+    ] = None,
 ) -> None:
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
     from engine.record.records import resolve_run_class
@@ -193,20 +204,134 @@ def run(
         raise InputError(f"--class: {exc}") from None
     load_signing_key()  # a bad $BCDRILL_SIGNING_KEY reference: exit 2 before anything starts
     book, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
-    scorecard = _check_parts(book, responders, desk, debriefer)  # a missing plugin: exit 4, nothing injected
     _refuse_stale_runs(environment.name, runs)
-    result = _run_flow(
-        playbook, env, runs, responders, seed, time_scale, allow_production, min_score, desk, debriefer,
+    runner = _runner_to_use(_runner_mode(through_runner))  # None: the drill runs in this process
+    # In this process, every plugin the run needs is loaded now (missing: exit 4, nothing injected);
+    # through the runner the drill's process does that first, and only the scorecard is needed here.
+    scorecard = _check_parts(book, responders, desk, debriefer) if runner is None else _scorecard()
+    args = (
+        playbook,
+        env,
+        runs,
+        responders,
+        seed,
+        time_scale,
+        allow_production,
+        min_score,
+        desk,
+        debriefer,
         run_class,
-    )  # fmt: skip
+    )
+    result = _run_served(runner, book.id, *args) if runner is not None else _run_flow(*args)
     _finish(result, as_json, junit, scorecard, summary)
+
+
+_RUNNER_MODES = {
+    "1": "on",
+    "on": "on",
+    "yes": "on",
+    "0": "off",
+    "off": "off",
+    "no": "off",
+    "auto": "auto",
+    "": "auto",
+}
+
+
+def _runner_mode(flag: bool | None) -> str:
+    """``on`` (start the runner if needed), ``off`` (in this process) or ``auto`` (the runner
+    when one is up): ``--runner``/``--in-process``, else ``$BCDRILL_RUNNER``, else auto."""
+    if flag is not None:
+        return "on" if flag else "off"
+    value = os.environ.get("BCDRILL_RUNNER", "auto").strip().lower()
+    modes = _RUNNER_MODES
+    if value not in modes:
+        raise InputError(f"$BCDRILL_RUNNER must be 1, 0 or auto, not {value!r}")
+    return modes[value]
+
+
+def _runner_to_use(mode: str) -> RunnerInfo | None:
+    """The long-lived runner to submit to (``on``: started if needed); None to run the drill in
+    this process (``off``; ``auto`` and no runner up; one started with other settings)."""
+    from engine.orchestration.local_runner import environment_fingerprint, live_runner, start_runner
+
+    if mode == "off":
+        return None
+    if mode == "on":
+        info, started = start_runner()
+        if started:
+            err.print(
+                f"started the bcdrill runner (pid {info.pid}; `bcdrill runner stop` stops it)", markup=False
+            )
+    else:
+        found = live_runner()
+        if found is None:
+            return None
+        info = found
+    if info.fingerprint == environment_fingerprint():
+        return info
+    message = (
+        f"the bcdrill runner (pid {info.pid}) was started with other BCDRILL_*/PREFECT_API_URL "
+        "variables than this command has; run `bcdrill runner stop` first, or use --in-process"
+    )
+    if mode == "on":
+        raise InputError(message)
+    err.print(f"note: {message}; running in this process", markup=False)
+    return None
+
+
+def _run_served(
+    info: RunnerInfo, playbook_id: str, playbook: Path, env: Path, runs: Path | None, *rest: Any
+) -> dict[str, Any]:
+    """Submit the drill to the long-lived runner, print its journal as it goes; its summary."""
+    from engine.orchestration.thin_client import follow, result_file, submit
+    from engine.progress import ProgressPrinter
+    from engine.record.runstore import new_run_id
+
+    run_id = new_run_id(playbook_id)
+    runs_root = (runs or runs_dir()).resolve()
+    _, flow_run_id = submit(_served_parameters(run_id, playbook, env, runs_root, result_file(run_id), *rest))
+    line = f"bcdrill running {playbook} on {env} through the runner (pid {info.pid}): run {run_id}"
+    err.print(line, markup=False, soft_wrap=True)
+    return follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), _notice)
+
+
+def _notice(text: str) -> None:
+    err.print(f"bcdrill: {text}", markup=False)
+
+
+def _served_parameters(
+    run_id: str, playbook: Path, env: Path, runs_root: Path, result: Path, *rest: Any
+) -> dict[str, Any]:
+    responders, seed, time_scale, allow_production, min_score, desk, debriefer, run_class = rest
+    return {
+        "playbook_path": str(playbook.resolve()),
+        "environment_path": str(env.resolve()),
+        "runs_root": str(runs_root),
+        "run_id": run_id,
+        "responders": responders,
+        "seed": seed,
+        "time_scale": time_scale,
+        "allow_production": allow_production,
+        "min_score": min_score,
+        "desk": desk,
+        "debriefer": debriefer,
+        "run_class": run_class,
+        "result_file": str(result),
+    }
 
 
 def _check_parts(book: Any, responders: str, desk: str | None, debriefer: str) -> Scorecard:
     """Resolve the run's plugins before anything starts; the scorecard printer among them."""
-    from engine.plugins import SCORECARDS, required, resolve_parts
+    from engine.plugins import resolve_parts
 
     resolve_parts(responders, desk is not None, debriefer, mailbox=bool(book.exercise.mailbox))
+    return _scorecard()
+
+
+def _scorecard() -> Scorecard:
+    from engine.plugins import SCORECARDS, required
+
     return required(SCORECARDS, TERMINAL_SCORECARD)
 
 
@@ -319,6 +444,53 @@ def _report_unreverted(run_dir: Path, faults: list[str]) -> None:
             f"NOT REVERTED: {fault} — fix by hand: {manual.get(fault, '?')}", markup=False, style="bold red"
         )
     err.print(f"or retry with: bcdrill recover {run_dir.name}", markup=False)
+
+
+# ---------------------------------------------------------------- the long-lived runner
+
+
+@runner_app.command("start")
+def runner_start(
+    idle: Annotated[
+        float, typer.Option(help="exit by itself after this many seconds without a drill", min=1.0)
+    ] = 900.0,
+) -> None:
+    """Start the local runner (idempotent): the drill-run flow served, with its Prefect server."""
+    from engine.orchestration.local_runner import start_runner
+
+    info, started = start_runner(idle)
+    verb = "started" if started else "already running"
+    out.print(f"bcdrill runner {verb}: pid {info.pid}, Prefect API {info.url}", markup=False)
+
+
+@runner_app.command("stop")
+def runner_stop() -> None:
+    """Stop the local runner and its Prefect server (a drill it runs is aborted and reverted)."""
+    from engine.orchestration.local_runner import stop_runner
+
+    info = stop_runner()
+    out.print(
+        f"bcdrill runner stopped (pid {info.pid})" if info else "no bcdrill runner is running", markup=False
+    )
+
+
+@runner_app.command("status")
+def runner_status() -> None:
+    """Show the local runner (exit 4 when none runs)."""
+    from engine.orchestration.local_runner import live_runner
+
+    info = live_runner()
+    if info is None:
+        out.print("no bcdrill runner is running", markup=False)
+        raise typer.Exit(4)
+    up = time.time() - info.started_at
+    server = "its own Prefect server" if info.own_server else "the configured Prefect server"
+    out.print(
+        f"bcdrill runner: pid {info.pid}, up {up:.0f}s, {server} at {info.url}, "
+        f"exits after {info.idle_s:g}s without a drill",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 # ---------------------------------------------------------------- during a run

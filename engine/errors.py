@@ -75,6 +75,19 @@ class MissingPluginError(PreflightError):
     """A plugin a run cannot do without (e.g. the debriefer) is not installed or fails to load."""
 
 
+class RunnerError(PreflightError):
+    """The long-lived local runner could not be started, reached, or lost a submitted drill: exit 4."""
+
+
+class ServedDrillError(DrillError):
+    """A drill run by the long-lived runner stopped with an anticipated failure: its message and
+    exit code, as the runner's process reported them."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class TransportError(DrillError):
     """Talking to a target (Docker Engine, SSH host) failed."""
 

@@ -16,8 +16,9 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # desk threads
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Cancelled, Failed, State
 
+from engine.errors import DrillError
 from engine.model.holds import Hold, HoldKind
 from engine.orchestration.slot import environment_slot
 from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
@@ -73,6 +75,7 @@ def drill_run(
     desk: str | None = None,
     debriefer: str = STANDARD_DEBRIEFER,
     run_class: str | None = None,
+    result_file: str | None = None,
 ) -> dict[str, Any] | State:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
@@ -86,45 +89,74 @@ def drill_run(
     Completed.
     ``run_class`` is ``drill``, ``rehearsal`` or ``ci``; by default a run of a drill plan is an
     official ``drill``, an ``auto`` run is ``ci`` and any other run a ``rehearsal``.
+    ``result_file``: where a client that submitted the run through the API (the long-lived
+    runner, :mod:`engine.orchestration.local_runner`) finds the summary, or the anticipated
+    failure (message, exit code) that stopped the drill.
     """
-    if plan_path is not None:
-        hold = _precheck(plan_path)
-        if hold is not None:
-            return hold_state(hold)
-    playbook = load_playbook(Path(playbook_path))
-    parts = resolve_parts(responders, desk is not None, debriefer, mailbox=bool(playbook.exercise.mailbox))
-    environment = load_environment(Path(environment_path))
-    listeners: tuple[Listener, ...] = ()
-    if progress:
-        from engine.progress import ProgressPrinter
-
-        listeners = (ProgressPrinter(),)
-    options = RunOptions(
-        responders=responders,
-        seed=seed,
-        time_scale=time_scale,
-        allow_production=allow_production,
-        min_score=min_score,
-        desk=desk,
-        run_class=run_class,
-        plan=plan_path,
-    )
-    run_id = run_id or new_run_id(playbook.id)
-    with environment_slot(environment.name, run_id):  # one drill per environment (engine.orchestration.slot)
-        run_dir = create_run_dir(run_id, Path(runs_root))
-        drill = DrillRun(
-            playbook,
-            environment,
-            run_dir,
-            options,
-            parts,
-            listeners=listeners,
-            inject_hook=_as_task(inject_fault),
-            revert_hook=_as_task(revert_fault),
+    with _result_written_to(result_file):
+        if plan_path is not None:
+            hold = _precheck(plan_path)
+            if hold is not None:
+                return hold_state(hold)
+        playbook = load_playbook(Path(playbook_path))
+        parts = resolve_parts(
+            responders, desk is not None, debriefer, mailbox=bool(playbook.exercise.mailbox)
         )
-        result = drill.execute()
-    _attach_artifacts(result)
-    return summary(result)
+        environment = load_environment(Path(environment_path))
+        listeners: tuple[Listener, ...] = ()
+        if progress:
+            from engine.progress import ProgressPrinter
+
+            listeners = (ProgressPrinter(),)
+        options = RunOptions(
+            responders=responders,
+            seed=seed,
+            time_scale=time_scale,
+            allow_production=allow_production,
+            min_score=min_score,
+            desk=desk,
+            run_class=run_class,
+            plan=plan_path,
+        )
+        run_id = run_id or new_run_id(playbook.id)
+        with environment_slot(
+            environment.name, run_id
+        ):  # one drill per environment (engine.orchestration.slot)
+            run_dir = create_run_dir(run_id, Path(runs_root))
+            drill = DrillRun(
+                playbook,
+                environment,
+                run_dir,
+                options,
+                parts,
+                listeners=listeners,
+                inject_hook=_as_task(inject_fault),
+                revert_hook=_as_task(revert_fault),
+            )
+            result = drill.execute()
+        _attach_artifacts(result)
+        done = summary(result)
+        if result_file:
+            _write_json(Path(result_file), done)
+        return done
+
+
+@contextmanager
+def _result_written_to(result_file: str | None) -> Iterator[None]:
+    """An anticipated failure (:class:`DrillError`) is also written to ``result_file``."""
+    try:
+        yield
+    except DrillError as exc:
+        if result_file:
+            _write_json(Path(result_file), {"error": str(exc), "exit_code": exc.exit_code})
+        raise
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
 
 
 def _precheck(plan_path: str) -> Hold | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
 from engine.errors import RegistrationError, UnknownPluginError
@@ -47,8 +47,15 @@ class Registry(Generic[T]):
         return item
 
     def get(self, name: str) -> T:
-        """The plugin called ``name``; the error lists the known names."""
-        self._load_entry_points()
+        """The plugin called ``name``; the error lists the known names.
+
+        Only the entry points called ``name`` are loaded for it (a command needs its own plugins,
+        not every plugin of the group); all of them when none is called so.
+        """
+        if name not in self._items and not self._loaded:
+            self._load_named(name)
+        if name not in self._items:
+            self._load_entry_points()
         try:
             return self._items[name]
         except KeyError:
@@ -74,13 +81,19 @@ class Registry(Generic[T]):
             return
         self._loaded = True
         for ep in entry_points(group=self.group or ""):
-            try:
-                item = ep.load()
-            except Exception as exc:
-                raise RegistrationError(
-                    f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
-                ) from exc
-            self.register(ep.name, item)
+            self._load_one(ep)
+
+    def _load_named(self, name: str) -> None:
+        for ep in entry_points(group=self.group or "", name=name):
+            self._load_one(ep)
+
+    def _load_one(self, ep: EntryPoint) -> None:
+        try:
+            item = ep.load()
+        except Exception as exc:
+            message = f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
+            raise RegistrationError(message) from exc
+        self.register(ep.name, item)
 
 
 def check_callable(kind: str) -> Callable[[str, object], None]:

@@ -99,6 +99,13 @@ def test_ack_is_light(tmp_path: Path, finished_run: Path) -> None:
     assert_light(modules)
 
 
+def test_runner_status_is_light(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCDRILL_HOME", str(tmp_path / "home"))  # no runner there: exit 4
+    result, modules = imported(tmp_path, "runner", "status")
+    assert result.returncode == 4 and "no bcdrill runner" in result.stdout, result.stderr
+    assert_light(modules)
+
+
 def test_help_still_lists_every_plugin_command(tmp_path: Path) -> None:
     result, modules = imported(tmp_path, "--help")
     assert result.returncode == 0, result.stderr

@@ -161,7 +161,8 @@ def up(name: str = "lab", hosts: int = 2, systemd: bool = False) -> Path:
     client = ensure_dockerd(state)
     ensure_image(client)
     network = f"bcdrill-{name}"
-    if not client.networks.list(names=[network]):
+    # Docker's ``names`` filter matches a prefix too ("bcdrill-rn" finds "bcdrill-rnx"): compare exactly
+    if not any(n.name == network for n in client.networks.list(names=[network])):
         client.networks.create(network, labels={LABEL: name})
     urls: dict[str, str] = {}
     for svc in SERVICES:

@@ -46,12 +46,12 @@ def prefect_api() -> Iterator[str]:
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_server() as url, _process_wide_api_url(url), temporary_settings({PREFECT_API_URL: url}):
+    with temporary_server() as url, process_wide_api_url(url), temporary_settings({PREFECT_API_URL: url}):
         yield url
 
 
 @contextmanager
-def _process_wide_api_url(url: str) -> Iterator[None]:
+def process_wide_api_url(url: str) -> Iterator[None]:
     """Also for threads that do not inherit our context (Prefect's log and event workers):
     without this they would start Prefect's own temporary server after all."""
     import prefect.context
@@ -177,4 +177,4 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-__all__ = ["configured_api_url", "prefect_api", "temporary_server"]
+__all__ = ["configured_api_url", "prefect_api", "process_wide_api_url", "temporary_server"]

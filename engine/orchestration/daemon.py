@@ -1,0 +1,194 @@
+"""The long-lived local runner itself: ``python -m engine.orchestration.daemon [--idle S]``.
+
+Started by ``bcdrill runner start`` (or ``bcdrill run --runner``) in a session of its own, it
+
+1. uses the configured Prefect API, or starts the local Prefect server as its child — database
+   in ``<home>/runner/prefect``, killed by the kernel when this process dies however it dies
+   (``PR_SET_PDEATHSIG``, :func:`engine.orchestration.server.temporary_server`);
+2. serves the ``drill-run`` flow with a Prefect :class:`~prefect.runner.Runner` (deployment
+   ``drill-run/bcdrill-runner``): each submitted flow run executes in a fresh process, which
+   the runner cancels with SIGTERM — the drill's own handler then reverts its faults. That
+   process is forked from a warm server (``multiprocessing`` forkserver) that has imported
+   Prefect and the engine once, instead of a fresh interpreter importing them per drill
+   (:func:`_warm_processes`);
+3. notes itself in ``<home>/runner/runner.json`` once it serves, and removes the note when it
+   leaves: on SIGTERM (``bcdrill runner stop``) or after ``--idle`` seconds without a drill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from engine.home import home
+from engine.orchestration.local_runner import (
+    DEFAULT_IDLE_S,
+    RunnerInfo,
+    environment_fingerprint,
+    forget_info,
+    runner_dir,
+    runner_lock,
+    write_info,
+)
+
+DEPLOYMENT = "bcdrill-runner"
+_BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
+POLL_S = 0.25  # how often the runner asks for submitted flow runs (a local SQLite query)
+_PRELOAD = ("engine.flow", "engine.run.runner", "engine.plugins", "docker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until stopped or idle; 0 on a clean exit."""
+    parser = argparse.ArgumentParser(prog="python -m engine.orchestration.daemon")
+    parser.add_argument(
+        "--idle", type=float, default=DEFAULT_IDLE_S, help="exit after S seconds without a drill"
+    )
+    args = parser.parse_args(argv)
+    fingerprint = environment_fingerprint()  # before Prefect settings are exported below
+    os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
+    with _api() as (url, own_server):
+        from engine.flow import drill_run
+
+        _warm_processes()
+        runner = _runner()
+        deployment_id = runner.add_flow(drill_run, name=DEPLOYMENT)
+        info = RunnerInfo(
+            os.getpid(), url, str(deployment_id), args.idle, fingerprint, time.time(), own_server
+        )
+        try:
+            asyncio.run(_serve(runner, info))
+        finally:
+            forget_info(os.getpid())
+    return 0
+
+
+@contextmanager
+def _api() -> Iterator[tuple[str, bool]]:
+    """The configured Prefect API, or a local server of our own for as long as we live."""
+    from engine.orchestration.server import configured_api_url, process_wide_api_url, temporary_server
+
+    configured = configured_api_url()
+    if configured:
+        yield configured, False
+        return
+    with temporary_server() as url, process_wide_api_url(url):
+        yield url, True
+
+
+class _WarmMultiprocessing:
+    """Stands in for the ``multiprocessing`` module in ``prefect.flow_engine``: the context it
+    asks for (``spawn``) is the warm forkserver instead."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def get_context(self, method: str | None = None) -> Any:
+        """The forkserver context, whatever ``method`` was asked for."""
+        return self._context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(multiprocessing, name)
+
+
+def _warm_processes() -> None:
+    """Fork each drill's process from a server that imported the engine and Prefect once.
+
+    Prefect's runner starts a served flow run with ``run_flow_in_subprocess``, which spawns a
+    fresh interpreter: 1-2 s of imports (10 s on 2 loaded cores) before the drill starts. The
+    forkserver pays them once, when the runner starts; its children start warm. It leaves with
+    the runner (it exits when its parent's end of the pipe closes).
+    """
+    from multiprocessing import forkserver
+
+    import prefect.flow_engine
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(_PRELOAD))
+    prefect.flow_engine.multiprocessing = _WarmMultiprocessing(context)  # type: ignore[assignment]
+    forkserver.ensure_running()
+
+
+def _runner() -> Any:
+    from prefect.runner import Runner
+
+    # pause_on_shutdown=False: the deployment stays usable for the next runner of this home.
+    return Runner(
+        name=f"bcdrill-runner-{socket.gethostname()}", query_seconds=POLL_S, pause_on_shutdown=False
+    )
+
+
+async def _serve(runner: Any, info: RunnerInfo) -> None:
+    """Run the Prefect runner and, beside it, the idle watch that stops it."""
+    watch = asyncio.ensure_future(_idle_watch(runner, info))
+    try:
+        await runner.start()
+    finally:
+        watch.cancel()
+
+
+async def _idle_watch(runner: Any, info: RunnerInfo) -> None:
+    """Note the runner once it serves; stop it after ``info.idle_s`` seconds with no drill."""
+    while not runner.started:
+        await asyncio.sleep(0.05)
+    write_info(info)
+    print(f"bcdrill runner {info.pid} serving on {info.url} (idle limit {info.idle_s:g}s)", flush=True)
+    last_busy = time.monotonic()
+    while True:
+        await asyncio.sleep(min(5.0, max(info.idle_s / 4, 0.2)))
+        if await _busy(info.deployment_id):
+            last_busy = time.monotonic()
+        elif time.monotonic() - last_busy >= info.idle_s and await _leave_if_still_idle(info):
+            print(f"bcdrill runner {info.pid}: idle for {info.idle_s:g}s, exiting", flush=True)
+            await runner.astop()
+            return
+
+
+async def _leave_if_still_idle(info: RunnerInfo) -> bool:
+    """Under the runner lock: remove the note unless a run was submitted meanwhile."""
+    lock = runner_lock(exclusive=True)
+    await asyncio.to_thread(lock.__enter__)
+    try:
+        if await _busy(info.deployment_id):
+            return False
+        forget_info(info.pid)
+        return True
+    finally:
+        lock.__exit__(None, None, None)
+
+
+async def _busy(deployment_id: str) -> bool:
+    """True while a flow run of the runner's deployment is waiting or running."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    busy = FlowRunFilterStateType(any_=[StateType(s) for s in _BUSY_STATES])
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[UUID(deployment_id)])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=busy)),
+            limit=1,
+        )
+    return bool(runs)
+
+
+if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    print(f"bcdrill runner starting in {home()}", flush=True)
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""``bcdrill run`` through the long-lived runner: submit, follow the journal, abort on Ctrl-C.
+
+The command has validated everything before it gets here (bad input: exit 2, nothing
+submitted). It then creates a flow run of the runner's deployment through Prefect's REST API
+(plain HTTP on loopback: no Prefect import in the command), prints each journal record of the
+run as it is written, and returns the summary the served flow wrote to
+``<home>/runner/results/<run id>.json`` — or raises the anticipated failure that stopped it.
+
+Ctrl-C (SIGINT) asks the drill to abort the way ``bcdrill abort`` does (the drill reverts and
+journals ``run.aborted``); before the run has a folder, or at a second Ctrl-C, the flow run is
+cancelled through the API (the runner sends the drill SIGTERM: it reverts the same way). The
+client keeps following until the run has ended, so the scorecard of the aborted run is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import RunnerError, ServedDrillError
+from engine.orchestration.local_runner import RunnerInfo, live_runner, results_dir, runner_lock
+from engine.record.runstore import owner_alive, request_abort
+
+_FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+_STATE_EVERY_S = 1.0  # the flow run's state: for a run that ends without writing its result
+_TICK_S = 0.05
+_PICKUP_TIMEOUT_S = 60.0
+_BUSY = (502, 503, 504)
+_BUSY_RETRY_S = 60.0  # a submitted run the runner has not taken by then: the runner is gone
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+
+Printer = Callable[[Mapping[str, Any]], None]
+
+
+def _api(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    """One call to the runner's Prefect API; a busy server (503: its SQLite database is locked
+    under load, e.g. right after it started) is asked again for up to :data:`_BUSY_RETRY_S`."""
+    deadline = time.monotonic() + _BUSY_RETRY_S
+    while True:
+        try:
+            return _call(info, method, path, body)
+        except urllib.error.HTTPError as exc:
+            if exc.code not in _BUSY or time.monotonic() >= deadline:
+                raise RunnerError(
+                    f"the bcdrill runner's Prefect API at {info.url} answered {exc.code}: {exc.reason}"
+                ) from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise RunnerError(
+                f"the bcdrill runner's Prefect API at {info.url} did not answer: {exc}"
+            ) from exc
+        time.sleep(0.5)
+
+
+def _call(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - the runner's loopback API
+        f"{info.url.rstrip('/')}/{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with _DIRECT.open(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def submit(parameters: Mapping[str, Any]) -> tuple[RunnerInfo, str]:
+    """Create the flow run on the live runner; (runner, flow run id)."""
+    with runner_lock(exclusive=False):  # the runner does not leave idle meanwhile
+        info = live_runner()
+        if info is None:
+            raise RunnerError("the bcdrill runner stopped before the drill was submitted; run it again")
+        flow_run = _api(
+            info, "POST", f"deployments/{info.deployment_id}/create_flow_run", {"parameters": parameters}
+        )
+    return info, str(flow_run["id"])
+
+
+def result_file(run_id: str) -> Path:
+    """Where the served flow writes the summary of ``run_id``."""
+    return results_dir() / f"{run_id}.json"
+
+
+@dataclass
+class _Follow:
+    """Following one submitted run."""
+
+    info: RunnerInfo
+    flow_run_id: str
+    run_dir: Path
+    printer: Printer
+    notice: Callable[[str], None]
+    interrupts: int = 0
+    offset: int = 0
+    pending: bytes = b""
+    state: Mapping[str, Any] = field(default_factory=dict)
+    submitted_at: float = field(default_factory=time.monotonic)
+
+
+def follow(
+    info: RunnerInfo, flow_run_id: str, run_dir: Path, printer: Printer, notice: Callable[[str], None]
+) -> dict[str, Any]:
+    """Print the run's journal until its flow run ends; its summary (or raise its failure)."""
+    run = _Follow(info, flow_run_id, run_dir, printer, notice)
+    done = result_file(run_dir.name)  # written by the drill's process as it returns
+    next_state = time.monotonic() + _STATE_EVERY_S
+    while True:
+        try:
+            _print_new_records(run)
+            if done.exists() or (time.monotonic() >= next_state and _ended(run)):
+                _print_new_records(run)
+                return _outcome(run)
+            if time.monotonic() >= next_state:
+                next_state = time.monotonic() + _STATE_EVERY_S
+            time.sleep(_TICK_S)
+        except KeyboardInterrupt:
+            _interrupt(run)
+
+
+def _print_new_records(run: _Follow) -> None:
+    journal = run.run_dir / "journal.jsonl"
+    try:
+        with open(journal, "rb") as handle:
+            handle.seek(run.offset)
+            chunk = handle.read()
+    except FileNotFoundError:
+        return
+    run.offset += len(chunk)
+    *lines, run.pending = (run.pending + chunk).split(b"\n")
+    for line in lines:
+        try:
+            run.printer(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            continue  # progress only: the journal itself is checked by the drill and `verify`
+
+
+def _ended(run: _Follow) -> bool:
+    run.state = _api(run.info, "GET", f"flow_runs/{run.flow_run_id}").get("state") or {}
+    kind = run.state.get("type")
+    if (
+        kind == "SCHEDULED"
+        and time.monotonic() - run.submitted_at > _PICKUP_TIMEOUT_S
+        and not run.info.alive()
+    ):
+        raise RunnerError("the bcdrill runner stopped before it took the drill; run it again")
+    return kind in _FINAL
+
+
+def _outcome(run: _Follow) -> dict[str, Any]:
+    path = result_file(run.run_dir.name)
+    try:
+        result: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        message = run.state.get("message") or run.state.get("name") or "no message"
+        raise RunnerError(f"the drill's flow run ended {run.state.get('type')}: {message}") from None
+    path.unlink(missing_ok=True)
+    if "error" in result:
+        raise ServedDrillError(str(result["error"]), int(result["exit_code"]))
+    return result
+
+
+def _interrupt(run: _Follow) -> None:
+    """Ctrl-C: abort the drill (it reverts); a second one also cancels the flow run."""
+    run.interrupts += 1
+    if run.interrupts == 1 and owner_alive(run.run_dir):
+        request_abort(run.run_dir, "interrupted (Ctrl-C in bcdrill run)", os.environ.get("USER", "operator"))
+        run.notice(
+            "interrupted: the drill is aborting and reverting its faults "
+            "(Ctrl-C again to cancel its flow run in Prefect)"
+        )
+        return
+    _api(
+        run.info,
+        "POST",
+        f"flow_runs/{run.flow_run_id}/set_state",
+        {"state": {"type": "CANCELLING", "message": "interrupted in bcdrill run"}, "force": True},
+    )
+    run.notice("interrupted: the drill's flow run is being cancelled; it reverts before it ends")
+
+
+__all__ = ["follow", "result_file", "submit"]

@@ -1,0 +1,171 @@
+"""The long-lived local runner: ``bcdrill runner start|status|stop`` and ``bcdrill run`` as its
+thin client — real daemon, its own real Prefect server (database in the runner's
+``$BCDRILL_HOME``), real drills on the Docker lab.
+
+* two drills through the runner (the second reuses it: same pid, nothing started) end with the
+  exit code, outcome and score of the same drill run in-process, and the command imported
+  neither Prefect nor the Docker SDK (nor WeasyPrint);
+* SIGINT to the client while the fault is in place: the drill aborts (``run.aborted``), the
+  fault is reverted, the container runs again, the client exits 3;
+* ``runner stop`` leaves no process of the runner behind (daemon, server, forkserver, drills).
+
+No timed assertions: the walls are only printed (see benchmarks/runner.py for the figures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from engine.record.records import RecordType
+from engine.record.runstore import pid_alive
+from tests.conftest import BCDRILL, LAB_NAME, REPO
+from tests.journal_helpers import types, wait_for_record
+from tests.test_light_commands import WRAPPER  # run the real entry point, note sys.modules
+
+pytestmark = [pytest.mark.docker, pytest.mark.prefect]
+
+QUICK = REPO / "tests" / "data" / "runner-quick.yaml"
+STOREFRONT_DOWN = REPO / "playbooks" / "storefront-down.yaml"
+STOREFRONT = f"bcdrill-{LAB_NAME}-storefront"
+CLIENT_HEAVY = ("prefect", "docker", "weasyprint")
+START_S = 400  # the runner's Prefect server: a cold start on a loaded 2-core machine
+
+
+def _bcdrill(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BCDRILL, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False
+    )
+
+
+def _processes_of(home: Path) -> list[int]:
+    """Live processes whose environment carries this BCDRILL_HOME (the runner and its children)."""
+    marker = f"BCDRILL_HOME={home}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        pid = int(environ.parent.name)
+        try:
+            if pid != os.getpid() and marker in environ.read_bytes().split(b"\0") and pid_alive(pid):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def runner_env(tmp_path_factory: pytest.TempPathFactory, lab_env: Path) -> Iterator[dict[str, str]]:
+    """A runner of its own (own home, own Prefect server, no configured PREFECT_API_URL)."""
+    home = tmp_path_factory.mktemp("runner-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"BCDRILL_HOME": str(home), "BCDRILL_PDF": "off"})
+    started = _bcdrill("runner", "start", "--idle", "600", env=env, timeout=START_S)
+    assert started.returncode == 0, started.stderr[-3000:]
+    try:
+        yield env
+    finally:
+        _bcdrill("runner", "stop", env=env)
+        for pid in _processes_of(home):  # never leave a process of ours, whatever failed above
+            os.kill(pid, signal.SIGKILL)
+
+
+def _run_args(lab_env: Path, runs: Path, *extra: str) -> list[str]:
+    return ["run", str(QUICK), "--env", str(lab_env), "--responders", "auto", "--runs", str(runs), *extra]
+
+
+def _summary(result: subprocess.CompletedProcess[str], runs: Path) -> tuple[int, str, object]:
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+    debrief = json.loads((run_dir / "debrief.json").read_text())
+    outcome = next(line for line in result.stderr.splitlines() if line.startswith("outcome:"))
+    return result.returncode, outcome, debrief["score"]
+
+
+def _served(
+    env: dict[str, str], lab_env: Path, runs: Path, modules: Path
+) -> subprocess.CompletedProcess[str]:
+    """``bcdrill run`` in default mode (the runner is up), noting the modules it imported."""
+    argv = [sys.executable, "-c", WRAPPER, str(modules), *_run_args(lab_env, runs)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False)
+
+
+def test_runs_through_the_runner_end_as_in_process(
+    runner_env: dict[str, str], lab_env: Path, prefect_api: str, tmp_path: Path
+) -> None:
+    info = json.loads((Path(runner_env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())
+    walls, results = [], []
+    for n in (1, 2):
+        runs, modules = tmp_path / f"served-{n}", tmp_path / f"modules-{n}.json"
+        t0 = time.monotonic()
+        result = _served(runner_env, lab_env, runs, modules)
+        walls.append(time.monotonic() - t0)
+        assert f"through the runner (pid {info['pid']})" in result.stderr, result.stderr[-3000:]
+        assert "started the bcdrill runner" not in result.stderr
+        assert (
+            RecordType.RUN_STARTED in result.stderr and RecordType.FAULT_REVERTED in result.stderr
+        )  # progress
+        # paramiko stays: validating the lab's environment parses its pinned SSH host keys
+        heavy = sorted(m for m in json.loads(modules.read_text()) if m.split(".")[0] in CLIENT_HEAVY)
+        assert not heavy, f"the thin client imported {heavy[:5]}"
+        results.append(_summary(result, runs))
+    in_process_env = {
+        **runner_env,
+        "PREFECT_API_URL": prefect_api,
+    }  # the session's server: no start to wait for
+    runs = tmp_path / "in-process"
+    t0 = time.monotonic()
+    local = _bcdrill(*_run_args(lab_env, runs, "--in-process"), env=in_process_env)
+    walls.append(time.monotonic() - t0)
+    assert "through the runner" not in local.stderr
+    print(f"walls: served {walls[0]:.1f}s, {walls[1]:.1f}s; in-process (configured server) {walls[2]:.1f}s")
+    assert results == [_summary(local, runs)] * 2, (results, local.stderr[-3000:])
+    still = json.loads((Path(runner_env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())
+    assert still["pid"] == info["pid"]
+
+
+def test_ctrl_c_in_the_client_aborts_the_drill_and_reverts(
+    runner_env: dict[str, str], lab_env: Path, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    argv = [BCDRILL, "run", str(STOREFRONT_DOWN), "--env", str(lab_env), "--responders", "manual",
+            "--time-scale", "0.1", "--runs", str(runs), "--runner"]  # fmt: skip
+    client = subprocess.Popen(
+        argv, cwd=REPO, env=runner_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        run_dir = wait_for_record(runs, RecordType.FAULT_APPLIED, timeout_s=120)
+        assert not docker.from_env().containers.get(STOREFRONT).attrs["State"]["Running"]
+        client.send_signal(signal.SIGINT)
+        _, stderr = client.communicate(timeout=120)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 3, stderr[-3000:]
+    assert "aborting and reverting" in stderr
+    kinds = types(run_dir)
+    assert RecordType.RUN_ABORTED in kinds, kinds
+    assert kinds.index(RecordType.FAULT_REVERTED) > kinds.index(RecordType.RUN_ABORTED), kinds
+    assert kinds[-1] == RecordType.RUN_ENDED
+    assert docker.from_env().containers.get(STOREFRONT).attrs["State"]["Running"]
+
+
+def test_runner_status_and_stop_leave_no_process_behind(runner_env: dict[str, str]) -> None:
+    home = Path(runner_env["BCDRILL_HOME"])
+    status = _bcdrill("runner", "status", env=runner_env)
+    assert status.returncode == 0 and "its own Prefect server" in status.stdout, status.stdout
+    before = _processes_of(home)
+    assert len(before) >= 3, before  # the daemon, its Prefect server, the warm forkserver
+    stopped = _bcdrill("runner", "stop", env=runner_env, timeout=120)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    assert [pid for pid in before if pid_alive(pid)] == []
+    assert _processes_of(home) == []
+    assert not (home / "runner" / "runner.json").exists()
+    again = _bcdrill("runner", "status", env=runner_env)
+    assert again.returncode == 4 and "no bcdrill runner" in again.stdout

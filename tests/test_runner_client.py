@@ -1,0 +1,82 @@
+"""The long-lived runner's client side, as pure logic (the real daemon: tests/test_local_runner.py):
+which path ``bcdrill run`` takes, the environment fingerprint, the runner's note, following a
+journal that is being written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.cli import _runner_mode
+from engine.errors import InputError
+from engine.orchestration import local_runner
+from engine.orchestration.local_runner import RunnerInfo, environment_fingerprint, live_runner, write_info
+from engine.orchestration.thin_client import _Follow, _print_new_records
+
+
+def test_the_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCDRILL_RUNNER", "0")
+    assert _runner_mode(True) == "on"
+    monkeypatch.setenv("BCDRILL_RUNNER", "1")
+    assert _runner_mode(False) == "off"
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"), [("1", "on"), ("yes", "on"), ("0", "off"), ("auto", "auto"), ("", "auto")]
+)
+def test_bcdrill_runner_chooses_the_path(monkeypatch: pytest.MonkeyPatch, value: str, mode: str) -> None:
+    monkeypatch.setenv("BCDRILL_RUNNER", value)
+    assert _runner_mode(None) == mode
+
+
+def test_default_is_auto_and_a_bad_value_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BCDRILL_RUNNER", raising=False)
+    assert _runner_mode(None) == "auto"
+    monkeypatch.setenv("BCDRILL_RUNNER", "sometimes")
+    with pytest.raises(InputError, match="BCDRILL_RUNNER must be 1, 0 or auto"):
+        _runner_mode(None)
+
+
+def test_fingerprint_covers_what_a_drill_reads_only() -> None:
+    base = {"BCDRILL_HOME": "/h", "PATH": "/bin"}
+    same = environment_fingerprint(base)
+    assert environment_fingerprint({**base, "PATH": "/usr/bin", "BCDRILL_RUNNER": "1"}) == same
+    assert environment_fingerprint({**base, "BCDRILL_PDF": "off"}) != same
+    assert environment_fingerprint({**base, "PREFECT_API_URL": "http://127.0.0.1:1/api"}) != same
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_note_of_a_dead_runner_is_removed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BCDRILL_HOME", str(tmp_path))
+    write_info(RunnerInfo(_dead_pid(), "http://127.0.0.1:9/api", "d", 900.0, "f", time.time(), True))
+    assert local_runner.info_file().exists()
+    assert live_runner() is None
+    assert not local_runner.info_file().exists()
+
+
+def test_following_prints_complete_records_only(tmp_path: Path) -> None:
+    journal = tmp_path / "run" / "journal.jsonl"
+    journal.parent.mkdir()
+    seen: list[dict[str, Any]] = []
+    info = RunnerInfo(0, "http://127.0.0.1:9/api", "d", 900.0, "f", 0.0, True)
+    run = _Follow(info, "flow-run", journal.parent, seen.append, print)
+    _print_new_records(run)  # no journal yet: nothing, no error
+    first, second = json.dumps({"seq": 0}) + "\n", json.dumps({"seq": 1}) + "\n"
+    journal.write_text(first + second[:5])  # the writer is half-way through the second record
+    _print_new_records(run)
+    assert seen == [{"seq": 0}]
+    with open(journal, "a") as handle:
+        handle.write(second[5:])
+    _print_new_records(run)
+    assert seen == [{"seq": 0}, {"seq": 1}]
