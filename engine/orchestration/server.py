@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -47,7 +47,21 @@ def prefect_api() -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_server() as url, process_wide_api_url(url), temporary_settings({PREFECT_API_URL: url}):
-        yield url
+        try:
+            yield url
+        finally:
+            _drain_prefect_workers()
+
+
+def _drain_prefect_workers(timeout_s: float = 5.0) -> None:
+    """Send what Prefect's log and event workers still hold while the temporary server is up:
+    stopped first, they would print "Error logging to API" as the command exits."""
+    workers = (("prefect.logging.handlers", "APILogWorker"), ("prefect.events.worker", "EventsWorker"))
+    for module, name in workers:
+        worker = getattr(sys.modules.get(module), name, None)
+        if worker is not None:
+            with suppress(Exception):  # best effort: the drill is over either way
+                worker.drain_all(timeout=timeout_s)
 
 
 @contextmanager
