@@ -71,16 +71,23 @@ def test_a_broken_host_is_rebuilt_by_the_next_up(tmp_path: Path) -> None:
     state.mkdir()
     (host,) = hosts_up(state, 1, "bcdv", octet=80)
     try:
+        old_sshd = int((host.root / "run" / "sshd.pid").read_text())
         subprocess.run(["ip", "netns", "del", host.namespace], check=True)
         assert not hosts_status(state, "bcdv")[0].namespace
         (rebuilt,) = hosts_up(state, 1, "bcdv", octet=80)
         assert rebuilt.host_key == host.host_key, "the pinned key survives a rebuild"
+        assert not Path(f"/proc/{old_sshd}").exists() or _zombie(old_sshd), "the old sshd was left running"
         ssh = SshTransport(rebuilt.ssh_host())
         assert ssh.run(["true"]).ok
         ssh.close()
     finally:
         hosts_down(state, "bcdv")
     assert namespaces("bcdv") == [] and links("bcdv") == []
+
+
+def _zombie(pid: int) -> bool:
+    """Ended but not reaped (PID 1 here does not reap)."""
+    return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:

@@ -256,6 +256,7 @@ def _host_up(state_dir: Path, prefix: str, octet: int, n: int, key_path: Path) -
         host = _describe(state_dir, prefix, octet, n, key_path)
         _run(["ip", "netns", "exec", namespace, str(root / "web.sh"), "start"])
         return host
+    _kill_strays(root)
     _namespace_down(namespace)
     _make_tree(state_dir, root, f"app{n}", f"127.{octet}.{n}.2")
     host = _describe(state_dir, prefix, octet, n, key_path)
@@ -477,6 +478,19 @@ def _namespace_pids(namespace: str) -> list[int]:
 def _kill(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def _kill_strays(root: Path) -> None:
+    """A broken host's sshd and web server outlive its deleted namespace: end the ones whose
+    pidfiles name a process still started from this host's folder (never a recycled pid)."""
+    for name in ("sshd.pid", "web.pid"):
+        try:
+            pid = int((root / "run" / name).read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if str(root) in cmdline:
+            _kill(pid, signal.SIGKILL)
 
 
 def _pid_alive(pidfile: Path) -> bool:
