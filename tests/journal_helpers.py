@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.record.journal import read_journal
 from engine.testing import wait_until
+from reports.testing import ScriptedRun
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:
@@ -43,3 +44,15 @@ def wait_for_record(runs: Path, type_: str, timeout_s: float = 60) -> Path:
 def debrief(run_dir: Path) -> dict[str, Any]:
     """The run's debrief.json."""
     return json.loads((run_dir / "debrief.json").read_text())
+
+
+def finished_storefront_run(runs: Path, name: str) -> Path:
+    """A short finished storefront drill journal in ``runs/name``: fault, one ack, revert."""
+    run_dir = runs / name
+    run_dir.mkdir(parents=True)
+    run = ScriptedRun(run_dir).start()
+    run.at(1).probe("web", "up")
+    run.at(10).inject("stop-web")
+    run.at(60).step("msp.acknowledge")
+    run.at(90).revert("stop-web").probe("web", "up").end()
+    return run_dir

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from engine.command_plugins import command_word
-from reports.testing import ScriptedRun
 from tests.conftest import REPO
+from tests.journal_helpers import finished_storefront_run
 
 # Run the real entry point, then write the names of the modules it imported.
 WRAPPER = """
@@ -56,14 +56,7 @@ def assert_light(modules: set[str], allowed_plugin: str | None = None) -> None:
 
 @pytest.fixture
 def finished_run(tmp_path: Path) -> Path:
-    run_dir = tmp_path / "runs" / "20261129T000000Z-storefront-down-a1b2"
-    run_dir.mkdir(parents=True)
-    run = ScriptedRun(run_dir).start()
-    run.at(1).probe("web", "up")
-    run.at(10).inject("stop-web")
-    run.at(60).step("msp.acknowledge")
-    run.at(90).revert("stop-web").probe("web", "up").end()
-    return run_dir
+    return finished_storefront_run(tmp_path / "runs", "20261129T000000Z-storefront-down-a1b2")
 
 
 def test_validate_is_light(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reports.pdf_later import PDF_ENV, pdf_mode, wait_for_pdf
-from reports.testing import ScriptedRun
 from tests.conftest import REPO
+from tests.journal_helpers import finished_storefront_run
 
 # write_debrief in a fresh interpreter: which files it left at return, and whether it imported WeasyPrint.
 SCRIPT = """
@@ -26,14 +26,7 @@ print(json.dumps({"files": files, "weasyprint": "weasyprint" in sys.modules}))
 
 
 def _finished_run(root: Path) -> Path:
-    run_dir = root / "runs" / "20261129T000000Z-storefront-down-pdf1"
-    run_dir.mkdir(parents=True)
-    run = ScriptedRun(run_dir).start()
-    run.at(1).probe("web", "up")
-    run.at(10).inject("stop-web")
-    run.at(60).step("msp.acknowledge")
-    run.at(90).revert("stop-web").probe("web", "up").end()
-    return run_dir
+    return finished_storefront_run(root / "runs", "20261129T000000Z-storefront-down-pdf1")
 
 
 def _write(run_dir: Path, mode: str) -> dict[str, object]:

@@ -226,29 +226,22 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
             return not_found()
         claim = _claim(form.get("claimed_at"), received)
         outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk", claim)
-        if outcome.status == "forbidden":
-            return not_found()
-        session.flash.append(_flash(outcome, desk_language(desk.recorder, session.holder)))
-        return RedirectResponse("/desk", status_code=303)
+        return _back_to_desk(desk, session, outcome)
 
     @app.post("/desk/decide")
     async def decide(request: Request) -> Response:
         session, form = await _form(desk, request)
         if session is None or form is None:
             return not_found()
-        holder = session.holder
         outcome = await asyncio.to_thread(
             desk.recorder.decide,
-            holder,
+            session.holder,
             form.get("step", ""),
             form.get("choice", ""),
             form.get("note", ""),
             "desk",
         )
-        if outcome.status == "forbidden":
-            return not_found()
-        session.flash.append(_flash(outcome, desk_language(desk.recorder, holder)))
-        return RedirectResponse("/desk", status_code=303)
+        return _back_to_desk(desk, session, outcome)
 
     @app.post("/desk/entry")
     async def entry(request: Request) -> Response:
@@ -326,6 +319,14 @@ def _parse_form(body: bytes) -> dict[str, str] | None:
     except ValueError:  # parse_qs refuses past max_num_fields
         return None
     return {k: v[0] for k, v in fields.items()}
+
+
+def _back_to_desk(desk: Desk, session: Session, outcome: Outcome) -> Response:
+    """A form's answer: the outcome flashed on the desk page (an invalid request: the 404)."""
+    if outcome.status == "forbidden":
+        return not_found()
+    session.flash.append(_flash(outcome, desk_language(desk.recorder, session.holder)))
+    return RedirectResponse("/desk", status_code=303)
 
 
 def _flash(outcome: Outcome, language: str = "en") -> str:
