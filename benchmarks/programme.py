@@ -35,7 +35,6 @@ FAMILY = "programme"
 PLAYBOOK = Path(__file__).resolve().parent / "scenarios" / "programme-pause.yaml"
 BCDRILL = str(Path(sys.executable).parent / "bcdrill")
 LATENESS_GOAL_S = 2.0
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -61,18 +60,17 @@ def run(report: Report, quick: bool) -> None:
         env = {**os.environ, **server_env, "BCDRILL_HOME": str(root / "home"), "BCDRILL_PDF": "off"}
         plans = _write_plans(root, size, containers)
         started = time.monotonic()
-        scheduled = _bcdrill(env, "schedule", *map(str, plans), "--capacity", str(2 * size.clients),
-                             "--responders", "auto", "--time-scale", "0.005", "--seed", "7",
-                             "--runs", str(root / "runs"))  # fmt: skip
+        options = ["--capacity", str(2 * size.clients), "--responders", "auto", "--time-scale", "0.005"]
+        _bcdrill(env, "schedule", *map(str, plans), *options, "--seed", "7", "--runs", str(root / "runs"))
         report.add(
             figure(FAMILY, f"schedule {2 * size.clients} drills", [time.monotonic() - started], unit="s")
         )
         drills = _stored(root / "home" / "programme")
-        with _workers(env, size, root) as workers, _peak_rss(workers) as peaks:
+        server_port = server_env["PREFECT_API_URL"].rsplit(":", 1)[1].split("/")[0]
+        with _workers(env, size, root) as workers, _peak_rss(workers, server_port) as peaks:
             _wait_for_runs(root / "runs", len(drills), _last_moment(drills) + 180)
         _figures(report, size, drills, root / "runs", peaks)
         _prefect_lateness(report, server_env["PREFECT_API_URL"], drills)
-        report.notes.append(f"programme: {scheduled.strip().splitlines()[-1] if scheduled.strip() else ''}")
 
 
 def _figures(
@@ -139,6 +137,8 @@ def _containers(count: int) -> Iterator[list[str]]:
 
 def _write_plans(root: Path, size: Size, containers: list[str]) -> list[Path]:
     """One environment and one drill plan (two drills) per client, spread over the pools."""
+    from drills.programme.drill_plans import WEEKDAYS
+
     root.joinpath("plans").mkdir(parents=True, exist_ok=True)
     start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
     end = start + timedelta(minutes=size.window_min)
@@ -196,14 +196,16 @@ def _workers(env: dict[str, str], size: Size, root: Path) -> Iterator[list[subpr
 
 
 @contextlib.contextmanager
-def _peak_rss(workers: list[subprocess.Popen[bytes]]) -> Iterator[dict[str, float]]:
+def _peak_rss(workers: list[subprocess.Popen[bytes]], server_port: str) -> Iterator[dict[str, float]]:
     """Peak resident memory (MiB) of the Prefect server and of all workers' process trees."""
     peaks = {"Prefect server (PostgreSQL)": 0.0, "workers and their flow runs": 0.0}
     stop = threading.Event()
 
+    server_command = f"prefect server start --host 127.0.0.1 --port {server_port}"
+
     def sample() -> None:
         while not stop.wait(0.5):
-            server = sum(_rss(p) for p in _pids_matching("prefect server start"))
+            server = sum(_rss(p) for leader in _pids_matching(server_command) for p in _tree(leader))
             trees = sum(_rss(p) for w in workers for p in _tree(w.pid))
             peaks["Prefect server (PostgreSQL)"] = max(peaks["Prefect server (PostgreSQL)"], server)
             peaks["workers and their flow runs"] = max(peaks["workers and their flow runs"], trees)
