@@ -249,15 +249,20 @@ def test_forgeries_are_rejected_identically_and_record_nothing(harness: Harness)
         "unknown hook": lambda: httpx.post(f"{url}/hooks/nope", content=body, headers=signed),
         "unknown route": lambda: httpx.get(f"{url}/admin"),
     }
-    shapes, timings = {}, {}
+    shapes: dict[str, set[tuple[int, bytes, tuple[tuple[str, str], ...]]]] = {}
+    timings: dict[str, float] = {}
     for name, send in forgeries.items():
-        started = time.perf_counter()
-        response = send()
-        timings[name] = time.perf_counter() - started
-        shapes[name] = _shape(response)
+        # three tries each: the fastest is the server's own floor, free of this machine's load
+        tries = []
+        for _ in range(3):
+            started = time.perf_counter()
+            response = send()
+            tries.append(time.perf_counter() - started)
+            shapes.setdefault(name, set()).add(_shape(response))
+        timings[name] = min(tries)
     reference = _shape(httpx.get(f"{url}/nothing-here"))
     assert reference[0] == 404
-    different = {name: shape for name, shape in shapes.items() if shape != reference}
+    different = {name: shape for name, shape in shapes.items() if shape != {reference}}
     assert not different, different
     assert harness.recorded() == []
     # the same floor for every failure: no path answers much faster than the others
