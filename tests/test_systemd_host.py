@@ -336,16 +336,19 @@ def test_rpo_is_measured_on_the_real_postgresql_after_a_real_restore(
     dump_seq, dump_ts = _newest_in_dump(host)
     assert int(_sql(host, f"SELECT count(*) FROM bcdrill_canary WHERE seq <= {dump_seq}")) == dump_seq
     (intent,) = [_unix(r["at"]) for r in records if r["type"] == "fault.intent"]
-    (applied,) = [_unix(r["data"]["effective_at"]) for r in records if r["type"] == "fault.applied"]
+    (applied,) = [r for r in records if r["type"] == "fault.applied"]
+    # host.command's impact starts as dropdb starts on the target, not when it returned.
+    assert "as the inject command started" in applied["data"]["effective_source"]
+    assert intent <= _unix(applied["data"]["effective_at"]) <= _unix(applied["at"])
     lost = f"SELECT count(*) FROM bcdrill_canary WHERE written_at > to_timestamp({dump_ts}) "
     assert int(_sql(host, lost + f"AND written_at < to_timestamp({intent})")) == 0
     debrief = json.loads((next(tmp_path.iterdir()) / "debrief.json").read_text())
     rpo = debrief["objectives"]["rpo"]
     assert rpo["met"] is True and f"newest surviving record {dump_seq}@" in rpo["note"], rpo
-    # The drop runs from the fault's intent to its end on the target's clock (DROP DATABASE
-    # waits for a checkpoint: up to seconds on a busy disk); writes stopped somewhere in between,
+    # The drop runs from the fault's intent until its command returned (DROP DATABASE waits
+    # for a checkpoint: up to seconds on a busy disk); writes stopped somewhere in between,
     # and the probe sees it within one interval (200 ms) plus a read.
-    window = (intent - dump_ts - 0.3, applied - dump_ts + 0.6)
+    window = (intent - dump_ts - 0.3, _unix(applied["at"]) - dump_ts + 0.6)
     assert window[0] <= rpo["actual_s"] <= window[1], (rpo, window)
 
 
