@@ -27,11 +27,13 @@ import yaml
 
 from engine.faults.base import ResolvedTarget
 from engine.faults.host_base import HostFault
-from engine.lab import systemd_host
+from engine.lab import share_backup, systemd_host
 from engine.lab.systemd_host import SystemdHost
 from engine.model.types import Environment
-from engine.onboard import canary
+from engine.onboard import canary, share_canary
 from engine.plugins import FAULTS
+from engine.probes.data import parse_records
+from engine.probes.file_canary import CANARY_FILE
 from engine.spec.loader import load_environment
 from engine.transports.connections import Transports
 from engine.transports.ssh import HostKeyRejected
@@ -195,6 +197,8 @@ _ENGINE = textwrap.dedent(
     from pathlib import Path
     from engine.faults.base import ResolvedTarget
     from engine.plugins import FAULTS
+from engine.probes.data import parse_records
+from engine.probes.file_canary import CANARY_FILE
     from engine.spec.loader import load_environment
     from engine.transports.connections import Transports
 
@@ -410,3 +414,63 @@ def test_the_ransomware_scenario_runs_against_the_samba_share(
     assert _on_host(host, "systemctl", "is-active", systemd_host.SERVICES["samba"]).strip() == "active"
     debrief = json.loads((next(tmp_path.iterdir()) / "debrief.json").read_text())
     assert debrief["objectives"]["rto"]["actual_s"] is not None
+
+
+SHARE_SCENARIO = SCENARIO.parent / "share-wiped-smb.yaml"
+
+
+def _canary_lines(text: str) -> list[tuple[int, float]]:
+    """``(seq, unix time)`` of every line of a canary file."""
+    return [(r.seq, r.ts) for r in parse_records(text, 1000)]
+
+
+@pytest.mark.prefect
+def test_rpo_is_measured_on_the_file_share_after_a_restore_from_its_backup(
+    systemd_lab: tuple[SystemdHost, Path], transports: Transports, prefect_api: str, tmp_path: Path
+) -> None:
+    host, env = systemd_lab
+    ssh, share = transports.ssh(host.name), systemd_host.SHARE_DIR
+    before = _share_files(host)
+    started = run_cli("canary", "start", str(env), host.name, "--share", share, "--every", "250ms")
+    assert started.returncode == 0 and "(systemd)" in started.stdout, started.stdout + started.stderr
+    timer = share_backup.BACKUP_UNIT.replace(".service", ".timer")
+    try:
+        assert (share_canary.wait_for_lines(ssh, share, 3, timeout=10).newest_seq or 0) >= 3
+        _on_host(host, "systemctl", "stop", timer)  # the test takes the one backup itself
+        _on_host(host, "systemctl", "start", share_backup.BACKUP_UNIT)
+        backup = _canary_lines(_on_host(host, "tar", "-xOf", share_backup.BACKUP_FILE, f"./{CANARY_FILE}"))
+        backup_seq, backup_ts = backup[-1]  # the backup's own newest canary line
+        after = share_canary.wait_for_lines(ssh, share, backup_seq + 2, timeout=10)
+        assert (after.newest_seq or 0) > backup_seq  # lines the backup does not hold: to be lost
+        result = run_cli(
+            "run", str(SHARE_SCENARIO), "--env", str(env), "--runs", str(tmp_path),
+            "--responders", "simulate", "--seed", "7", "--time-scale", "0.002", timeout=150,
+        )  # fmt: skip
+        assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+        assert share_canary.share_canary_status(ssh, share).mode == "systemd"  # it wrote on after the restore
+    finally:
+        assert share_canary.share_canary_stop(ssh, share)
+        _on_host(host, "systemctl", "start", timer)
+    try:
+        now = _canary_lines(_on_host(host, "cat", f"{share}/{CANARY_FILE}"))
+    finally:
+        _on_host(host, "rm", "-f", f"{share}/{CANARY_FILE}", f"{share}/{CANARY_FILE}.new")
+    assert _share_files(host) == before  # every document back from the backup
+    assert _on_host(host, "stat", "-c", "%U:%G", share).strip() == "nobody:nogroup"  # with its owner
+    records = _journal(tmp_path)
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True]
+    # Ground truth, counted in the file: the backup's lines survived; every line written between
+    # the backup and the wipe is gone; the writer carried on from the backup's newest line.
+    (intent,) = [_unix(r["at"]) for r in records if r["type"] == "fault.intent"]
+    assert [line for line in now if line[0] <= backup_seq] == [line for line in backup if line in now]
+    assert (backup_seq, backup_ts) in now
+    assert not [ts for _, ts in now if backup_ts < ts < intent]
+    assert [seq for seq, ts in now if ts > backup_ts][:1] == [backup_seq + 1]
+    (applied,) = [r for r in records if r["type"] == "fault.applied"]
+    debrief = json.loads((next(tmp_path.iterdir()) / "debrief.json").read_text())
+    rpo = debrief["objectives"]["rpo"]
+    assert rpo["met"] is True and f"newest surviving record {backup_seq}@" in rpo["note"], rpo
+    # The wipe starts at its intent and is over when its command returned; the probe sees it
+    # within one interval (200 ms) plus a read.
+    window = (intent - backup_ts - 0.3, _unix(applied["at"]) - backup_ts + 0.6)
+    assert window[0] <= rpo["actual_s"] <= window[1], (rpo, window)
