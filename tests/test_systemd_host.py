@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -474,3 +475,35 @@ def test_rpo_is_measured_on_the_file_share_after_a_restore_from_its_backup(
     # within one interval (200 ms) plus a read.
     window = (intent - backup_ts - 0.3, _unix(applied["at"]) - backup_ts + 0.6)
     assert window[0] <= rpo["actual_s"] <= window[1], (rpo, window)
+
+
+SITE_SCENARIO = SCENARIO.parent / "whole-site-outage-systemd.yaml"
+
+
+@pytest.mark.prefect
+def test_the_whole_site_outage_stops_every_real_service_each_behind_a_systemd_timer(
+    systemd_lab: tuple[SystemdHost, Path], prefect_api: str, tmp_path: Path
+) -> None:
+    host, env = systemd_lab
+    since = _on_host(host, "date", "+%s").strip()
+    result = run_cli(
+        "run", str(SITE_SCENARIO), "--env", str(env), "--runs", str(tmp_path),
+        "--responders", "simulate", "--seed", "7", "--time-scale", "0.002", timeout=150,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+    records = _journal(tmp_path)
+    applied = sorted(r["data"]["fault"] for r in records if r["type"] == "fault.applied")
+    assert applied == ["stop-database", "stop-share", "stop-web"]
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True] * 3
+    changes = [r["data"] for r in records if r["type"] == "probe.changed"]
+    for probe in ("shop", "database", "share"):  # each service seen going down and coming back
+        assert [c["state"] for c in changes if c["probe"] == probe] == ["up", "down", "up"], (probe, changes)
+    # Every revert was armed on the host as a transient systemd timer (the dead-man path), and
+    # none is left behind.
+    logged = _on_host(host, "journalctl", "--since", f"@{since}", "--no-pager", "-o", "cat")
+    timers = set(re.findall(r"Started (bcdrill-deadman-[\w-]+\.timer)", logged))
+    assert len(timers) == 3, logged[-2000:]
+    listed = ["systemctl", "list-timers", "--all", "--no-legend", "bcdrill-deadman-*"]
+    assert _on_host(host, *listed).strip() == ""
+    for unit in systemd_host.SERVICES.values():
+        assert _on_host(host, "systemctl", "is-active", unit).strip() == "active"
