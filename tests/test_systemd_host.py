@@ -198,8 +198,6 @@ _ENGINE = textwrap.dedent(
     from pathlib import Path
     from engine.faults.base import ResolvedTarget
     from engine.plugins import FAULTS
-from engine.probes.data import parse_records
-from engine.probes.file_canary import CANARY_FILE
     from engine.spec.loader import load_environment
     from engine.transports.connections import Transports
 
