@@ -5,6 +5,7 @@ Real sshd lab hosts; the transport's ``run`` is counted, nothing is faked.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,24 @@ def test_host_command_is_one_round_trip_after_connect(
     finally:
         fault.revert(ssh_transports, prior)
     assert fault.is_reverted(ssh_transports, prior)
+
+
+def test_host_command_impact_starts_when_the_command_starts_not_when_it_returns(
+    ssh_lab: list[LabHost], ssh_transports: Transports
+) -> None:
+    host = ssh_lab[1]
+    stamp = f"/tmp/bcdrill-started-{host.name}"
+    slow = f"date +%s.%N > {stamp}; sleep 0.6"  # the effect begins, then the command dawdles
+    fault = make("host.command", host, {"inject": ["sh", "-c", slow], "revert": ["true"]}, fault_id="rt4")
+    prior = fault.capture(ssh_transports)
+    called = time.time()
+    fault.inject(ssh_transports, prior)
+    returned = time.time()
+    try:
+        effective = fault.effective_at(ssh_transports, prior, called, returned)
+        started = float(ssh_transports.ssh(host.name).run(["cat", stamp]).stdout)
+    finally:
+        fault.revert(ssh_transports, prior)
+    assert effective is not None and "as the inject command started" in effective.source
+    assert abs(effective.unix - started) < 0.05, (effective.unix, started)  # the truth goal
+    assert returned - effective.unix > 0.5  # not the moment the command returned

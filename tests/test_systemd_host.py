@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,11 +28,13 @@ import yaml
 
 from engine.faults.base import ResolvedTarget
 from engine.faults.host_base import HostFault
-from engine.lab import systemd_host
+from engine.lab import share_backup, systemd_host
 from engine.lab.systemd_host import SystemdHost
 from engine.model.types import Environment
-from engine.onboard import canary
+from engine.onboard import canary, share_canary
 from engine.plugins import FAULTS
+from engine.probes.data import parse_records
+from engine.probes.file_canary import CANARY_FILE
 from engine.spec.loader import load_environment
 from engine.transports.connections import Transports
 from engine.transports.ssh import HostKeyRejected
@@ -336,16 +339,19 @@ def test_rpo_is_measured_on_the_real_postgresql_after_a_real_restore(
     dump_seq, dump_ts = _newest_in_dump(host)
     assert int(_sql(host, f"SELECT count(*) FROM bcdrill_canary WHERE seq <= {dump_seq}")) == dump_seq
     (intent,) = [_unix(r["at"]) for r in records if r["type"] == "fault.intent"]
-    (applied,) = [_unix(r["data"]["effective_at"]) for r in records if r["type"] == "fault.applied"]
+    (applied,) = [r for r in records if r["type"] == "fault.applied"]
+    # host.command's impact starts as dropdb starts on the target, not when it returned.
+    assert "as the inject command started" in applied["data"]["effective_source"]
+    assert intent <= _unix(applied["data"]["effective_at"]) <= _unix(applied["at"])
     lost = f"SELECT count(*) FROM bcdrill_canary WHERE written_at > to_timestamp({dump_ts}) "
     assert int(_sql(host, lost + f"AND written_at < to_timestamp({intent})")) == 0
     debrief = json.loads((next(tmp_path.iterdir()) / "debrief.json").read_text())
     rpo = debrief["objectives"]["rpo"]
     assert rpo["met"] is True and f"newest surviving record {dump_seq}@" in rpo["note"], rpo
-    # The drop runs from the fault's intent to its end on the target's clock (DROP DATABASE
-    # waits for a checkpoint: up to seconds on a busy disk); writes stopped somewhere in between,
+    # The drop runs from the fault's intent until its command returned (DROP DATABASE waits
+    # for a checkpoint: up to seconds on a busy disk); writes stopped somewhere in between,
     # and the probe sees it within one interval (200 ms) plus a read.
-    window = (intent - dump_ts - 0.3, applied - dump_ts + 0.6)
+    window = (intent - dump_ts - 0.3, _unix(applied["at"]) - dump_ts + 0.6)
     assert window[0] <= rpo["actual_s"] <= window[1], (rpo, window)
 
 
@@ -407,3 +413,95 @@ def test_the_ransomware_scenario_runs_against_the_samba_share(
     assert _on_host(host, "systemctl", "is-active", systemd_host.SERVICES["samba"]).strip() == "active"
     debrief = json.loads((next(tmp_path.iterdir()) / "debrief.json").read_text())
     assert debrief["objectives"]["rto"]["actual_s"] is not None
+
+
+SHARE_SCENARIO = SCENARIO.parent / "share-wiped-smb.yaml"
+
+
+def _canary_lines(text: str) -> list[tuple[int, float]]:
+    """``(seq, unix time)`` of every line of a canary file."""
+    return [(r.seq, r.ts) for r in parse_records(text, 1000)]
+
+
+@pytest.mark.prefect
+def test_rpo_is_measured_on_the_file_share_after_a_restore_from_its_backup(
+    systemd_lab: tuple[SystemdHost, Path], transports: Transports, prefect_api: str, tmp_path: Path
+) -> None:
+    host, env = systemd_lab
+    ssh, share = transports.ssh(host.name), systemd_host.SHARE_DIR
+    before = _share_files(host)
+    started = run_cli("canary", "start", str(env), host.name, "--share", share, "--every", "250ms")
+    assert started.returncode == 0 and "(systemd)" in started.stdout, started.stdout + started.stderr
+    timer = share_backup.BACKUP_UNIT.replace(".service", ".timer")
+    try:
+        assert (share_canary.wait_for_lines(ssh, share, 3, timeout=10).newest_seq or 0) >= 3
+        _on_host(host, "systemctl", "stop", timer)  # the test takes the one backup itself
+        _on_host(host, "systemctl", "start", share_backup.BACKUP_UNIT)
+        backup = _canary_lines(_on_host(host, "tar", "-xOf", share_backup.BACKUP_FILE, f"./{CANARY_FILE}"))
+        backup_seq, backup_ts = backup[-1]  # the backup's own newest canary line
+        after = share_canary.wait_for_lines(ssh, share, backup_seq + 2, timeout=10)
+        assert (after.newest_seq or 0) > backup_seq  # lines the backup does not hold: to be lost
+        result = run_cli(
+            "run", str(SHARE_SCENARIO), "--env", str(env), "--runs", str(tmp_path),
+            "--responders", "simulate", "--seed", "7", "--time-scale", "0.002", timeout=150,
+        )  # fmt: skip
+        assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+        assert share_canary.share_canary_status(ssh, share).mode == "systemd"  # it wrote on after the restore
+    finally:
+        assert share_canary.share_canary_stop(ssh, share)
+        _on_host(host, "systemctl", "start", timer)
+    try:
+        now = _canary_lines(_on_host(host, "cat", f"{share}/{CANARY_FILE}"))
+    finally:
+        _on_host(host, "rm", "-f", f"{share}/{CANARY_FILE}", f"{share}/{CANARY_FILE}.new")
+    assert _share_files(host) == before  # every document back from the backup
+    assert _on_host(host, "stat", "-c", "%U:%G", share).strip() == "nobody:nogroup"  # with its owner
+    records = _journal(tmp_path)
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True]
+    # Ground truth, counted in the file: the backup's lines survived; every line written between
+    # the backup and the wipe is gone; the writer carried on from the backup's newest line.
+    (intent,) = [_unix(r["at"]) for r in records if r["type"] == "fault.intent"]
+    assert [line for line in now if line[0] <= backup_seq] == [line for line in backup if line in now]
+    assert (backup_seq, backup_ts) in now
+    assert not [ts for _, ts in now if backup_ts < ts < intent]
+    assert [seq for seq, ts in now if ts > backup_ts][:1] == [backup_seq + 1]
+    (applied,) = [r for r in records if r["type"] == "fault.applied"]
+    debrief = json.loads((next(tmp_path.iterdir()) / "debrief.json").read_text())
+    rpo = debrief["objectives"]["rpo"]
+    assert rpo["met"] is True and f"newest surviving record {backup_seq}@" in rpo["note"], rpo
+    # The wipe starts at its intent and is over when its command returned; the probe sees it
+    # within one interval (200 ms) plus a read.
+    window = (intent - backup_ts - 0.3, _unix(applied["at"]) - backup_ts + 0.6)
+    assert window[0] <= rpo["actual_s"] <= window[1], (rpo, window)
+
+
+SITE_SCENARIO = SCENARIO.parent / "whole-site-outage-systemd.yaml"
+
+
+@pytest.mark.prefect
+def test_the_whole_site_outage_stops_every_real_service_each_behind_a_systemd_timer(
+    systemd_lab: tuple[SystemdHost, Path], prefect_api: str, tmp_path: Path
+) -> None:
+    host, env = systemd_lab
+    since = _on_host(host, "date", "+%s").strip()
+    result = run_cli(
+        "run", str(SITE_SCENARIO), "--env", str(env), "--runs", str(tmp_path),
+        "--responders", "simulate", "--seed", "7", "--time-scale", "0.002", timeout=150,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), (result.stdout + result.stderr)[-3000:]
+    records = _journal(tmp_path)
+    applied = sorted(r["data"]["fault"] for r in records if r["type"] == "fault.applied")
+    assert applied == ["stop-database", "stop-share", "stop-web"]
+    assert [r["data"]["verified"] for r in records if r["type"] == "fault.reverted"] == [True] * 3
+    changes = [r["data"] for r in records if r["type"] == "probe.changed"]
+    for probe in ("shop", "database", "share"):  # each service seen going down and coming back
+        assert [c["state"] for c in changes if c["probe"] == probe] == ["up", "down", "up"], (probe, changes)
+    # Every revert was armed on the host as a transient systemd timer (the dead-man path), and
+    # none is left behind.
+    logged = _on_host(host, "journalctl", "--since", f"@{since}", "--no-pager", "-o", "cat")
+    timers = set(re.findall(r"Started (bcdrill-deadman-[\w-]+\.timer)", logged))
+    assert len(timers) == 3, logged[-2000:]
+    listed = ["systemctl", "list-timers", "--all", "--no-legend", "bcdrill-deadman-*"]
+    assert _on_host(host, *listed).strip() == ""
+    for unit in systemd_host.SERVICES.values():
+        assert _on_host(host, "systemctl", "is-active", unit).strip() == "active"

@@ -82,6 +82,8 @@ sleep "$2"
 rm -f "$1"
 sh -c "$3"
 """
+# The inject script's shell variable holding the target's clock as the commands started.
+_STARTED = "bcdrill_started"
 # Here-document delimiter for an inject command's input (``inject_stdin``).
 _STDIN_END = "BCDRILL_INPUT_END"
 # Exit codes of the one-round-trip inject script, to tell refusing, arming and injecting apart.
@@ -209,6 +211,10 @@ class HostFault(FaultAction):
 
     # True when the inject commands apply all or nothing: a failure then disarms the timer.
     atomic_inject: ClassVar[bool] = False
+    # True when the fault takes effect as its inject commands *start* (a slow ``dropdb`` has
+    # begun the outage long before it returns): the target's clock is read just before them.
+    # False: when the last command has finished (an ``iptables-restore`` applies at its end).
+    effect_at_start: ClassVar[bool] = False
 
     def inject_stdin(self, prior: Mapping[str, Any]) -> str | None:
         """Text fed to the (single) inject command's standard input, in the same round trip."""
@@ -316,7 +322,11 @@ class HostFault(FaultAction):
         steps += [f"{command}{heredoc} || {on_failure}" for command in commands[-1:]]
         if stdin is not None and commands:  # the last command reads it: no extra shell, no pipe
             steps.append(f"{stdin.rstrip()}\n{_STDIN_END}")
-        steps.append(CLOCK_COMMAND)  # the target's own moment, in the same round trip
+        if self.effect_at_start:  # the target's moment before the commands, printed after them
+            steps.insert(1, f"{_STARTED}=$({CLOCK_COMMAND})")
+            steps.append(f'echo "${_STARTED}"')
+        else:
+            steps.append(CLOCK_COMMAND)  # the target's own moment, in the same round trip
         try:
             result = ssh.run(["sh", "-c", "\n".join(steps)])
         except UnexpectedExit as exc:
@@ -333,10 +343,13 @@ class HostFault(FaultAction):
     def effective_at(
         self, transports: Transports, prior: Mapping[str, Any], since: float, until: float
     ) -> EffectiveTime | None:
-        """When the inject script ended by the target's clock, corrected by its offset."""
+        """When the inject commands started (``effect_at_start``) or ended by the target's
+        clock, corrected by its offset."""
         moment = effective_on_target(self._applied_on_target, self._clock, self.target.label)
         if moment is None or not since - 0.05 <= moment.unix <= until + 0.05:
             return None  # an offset that does not fit the round trip is not to be trusted
+        if self.effect_at_start:
+            return EffectiveTime(moment.unix, f"{moment.source}, as the inject command started")
         return moment
 
     def revert(self, transports: Transports, prior: Mapping[str, Any]) -> None:

@@ -22,6 +22,8 @@ class Command(HostFault):
     """
 
     name: ClassVar[str] = "host.command"
+    # A custom command (``dropdb``, ``rm -rf``…) hits the service as it begins, not as it returns.
+    effect_at_start: ClassVar[bool] = True
     params_schema: ClassVar[dict[str, Any]] = host_params_schema(
         {"inject": _ARGV, "revert": _ARGV, "verify": _ARGV}, required=("inject", "revert")
     )

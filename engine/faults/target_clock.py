@@ -1,7 +1,9 @@
 """A host's own clock: its offset from the engine's, and when a fault took effect there.
 
 A host fault appends ``date +%s.%N`` to its inject script, so the target says — in the same
-SSH round trip — when the fault's last command finished on it. Before that, one ``date``
+SSH round trip — when the fault's last command finished on it (or, for a fault that takes
+effect as its command begins, such as ``host.command``, reads it just before the command and
+prints it after). Before that, one ``date``
 round trip measures the target clock's offset from the engine's (the target's reading
 against the midpoint of the round trip; uncertain by half of it, ~1 ms on an open
 connection). The effective time is the target's moment minus that offset — or the target's

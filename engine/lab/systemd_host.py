@@ -11,7 +11,8 @@ generated client key, and service faults stop real systemd units.
 Every ``host_up`` also lays out the client's estate the scenarios need (idempotent, at run
 time, so the cached image stays as it is): the :data:`ORDERS_DB` database and its scheduled
 backup — the ``orders-backup`` systemd timer running ``pg_dump`` into :data:`BACKUP_FILE`
-(the unit :data:`BACKUP_UNIT` can also be started by hand for a backup now). The lab's
+(the unit :data:`BACKUP_UNIT` can also be started by hand for a backup now), and the file
+share's ``tar`` backup (:mod:`engine.lab.share_backup`). The lab's
 PostgreSQL runs with ``fsync``, ``synchronous_commit`` and ``full_page_writes`` off: it is
 disposable, and drills should not wait for a busy disk.
 """
@@ -33,6 +34,7 @@ import structlog
 from docker.errors import APIError, NotFound
 
 from engine.errors import PreflightError
+from engine.lab import share_backup
 from engine.lab.hosts import _client_key as client_key
 
 __all__ = [
@@ -281,6 +283,7 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
     key = client_key(state_dir)
     _authorize(container, Path(f"{key}.pub").read_text().strip())
     _exec(container, ["sh", "-c", _ESTATE, "sh", _BACKUP_SERVICE, _BACKUP_TIMER])
+    _exec(container, share_backup.layout_argv(SHARE_DIR))
     host_key = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
     container.reload()
     ports = container.attrs["NetworkSettings"]["Ports"]

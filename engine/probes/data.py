@@ -29,7 +29,9 @@ Params: one source — ``url`` (http(s) URL or a name in the environment's ``url
 read), ``argv`` (run on the probe's target: ``docker exec`` for a container, SSH for a host) or
 ``canary: postgresql`` with ``database`` (the canary table that ``bcdrill canary start`` writes,
 read with ``psql`` on the probe's SSH host, as ``run_as``, default ``postgres``, through
-``sudo -n -u`` when the host entry has ``sudo: true``; see :mod:`engine.probes.pg_canary`) —
+``sudo -n -u`` when the host entry has ``sudo: true``; see :mod:`engine.probes.pg_canary`) or
+``canary: file`` with ``share`` (the canary file that ``bcdrill canary start --share`` keeps in a
+shared folder, read with ``tail`` on the probe's SSH host; see :mod:`engine.probes.file_canary`) —
 and ``window`` (how many of the newest lines to consider, default 300).
 """
 
@@ -45,6 +47,7 @@ from urllib.parse import urlsplit
 
 from engine.errors import DrillError, InputError
 from engine.probes.base import ProbeKind, ProbeResult
+from engine.probes.file_canary import SHARE_PATTERN, read_argv
 from engine.probes.pg_canary import DATABASE_PATTERN, psql_argv, read_sql
 
 MAX_BODY = 1 << 20
@@ -121,13 +124,27 @@ class DataProbe(ProbeKind):
                 "minItems": 1,
                 "description": "command printing the newest records, run on the probe's target",
             },
-            "canary": {"enum": ["postgresql"], "description": "read the table bcdrill canary writes"},
+            "canary": {
+                "enum": ["postgresql", "file"],
+                "description": "read what bcdrill canary writes: a PostgreSQL table or a file in a share",
+            },
             "database": {"type": "string", "pattern": DATABASE_PATTERN, "description": "the canary's"},
             "run_as": {"type": "string", "pattern": DATABASE_PATTERN, "description": "psql's user"},
+            "share": {"type": "string", "pattern": SHARE_PATTERN, "description": "the shared folder"},
             "window": {"type": "integer", "minimum": 2, "maximum": 100000},
         },
         "oneOf": [{"required": ["url"]}, {"required": ["argv"]}, {"required": ["canary"]}],
-        "dependencies": {"canary": ["database"], "database": ["canary"], "run_as": ["canary"]},
+        "dependencies": {"database": ["canary"], "run_as": ["database"], "share": ["canary"]},
+        "allOf": [
+            {
+                "if": {"required": ["canary"], "properties": {"canary": {"const": "postgresql"}}},
+                "then": {"required": ["database"], "not": {"required": ["share"]}},
+            },
+            {
+                "if": {"required": ["canary"], "properties": {"canary": {"const": "file"}}},
+                "then": {"required": ["share"], "not": {"required": ["database"]}},
+            },
+        ],
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -164,17 +181,24 @@ class DataProbe(ProbeKind):
         return ssh_result.stdout
 
     def _read_canary(self, kind: str, host_name: str) -> str:
-        """The canary table's newest rows, through ``psql`` on the target's SSH host."""
-        if kind != "host":
-            raise InputError(f"probe {self.spec.id!r}: the postgresql canary is read over SSH: bind a host")
-        ssh = self.transports.ssh(host_name)
+        """The canary's newest records on the target's SSH host: ``psql`` on the table, or
+        ``tail`` on the share's file."""
         params = self.spec.params
-        run_as = str(params.get("run_as", "postgres")) if ssh.host.sudo else None
-        sql = read_sql(int(params.get("window", 300)))
-        argv = psql_argv(str(params["database"]), sql, run_as=run_as)
-        result = ssh.run(argv, timeout=self.spec.timeout_s, sudo=False, check=False)
+        if kind != "host":
+            raise InputError(
+                f"probe {self.spec.id!r}: the {params['canary']} canary is read over SSH: bind a host"
+            )
+        ssh = self.transports.ssh(host_name)
+        window = int(params.get("window", 300))
+        if params["canary"] == "file":
+            argv, sudo, tool = read_argv(str(params["share"]), window), None, "tail"
+        else:
+            run_as = str(params.get("run_as", "postgres")) if ssh.host.sudo else None
+            argv = psql_argv(str(params["database"]), read_sql(window), run_as=run_as)
+            sudo, tool = False, "psql"
+        result = ssh.run(argv, timeout=self.spec.timeout_s, sudo=sudo, check=False)
         if result.exit_code != 0:
-            raise DrillError(f"psql exit {result.exit_code}: {result.stderr.strip()[-200:]}")
+            raise DrillError(f"{tool} exit {result.exit_code}: {result.stderr.strip()[-200:]}")
         return result.stdout
 
     def _read_url(self) -> str:
@@ -250,6 +274,8 @@ class DataProbe(ProbeKind):
         """What is read."""
         params = self.spec.params
         source = params.get("url") or " ".join(params.get("argv", ()))
-        if "canary" in params:
-            source = f"the {params['canary']} canary table in database {params['database']}"
+        if params.get("canary") == "postgresql":
+            source = f"the postgresql canary table in database {params['database']}"
+        elif params.get("canary") == "file":
+            source = f"the canary file in share {params['share']}"
         return f"data probe {self.spec.id}: newest records of {source} every {self.spec.interval_s:g}s"
