@@ -97,7 +97,7 @@ ORDERS_DB = "orders"
 BACKUP_DIR = "/var/backups/orders"
 BACKUP_FILE = f"{BACKUP_DIR}/orders.dump"
 BACKUP_UNIT = "orders-backup.service"
-BUILD_TIMEOUT_S = 900.0
+BUILD_TIMEOUT_S = 1200.0  # 9.5 min seen for :3 (packages + domain provision) on a loaded machine
 BOOT_WAIT_S = 90.0
 LABEL = "bcdrill.lab"
 
