@@ -655,7 +655,7 @@ def lab_up(
     name: str = "lab",
     hosts: Annotated[int, typer.Option(help="SSH hosts to create")] = 2,
     systemd: Annotated[
-        bool, typer.Option(help="add a Debian 12 systemd host with nginx and PostgreSQL (first build ~1 min)")
+        bool, typer.Option(help="add systemd hosts: sys1 (nginx, PostgreSQL, Samba share), dc1 (Samba AD DC)")
     ] = False,
 ) -> None:
     """Start the lab (idempotent) and print its environment file."""

@@ -25,7 +25,7 @@ from docker.errors import DockerException, NotFound
 
 from engine.errors import PreflightError
 from engine.home import lab_dir
-from engine.lab import hosts, services, systemd_host
+from engine.lab import domain_controller, hosts, services, systemd_host
 from engine.lab.hosts import host_prefix
 
 log = structlog.get_logger(__name__)
@@ -150,11 +150,15 @@ def _published_url(container: Any, path: str) -> str:
     return f"http://127.0.0.1:{binding['HostPort']}{path}"
 
 
+_SYSTEMD_HOSTS = (systemd_host.HOST_NAME, domain_controller.HOST_NAME)
+
+
 def up(name: str = "lab", hosts: int = 2, systemd: bool = False) -> Path:
     """Bring the lab up (idempotent) and return the path of its environment file.
 
     ``systemd`` adds the realistic host ``sys1`` (Debian 12, systemd, sshd, nginx, PostgreSQL;
-    its image is built once with mmdebstrap, see :mod:`engine.lab.systemd_host`).
+    its image is built once with mmdebstrap, see :mod:`engine.lab.systemd_host`) and the Samba
+    AD domain controller ``dc1`` from the same image (:mod:`engine.lab.domain_controller`).
     """
     state = lab_dir(name)
     state.mkdir(parents=True, exist_ok=True)
@@ -178,6 +182,8 @@ def up(name: str = "lab", hosts: int = 2, systemd: bool = False) -> Path:
         sys_host = systemd_host.host_up(client, name, network, state)
         host_entries[sys_host.name] = sys_host.environment_entry()
         urls[f"{sys_host.name}-web"] = sys_host.http_url
+        dc = domain_controller.host_up(client, name, network, state)
+        host_entries[dc.name] = dc.environment_entry()
     env_path = state / "environment.yaml"
     env_path.write_text(_environment_yaml(name, urls, host_entries, extras.targets))
     log.info("lab.up", lab=name, environment=str(env_path))
@@ -199,8 +205,8 @@ def _environment_yaml(
     targets: dict[str, Any] = {svc.role: {"containers": [f"bcdrill-{name}-{svc.role}"]} for svc in SERVICES}
     targets.update(extra_targets)
     if hosts:
-        # The busybox hosts only: the systemd host declares other services (nginx, postgresql).
-        plain = sorted(h for h in hosts if h != systemd_host.HOST_NAME)
+        # The busybox hosts only: the systemd hosts declare other services (nginx, identity…).
+        plain = sorted(h for h in hosts if h not in _SYSTEMD_HOSTS)
         if plain:
             targets["hosts"] = {"hosts": plain}
         for host_name in sorted(hosts):

@@ -34,7 +34,7 @@ import structlog
 from docker.errors import APIError, NotFound
 
 from engine.errors import PreflightError
-from engine.lab import share_backup
+from engine.lab import samba_ad, share_backup
 from engine.lab.hosts import _client_key as client_key
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 #: Bump the tag whenever what the image holds changes: images are cached per machine by tag.
-IMAGE = "bcdrill-lab-systemd:2"
+IMAGE = "bcdrill-lab-systemd:3"
 HOST_NAME = "sys1"
 USER = "drill"
 SUITE = "bookworm"
@@ -71,6 +71,12 @@ PACKAGES = (
     "postgresql",
     "samba",
     "smbclient",
+    # The domain controller dc1 (engine.lab.samba_ad): same image, another host name.
+    "samba-ad-dc",
+    "samba-ad-provision",
+    "krb5-user",
+    "ldap-utils",
+    "openssl",
 )
 #: The services declared on the host: name -> systemd unit.
 SERVICES: dict[str, str] = {
@@ -92,7 +98,7 @@ ORDERS_DB = "orders"
 BACKUP_DIR = "/var/backups/orders"
 BACKUP_FILE = f"{BACKUP_DIR}/orders.dump"
 BACKUP_UNIT = "orders-backup.service"
-BUILD_TIMEOUT_S = 900.0
+BUILD_TIMEOUT_S = 1200.0  # 9.5 min seen for :3 (packages + domain provision) on a loaded machine
 BOOT_WAIT_S = 90.0
 LABEL = "bcdrill.lab"
 
@@ -158,14 +164,15 @@ _CUSTOMIZE = [
     # Nothing a container cannot do: no getty on a console that is not there.
     'chroot "$1" systemctl mask getty@tty1.service console-getty.service systemd-udevd.service',
     "printf '%s\\n' 'bcdrill lab host' > \"$1/var/www/html/index.html\"",
-    # Samba: a standalone file server with one guest share; no NetBIOS, no AD DC.
+    # Samba: a standalone file server with one guest share; no NetBIOS (the AD DC runs on dc1 only).
     'printf \'%s\' "$BCDRILL_SMB_CONF" > "$1/etc/samba/smb.conf"',
-    'chroot "$1" systemctl mask nmbd.service samba-ad-dc.service',
+    'chroot "$1" systemctl mask nmbd.service',
     *(
         f'f="$1{SHARE_DIR}/{name}" && mkdir -p "$(dirname "$f")" && printf \'%s\\n\' \'{text}\' > "$f"'
         for name, text in SHARE_FILES.items()
     ),
     f'chroot "$1" chown -R nobody:nogroup {SHARE_DIR}',
+    samba_ad.BUILD_HOOK,
 ]
 
 
@@ -236,6 +243,7 @@ def build_rootfs(tarball: Path) -> None:
     argv += [SUITE, str(tarball)]
     log.info("lab.systemd.build", image=IMAGE, packages=list(PACKAGES))
     env = {**os.environ, "BCDRILL_HOSTKEYS_UNIT": _HOSTKEYS_UNIT, "BCDRILL_SMB_CONF": _SMB_CONF}
+    env.update(samba_ad.BUILD_ENV)
     try:
         subprocess.run(argv, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env=env)
     except subprocess.CalledProcessError as exc:
