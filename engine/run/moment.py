@@ -10,7 +10,8 @@ The hold is journaled honestly: ``moment.awaited`` (the moment and how long the 
 ``moment.reached`` (``late_s``: how far past the moment the drill was released; positive when
 the run was started or readied too late). An abort request or a stop signal ends the hold
 like any other phase of the drill (nothing was injected). When the steady state stopped
-holding while waiting, the drill fails its preflight at the moment instead of injecting.
+holding while waiting (its probes look every :data:`HOLD_PROBE_PACE_S` meanwhile, not at
+their measuring pace), the drill fails its preflight at the moment instead of injecting.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from engine.record.journal import Journal
 from engine.record.records import RecordType
 from engine.record.runstore import abort_requested
 
-__all__ = ["HoldAborted", "await_moment", "parse_moment"]
+__all__ = ["HOLD_PROBE_PACE_S", "HoldAborted", "await_moment", "parse_moment"]
 
 MAX_STEP_S = 0.25  # abort requests are noticed within this while holding
+HOLD_PROBE_PACE_S = 1.0  # the steady state is watched this often while holding (probes' own pace after)
 
 
 class HoldAborted(AbortedError):

@@ -41,7 +41,7 @@ from engine.run.context import responder_context
 from engine.run.evidence import seal_run
 from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, exercise_layout
-from engine.run.moment import await_moment, parse_moment
+from engine.run.moment import HOLD_PROBE_PACE_S, await_moment, parse_moment
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
 from engine.run.preflight import prepare
@@ -295,7 +295,14 @@ class DrillRun:
         """A scheduled drill readied early holds here until its secret moment (engine.run.moment)."""
         if self.options.moment is None:
             return
-        await_moment(parse_moment(self.options.moment), self.clock, self.journal, self.run_dir, self._broken)
+        for watcher in self._watchers:
+            watcher.pace(HOLD_PROBE_PACE_S)
+        moment = parse_moment(self.options.moment)
+        try:
+            await_moment(moment, self.clock, self.journal, self.run_dir, self._broken)
+        finally:
+            for watcher in self._watchers:
+                watcher.pace(0.0)
 
     def _broken(self) -> str | None:
         """Why the steady state does not hold now (None when it does)."""
