@@ -97,7 +97,7 @@ def drill_run(
     ``lead_s``: a scheduled drill's flow run is scheduled this long before its secret moment
     (the moment is the run's scheduled time plus ``lead_s``, so no parameter shows it): the
     drill takes its environment's slot and passes preflight early, then holds and injects at
-    the moment (:mod:`engine.run.moment`).
+    the moment (:func:`engine.run.preflight.await_moment`).
     """
     with _result_written_to(result_file):
         if plan_path is not None:

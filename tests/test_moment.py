@@ -11,7 +11,7 @@ from engine.clock import FakeClock
 from engine.errors import InputError, PreflightError
 from engine.record.journal import Journal, read_journal
 from engine.record.runstore import request_abort
-from engine.run.moment import HoldAborted, await_moment, parse_moment
+from engine.run.preflight import HoldAborted, await_moment, parse_moment
 
 START = datetime(2027, 3, 4, 10, 13, 0, tzinfo=UTC)
 

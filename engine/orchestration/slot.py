@@ -11,7 +11,7 @@ the slot row stays taken in the database for good. Hence:
   takes it (:func:`environment_slot`);
 * a run that cannot get the slot says which run holds it and how to recover (exit 4).
 
-A scheduled drill readied before its secret moment (:mod:`engine.run.moment`) waits for the
+A scheduled drill readied before its secret moment (:func:`engine.run.preflight.await_moment`) waits for the
 slot until that moment: the drill before it on the same environment may still be running.
 
 Releasing revokes the holder's lease when the server still knows it; when the lease is gone

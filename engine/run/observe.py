@@ -62,7 +62,7 @@ class ProbeWatcher:
         """Poll at most every ``floor_s`` from now (0: the probe's own pace again); looks at once.
 
         A drill that waits minutes for its secret moment watches its steady state at a calm
-        pace instead of the probe's measuring pace (engine.run.moment).
+        pace instead of the probe's measuring pace (engine.run.preflight.await_moment).
         """
         self._floor_s = floor_s
         self._wake.set()

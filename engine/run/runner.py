@@ -41,10 +41,9 @@ from engine.run.context import responder_context
 from engine.run.evidence import seal_run
 from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, exercise_layout
-from engine.run.moment import HOLD_PROBE_PACE_S, await_moment, parse_moment
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
-from engine.run.preflight import prepare
+from engine.run.preflight import HOLD_PROBE_PACE_S, await_moment, parse_moment, prepare
 from engine.run.prepared import PreparedFault
 from engine.run.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
 from engine.run.reverts import revert_all, revert_one
@@ -292,7 +291,7 @@ class DrillRun:
         return prepared
 
     def _await_moment(self) -> None:
-        """A scheduled drill readied early holds here until its secret moment (engine.run.moment)."""
+        """A scheduled drill readied early holds here until its secret moment (preflight.await_moment)."""
         if self.options.moment is None:
             return
         for watcher in self._watchers:
