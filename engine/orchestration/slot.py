@@ -151,7 +151,7 @@ def _acquire(client: Any, environment: str, wait_s: float) -> UUID:
         left = deadline - time.monotonic()
         if left <= 0:
             raise PreflightError(_busy_message(environment, holder))
-        time.sleep(min(_POLL_S, left) if left < SLOT_WAIT_S else _LONG_POLL_S)
+        time.sleep(min(_POLL_S if left < SLOT_WAIT_S else _LONG_POLL_S, left))
 
 
 def _busy_message(environment: str, holder: SlotHolder | None) -> str:
