@@ -103,13 +103,12 @@ def test_a_drill_readied_early_waits_for_the_one_before_it_until_its_moment(
     environment: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(slot, "SLOT_WAIT_S", 0.5)  # a busy slot is otherwise waited for 0.5 s only
-    moment = datetime.now(UTC) + timedelta(seconds=3)
     taken = threading.Event()
     waited: list[float] = []
 
     def the_next_drill() -> None:
         taken.wait(30)
-        started = time.monotonic()
+        started, moment = time.monotonic(), datetime.now(UTC) + timedelta(seconds=3)
         with environment_slot(environment, "run-b", wait_until=moment):
             waited.append(time.monotonic() - started)
 

@@ -20,6 +20,7 @@ with the server that held it, the limit's active slots are reset to zero.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -123,7 +124,10 @@ def environment_slot(environment: str, run_id: str, wait_until: datetime | None 
         holder = SlotHolder(environment, run_id, os.getpid(), socket.gethostname(), str(lease_id))
         _write_holder(holder)
         stop = threading.Event()
-        renewer = threading.Thread(target=_renew, args=(lease_id, stop), name="slot-lease", daemon=True)
+        # in a copy of our context: Prefect settings given as a temporary context reach it too
+        renew = contextvars.copy_context().run
+        renewer = threading.Thread(target=renew, args=(_renew, lease_id, stop), name="slot-lease")
+        renewer.daemon = True
         renewer.start()
         try:
             yield
