@@ -7,6 +7,9 @@ container, its own one-drill-per-environment slot), scheduled by the real
 ``bcdrill schedule`` inside a window of a few minutes from now and executed by the workers
 (time-scaled, ``auto`` responders).
 
+Each flow run starts ``LEAD`` before its moment, gets ready (slot, preflight) and holds until
+the moment (``moment.awaited``/``moment.reached`` in the journal).
+
 Measured: the scheduling time; start lateness (the moment ``fault.applied`` was journaled
 minus the drill's secret moment) as median and p95; drills lost (scheduled but never
 ended — must be 0); peak memory of the server and of the workers (their process trees).
@@ -35,6 +38,8 @@ FAMILY = "programme"
 PLAYBOOK = Path(__file__).resolve().parent / "scenarios" / "programme-pause.yaml"
 BCDRILL = str(Path(sys.executable).parent / "bcdrill")
 LATENESS_GOAL_S = 2.0
+LEAD = "2m"  # each flow run starts this long before its moment (`bcdrill schedule --lead`)
+WINDOW_AFTER = timedelta(minutes=4)  # the window opens after scheduling and the first leads
 
 
 @dataclass(frozen=True)
@@ -59,15 +64,17 @@ def run(report: Report, quick: bool) -> None:
     ):
         env = {**os.environ, **server_env, "BCDRILL_HOME": str(root / "home"), "BCDRILL_PDF": "off"}
         plans = _write_plans(root, size, containers)
-        started = time.monotonic()
-        options = ["--capacity", str(2 * size.clients), "--responders", "auto", "--time-scale", "0.005"]
-        _bcdrill(env, "schedule", *map(str, plans), *options, "--seed", "7", "--runs", str(root / "runs"))
-        report.add(
-            figure(FAMILY, f"schedule {2 * size.clients} drills", [time.monotonic() - started], unit="s")
-        )
-        drills = _stored(root / "home" / "programme")
         server_port = server_env["PREFECT_API_URL"].rsplit(":", 1)[1].split("/")[0]
+        # The sites' workers are up before the controllers schedule (as in production).
         with _workers(env, size, root) as workers, _peak_rss(workers, server_port) as peaks:
+            started = time.monotonic()
+            options = ["--capacity", str(2 * size.clients), "--responders", "auto", "--time-scale", "0.005"]
+            options += ["--lead", LEAD]
+            _bcdrill(env, "schedule", *map(str, plans), *options, "--seed", "7", "--runs", str(root / "runs"))
+            report.add(
+                figure(FAMILY, f"schedule {2 * size.clients} drills", [time.monotonic() - started], unit="s")
+            )
+            drills = _stored(root / "home" / "programme")
             _wait_for_runs(root / "runs", len(drills), _last_moment(drills) + 180)
         _figures(report, size, drills, root / "runs", peaks)
         _prefect_lateness(report, server_env["PREFECT_API_URL"], drills)
@@ -76,15 +83,16 @@ def run(report: Report, quick: bool) -> None:
 def _figures(
     report: Report, size: Size, drills: list[dict[str, Any]], runs: Path, peaks: dict[str, float]
 ) -> None:
-    applied = _applied_times(runs)
-    lateness: list[float] = []
-    for environment, moments in _moments_by_environment(drills).items():
-        for moment, applied_at in zip(moments, applied.get(environment, []), strict=False):
-            lateness.append((applied_at - moment).total_seconds())
+    lateness = _lateness(drills, _applied_times(runs))
+    effect = _lateness(drills, _applied_times(runs, effective=True))
     ended = _ended(runs)
     lost = len(drills) - ended
     report.add(figure(FAMILY, "start lateness (fault applied − secret moment)", lateness, unit="s",
                       goal_max=LATENESS_GOAL_S, goal="p95 ≤ 2 s", on="p95"))  # fmt: skip
+    report.add(figure(FAMILY, "fault took effect (Docker daemon's event) − secret moment", effect, unit="s"))
+    ready, released = _hold_figures(runs)
+    report.add(figure(FAMILY, "readied before the moment (moment − preflight passed)", ready, unit="s"))
+    report.add(figure(FAMILY, "hold released − secret moment (moment.reached)", released, unit="s"))
     report.add(figure(FAMILY, "drills lost", [float(lost)], unit="count", goal_max=0.0, goal="0",
                       note=f"{len(drills)} scheduled, {ended} ended"))  # fmt: skip
     for name, peak in peaks.items():
@@ -93,6 +101,15 @@ def _figures(
         f"programme: {size.clients} clients × 2 drills, {size.pools} pools/workers,"
         f" window {size.window_min} min, Prefect server on PostgreSQL"
     )
+
+
+def _lateness(drills: list[dict[str, Any]], applied: dict[str, list[datetime]]) -> list[float]:
+    """Seconds from each drill's moment to its first fault (per environment, in time order)."""
+    lateness: list[float] = []
+    for environment, moments in _moments_by_environment(drills).items():
+        for moment, applied_at in zip(moments, applied.get(environment, []), strict=False):
+            lateness.append((applied_at - moment).total_seconds())
+    return lateness
 
 
 def _prefect_lateness(report: Report, api: str, drills: list[dict[str, Any]]) -> None:
@@ -140,7 +157,7 @@ def _write_plans(root: Path, size: Size, containers: list[str]) -> list[Path]:
     from drills.programme.drill_plans import WEEKDAYS
 
     root.joinpath("plans").mkdir(parents=True, exist_ok=True)
-    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) + WINDOW_AFTER
     end = start + timedelta(minutes=size.window_min)
     hours = {WEEKDAYS[start.weekday()]: [f"{start:%H:%M}-{end:%H:%M}"]}
     if end.date() != start.date():
@@ -242,8 +259,9 @@ def _moments_by_environment(drills: list[dict[str, Any]]) -> dict[str, list[date
     return {k: sorted(v) for k, v in found.items()}
 
 
-def _applied_times(runs: Path) -> dict[str, list[datetime]]:
-    """Per environment name, when each run's first fault was applied (UTC), in order."""
+def _applied_times(runs: Path, effective: bool = False) -> dict[str, list[datetime]]:
+    """Per environment name, when each run's first fault was applied (UTC), in order: the
+    ``fault.applied`` record's time, or with ``effective`` the daemon's own event time."""
     from engine.record.records import RecordType, RunStarted
 
     found: dict[str, list[datetime]] = {}
@@ -252,9 +270,27 @@ def _applied_times(runs: Path) -> dict[str, list[datetime]]:
         started = next((r for r in records if r["type"] == RecordType.RUN_STARTED), None)
         applied = next((r for r in records if r["type"] == RecordType.FAULT_APPLIED), None)
         if started and applied:
-            at = datetime.fromisoformat(applied["at"].replace("Z", "+00:00"))
+            text = applied["data"].get("effective_at") if effective else None
+            at = datetime.fromisoformat((text or applied["at"]).replace("Z", "+00:00"))
             found.setdefault(RunStarted.from_data(started["data"]).environment, []).append(at)
     return {k: sorted(v) for k, v in found.items()}
+
+
+def _hold_figures(runs: Path) -> tuple[list[float], list[float]]:
+    """Per run: how long before its moment preflight had passed, and how late the hold ended."""
+    from engine.record.records import RecordType
+
+    ready, released = [], []
+    for journal in runs.glob("*/journal.jsonl"):
+        records = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        passed = next((r for r in records if r["type"] == RecordType.PREFLIGHT_PASSED), None)
+        reached = next((r for r in records if r["type"] == RecordType.MOMENT_REACHED), None)
+        if passed and reached:
+            moment = datetime.fromisoformat(reached["data"]["moment"].replace("Z", "+00:00"))
+            at = datetime.fromisoformat(passed["at"].replace("Z", "+00:00"))
+            ready.append((moment - at).total_seconds())
+            released.append(float(reached["data"]["late_s"]))
+    return ready, released
 
 
 def _wait_for_runs(runs: Path, expected: int, deadline: float) -> None:

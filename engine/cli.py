@@ -603,10 +603,10 @@ def _release_dead_slots(run_ids: set[str] | None) -> bool:
     import httpx
 
     from engine.errors import PreflightError
-    from engine.orchestration.server import prefect_api
+    from engine.orchestration.server import slots_api
 
     try:
-        with prefect_api():
+        with slots_api():  # the local runner's own server when it holds them
             released = release_dead_holders(run_ids)
     except (httpx.HTTPError, OSError) as exc:
         raise PreflightError(

@@ -19,6 +19,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # d
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Cancelled, Failed, State
 
-from engine.errors import DrillError
+from engine.errors import DrillError, InputError
 from engine.model.holds import Hold, HoldKind
 from engine.orchestration.slot import environment_slot
 from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
@@ -76,6 +77,7 @@ def drill_run(
     debriefer: str = STANDARD_DEBRIEFER,
     run_class: str | None = None,
     result_file: str | None = None,
+    lead_s: float = 0.0,
 ) -> dict[str, Any] | State:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
@@ -92,6 +94,10 @@ def drill_run(
     ``result_file``: where a client that submitted the run through the API (the long-lived
     runner, :mod:`engine.orchestration.local_runner`) finds the summary, or the anticipated
     failure (message, exit code) that stopped the drill.
+    ``lead_s``: a scheduled drill's flow run is scheduled this long before its secret moment
+    (the moment is the run's scheduled time plus ``lead_s``, so no parameter shows it): the
+    drill takes its environment's slot and passes preflight early, then holds and injects at
+    the moment (:func:`engine.run.preflight.await_moment`).
     """
     with _result_written_to(result_file):
         if plan_path is not None:
@@ -103,6 +109,7 @@ def drill_run(
             responders, desk is not None, debriefer, mailbox=bool(playbook.exercise.mailbox)
         )
         environment = load_environment(Path(environment_path))
+        moment = secret_moment(lead_s)
         listeners: tuple[Listener, ...] = ()
         if progress:
             from engine.progress import ProgressPrinter
@@ -117,11 +124,12 @@ def drill_run(
             desk=desk,
             run_class=run_class,
             plan=plan_path,
+            moment=moment.isoformat() if moment else None,
         )
         run_id = run_id or new_run_id(playbook.id)
-        with environment_slot(
-            environment.name, run_id
-        ):  # one drill per environment (engine.orchestration.slot)
+        # one drill per environment (engine.orchestration.slot); a drill readied early may wait
+        # for the one before it until its own moment
+        with environment_slot(environment.name, run_id, wait_until=moment):
             run_dir = create_run_dir(run_id, Path(runs_root))
             drill = DrillRun(
                 playbook,
@@ -157,6 +165,18 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, default=str))
     os.replace(tmp, path)
+
+
+def secret_moment(lead_s: float) -> datetime | None:
+    """A scheduled drill's moment: its flow run's scheduled time plus ``lead_s``; else None."""
+    if lead_s <= 0:
+        return None
+    context = FlowRunContext.get()
+    expected = context.flow_run.expected_start_time if context and context.flow_run else None
+    if expected is None:
+        raise InputError(f"lead_s {lead_s:g} needs a scheduled flow run (the moment is its time + lead)")
+    # a plain datetime: Prefect hands out pendulum's, which do not mix with the standard ones
+    return datetime.fromtimestamp(expected.timestamp(), UTC) + timedelta(seconds=lead_s)
 
 
 def _precheck(plan_path: str) -> Hold | None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.errors import PreflightError
+from engine.orchestration import slot
 from engine.orchestration.slot import (
     dead_holders,
     environment_slot,
@@ -91,6 +96,30 @@ def test_a_second_run_is_told_which_run_holds_the_slot_and_how_to_recover(enviro
         pytest.fail("two drills on one environment")
     message = str(caught.value)
     assert "run run-a (pid" in message and "bcdrill recover run-a" in message
+    assert _active(environment) == 0
+
+
+def test_a_drill_readied_early_waits_for_the_one_before_it_until_its_moment(
+    environment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slot, "SLOT_WAIT_S", 0.5)  # a busy slot is otherwise waited for 0.5 s only
+    taken = threading.Event()
+    waited: list[float] = []
+
+    def the_next_drill() -> None:
+        taken.wait(30)
+        started, moment = time.monotonic(), datetime.now(UTC) + timedelta(seconds=3)
+        with environment_slot(environment, "run-b", wait_until=moment):
+            waited.append(time.monotonic() - started)
+
+    # the session's Prefect settings are context variables: the thread runs in a copy of ours
+    follower = threading.Thread(target=contextvars.copy_context().run, args=(the_next_drill,))
+    follower.start()
+    with environment_slot(environment, "run-a"):  # the drill before it, still running…
+        taken.set()
+        time.sleep(1.5)  # …for longer than SLOT_WAIT_S
+    follower.join(timeout=30)
+    assert waited and 1.0 < waited[0] < 3.5, waited
     assert _active(environment) == 0
 
 

@@ -169,3 +169,33 @@ def test_runner_status_and_stop_leave_no_process_behind(runner_env: dict[str, st
     assert not (home / "runner" / "runner.json").exists()
     again = _bcdrill("runner", "status", env=runner_env)
     assert again.returncode == 4 and "no bcdrill runner" in again.stdout
+
+
+_HOLD_SLOT = """
+import os, sys, time
+from engine.orchestration.local_runner import live_runner
+os.environ["PREFECT_API_URL"] = live_runner().url  # as a drill of the runner has it
+from engine.orchestration.slot import environment_slot
+with environment_slot(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[3]))
+print("released", flush=True)
+"""
+
+
+def test_recover_frees_the_slot_a_killed_drill_held_on_the_runners_server(runner_env: dict[str, str]) -> None:
+    environment = "recover-on-the-runner"
+    argv = [sys.executable, "-c", _HOLD_SLOT, environment, "killed-run"]
+    holder = subprocess.Popen([*argv, "600"], stdout=subprocess.PIPE, text=True, cwd=REPO, env=runner_env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    finally:
+        holder.kill()  # kill -9: nothing of the drill's own runs, its lease lives on the server
+        holder.wait(timeout=30)
+    recovered = _bcdrill("recover", env=runner_env)  # no PREFECT_API_URL: the runner's server is used
+    assert recovered.returncode == 0, recovered.stderr
+    assert f"killed-run: released the Prefect slot of environment {environment!r}" in recovered.stdout
+    # free at once (the lease would have held it for another minute): the next drill takes it
+    again = subprocess.run([*argv[:-1], "next-run", "0"], capture_output=True, text=True, timeout=60,
+                           cwd=REPO, env=runner_env, check=False)  # fmt: skip
+    assert again.returncode == 0 and again.stdout.split() == ["held", "released"], again.stderr[-2000:]

@@ -292,3 +292,22 @@ def test_observed_at_ignores_a_connection_time_of_a_failure() -> None:
     assert observed_at(5.0, ProbeResult(False, "HTTP 500", opened_after_s=0.2)) == 5.0
     assert observed_at(5.0, ProbeResult(True, "running")) == 5.0
     assert observed_at(5.0, ProbeResult(True, "HTTP 200", opened_after_s=0.02)) == 5.02
+
+
+def test_a_calm_pace_while_holding_and_a_prompt_look_when_it_ends(journal: Journal) -> None:
+    probe = ScriptedProbe([result(True)])  # polls every 10 ms at its own pace
+    watcher = ProbeWatcher(probe, journal)
+    watcher.start()
+    try:
+        watcher.pace(5.0)  # a drill waiting for its moment
+        time.sleep(0.05)  # let the look that pace() asks for happen
+        calm = probe.calls
+        time.sleep(0.3)
+        assert probe.calls == calm  # nothing more inside the calm pace
+        watcher.pace(0.0)  # the moment: look at once (not 4.7 s later), then at the probe's own pace
+        started = time.monotonic()
+        while probe.calls < calm + 5:
+            assert time.monotonic() - started < 2, "the watcher did not return to its own pace"
+            time.sleep(0.005)
+    finally:
+        watcher.stop()

@@ -27,6 +27,7 @@ import pytest
 from drills.programme.commands import server_command, worker_command
 from drills.programme.commitment import verify
 from drills.programme.drill_plans import WEEKDAYS, load_plan
+from drills.programme.prefect_runs import run_start
 from drills.programme.secret_schedule import (
     PlanRequest,
     ProgrammeStore,
@@ -43,6 +44,13 @@ from tests.test_deconflict import StatusEndpoint, write_plan
 
 DEMO_PLAN = REPO / "playbooks" / "plans" / "demo-bakery-2027.yaml"
 SETTINGS = RunSettings("/tmp/runs", "simulate", 0.005, 3)
+LEAD = timedelta(minutes=2)  # `bcdrill schedule`'s default --lead
+ON_TIME_S = 1.0  # a scheduled drill's first fault lands at most this long after its moment
+
+
+def at(record: dict[str, Any]) -> datetime:
+    """A journal record's UTC time."""
+    return datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
 
 
 def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -118,6 +126,9 @@ def test_picked_drills_have_keys_per_plan_and_index_and_parameters_without_the_m
     text = json.dumps([drill.parameters(), drill.run_name, drill.key])
     assert not {s for s in moment_strings(drill.start, drill.time_zone) if s in text}
     assert drill.parameters()["plan_path"] == str(DEMO_PLAN.resolve())
+    # the flow run starts the lead time before the moment: an option, not the moment itself
+    assert drill.parameters()["lead_s"] == 120.0
+    assert run_start(drill.start, drill.parameters()) == drill.start - timedelta(minutes=2)
     # an already stored plan is not picked again
     assert pick_new_drills([PlanRequest(plan, "site-x")], (drill,), SETTINGS) == ()
 
@@ -127,6 +138,8 @@ def test_run_settings_are_checked() -> None:
         RunSettings("/r", "everyone")
     with pytest.raises(InputError, match="time scale"):
         RunSettings("/r", "auto", 0.0)
+    with pytest.raises(InputError, match="lead 3600s must be between 0s and 1800s"):
+        RunSettings("/r", "auto", 1.0, None, 3600.0)
 
 
 def test_server_command_is_loopback_only() -> None:
@@ -204,7 +217,8 @@ def test_far_future_drill_leaks_nothing_and_is_idempotent(prefect_api: str, tmp_
     assert not leaks(result.stdout + result.stderr, drill.start, drill.time_zone)
     flow_run = api_get(prefect_api, f"/flow_runs/{drill.flow_run_id}")
     assert flow_run["name"] == drill.run_name and flow_run["state_type"] == "SCHEDULED"
-    assert datetime.fromisoformat(flow_run["expected_start_time"]) == drill.start  # the real moment…
+    # the moment less the lead time…
+    assert datetime.fromisoformat(flow_run["expected_start_time"]) == drill.start - LEAD
     assert not leaks(visible(flow_run), drill.start, drill.time_zone)  # …and nothing else shows it
     deployment = api_get(prefect_api, f"/deployments/{flow_run['deployment_id']}")
     assert deployment["name"] == "site-future-bakery"
@@ -321,9 +335,18 @@ def test_worker_runs_the_drill_at_its_moment(programme: Programme) -> None:
     flow_run = programme.flow_runs[ready.flow_run_id]
     assert flow_run["state_type"] == "COMPLETED", flow_run["state"]
     assert ready.start == programme.moment
-    assert datetime.fromisoformat(flow_run["start_time"]) >= programme.moment - timedelta(seconds=1)
+    # scheduled the lead time early: booted, slot taken and preflight passed before the moment…
+    assert datetime.fromisoformat(flow_run["expected_start_time"]) == programme.moment - LEAD
     (run_dir,) = [p for p in programme.runs.iterdir() if (p / "journal.jsonl").exists()]
+    assert at(first(run_dir, "preflight.passed")) < programme.moment
+    awaited, reached = first(run_dir, "moment.awaited"), first(run_dir, "moment.reached")
+    assert awaited["data"]["moment"] == f"{programme.moment:%Y-%m-%dT%H:%M:%S}.000Z"
+    # …then held, and the fault lands on the moment: never before it, within a tight bound after
+    assert programme.moment <= at(reached) <= programme.moment + timedelta(seconds=0.2)
+    lateness = (at(first(run_dir, "fault.applied")) - programme.moment).total_seconds()
+    assert 0 <= lateness <= ON_TIME_S, f"fault applied {lateness:.3f}s after the moment"
     kinds = types(run_dir)
+    assert kinds.index("moment.reached") < kinds.index("fault.intent")
     assert kinds.index("fault.intent") < kinds.index("fault.applied") < kinds.index("fault.reverted")
     assert first(run_dir, "fault.reverted")["data"]["verified"] is True
     assert kinds[-1] == "run.ended" and (run_dir / "debrief.json").exists()
@@ -374,7 +397,7 @@ def test_open_incident_postpones_to_the_next_slot(programme: Programme) -> None:
     assert postponement.start <= programme.moment + timedelta(minutes=30)
     successor = api_get(programme.api, f"/flow_runs/{postponement.flow_run_id}")
     assert successor["state_type"] == "SCHEDULED" and successor["name"] == postponement.run_name
-    assert datetime.fromisoformat(successor["expected_start_time"]) == postponement.start
+    assert datetime.fromisoformat(successor["expected_start_time"]) == postponement.start - LEAD
     assert successor["parameters"] == programme.flow_runs[held.flow_run_id]["parameters"]
     assert not leaks(visible(successor), postponement.start, "UTC")
     # no drill ran for it: the only run folder is the clear drill's
@@ -412,7 +435,7 @@ def test_interrupted_schedule_is_resumed_with_the_stored_moment(prefect_api: str
     (drill,) = ProgrammeStore(home / "programme").load()
     assert drill.run_name == pending.run_name and drill.start == pending.start and drill.flow_run_id
     flow_run = api_get(prefect_api, f"/flow_runs/{drill.flow_run_id}")
-    assert datetime.fromisoformat(flow_run["expected_start_time"]) == pending.start
+    assert datetime.fromisoformat(flow_run["expected_start_time"]) == pending.start - LEAD
     api_delete(prefect_api, f"/flow_runs/{drill.flow_run_id}")
 
 

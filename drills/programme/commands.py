@@ -73,13 +73,19 @@ def schedule_cmd(
     runs: Annotated[Path | None, typer.Option(help="run store on the worker (default: ours)")] = None,
     msp_time_zone: Annotated[str, typer.Option(help="the MSP team's time zone (capacity days)")] = "UTC",
     source: Annotated[Path, typer.Option(help="bcdrill folder the site's worker runs from")] = REPO,
+    lead: Annotated[
+        str,
+        typer.Option(help="start each flow run this long before its moment (boot, slot, preflight)"),
+    ] = "2m",
 ) -> None:
     """Pick each drill's secret moment, store it for the controllers, create its flow run.
 
     Prints one commitment (SHA-256) per drill for the client's sponsor — never the moment.
     """
     try:
-        settings = RunSettings(str((runs or runs_dir()).resolve()), responders, time_scale, seed)
+        settings = RunSettings(
+            str((runs or runs_dir()).resolve()), responders, time_scale, seed, _lead_s(lead)
+        )
         requests = [_request(path, pool) for path in plans]
         store = ProgrammeStore()
         if dry_run:
@@ -99,6 +105,16 @@ def schedule_cmd(
         out.print(f"{drill.client}: {drill.run_name} was already scheduled", markup=False)
     if outcome.scheduled:
         _print_commitments(outcome.scheduled, store)
+
+
+def _lead_s(text: str) -> float:
+    """``--lead`` as seconds (a duration like ``2m`` or ``90s``)."""
+    from engine.model.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InputError(f"--lead: {exc}") from exc
 
 
 def _request(path: Path, pool: str | None) -> PlanRequest:

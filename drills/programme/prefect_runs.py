@@ -2,9 +2,10 @@
 
 The thin shell between the programme (:mod:`drills.programme.secret_schedule`) and the central Prefect server:
 :func:`ensure_deployment` creates a client site's process work pool and its ``drill-run/<pool>``
-deployment, :func:`create_flow_run` creates one drill's flow run at its moment (idempotent per
-key). Every Prefect API failure becomes a :class:`PrefectRunError` naming the server. Prefect
-is imported inside the functions, so commands that never talk to it do not pay for it.
+deployment, :func:`create_flow_run` creates one drill's flow run a lead time before its moment
+(idempotent per key; the flow gets ready early and injects at the moment). Every Prefect API
+failure becomes a :class:`PrefectRunError` naming the server. Prefect is imported inside the
+functions, so commands that never talk to it do not pay for it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -112,13 +113,16 @@ def ensure_deployment(pool: str, source: Path = REPO) -> str:
 
 
 def create_flow_run(drill: ScheduledDrill, moment: datetime, key: str, run_name: str) -> str:
-    """Create the one-off flow run of ``drill`` at ``moment``; return its id.
+    """Create the one-off flow run of ``drill`` for ``moment``; return its id.
 
-    Idempotent per ``key``: Prefect returns the existing run for a key it has seen. If that
-    run is scheduled at another moment (a crash between Prefect and the store), it is
-    refused, naming the run to delete.
+    The run is scheduled the drill's lead time (its ``lead_s`` parameter) before the moment:
+    the drill readies itself early and injects at the moment. Idempotent per ``key``: Prefect
+    returns the existing run for a key it has seen. If that run is scheduled at another
+    time (a crash between Prefect and the store), it is refused, naming the run to delete.
     """
     from prefect.deployments import run_deployment
+
+    start = run_start(moment, drill.parameters())
 
     with prefect_errors(require_api_url()):
         flow_run = cast(
@@ -126,7 +130,7 @@ def create_flow_run(drill: ScheduledDrill, moment: datetime, key: str, run_name:
             run_deployment(
                 drill.deployment,
                 parameters=drill.parameters(),
-                scheduled_time=moment,
+                scheduled_time=start,
                 flow_run_name=run_name,
                 timeout=0,
                 idempotency_key=key,
@@ -134,12 +138,17 @@ def create_flow_run(drill: ScheduledDrill, moment: datetime, key: str, run_name:
             ),
         )
     expected = flow_run.expected_start_time
-    if expected is not None and abs((expected - moment).total_seconds()) > 1:
+    if expected is not None and abs((expected - start).total_seconds()) > 1:
         raise PrefectRunError(
             f"Prefect already has flow run {flow_run.name!r} ({flow_run.id}) for key {key!r} at"
             " another moment; delete it (`prefect flow-run delete ID`) and schedule again"
         )
     return str(flow_run.id)
+
+
+def run_start(moment: datetime, parameters: dict[str, Any]) -> datetime:
+    """When a drill's flow run is scheduled: its lead time (``lead_s``) before the moment."""
+    return moment - timedelta(seconds=float(parameters.get("lead_s", 0.0)))
 
 
 # ---------------------------------------------------------------- the run a precheck holds back
@@ -174,7 +183,10 @@ def current_run() -> CurrentRun | None:
 
 
 def reschedule(run: CurrentRun, start: datetime, name: str) -> str:
-    """A new flow run of ``run``'s deployment at ``start`` (a postponed drill); its id."""
+    """A new flow run of ``run``'s deployment for the moment ``start`` (a postponed drill); its id.
+
+    Like the first run it is scheduled its lead time before the moment.
+    """
     from uuid import UUID
 
     from prefect.client.schemas.objects import FlowRun
@@ -184,7 +196,7 @@ def reschedule(run: CurrentRun, start: datetime, name: str) -> str:
     flow_run = run_deployment(
         UUID(run.deployment_id),
         parameters=run.parameters,
-        scheduled_time=start,
+        scheduled_time=run_start(start, run.parameters),
         flow_run_name=name,
         timeout=0,
         idempotency_key=f"{run.idempotency_key}:postponed{count + 1}",

@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 PROGRAMME_FORMAT = "bcdrill-programme/v1"
 RESPONDER_MODES = ("simulate", "auto", "manual")
+DEFAULT_LEAD_S = 120.0  # the flow run starts this long before the moment (boot, slot, preflight)
+MAX_LEAD_S = 1800.0  # longer leads only widen the time the run is visible on the worker early
 
 
 class ProgrammeError(DrillError):
@@ -84,18 +86,27 @@ def plan_key(plan: DrillPlan, index: int) -> str:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How the worker runs a scheduled drill (parameters of the flow run, never the moment)."""
+    """How the worker runs a scheduled drill (parameters of the flow run, never the moment).
+
+    ``lead_s``: the flow run starts this long before the secret moment, so the worker's
+    process boot, the environment slot and preflight are done when the moment comes. It is
+    machine time (boot and preflight do not shrink with the drill), so ``time_scale`` does
+    not scale it.
+    """
 
     runs_root: str
     responders: str = "manual"
     time_scale: float = 1.0
     seed: int | None = None
+    lead_s: float = DEFAULT_LEAD_S
 
     def __post_init__(self) -> None:
         if self.responders not in RESPONDER_MODES:
             raise InputError(f"responders {self.responders!r} must be one of {', '.join(RESPONDER_MODES)}")
         if not 0.001 <= self.time_scale <= 10.0:
             raise InputError(f"time scale {self.time_scale!r} must be between 0.001 and 10")
+        if not 0 <= self.lead_s <= MAX_LEAD_S:
+            raise InputError(f"lead {self.lead_s:g}s must be between 0s and {MAX_LEAD_S:g}s")
 
 
 @dataclass(frozen=True)
@@ -205,6 +216,8 @@ class StoredDrill:
             "time_scale": self.settings.time_scale,
             "plan_path": self.plan,
         }
+        if self.settings.lead_s:
+            params["lead_s"] = self.settings.lead_s
         if self.settings.seed is not None:
             params["seed"] = self.settings.seed
         return params
@@ -231,6 +244,7 @@ class StoredDrill:
                 "responders": self.settings.responders,
                 "time_scale": self.settings.time_scale,
                 "seed": self.settings.seed,
+                "lead_s": self.settings.lead_s,
             },
             "postponements": [p.to_json() for p in self.postponements],
         }

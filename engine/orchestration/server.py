@@ -53,6 +53,27 @@ def prefect_api() -> Iterator[str]:
             _drain_prefect_workers()
 
 
+@contextmanager
+def slots_api() -> Iterator[str]:
+    """The Prefect API that holds this machine's environment slots, for ``recover``.
+
+    The configured one; else, while the local runner lives, its own server (the drills it ran
+    took their slots there); else a temporary server, as :func:`prefect_api`.
+    """
+    if configured_api_url() is None:
+        from engine.orchestration.local_runner import live_runner
+
+        runner = live_runner()
+        if runner is not None:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings({PREFECT_API_URL: runner.url}):
+                yield runner.url
+            return
+    with prefect_api() as url:
+        yield url
+
+
 def _drain_prefect_workers(timeout_s: float = 5.0) -> None:
     """Send what Prefect's log and event workers still hold while the temporary server is up:
     stopped first, they would print "Error logging to API" as the command exits."""

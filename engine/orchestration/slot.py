@@ -11,12 +11,16 @@ the slot row stays taken in the database for good. Hence:
   takes it (:func:`environment_slot`);
 * a run that cannot get the slot says which run holds it and how to recover (exit 4).
 
+A scheduled drill readied before its secret moment (:func:`engine.run.preflight.await_moment`) waits for the
+slot until that moment: the drill before it on the same environment may still be running.
+
 Releasing revokes the holder's lease when the server still knows it; when the lease is gone
 with the server that held it, the limit's active slots are reset to zero.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -26,6 +30,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,6 +42,7 @@ from engine.record.runstore import pid_alive
 SLOT_WAIT_S = 5.0
 SLOT_LEASE_S = 60.0  # Prefect's minimum lease; renewed every third of it while a drill runs
 _POLL_S = 0.5
+_LONG_POLL_S = 2.0  # while a drill readied early waits for the one before it (spares the server)
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +107,27 @@ def _forget_holder(holder: SlotHolder) -> None:
 
 
 @contextmanager
-def environment_slot(environment: str, run_id: str) -> Iterator[None]:
-    """Hold the environment's slot for the body; release it after, however the body ends."""
+def environment_slot(environment: str, run_id: str, wait_until: datetime | None = None) -> Iterator[None]:
+    """Hold the environment's slot for the body; release it after, however the body ends.
+
+    A busy slot is waited for :data:`SLOT_WAIT_S`, or until ``wait_until`` (UTC) when later.
+    """
     from prefect.client.orchestration import get_client
 
     name = slot_name(environment)
+    wait_s = SLOT_WAIT_S
+    if wait_until is not None:
+        wait_s = max(wait_s, (wait_until - datetime.now(UTC)).total_seconds())
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 1)
-        lease_id = _acquire(client, environment)
+        lease_id = _acquire(client, environment, wait_s)
         holder = SlotHolder(environment, run_id, os.getpid(), socket.gethostname(), str(lease_id))
         _write_holder(holder)
         stop = threading.Event()
-        renewer = threading.Thread(target=_renew, args=(lease_id, stop), name="slot-lease", daemon=True)
+        # in a copy of our context: Prefect settings given as a temporary context reach it too
+        renew = contextvars.copy_context().run
+        renewer = threading.Thread(target=renew, args=(_renew, lease_id, stop), name="slot-lease")
+        renewer.daemon = True
         renewer.start()
         try:
             yield
@@ -123,9 +138,9 @@ def environment_slot(environment: str, run_id: str) -> Iterator[None]:
             _forget_holder(holder)
 
 
-def _acquire(client: Any, environment: str) -> UUID:
-    """Take the slot within :data:`SLOT_WAIT_S`; free it first when its noted holder is dead."""
-    deadline = time.monotonic() + SLOT_WAIT_S
+def _acquire(client: Any, environment: str, wait_s: float) -> UUID:
+    """Take the slot within ``wait_s``; free it first when its noted holder is dead."""
+    deadline = time.monotonic() + wait_s
     freed_dead_holder = False
     while True:
         lease_id = _try_take(client, slot_name(environment))
@@ -137,9 +152,10 @@ def _acquire(client: Any, environment: str) -> UUID:
             release_holder(client, holder)
             freed_dead_holder = True
             continue
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise PreflightError(_busy_message(environment, holder))
-        time.sleep(_POLL_S)
+        time.sleep(min(_POLL_S if left < SLOT_WAIT_S else _LONG_POLL_S, left))
 
 
 def _busy_message(environment: str, holder: SlotHolder | None) -> str:

@@ -19,6 +19,8 @@ class RecordType(StrEnum):
     RUN_STARTED = "run.started"
     PREFLIGHT_PASSED = "preflight.passed"
     PREFLIGHT_FAILED = "preflight.failed"
+    MOMENT_AWAITED = "moment.awaited"  # a scheduled drill, ready early, waits for its secret moment
+    MOMENT_REACHED = "moment.reached"  # the wait is over (``late_s``: how far past the moment)
     FAULT_INTENT = "fault.intent"  # written *before* acting, so recover can always undo it
     FAULT_APPLIED = "fault.applied"
     FAULT_INJECT_FAILED = "fault.inject_failed"

@@ -42,6 +42,8 @@ class ProbeWatcher:
         self.probe = probe
         self._journal = journal
         self._stop = threading.Event()
+        self._wake = threading.Event()  # stop, or a new pace: look again now
+        self._floor_s = 0.0  # poll no more often than this (while a drill waits for its moment)
         self._state: str | None = None
         self._measurement: Mapping[str, Any] | None = None  # last one journaled
         self._thread = threading.Thread(target=self._loop, name=f"probe-{probe.spec.id}", daemon=True)
@@ -56,20 +58,35 @@ class ProbeWatcher:
         self._observe()
         self._thread.start()
 
+    def pace(self, floor_s: float) -> None:
+        """Poll at most every ``floor_s`` from now (0: the probe's own pace again); looks at once.
+
+        A drill that waits minutes for its secret moment watches its steady state at a calm
+        pace instead of the probe's measuring pace (engine.run.preflight.await_moment).
+        """
+        self._floor_s = floor_s
+        self._wake.set()
+
     def stop(self) -> None:
         """Stop polling (returns within one probe timeout)."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=self.probe.spec.timeout_s + self.probe.spec.interval_s + 1)
         self.probe.close()
 
     def _interval(self) -> float:
         """The probe's interval; finer while down, so that a recovery is seen promptly."""
         interval = self.probe.spec.interval_s
-        return min(interval, DOWN_INTERVAL_S) if self._state == "down" else interval
+        pace = min(interval, DOWN_INTERVAL_S) if self._state == "down" else interval
+        return max(pace, self._floor_s)
 
     def _loop(self) -> None:
         next_at = time.monotonic() + self._interval()
-        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+        while True:
+            self._wake.wait(max(0.0, next_at - time.monotonic()))
+            if self._stop.is_set():
+                return
+            self._wake.clear()
             self._observe()
             next_at = min(next_at + self._interval(), time.monotonic() + self._interval())
             if next_at < time.monotonic():  # a slow check: skip missed ticks, keep cadence

@@ -43,7 +43,7 @@ from engine.run.hotwash import HotwashBook
 from engine.run.injects import InjectScript, exercise_layout
 from engine.run.observe import ProbeWatcher, wait_until_healthy
 from engine.run.parts import RunParts
-from engine.run.preflight import prepare
+from engine.run.preflight import HOLD_PROBE_PACE_S, await_moment, parse_moment, prepare
 from engine.run.prepared import PreparedFault
 from engine.run.responses import Ack, AckInbox, ResponderContext, Responders, StepBook
 from engine.run.reverts import revert_all, revert_one
@@ -72,6 +72,7 @@ class RunOptions:
     mailbox: str | None = None  # "HOST:PORT" of the drill mailbox (default loopback, free port)
     run_class: str | None = None  # drill | rehearsal | ci; None: from responders and plan
     plan: str | None = None  # the drill plan that started this run, if one did
+    moment: str | None = None  # a scheduled drill's secret moment (ISO UTC): ready early, inject at it
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class DrillRun:
         with stop_signals() as signals:
             try:
                 prepared = self._preflight()
+                self._await_moment()
                 inbox.start()
                 self.script.start()
                 responders = self._start_responders()
@@ -278,18 +280,32 @@ class DrillRun:
         for watcher in self._watchers:
             watcher.start()
             states[watcher.probe.spec.id] = watcher.state
-        broken = [p for p in self.playbook.steady_state if states.get(p) != "up"]
+        broken = _not_steady(self.playbook.steady_state, states)
         if broken:
-            raise PreflightError(
-                "steady state does not hold before injecting: "
-                + ", ".join(f"probe {p!r} is {states.get(p)}" for p in broken)
-            )
+            raise PreflightError(f"steady state does not hold before injecting: {broken}")
         self.journal.append(
             RecordType.PREFLIGHT_PASSED,
             targets=[pf.action.target.to_json() for pf in prepared],
             probes=states,
         )
         return prepared
+
+    def _await_moment(self) -> None:
+        """A scheduled drill readied early holds here until its secret moment (preflight.await_moment)."""
+        if self.options.moment is None:
+            return
+        for watcher in self._watchers:
+            watcher.pace(HOLD_PROBE_PACE_S)
+        moment = parse_moment(self.options.moment)
+        try:
+            await_moment(moment, self.clock, self.journal, self.run_dir, self._broken)
+        finally:
+            for watcher in self._watchers:
+                watcher.pace(0.0)
+
+    def _broken(self) -> str | None:
+        """Why the steady state does not hold now (None when it does)."""
+        return _not_steady(self.playbook.steady_state, {w.probe.spec.id: w.state for w in self._watchers})
 
     def _timeline(self, prepared: list[PreparedFault]) -> None:
         t0 = self.clock.now()
@@ -530,6 +546,12 @@ class DrillRun:
         return RunResult(
             self.run_id, self.run_dir, code, outcome, state.reason, debrief, tuple(state.unreverted)
         )
+
+
+def _not_steady(steady_state: tuple[str, ...], states: Mapping[str, str | None]) -> str | None:
+    """``probe 'x' is down, …`` for the steady-state probes that are not up; None when all are."""
+    broken = [p for p in steady_state if states.get(p) != "up"]
+    return ", ".join(f"probe {p!r} is {states.get(p)}" for p in broken) or None
 
 
 def _by_fault(due: list[PreparedFault]) -> list[list[PreparedFault]]:
