@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from engine import logsetup
 from engine.clock import INVOKED_AT  # the moment the person pressed Enter (process start)
+from engine.command_plugins import install_plain_values
 from engine.errors import DrillError, InputError
 from engine.home import runs_dir
-from engine.record.records import RecordType
 
 if TYPE_CHECKING:
     from engine.orchestration.local_runner import RunnerInfo
     from engine.plugins import Scorecard
 
+install_plain_values()  # plain values converted without pydantic (~0.4 s less per command)
 app = typer.Typer(
     name="bcdrill",
     help="Unannounced business-continuity drills: inject, observe, time both sides, score.",
@@ -93,7 +93,7 @@ def validate(
             for problem in problems:
                 err.print(str(problem), markup=False, emoji=False, highlight=False, soft_wrap=True)
         else:
-            out.print(f"{path}: valid {kind}", markup=False)
+            out.print(f"{path}: valid {kind}", markup=False, emoji=False)
     if bad:
         raise typer.Exit(2)
 
@@ -434,6 +434,7 @@ def _report_unreverted(run_dir: Path, faults: list[str]) -> None:
     if not faults:
         return
     from engine.record.journal import read_journal
+    from engine.record.records import RecordType
 
     manual = {
         r["data"]["fault"]: r["data"]["manual"]
@@ -516,8 +517,8 @@ def ack(
     With ``--token-env`` the ack goes through the run's drill desk as you (from any machine that
     can reach it); without, it is handed over locally by a controller on the engine's machine.
     """
+    from engine.record.inbox import Ack, write_ack
     from engine.record.runstore import find_run, owner_alive
-    from engine.run.responses import Ack, write_ack
 
     run_dir = find_run(run_ref, runs)
     key = step if "." in step else f"{party}.{step}" if party else ""
@@ -624,6 +625,8 @@ def _release_dead_slots(run_ids: set[str] | None) -> bool:
 @app.command("runs")
 def list_runs_cmd(runs: RunsOption = None) -> None:
     """List runs in the run store, newest last, with their class (drill, rehearsal, ci)."""
+    from rich.table import Table
+
     from engine.record.runstore import list_runs
 
     table = Table("run", "class", "outcome", "score", "rating")
