@@ -12,10 +12,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 
 from engine import logsetup
 from engine.clock import INVOKED_AT  # the moment the person pressed Enter (process start)
@@ -24,6 +23,8 @@ from engine.errors import DrillError, InputError
 from engine.home import runs_dir
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from engine.orchestration.local_runner import RunnerInfo
     from engine.plugins import Scorecard
 
@@ -40,8 +41,25 @@ app.add_typer(lab_app, name="lab")
 runner_app = typer.Typer(help="The long-lived local runner that `bcdrill run` submits drills to.")
 app.add_typer(runner_app, name="runner")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class _Console:
+    """A rich ``Console`` made on first use: a command that prints plain lines (``ack``) never
+    imports rich (~60 ms)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out = cast("Console", _Console(highlight=False))
+err = cast("Console", _Console(stderr=True, highlight=False))
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
 TERMINAL_SCORECARD = "terminal"  # the scorecard printer plugin (bcdrill.scorecards)
@@ -532,10 +550,10 @@ def ack(
         from engine.web import post_ack_to_desk
 
         answer = post_ack_to_desk(run_dir, os.environ.get(token_env, ""), key, note, claimed_at=INVOKED_AT)
-        out.print(answer, markup=False)
+        typer.echo(answer)  # plain lines: no rich import for the quickest command
         return
     write_ack(run_dir, Ack(key, by, "ack", note, claimed_at=INVOKED_AT))
-    out.print(f"ack for {key} by {by} handed to run {run_dir.name}", markup=False)
+    typer.echo(f"ack for {key} by {by} handed to run {run_dir.name}")
 
 
 @app.command()

@@ -100,6 +100,7 @@ def test_ack_is_light(tmp_path: Path, finished_run: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert len(list((finished_run / "inbox").glob("*.json"))) == 1
     assert_lean(modules)
+    assert not {m for m in modules if m.split(".")[0] == "rich"}  # plain lines: no rich console
 
 
 def test_runner_status_is_light(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
