@@ -73,6 +73,7 @@ def test_validate_is_light(tmp_path: Path) -> None:
     result, modules = imported(tmp_path, "validate", str(REPO / "playbooks" / "storefront-down.yaml"))
     assert result.returncode == 0, result.stderr
     assert_lean(modules)
+    assert not {m for m in modules if m.startswith(("engine.run.", "engine.record."))}  # no run parts
 
 
 def test_runs_is_light(tmp_path: Path, finished_run: Path) -> None:
