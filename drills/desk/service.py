@@ -28,6 +28,7 @@ from drills.desk.webhooks import WebhookMapping, WebhookVerifier, load_webhooks,
 from engine.errors import InputError, PreflightError
 from engine.home import home
 from engine.logsetup import get_logger
+from engine.logsetup import preload as preload_logging
 from engine.run.responses import ResponderContext
 from engine.web import ProxySettings, listening_socket
 
@@ -98,6 +99,7 @@ class DrillDesk:
 
     def start(self) -> None:
         """Bind, serve in a background thread, and wait until it is ready."""
+        preload_logging()  # no request waits for the logger's import
         sock = self._bind()
         config = uvicorn.Config(
             create_app(self.desk),

@@ -22,6 +22,7 @@ from engine import __version__
 from engine.clock import Clock, RunClock
 from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
 from engine.logsetup import get_logger
+from engine.logsetup import preload as preload_logging
 from engine.model.types import Environment, FaultSpec, Playbook, ResponseStep, Restore, thaw
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
@@ -153,6 +154,7 @@ class DrillRun:
         Raises :class:`JournalError` when the run folder cannot be written: then nothing
         was injected (the journal is written ahead of every action).
         """
+        preload_logging()  # the first log line must not stall the timeline
         try:
             self._snapshot_inputs()
             with environment_lock(self.environment.name):
