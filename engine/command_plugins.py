@@ -42,7 +42,7 @@ def command_word(argv: Sequence[str]) -> str | None:
 
 
 def _registered_words(app: Any) -> set[str]:
-    words = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    words = {_word(c) for c in app.registered_commands}
     return words | {g.name for g in app.registered_groups if g.name}
 
 
@@ -76,11 +76,25 @@ def load_command_plugins(app: Any, argv: Sequence[str]) -> None:
     """Add to ``app`` the plugin commands needed to run ``argv`` (all of them when unsure)."""
     word = command_word(argv)
     if word is not None and word in _registered_words(app):
-        return  # a built-in command: no plugin needed
+        _keep_only(app, word)  # a built-in command: no plugin needed
+        return
     loaded: list[object] = []
     if word is not None and _load_indexed(app, word, loaded):
+        _keep_only(app, word)
         return
     _load_all(app, loaded)
+
+
+def _keep_only(app: Any, word: str) -> None:
+    """Leave ``word`` the only command of ``app`` for this process: typer turns the signature of
+    every registered command into parameters each time it runs (~50 ms for bcdrill's), and no
+    other command can run in this process anyway. Help and unknown words keep them all."""
+    app.registered_commands[:] = [c for c in app.registered_commands if _word(c) == word]
+    app.registered_groups[:] = [g for g in app.registered_groups if g.name == word]
+
+
+def _word(command: Any) -> str:
+    return str(command.name or (command.callback.__name__ if command.callback else ""))
 
 
 # ---------------------------------------------------------------- plain values

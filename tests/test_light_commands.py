@@ -123,3 +123,32 @@ def test_command_word() -> None:
     assert command_word(["-v", "report", "x"]) == "report"
     assert command_word(["report", "--help"]) is None
     assert command_word([]) is None
+
+
+def test_only_the_command_asked_for_is_built() -> None:
+    import typer
+
+    from engine.command_plugins import load_command_plugins
+
+    def validate() -> None: ...
+
+    def build() -> typer.Typer:
+        app = typer.Typer()
+        app.command()(validate)
+        app.command("ack")(lambda: None)
+        app.command("plan")(lambda: None)
+        app.add_typer(typer.Typer(), name="runner")
+        return app
+
+    app = build()
+    load_command_plugins(app, ["-v", "ack", "run-1"])
+    assert [c.name for c in app.registered_commands] == ["ack"] and not app.registered_groups
+    app = build()
+    load_command_plugins(app, ["runner", "status"])
+    assert not app.registered_commands and [g.name for g in app.registered_groups] == ["runner"]
+    app = build()
+    load_command_plugins(app, ["ack", "--help"])  # help shows the whole command line (and the plugins')
+    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    assert {"ack", "plan", "validate", "report"} <= names and "runner" in {
+        g.name for g in app.registered_groups
+    }
