@@ -125,10 +125,13 @@ def test_command_word() -> None:
     assert command_word([]) is None
 
 
-def test_only_the_command_asked_for_is_built() -> None:
+def test_only_the_command_asked_for_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
 
+    from engine import command_plugins
     from engine.command_plugins import load_command_plugins
+
+    monkeypatch.setattr(command_plugins, "_load_all", lambda app, loaded: None)  # no plugin imports here
 
     def validate() -> None: ...
 
@@ -147,8 +150,5 @@ def test_only_the_command_asked_for_is_built() -> None:
     load_command_plugins(app, ["runner", "status"])
     assert not app.registered_commands and [g.name for g in app.registered_groups] == ["runner"]
     app = build()
-    load_command_plugins(app, ["ack", "--help"])  # help shows the whole command line (and the plugins')
-    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-    assert {"ack", "plan", "validate", "report"} <= names and "runner" in {
-        g.name for g in app.registered_groups
-    }
+    load_command_plugins(app, ["ack", "--help"])  # help shows the whole command line
+    assert len(app.registered_commands) == 3 and len(app.registered_groups) == 1
