@@ -19,6 +19,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # d
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def drill_run(
     drill takes its environment's slot and passes preflight early, then holds and injects at
     the moment (:func:`engine.run.preflight.await_moment`).
     """
-    with _result_written_to(result_file):
+    with _answer_to(result_file) as answer:
         if plan_path is not None:
             hold = _precheck(plan_path)
             if hold is not None:
@@ -142,21 +143,34 @@ def drill_run(
                 revert_hook=_as_task(revert_fault),
             )
             result = drill.execute()
+            done = summary(result)
+            answer.send(done)  # the client answers now; the slot's release and the artifacts follow
         _attach_artifacts(result)
-        done = summary(result)
-        if result_file:
-            _write_json(Path(result_file), done)
         return done
 
 
+@dataclass
+class _Answer:
+    """What a client that submitted the run waits for in ``result_file``: sent once."""
+
+    path: Path | None
+    sent: bool = False
+
+    def send(self, data: Mapping[str, Any]) -> None:
+        if self.path is not None and not self.sent:
+            _write_json(self.path, data)
+            self.sent = True
+
+
 @contextmanager
-def _result_written_to(result_file: str | None) -> Iterator[None]:
-    """An anticipated failure (:class:`DrillError`) is also written to ``result_file``."""
+def _answer_to(result_file: str | None) -> Iterator[_Answer]:
+    """The drill's summary, or an anticipated failure (:class:`DrillError`) before it was sent,
+    is written to ``result_file``."""
+    answer = _Answer(Path(result_file) if result_file else None)
     try:
-        yield
+        yield answer
     except DrillError as exc:
-        if result_file:
-            _write_json(Path(result_file), {"error": str(exc), "exit_code": exc.exit_code})
+        answer.send({"error": str(exc), "exit_code": exc.exit_code})
         raise
 
 

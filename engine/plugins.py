@@ -7,7 +7,7 @@ one line under ``[project.entry-points."bcdrill.faults"]`` in ``pyproject.toml``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
@@ -17,7 +17,9 @@ from engine.faults.base import FaultAction
 from engine.model.holds import Hold
 from engine.probes.base import ProbeKind
 from engine.registry import Registry, check_callable
-from engine.run.parts import Debriefer, ResponderFactory, RunParts
+
+if TYPE_CHECKING:  # the run's parts (and the journal behind them): not for `bcdrill validate`
+    from engine.run.parts import Debriefer, ResponderFactory, RunParts
 
 T = TypeVar("T")
 
@@ -97,6 +99,8 @@ def resolve_parts(
 ) -> RunParts:
     """Resolve what a run needs (responders mode, with a desk or a drill mailbox or not),
     failing loudly up front."""
+    from engine.run.parts import RunParts
+
     wanted = [name for name, on in ((MAILBOX_SERVICE, mailbox), (DESK_SERVICE, desk)) if on]
     services = tuple(required(SERVICES, name) for name in wanted)
     people = {"simulate": SIMULATED_PEOPLE, "auto": RUNBOOK}.get(responders)

@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from engine.errors import DrillError, JournalError
 from engine.home import home
+from engine.logsetup import get_logger
 from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.runstore import list_runs
 from engine.record.statefiles import read_format_json
@@ -40,7 +39,7 @@ from reports.debrief.model import Debrief
 from reports.debrief.summary import RunSummary
 from reports.renderers import RenderOptions, render_bytes
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEBRIEF_JSON = "debrief.json"
 # Which renderer writes which file in the run directory.

@@ -11,8 +11,8 @@ from rich.text import Text
 
 from reports.debrief.language import for_language
 from reports.debrief.model import Debrief
+from reports.debrief.wording import executive_paragraph, verdict
 from reports.i18n import Translator, translator
-from reports.renderers.common import executive_paragraph, verdict
 
 OUTCOME_STYLES = {"passed": "bold green", "failed": "bold red", "aborted": "bold yellow", "void": "bold"}
 STATUS_STYLES = {

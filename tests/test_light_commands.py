@@ -1,6 +1,9 @@
 """Light commands stay light: ``validate``, ``ack``, ``runs`` and ``report`` import neither Prefect
 nor the Docker SDK (nor paramiko, nor WeasyPrint), and only the command plugin that owns the
-command asked for is loaded.
+command asked for is loaded. The lightest (``validate``, ``ack``, ``runner status``, ``runs``) import
+neither structlog (its package pulls in rich tracebacks and asyncio) nor pydantic (typer's value
+conversion, done by ``engine.command_plugins`` for plain values), and ``validate`` loads only the file
+format it reads (not the drill plans' calendars).
 
 Each command runs in its own real process; what it imported is read from ``sys.modules`` at exit.
 """
@@ -30,6 +33,7 @@ from engine.cli import main
 main()
 """
 HEAVY = ("prefect", "docker", "weasyprint", "paramiko")
+LEAN = ("structlog", "pydantic", "asyncio", "rich.traceback", "holidays", "drills")
 PLUGIN_MODULES = ("reports.commands", "drills.desk.commands", "drills.programme.commands")
 
 
@@ -54,6 +58,12 @@ def assert_light(modules: set[str], allowed_plugin: str | None = None) -> None:
     assert plugins <= ({allowed_plugin} if allowed_plugin else set()), plugins
 
 
+def assert_lean(modules: set[str]) -> None:
+    assert_light(modules)
+    heavy = sorted(m for m in modules if m in LEAN or m.split(".")[0] in LEAN)
+    assert not heavy, f"imported {heavy[:5]}"
+
+
 @pytest.fixture
 def finished_run(tmp_path: Path) -> Path:
     return finished_storefront_run(tmp_path / "runs", "20261129T000000Z-storefront-down-a1b2")
@@ -62,7 +72,8 @@ def finished_run(tmp_path: Path) -> Path:
 def test_validate_is_light(tmp_path: Path) -> None:
     result, modules = imported(tmp_path, "validate", str(REPO / "playbooks" / "storefront-down.yaml"))
     assert result.returncode == 0, result.stderr
-    assert_light(modules)
+    assert_lean(modules)
+    assert not {m for m in modules if m.startswith(("engine.run.", "engine.record."))}  # no run parts
 
 
 def test_runs_is_light(tmp_path: Path, finished_run: Path) -> None:
@@ -71,7 +82,7 @@ def test_runs_is_light(tmp_path: Path, finished_run: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert finished_run.name[:20] in result.stdout
     assert "rehearsal" in result.stdout and "void" in result.stdout  # official or not, at a glance
-    assert_light(modules)
+    assert_lean(modules)
 
 
 def test_report_loads_only_the_reports_plugin(tmp_path: Path, finished_run: Path) -> None:
@@ -89,14 +100,15 @@ def test_ack_is_light(tmp_path: Path, finished_run: Path) -> None:
     result, modules = imported(tmp_path, *args)
     assert result.returncode == 0, result.stderr
     assert len(list((finished_run / "inbox").glob("*.json"))) == 1
-    assert_light(modules)
+    assert_lean(modules)
+    assert not {m for m in modules if m.split(".")[0] == "rich"}  # plain lines: no rich console
 
 
 def test_runner_status_is_light(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BCDRILL_HOME", str(tmp_path / "home"))  # no runner there: exit 4
     result, modules = imported(tmp_path, "runner", "status")
     assert result.returncode == 4 and "no bcdrill runner" in result.stdout, result.stderr
-    assert_light(modules)
+    assert_lean(modules)
 
 
 def test_help_still_lists_every_plugin_command(tmp_path: Path) -> None:
@@ -111,3 +123,32 @@ def test_command_word() -> None:
     assert command_word(["-v", "report", "x"]) == "report"
     assert command_word(["report", "--help"]) is None
     assert command_word([]) is None
+
+
+def test_only_the_command_asked_for_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from engine import command_plugins
+    from engine.command_plugins import load_command_plugins
+
+    monkeypatch.setattr(command_plugins, "_load_all", lambda app, loaded: None)  # no plugin imports here
+
+    def validate() -> None: ...
+
+    def build() -> typer.Typer:
+        app = typer.Typer()
+        app.command()(validate)
+        app.command("ack")(lambda: None)
+        app.command("plan")(lambda: None)
+        app.add_typer(typer.Typer(), name="runner")
+        return app
+
+    app = build()
+    load_command_plugins(app, ["-v", "ack", "run-1"])
+    assert [c.name for c in app.registered_commands] == ["ack"] and not app.registered_groups
+    app = build()
+    load_command_plugins(app, ["runner", "status"])
+    assert not app.registered_commands and [g.name for g in app.registered_groups] == ["runner"]
+    app = build()
+    load_command_plugins(app, ["ack", "--help"])  # help shows the whole command line
+    assert len(app.registered_commands) == 3 and len(app.registered_groups) == 1

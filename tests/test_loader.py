@@ -651,7 +651,7 @@ def formats(monkeypatch: pytest.MonkeyPatch) -> Registry[Any]:
 def test_drill_plans_are_not_supported_until_registered(
     tmp_path: Path, formats: Registry[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    monkeypatch.setattr(registry, "entry_points", lambda group, name=None: [])
     plan = tmp_path / "plan.yaml"
     plan.write_text("format: drill-plan/v1\nclient: Demo\n")
     assert problems(plan) == [
@@ -673,9 +673,9 @@ def test_formats_register_through_entry_points(
     )
     groups: list[str] = []
 
-    def fake_entry_points(group: str) -> list[EntryPoint]:
+    def fake_entry_points(group: str, name: str | None = None) -> list[EntryPoint]:
         groups.append(group)
-        return [declared]
+        return [declared] if name in (None, declared.name) else []
 
     monkeypatch.setattr(registry, "entry_points", fake_entry_points)
     path = tmp_path / "x.yaml"

@@ -23,13 +23,13 @@ from email.policy import default as default_policy
 from email.utils import parseaddr
 from typing import Any
 
-import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from drills.desk.recording import clean_note
 from drills.desk.service import parse_bind
 from drills.desk.webhooks import correlation_code
 from engine.errors import PreflightError
+from engine.logsetup import get_logger
 from engine.model.exercise import MailRule
 from engine.run.injects import recipients
 from engine.run.responses import Ack, ResponderContext
@@ -37,7 +37,7 @@ from engine.web import listening_socket
 
 __all__ = ["MAILBOX_FILE", "DrillMailbox", "mailbox_address"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAILBOX_FILE = "mailbox.json"
 MAX_MESSAGE = 2 * 1024 * 1024

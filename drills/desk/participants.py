@@ -15,14 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from engine.errors import InputError
 from engine.home import home
+from engine.logsetup import get_logger
 from engine.model.types import Participant
 from engine.record.tokens import TokenHolder, TokenStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 STORE_FORMAT = "bcdrill/participants/v1"
 TOKEN_BYTES = 32  # 256 bits of randomness (the issue asks for at least 128)

@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import structlog
 import uvicorn
 
 from drills.desk.app import Desk, Limits, create_app
@@ -28,10 +27,12 @@ from drills.desk.tokens import TokenBook
 from drills.desk.webhooks import WebhookMapping, WebhookVerifier, load_webhooks, resolve_secret, sidecar_path
 from engine.errors import InputError, PreflightError
 from engine.home import home
+from engine.logsetup import get_logger
+from engine.logsetup import preload as preload_logging
 from engine.run.responses import ResponderContext
 from engine.web import ProxySettings, listening_socket
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DESK_FILE = "desk.json"
 RUN_TOKENS_FILE = "desk-participants.json"
@@ -98,6 +99,7 @@ class DrillDesk:
 
     def start(self) -> None:
         """Bind, serve in a background thread, and wait until it is ready."""
+        preload_logging()  # no request waits for the logger's import
         sock = self._bind()
         config = uvicorn.Config(
             create_app(self.desk),

@@ -12,17 +12,17 @@ import random
 import time
 
 import httpx
-import structlog
 
 from drills.desk.client import post_ack
 from drills.desk.service import desk_url, run_token_store
 from drills.desk.simulated_inbox import SimulatedResponders
 from engine.errors import DrillError, PreflightError
+from engine.logsetup import get_logger
 from engine.model.types import Participant, ResponseStep
 from engine.run.injects import recipients
 from engine.run.responses import ResponderContext
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DESK_WAIT_S = 10.0
 # Simulated people look at their desk for new messages one person at a time, once a second

@@ -12,13 +12,12 @@ from __future__ import annotations
 import random
 import threading
 
-import structlog
-
 from engine.errors import DrillError
+from engine.logsetup import get_logger
 from engine.model.types import ResponseStep
 from engine.run.responses import Ack, ResponderContext, write_ack
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TICK_S = 0.02
 DELAY_RANGE = (0.3, 1.3)  # × the step's target: most on time, some late

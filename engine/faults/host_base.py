@@ -46,8 +46,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import structlog
-
 from engine.errors import InjectionError, InputError, RevertError, TransportError
 from engine.faults.base import EffectiveTime, FaultAction, FaultPlan, TargetKind
 from engine.faults.target_clock import (
@@ -57,13 +55,14 @@ from engine.faults.target_clock import (
     offset_of,
     parse_unix,
 )
+from engine.logsetup import get_logger
 
 if TYPE_CHECKING:
     from engine.model.types import SshHost
     from engine.transports.connections import Transports
     from engine.transports.ssh import SshTransport
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_DEADMAN_TTL_S = 600.0
 # Pidfiles of timers and burns live here on the *target* (names carry fault id, host, hash).

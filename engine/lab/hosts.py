@@ -40,12 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from engine.errors import PreflightError
+from engine.logsetup import get_logger
 from engine.model.types import SecretRef, SshHost, frozen_mapping
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_OCTET = 77
 MAX_HOSTS = 250

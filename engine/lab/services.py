@@ -36,14 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import structlog
 from docker.errors import NotFound
 
 from engine.errors import PreflightError
 from engine.lab.hosts import host_prefix, service_script
+from engine.logsetup import get_logger
 from engine.web import free_port
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 WRITE_INTERVAL_S = 1.0
 BACKUP_INTERVAL_S = 5.0

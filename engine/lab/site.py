@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import structlog
 import yaml
 from docker.errors import DockerException, NotFound
 
@@ -27,8 +26,9 @@ from engine.errors import PreflightError
 from engine.home import lab_dir
 from engine.lab import domain_controller, hosts, services, systemd_host
 from engine.lab.hosts import host_prefix
+from engine.logsetup import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 IMAGE = "bcdrill-lab:1"
 LABEL = "bcdrill.lab"

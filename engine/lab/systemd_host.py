@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import structlog
 from docker.errors import APIError, NotFound
 
 from engine.errors import PreflightError
 from engine.lab import samba_ad, share_backup
 from engine.lab.hosts import _client_key as client_key
+from engine.logsetup import get_logger
 
 __all__ = [
     "BACKUP_FILE",
@@ -54,7 +54,7 @@ __all__ = [
     "host_up",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Bump the tag whenever what the image holds changes: images are cached per machine by tag.
 IMAGE = "bcdrill-lab-systemd:3"

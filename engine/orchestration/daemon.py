@@ -42,7 +42,7 @@ from engine.orchestration.local_runner import (
 DEPLOYMENT = "bcdrill-runner"
 _BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
 POLL_S = 0.25  # how often the runner asks for submitted flow runs (a local SQLite query)
-_PRELOAD = ("engine.flow", "engine.run.runner", "engine.plugins", "docker")
+_PRELOAD = ("engine.flow", "engine.run.runner", "engine.plugins", "docker", "structlog")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,14 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from engine.errors import DrillError
+from engine.logsetup import get_logger
 from engine.model.types import Participant
 from engine.record.records import RunClass
 from engine.record.signing import SigningKey, sign_run
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 __all__ = ["seal_run", "sponsor_channels"]
 

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from engine.clock import iso
 from engine.errors import AbortedError, InjectionError
 from engine.faults.base import EffectiveTime
 from engine.faults.target_clock import offset_of
+from engine.logsetup import get_logger
 from engine.model.types import thaw
 from engine.record.records import RecordType
 from engine.run.reverts import revert_action
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from engine.run.prepared import PreparedFault
     from engine.transports.connections import Transports
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Upper bound of concurrent targets: SSH work is mostly waiting, but each thread costs memory.
 MAX_WORKERS = 32

@@ -21,10 +21,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from engine.clock import Clock
 from engine.errors import InputError
+from engine.logsetup import get_logger
 from engine.model.exercise import LANGUAGES, Channel, Condition, Exercise, Inject
 from engine.model.types import Participant, ResponseStep
 from engine.record.journal import Journal
@@ -32,7 +31,7 @@ from engine.record.records import RecordType
 from engine.run.notify import DELIVERY_TIMEOUT_S, DeliveryError, Notice, deliver
 from engine.run.responses import StepBook
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 __all__ = ["ADHOC_DIR", "InjectScript", "exercise_layout", "recipients", "write_adhoc_inject"]
 

@@ -19,14 +19,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
+from engine.logsetup import get_logger
 from engine.model.types import thaw
 from engine.probes.base import ProbeKind, ProbeResult
 from engine.record.journal import Journal
 from engine.record.records import RecordType
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: While a probe is down it looks this often (or at its interval, if finer), so a recovery is
 #: seen within ~25 ms of happening rather than within a whole interval.

@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from engine.clock import RunClock
 from engine.errors import DrillError, PreflightError
 from engine.faults.base import ResolvedTarget
+from engine.logsetup import get_logger
 from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, read_journal
@@ -27,7 +26,7 @@ from engine.run.reverts import revert_action
 from engine.spec.loader import load_environment
 from engine.transports.connections import Transports
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

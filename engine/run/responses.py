@@ -9,10 +9,7 @@ moment the person acted when that lies in the transit window (:mod:`engine.run.s
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,36 +17,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
-
 from engine.clock import Clock, iso
-from engine.errors import InputError
+from engine.logsetup import get_logger
 from engine.model.exercise import Exercise
 from engine.model.types import Participant, Playbook, ResponseStep, RunbookAction
+from engine.record.inbox import Ack, read_ack, write_ack
 from engine.record.journal import Journal
 from engine.record.records import RecordType
 from engine.run.hotwash import HotwashAnswer, HotwashState
 from engine.run.stamps import CLOCK_GRAIN_S, decide_stamp
 
-log = structlog.get_logger(__name__)
+__all__ = ["Ack", "AckInbox", "ResponderContext", "Responders", "StepBook", "write_ack"]
+
+log = get_logger(__name__)
 
 INBOX_POLL_S = 0.02
-
-
-@dataclass(frozen=True)
-class Ack:
-    """A person says a step is done."""
-
-    step: str  # "msp.acknowledge"
-    by: str
-    source: str = "ack"
-    note: str = ""
-    observed_t: float | None = None  # when a probe-derived step became observable (run offset)
-    choice: str = ""  # a decision step's chosen option (the note is the one-line rationale)
-    # UTC epoch seconds the person acted at, as their client says (None: no claim), and when
-    # the ack left the client as this side can tell (None: only the receipt is known).
-    claimed_at: float | None = None
-    sent_at: float | None = None
 
 
 class StepBook:
@@ -265,30 +247,6 @@ class StepBook:
         return self._anchor is not None and now - self._anchor > step.within_s * late_limit
 
 
-def write_ack(run_dir: Path, ack: Ack) -> Path:
-    """Drop an ack into a live run's inbox atomically (what ``bcdrill ack`` does).
-
-    The file's modification time is the send moment the engine checks a client stamp against.
-    """
-    inbox = run_dir / "inbox"
-    if not inbox.is_dir():
-        raise InputError(f"{run_dir} is not a live run folder (no inbox)")
-    name = f"{secrets.token_hex(8)}.json"
-    tmp = inbox / f".{name}.tmp"
-    with open(tmp, "w") as handle:
-        document: dict[str, Any] = {"step": ack.step, "by": ack.by, "source": ack.source, "note": ack.note}
-        if ack.choice:
-            document["choice"] = ack.choice
-        if ack.claimed_at is not None:
-            document["claimed_at"] = ack.claimed_at
-        json.dump(document, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    final = inbox / name
-    os.replace(tmp, final)
-    return final
-
-
 class AckInbox:
     """Polls ``<run>/inbox/`` and records each ack through the :class:`StepBook`."""
 
@@ -315,7 +273,7 @@ class AckInbox:
         """Record every ack waiting in the inbox, oldest first."""
         files = sorted(self._inbox.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
         for path in files:
-            ack = _read_ack(path)
+            ack = read_ack(path)
             os.replace(path, self._done / path.name)
             if ack is not None:
                 self._book.record(ack)
@@ -326,28 +284,6 @@ class AckInbox:
                 self.drain()
             except OSError as exc:  # a half-removed file; next poll sees the rest
                 log.warning("inbox.read_failed", error=str(exc))
-
-
-def _read_ack(path: Path) -> Ack | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        note = str(data.get("note", ""))[:500]
-        choice = str(data.get("choice", ""))[:64]
-        claimed = data.get("claimed_at")
-        return Ack(
-            str(data["step"]),
-            str(data["by"]),
-            str(data.get("source", "ack")),
-            note,
-            choice=choice,
-            claimed_at=float(claimed)
-            if isinstance(claimed, int | float) and math.isfinite(claimed)
-            else None,
-            sent_at=path.stat().st_mtime_ns / 1e9,
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        log.warning("inbox.bad_ack", file=path.name)
-        return None
 
 
 @dataclass(frozen=True)

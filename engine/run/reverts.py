@@ -6,10 +6,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from engine.errors import JournalError
 from engine.faults.base import FaultAction
+from engine.logsetup import get_logger
 from engine.record.journal import Journal
 from engine.record.records import RecordType
 from engine.transports.connections import Transports
@@ -17,7 +16,7 @@ from engine.transports.connections import Transports
 if TYPE_CHECKING:
     from engine.run.prepared import PreparedFault
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BACKOFF_S = (0.0, 0.25, 1.0, 2.5)  # four attempts, well inside Prefect's 30 s grace
 RevertHook = Callable[[Callable[[], None], str], None]

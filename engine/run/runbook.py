@@ -16,14 +16,14 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
-import structlog
 
 from engine.errors import DrillError, TransportError
+from engine.logsetup import get_logger
 from engine.model.types import Environment, ResponseStep, RunbookAction
 from engine.run.responses import Ack, ResponderContext
 from engine.transports.connections import Transports
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TICK_S = 0.01
 

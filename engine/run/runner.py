@@ -18,11 +18,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from engine import __version__
 from engine.clock import Clock, RunClock
 from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
+from engine.logsetup import get_logger
+from engine.logsetup import preload as preload_logging
 from engine.model.types import Environment, FaultSpec, Playbook, ResponseStep, Restore, thaw
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
@@ -51,7 +51,7 @@ from engine.run.runbook import perform
 from engine.run.signals import StopSignals, stop_signals
 from engine.transports.connections import Transports
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Hooks let the Prefect flow run each injection/revert as a task: hook(call, fault_id).
 FaultHook = Callable[[Callable[[], None], str], None]
@@ -155,6 +155,7 @@ class DrillRun:
         Raises :class:`JournalError` when the run folder cannot be written: then nothing
         was injected (the journal is written ahead of every action).
         """
+        preload_logging()  # the first log line must not stall the timeline
         try:
             self._snapshot_inputs()
             with environment_lock(self.environment.name):

@@ -23,6 +23,7 @@ from engine.errors import (
     InputError,
     PlaybookError,
     Problem,
+    UnknownPluginError,
 )
 from engine.model.types import Environment, Playbook
 from engine.registry import Registry, check_callable
@@ -105,13 +106,13 @@ def validate_file(path: Path) -> tuple[str, tuple[Problem, ...]]:
     except InputError as exc:
         return "", exc.problems
     fmt = doc.data.get("format")
-    known = ", ".join(FORMATS.names())
     if not isinstance(fmt, str):
-        message = f"missing 'format' field: say which kind of file this is ({known})"
+        message = f"missing 'format' field: say which kind of file this is ({_known_formats()})"
         return "", (doc.problem(("format",), message),)
-    if fmt in FORMATS:
-        return fmt, FORMATS.get(fmt)(doc)
-    message = f"unknown format {fmt!r} (this bcdrill reads: {known})"
+    validator = _format_validator(fmt)
+    if validator is not None:
+        return fmt, validator(doc)
+    message = f"unknown format {fmt!r} (this bcdrill reads: {_known_formats()})"
     return fmt, (doc.problem(("format",), message),)
 
 
@@ -146,10 +147,24 @@ def _load(path: Path, error: type[InputError]) -> YamlDocument:
         raise error(str(exc), exc.problems) from exc
 
 
+def _format_validator(fmt: str) -> FormatValidator | None:
+    """The validator of ``fmt``; only its own plugin is loaded (a playbook needs no drill plans)."""
+    if not FORMAT_NAME.match(fmt):
+        return None
+    try:
+        return FORMATS.get(fmt)
+    except UnknownPluginError:
+        return None
+
+
+def _known_formats() -> str:
+    return ", ".join(FORMATS.names())
+
+
 def _other_format(doc: YamlDocument, expected: str) -> tuple[Problem, ...]:
     """One clear problem when the file is another known kind (e.g. an environment file)."""
     fmt = doc.data.get("format")
-    if fmt == expected or not isinstance(fmt, str) or fmt not in FORMATS:
+    if fmt == expected or not isinstance(fmt, str) or _format_validator(fmt) is None:
         return ()
     return (doc.problem(("format",), f"this file is {fmt!r}, not {expected!r}"),)
 

@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import docker
-import structlog
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.tls import TLSConfig
 
 from engine.errors import CommandTimedOut, PreflightError, TransportError
+from engine.logsetup import get_logger
 from engine.model.types import DockerEndpoint
 
 if TYPE_CHECKING:
     from engine.transports.docker_ssh import SshDockerTunnel
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TIMEOUT_EXIT = 124  # what `timeout` returns when it had to stop the command
 

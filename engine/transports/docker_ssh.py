@@ -22,15 +22,15 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import paramiko
-import structlog
 
 from engine.errors import InputError, TransportError
+from engine.logsetup import get_logger
 from engine.model.types import SshHost
 from engine.transports.ssh import SshTransport
 
 __all__ = ["REMOTE_SOCKET", "SshDockerTunnel", "ssh_docker_host"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 REMOTE_SOCKET = "unix:///var/run/docker.sock"
 _CHUNK = 65536

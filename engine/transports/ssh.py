@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import paramiko
-import structlog
 
 from engine.errors import CommandTimedOut, SecretError, TransportError
+from engine.logsetup import get_logger
 from engine.model.types import SecretRef, SshHost
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PARAMIKO_LOG = "bcdrill.ssh.paramiko"  # paramiko's per-transport log: kept out of the console
 logging.getLogger(PARAMIKO_LOG).propagate = False

@@ -23,13 +23,13 @@ import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import DrillError
+from engine.logsetup import get_logger
 from engine.record.runstore import list_runs
 from engine.record.tokens import token_hash
 from engine.web import ProxySettings, security_headers
@@ -41,7 +41,7 @@ from reports.portal.sessions import ServeSessions
 from reports.portal.tokens import ServeTokens
 from reports.renderers import RenderOptions, get_format, render_bytes
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 COOKIE = "bcdrill_client"
 SECURITY_HEADERS = security_headers(data_images=True)

@@ -13,9 +13,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from reports.debrief.executive import executive_summary
 from reports.debrief.model import Audience, Debrief, FaultResult, FollowUp, ObjectiveResult, StepResult
 from reports.debrief.objective_notes import objective_note
+from reports.debrief.wording import executive_paragraph, verdict
 from reports.i18n import DEFAULT_LANGUAGE, DEFAULT_TZ, Translator, translator
 from reports.renderers.comparison import comparison_sentences
 
@@ -32,15 +32,6 @@ class RenderOptions:
     def t(self) -> Translator:
         """The translator for this language and time zone."""
         return translator(self.lang, self.tz)
-
-
-def verdict(t: Translator, objective: ObjectiveResult) -> str:
-    """An objective's verdict in words: met, missed, not measured, or no target."""
-    if objective.met is not None:
-        return t("verdict.met") if objective.met else t("verdict.missed")
-    if objective.target_s is None and objective.actual_s is not None:
-        return t("verdict.no_target")
-    return t("verdict.not_measured")
 
 
 def verdict_css(objective: ObjectiveResult) -> str:
@@ -92,12 +83,6 @@ def css_string(text: str) -> Markup:
     a hex escape, so nothing in it can end the string or the ``<style>`` element."""
     escaped = "".join(c if (c.isascii() and c.isalnum()) or c == " " else f"\\{ord(c):06x}" for c in text)
     return Markup(f'"{escaped}"')  # noqa: S704 - only [A-Za-z0-9 ] are left unescaped
-
-
-def executive_paragraph(debrief: Debrief, t: Translator) -> str:
-    """The executive summary as one paragraph in ``t``'s language (Chinese joins without spaces)."""
-    separator = "" if t.lang.startswith("zh") else " "
-    return separator.join(t.message(m) for m in executive_summary(debrief, t.lang))
 
 
 def context(debrief: Debrief, options: RenderOptions, **extra: Any) -> dict[str, Any]:
