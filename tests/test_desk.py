@@ -250,16 +250,16 @@ def test_forgeries_are_rejected_identically_and_record_nothing(harness: Harness)
         "unknown route": lambda: httpx.get(f"{url}/admin"),
     }
     shapes: dict[str, set[tuple[int, bytes, tuple[tuple[str, str], ...]]]] = {}
-    timings: dict[str, float] = {}
-    for name, send in forgeries.items():
-        # three tries each: the fastest is the server's own floor, free of this machine's load
-        tries = []
-        for _ in range(3):
+    tries: dict[str, list[float]] = {}
+    # three rounds over every forgery: each one's fastest try is the server's own floor, and a
+    # burst of load on this machine falls on all of them alike
+    for _ in range(3):
+        for name, send in forgeries.items():
             started = time.perf_counter()
             response = send()
-            tries.append(time.perf_counter() - started)
+            tries.setdefault(name, []).append(time.perf_counter() - started)
             shapes.setdefault(name, set()).add(_shape(response))
-        timings[name] = min(tries)
+    timings = {name: min(spent) for name, spent in tries.items()}
     reference = _shape(httpx.get(f"{url}/nothing-here"))
     assert reference[0] == 404
     different = {name: shape for name, shape in shapes.items() if shape != {reference}}
@@ -267,7 +267,8 @@ def test_forgeries_are_rejected_identically_and_record_nothing(harness: Harness)
     assert harness.recorded() == []
     # the same floor for every failure: no path answers much faster than the others
     assert min(timings.values()) >= 0.03
-    assert max(timings.values()) - statistics.median(timings.values()) < 0.1, timings
+    median = statistics.median(timings.values())
+    assert max(timings.values()) - median < max(0.1, median / 2), timings
     # the genuine token still works after all that
     assert post_ack(url, alex.token, "msp.acknowledge").recorded
 
