@@ -22,7 +22,8 @@ fi
 # A Docker Engine that answers (started in the background when none does).
 if ! docker info >/dev/null 2>&1; then
   echo "setup: starting dockerd (log: /var/log/bcdrill-dockerd.log)"
-  nohup dockerd >/var/log/bcdrill-dockerd.log 2>&1 &
+  # in a session of its own: ending the command (or its process group) that set up must not end Docker
+  setsid -f dockerd >>/var/log/bcdrill-dockerd.log 2>&1 </dev/null
   for _ in $(seq 1 150); do
     docker info >/dev/null 2>&1 && break
     sleep 0.2
