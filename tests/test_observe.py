@@ -183,7 +183,7 @@ def test_a_rollback_under_a_readable_store_is_a_measurement_not_an_outage() -> N
     m = rolled.measurement
     assert m is not None
     assert (m["surviving"], m["seen"]) == ({"seq": 3, "ts": base + 3}, {"seq": 5, "ts": base + 5})
-    assert before <= m["failed_at"] <= after  # the last healthy read
+    assert before - 1e-6 <= m["failed_at"] <= after + 1e-6  # the last healthy read (to the microsecond)
     assert m["rpo_s"] == pytest.approx(m["failed_at"] - (base + 3), abs=1e-5)
 
     store.lines = [*lines(base, 1, 3), f"6 {time.time():.6f} order"]
@@ -208,7 +208,7 @@ def test_an_outage_with_nothing_lost_measures_zero_from_the_first_failed_read() 
     assert back.measurement is not None
     assert back.measurement["rpo_s"] == 0.0
     assert back.measurement["surviving"] == back.measurement["seen"] == {"seq": 5, "ts": base + 5}
-    assert before <= back.measurement["failed_at"] <= after
+    assert before - 1e-6 <= back.measurement["failed_at"] <= after + 1e-6  # to the microsecond
 
 
 def test_non_finite_record_times_are_not_records() -> None:
