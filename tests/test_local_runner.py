@@ -156,21 +156,6 @@ def test_ctrl_c_in_the_client_aborts_the_drill_and_reverts(
     assert docker.from_env().containers.get(STOREFRONT).attrs["State"]["Running"]
 
 
-def test_runner_status_and_stop_leave_no_process_behind(runner_env: dict[str, str]) -> None:
-    home = Path(runner_env["BCDRILL_HOME"])
-    status = _bcdrill("runner", "status", env=runner_env)
-    assert status.returncode == 0 and "its own Prefect server" in status.stdout, status.stdout
-    before = _processes_of(home)
-    assert len(before) >= 3, before  # the daemon, its Prefect server, the warm forkserver
-    stopped = _bcdrill("runner", "stop", env=runner_env, timeout=120)
-    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
-    assert [pid for pid in before if pid_alive(pid)] == []
-    assert _processes_of(home) == []
-    assert not (home / "runner" / "runner.json").exists()
-    again = _bcdrill("runner", "status", env=runner_env)
-    assert again.returncode == 4 and "no bcdrill runner" in again.stdout
-
-
 _HOLD_SLOT = """
 import os, sys, time
 from engine.orchestration.local_runner import live_runner
@@ -185,6 +170,8 @@ print("released", flush=True)
 
 def test_recover_frees_the_slot_a_killed_drill_held_on_the_runners_server(runner_env: dict[str, str]) -> None:
     environment = "recover-on-the-runner"
+    up = _bcdrill("runner", "start", "--idle", "600", env=runner_env, timeout=START_S)  # at once if up
+    assert up.returncode == 0, up.stderr[-3000:]
     argv = [sys.executable, "-c", _HOLD_SLOT, environment, "killed-run"]
     holder = subprocess.Popen([*argv, "600"], stdout=subprocess.PIPE, text=True, cwd=REPO, env=runner_env)
     try:
@@ -199,3 +186,18 @@ def test_recover_frees_the_slot_a_killed_drill_held_on_the_runners_server(runner
     again = subprocess.run([*argv[:-1], "next-run", "0"], capture_output=True, text=True, timeout=60,
                            cwd=REPO, env=runner_env, check=False)  # fmt: skip
     assert again.returncode == 0 and again.stdout.split() == ["held", "released"], again.stderr[-2000:]
+
+
+def test_runner_status_and_stop_leave_no_process_behind(runner_env: dict[str, str]) -> None:
+    home = Path(runner_env["BCDRILL_HOME"])
+    status = _bcdrill("runner", "status", env=runner_env)
+    assert status.returncode == 0 and "its own Prefect server" in status.stdout, status.stdout
+    before = _processes_of(home)
+    assert len(before) >= 3, before  # the daemon, its Prefect server, the warm forkserver
+    stopped = _bcdrill("runner", "stop", env=runner_env, timeout=120)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    assert [pid for pid in before if pid_alive(pid)] == []
+    assert _processes_of(home) == []
+    assert not (home / "runner" / "runner.json").exists()
+    again = _bcdrill("runner", "status", env=runner_env)
+    assert again.returncode == 4 and "no bcdrill runner" in again.stdout
