@@ -23,11 +23,17 @@ from docker.errors import APIError, NotFound
 from engine.errors import PreflightError
 from engine.lab import samba_ad
 from engine.lab.hosts import _client_key as client_key
-from engine.lab.systemd_host import IMAGE, LABEL, USER, ensure_image
-from engine.lab.systemd_host import _authorize as authorize
-from engine.lab.systemd_host import _exec as exec_checked
-from engine.lab.systemd_host import _wait_booted as wait_booted
-from engine.lab.systemd_host import _wait_port as wait_port
+from engine.lab.systemd_host import (
+    IMAGE,
+    LABEL,
+    authorize,
+    ensure_image,
+    exec_checked,
+    remove_container,
+    ssh_entry,
+    wait_booted,
+    wait_port,
+)
 
 __all__ = [
     "HOST_NAME",
@@ -63,25 +69,7 @@ class DomainController:
 
     def environment_entry(self) -> dict[str, Any]:
         """The host's ``ssh_hosts`` entry: sudo user, pinned key, the ``identity`` service."""
-        return {
-            "address": "127.0.0.1",
-            "port": self.ssh_port,
-            "user": USER,
-            "key": f"file:{self.key_path}",
-            "agent": False,
-            "host_key": self.host_key,
-            "sudo": True,
-            "connect_timeout": "5s",
-            "command_timeout": "30s",
-            "services": {
-                name: {
-                    "start": f"systemctl start {unit}",
-                    "stop": f"systemctl stop {unit}",
-                    "status": f"systemctl is-active --quiet {unit}",
-                }
-                for name, unit in SERVICES.items()
-            },
-        }
+        return ssh_entry(self.ssh_port, self.key_path, self.host_key, SERVICES)
 
 
 def container_name(lab: str) -> str:
@@ -121,11 +109,7 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
 
 def host_down(client: docker.DockerClient, lab: str) -> bool:
     """Remove the lab's domain controller; True when there was one."""
-    try:
-        client.containers.get(container_name(lab)).remove(force=True)
-    except NotFound:
-        return False
-    return True
+    return remove_container(client, container_name(lab))
 
 
 def _run(client: docker.DockerClient, lab: str, network: str, name: str) -> Any:

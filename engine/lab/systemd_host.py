@@ -48,10 +48,16 @@ __all__ = [
     "SERVICES",
     "USER",
     "SystemdHost",
+    "authorize",
     "build_rootfs",
     "ensure_image",
+    "exec_checked",
     "host_down",
     "host_up",
+    "remove_container",
+    "ssh_entry",
+    "wait_booted",
+    "wait_port",
 ]
 
 log = get_logger(__name__)
@@ -211,26 +217,40 @@ class SystemdHost:
 
     def environment_entry(self) -> dict[str, Any]:
         """The host's ``ssh_hosts`` entry: sudo user, pinned key, systemd services."""
-        return {
-            "address": "127.0.0.1",
-            "port": self.ssh_port,
-            "user": USER,
-            "key": f"file:{self.key_path}",
-            "agent": False,
-            "host_key": self.host_key,
-            "sudo": True,
-            "connect_timeout": "5s",
-            "command_timeout": "30s",
-            "services": {
-                name: {
-                    "start": f"systemctl start {unit}",
-                    "stop": f"systemctl stop {unit}",
-                    "status": f"systemctl is-active --quiet {unit}",
-                    **({"paths": _SERVICE_PATHS[name]} if name in _SERVICE_PATHS else {}),
-                }
-                for name, unit in SERVICES.items()
-            },
-        }
+        return ssh_entry(self.ssh_port, self.key_path, self.host_key, SERVICES, _SERVICE_PATHS)
+
+
+def ssh_entry(
+    ssh_port: int,
+    key_path: Path,
+    host_key: str,
+    services: dict[str, str],
+    paths: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """An ``ssh_hosts`` entry for a lab host of this image: the sudo user on a published
+    loopback port, the pinned host key, and each service (name -> systemd unit) driven
+    through ``systemctl``, with the directories faults may touch where declared."""
+    paths = paths or {}
+    return {
+        "address": "127.0.0.1",
+        "port": ssh_port,
+        "user": USER,
+        "key": f"file:{key_path}",
+        "agent": False,
+        "host_key": host_key,
+        "sudo": True,
+        "connect_timeout": "5s",
+        "command_timeout": "30s",
+        "services": {
+            name: {
+                "start": f"systemctl start {unit}",
+                "stop": f"systemctl stop {unit}",
+                "status": f"systemctl is-active --quiet {unit}",
+                **({"paths": paths[name]} if name in paths else {}),
+            }
+            for name, unit in services.items()
+        },
+    }
 
 
 def build_rootfs(tarball: Path) -> None:
@@ -287,12 +307,12 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
             container = _run(client, lab, network, name)
     except NotFound:
         container = _run(client, lab, network, name)
-    _wait_booted(container)
+    wait_booted(container)
     key = client_key(state_dir)
-    _authorize(container, Path(f"{key}.pub").read_text().strip())
-    _exec(container, ["sh", "-c", _ESTATE, "sh", _BACKUP_SERVICE, _BACKUP_TIMER])
-    _exec(container, share_backup.layout_argv(SHARE_DIR))
-    host_key = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+    authorize(container, Path(f"{key}.pub").read_text().strip())
+    exec_checked(container, ["sh", "-c", _ESTATE, "sh", _BACKUP_SERVICE, _BACKUP_TIMER])
+    exec_checked(container, share_backup.layout_argv(SHARE_DIR))
+    host_key = exec_checked(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
     container.reload()
     ports = container.attrs["NetworkSettings"]["Ports"]
     host = SystemdHost(
@@ -303,15 +323,20 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
         key_path=key,
         host_key=" ".join(host_key.split()[:2]),
     )
-    _wait_port(host.ssh_port)
+    wait_port(host.ssh_port)
     log.info("lab.systemd.up", lab=lab, container=name, ssh_port=host.ssh_port)
     return host
 
 
 def host_down(client: docker.DockerClient, lab: str) -> bool:
     """Remove the lab's systemd host; True when there was one."""
+    return remove_container(client, container_name(lab))
+
+
+def remove_container(client: docker.DockerClient, name: str) -> bool:
+    """Remove a lab host's container; True when there was one."""
     try:
-        client.containers.get(container_name(lab)).remove(force=True)
+        client.containers.get(name).remove(force=True)
     except NotFound:
         return False
     return True
@@ -335,7 +360,7 @@ def _run(client: docker.DockerClient, lab: str, network: str, name: str) -> Any:
         raise PreflightError(f"cannot start the systemd lab host {name}: {exc.explanation or exc}") from exc
 
 
-def _exec(container: Any, argv: list[str]) -> str:
+def exec_checked(container: Any, argv: list[str]) -> str:
     code, output = container.exec_run(argv)
     text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
     if code != 0:
@@ -343,7 +368,7 @@ def _exec(container: Any, argv: list[str]) -> str:
     return text
 
 
-def _wait_booted(container: Any) -> None:
+def wait_booted(container: Any) -> None:
     """Wait until systemd says the system is running (degraded is reported, not fatal)."""
     deadline = time.monotonic() + BOOT_WAIT_S
     state = "unknown"
@@ -356,23 +381,23 @@ def _wait_booted(container: Any) -> None:
         state = output.decode(errors="replace").strip() if isinstance(output, bytes) else str(output)
         if state in ("running", "degraded"):
             if state == "degraded":
-                failed = _exec(container, ["systemctl", "--failed", "--no-legend", "--plain"])
+                failed = exec_checked(container, ["systemctl", "--failed", "--no-legend", "--plain"])
                 log.warning("lab.systemd.degraded", container=container.name, failed=failed.strip())
             return
         time.sleep(0.5)
     raise PreflightError(f"the systemd lab host {container.name} did not boot in {BOOT_WAIT_S:g} s ({state})")
 
 
-def _authorize(container: Any, public_key: str) -> None:
+def authorize(container: Any, public_key: str) -> None:
     home = f"/home/{USER}/.ssh"
     script = (
         f'install -d -m 700 -o {USER} -g {USER} {home} && printf "%s\\n" "$1" > {home}/authorized_keys '
         f"&& chown {USER}:{USER} {home}/authorized_keys && chmod 600 {home}/authorized_keys"
     )
-    _exec(container, ["sh", "-c", script, "sh", public_key])
+    exec_checked(container, ["sh", "-c", script, "sh", public_key])
 
 
-def _wait_port(port: int, timeout: float = 20.0) -> None:
+def wait_port(port: int, timeout: float = 20.0) -> None:
     """Wait until sshd answers with its banner on the published port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
