@@ -18,7 +18,7 @@ from typing import Any
 
 import docker
 import structlog
-from docker.errors import APIError, NotFound
+from docker.errors import APIError
 
 from engine.errors import PreflightError
 from engine.lab import samba_ad
@@ -30,6 +30,7 @@ from engine.lab.systemd_host import (
     ensure_image,
     exec_checked,
     remove_container,
+    running_container,
     ssh_entry,
     wait_booted,
     wait_port,
@@ -81,13 +82,7 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
     """Start (or reuse) the lab's domain controller and return how to reach it. Idempotent."""
     ensure_image(client)
     name = container_name(lab)
-    try:
-        container = client.containers.get(name)
-        if container.status != "running":
-            container.remove(force=True)
-            container = _run(client, lab, network, name)
-    except NotFound:
-        container = _run(client, lab, network, name)
+    container = running_container(client, name, lambda: _run(client, lab, network, name))
     wait_booted(container)
     key = client_key(state_dir)
     authorize(container, Path(f"{key}.pub").read_text().strip())

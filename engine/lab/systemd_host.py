@@ -25,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ __all__ = [
     "host_down",
     "host_up",
     "remove_container",
+    "running_container",
     "ssh_entry",
     "wait_booted",
     "wait_port",
@@ -300,13 +302,7 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
     """Start (or reuse) the lab's systemd host and return how to reach it. Idempotent."""
     ensure_image(client)
     name = container_name(lab)
-    try:
-        container = client.containers.get(name)
-        if container.status != "running":
-            container.remove(force=True)
-            container = _run(client, lab, network, name)
-    except NotFound:
-        container = _run(client, lab, network, name)
+    container = running_container(client, name, lambda: _run(client, lab, network, name))
     wait_booted(container)
     key = client_key(state_dir)
     authorize(container, Path(f"{key}.pub").read_text().strip())
@@ -331,6 +327,19 @@ def host_up(client: docker.DockerClient, lab: str, network: str, state_dir: Path
 def host_down(client: docker.DockerClient, lab: str) -> bool:
     """Remove the lab's systemd host; True when there was one."""
     return remove_container(client, container_name(lab))
+
+
+def running_container(client: docker.DockerClient, name: str, start: Callable[[], Any]) -> Any:
+    """The named lab host's container if it runs; else a new one from ``start()`` (a stopped
+    one is removed first)."""
+    try:
+        container = client.containers.get(name)
+    except NotFound:
+        return start()
+    if container.status == "running":
+        return container
+    container.remove(force=True)
+    return start()
 
 
 def remove_container(client: docker.DockerClient, name: str) -> bool:
