@@ -225,8 +225,7 @@ def run(
     _refuse_stale_runs(environment.name, runs)
     runner = _runner_to_use(_runner_mode(through_runner))  # None: the drill runs in this process
     # In this process, every plugin the run needs is loaded now (missing: exit 4, nothing injected);
-    # through the runner the drill's process does that first, and only the scorecard is needed here.
-    scorecard = _check_parts(book, responders, desk, debriefer) if runner is None else _scorecard()
+    # through the runner the drill's process does that first.
     args = (
         playbook,
         env,
@@ -240,7 +239,11 @@ def run(
         debriefer,
         run_class,
     )
-    result = _run_served(runner, book.id, *args) if runner is not None else _run_flow(*args)
+    if runner is None:
+        scorecard = _check_parts(book, responders, desk, debriefer)
+        result = _run_flow(*args)
+    else:
+        result, scorecard = _run_served(runner, book.id, *args)
     _finish(result, as_json, junit, scorecard, summary)
 
 
@@ -300,8 +303,10 @@ def _runner_to_use(mode: str) -> RunnerInfo | None:
 
 def _run_served(
     info: RunnerInfo, playbook_id: str, playbook: Path, env: Path, runs: Path | None, *rest: Any
-) -> dict[str, Any]:
-    """Submit the drill to the long-lived runner, print its journal as it goes; its summary."""
+) -> tuple[dict[str, Any], Scorecard]:
+    """Submit the drill to the long-lived runner, print its journal as it goes; its summary and
+    the scorecard printer (loaded while the runner starts the drill)."""
+    from engine.errors import MissingPluginError
     from engine.orchestration.thin_client import follow, result_file, submit
     from engine.progress import ProgressPrinter
     from engine.record.runstore import new_run_id
@@ -311,7 +316,14 @@ def _run_served(
     _, flow_run_id = submit(_served_parameters(run_id, playbook, env, runs_root, result_file(run_id), *rest))
     line = f"bcdrill running {playbook} on {env} through the runner (pid {info.pid}): run {run_id}"
     err.print(line, markup=False, soft_wrap=True)
-    return follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), _notice)
+    try:
+        scorecard: Scorecard | None = _scorecard()
+    except MissingPluginError as exc:  # a broken install: still follow the drill to its end
+        scorecard, missing = None, exc
+    result = follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), _notice)
+    if scorecard is None:
+        raise missing
+    return result, scorecard
 
 
 def _notice(text: str) -> None:

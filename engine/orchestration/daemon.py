@@ -36,13 +36,20 @@ from engine.orchestration.local_runner import (
     forget_info,
     runner_dir,
     runner_lock,
+    wake_socket,
     write_info,
 )
 
 DEPLOYMENT = "bcdrill-runner"
 _BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
 POLL_S = 0.25  # how often the runner asks for submitted flow runs (a local SQLite query)
-_PRELOAD = ("engine.flow", "engine.run.runner", "engine.plugins", "docker", "structlog")
+_PRELOAD = (
+    "engine.flow",
+    "engine.run.runner",
+    "engine.orchestration.forked_drills",
+    "docker",
+    "structlog",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,12 +133,36 @@ def _runner() -> Any:
 
 
 async def _serve(runner: Any, info: RunnerInfo) -> None:
-    """Run the Prefect runner and, beside it, the idle watch that stops it."""
-    watch = asyncio.ensure_future(_idle_watch(runner, info))
+    """Run the Prefect runner and, beside it, the idle watch that stops it and the wake-up
+    socket that makes it take a submitted flow run at once."""
+    helpers = [asyncio.ensure_future(_idle_watch(runner, info)), asyncio.ensure_future(_wake_ups(runner))]
     try:
         await runner.start()
     finally:
-        watch.cancel()
+        for helper in helpers:
+            helper.cancel()
+
+
+async def _wake_ups(runner: Any) -> None:
+    """Poll for submitted flow runs whenever a client says it submitted one (the datagram's
+    content is ignored: a stray one costs one extra poll). Without the socket (e.g. a
+    ``$BCDRILL_HOME`` path too long for one), the runner's own poll still takes every run."""
+    path = wake_socket()
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(str(path))
+    except OSError:
+        sock.close()
+        return
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    with sock:
+        while not runner.started:
+            await asyncio.sleep(0.05)
+        while True:
+            await loop.sock_recv(sock, 64)
+            await runner._get_and_submit_flow_runs()  # what its poll runs
 
 
 async def _idle_watch(runner: Any, info: RunnerInfo) -> None:
