@@ -348,6 +348,7 @@ def _served_parameters(
         "debriefer": debriefer,
         "run_class": run_class,
         "result_file": str(result),
+        "workdir": os.getcwd(),
     }
 
 

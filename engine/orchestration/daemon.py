@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from engine.home import home
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     fingerprint = environment_fingerprint()  # before Prefect settings are exported below
+    _leave_callers_folder()
     os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
     with _api() as (url, own_server):
         from engine.flow import drill_run
@@ -75,6 +77,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             forget_info(os.getpid())
     return 0
+
+
+def _leave_callers_folder() -> None:
+    """Work in the runner's own folder, as a daemon does: Prefect reads its settings files
+    (``prefect.toml``, ``pyproject.toml``) from the working folder each time a flow run builds
+    its settings (~50 ms apiece), and the caller's folder is not the runner's business. Each
+    drill works in the folder of the command that submitted it (``drill_run``'s ``workdir``).
+    The state folders named relative to the caller's folder are made absolute first."""
+    for name in ("BCDRILL_HOME", "BCDRILL_RUNS"):
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).resolve())
+    folder = runner_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)
 
 
 @contextmanager
