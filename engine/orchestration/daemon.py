@@ -24,7 +24,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -63,10 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     fingerprint = environment_fingerprint()  # before Prefect settings are exported below
     _leave_callers_folder()
     os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
-    with _api() as (url, own_server):
+    with _api(meanwhile=_warm_processes) as (url, own_server):
         from engine.flow import drill_run
 
-        _warm_processes()
         runner = _runner()
         deployment_id = runner.add_flow(drill_run, name=DEPLOYMENT)
         info = RunnerInfo(
@@ -94,15 +93,17 @@ def _leave_callers_folder() -> None:
 
 
 @contextmanager
-def _api() -> Iterator[tuple[str, bool]]:
-    """The configured Prefect API, or a local server of our own for as long as we live."""
+def _api(meanwhile: Callable[[], None]) -> Iterator[tuple[str, bool]]:
+    """The configured Prefect API, or a local server of our own for as long as we live;
+    ``meanwhile`` runs while our server starts (or at once)."""
     from engine.orchestration.server import configured_api_url, process_wide_api_url, temporary_server
 
     configured = configured_api_url()
     if configured:
+        meanwhile()
         yield configured, False
         return
-    with temporary_server() as url, process_wide_api_url(url):
+    with temporary_server(meanwhile) as url, process_wide_api_url(url):
         yield url, True
 
 
@@ -127,11 +128,14 @@ def _warm_processes() -> None:
     Prefect's runner starts a served flow run with ``run_flow_in_subprocess``, which spawns a
     fresh interpreter: 1-2 s of imports (10 s on 2 loaded cores) before the drill starts. The
     forkserver pays them once, when the runner starts; its children start warm. It leaves with
-    the runner (it exits when its parent's end of the pipe closes).
+    the runner (it exits when its parent's end of the pipe closes). Called while the runner's
+    Prefect server starts: the forkserver's imports, and this process's, overlap the server's.
     """
     from multiprocessing import forkserver
 
     import prefect.flow_engine
+
+    import engine.flow  # noqa: F401 - this process's own import, while the server starts
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(_PRELOAD))
