@@ -206,7 +206,8 @@ def run(
         typer.Option(
             "--runner/--in-process",
             help="through the long-lived local runner (started if needed) / in this process; "
-            "default: $BCDRILL_RUNNER (1 | 0 | auto), auto = the runner when one is up",
+            "default: $BCDRILL_RUNNER (1 | 0 | auto: the runner when one is up), else the runner, "
+            "started on first use",
         ),
     ] = None,
 ) -> None:
@@ -255,16 +256,18 @@ _RUNNER_MODES = {
     "off": "off",
     "no": "off",
     "auto": "auto",
-    "": "auto",
+    "": "first-use",
 }
 
 
 def _runner_mode(flag: bool | None) -> str:
-    """``on`` (start the runner if needed), ``off`` (in this process) or ``auto`` (the runner
-    when one is up): ``--runner``/``--in-process``, else ``$BCDRILL_RUNNER``, else auto."""
+    """``on`` (start the runner if needed), ``off`` (in this process), ``auto`` (the runner
+    when one is up) or ``first-use`` (the runner, started if none is up; in this process when
+    the one up has other settings): ``--runner``/``--in-process``, else ``$BCDRILL_RUNNER``,
+    else first use."""
     if flag is not None:
         return "on" if flag else "off"
-    value = os.environ.get("BCDRILL_RUNNER", "auto").strip().lower()
+    value = os.environ.get("BCDRILL_RUNNER", "").strip().lower()
     modes = _RUNNER_MODES
     if value not in modes:
         raise InputError(f"$BCDRILL_RUNNER must be 1, 0 or auto, not {value!r}")
@@ -272,22 +275,27 @@ def _runner_mode(flag: bool | None) -> str:
 
 
 def _runner_to_use(mode: str) -> RunnerInfo | None:
-    """The long-lived runner to submit to (``on``: started if needed); None to run the drill in
-    this process (``off``; ``auto`` and no runner up; one started with other settings)."""
+    """The long-lived runner to submit to (``on``, ``first-use``: started if needed); None to run
+    the drill in this process (``off``; ``auto`` and no runner up; one started with other
+    settings, unless ``on``)."""
     from engine.orchestration.local_runner import environment_fingerprint, live_runner, start_runner
 
     if mode == "off":
         return None
-    if mode == "on":
+    found = live_runner()
+    if found is None and mode in ("on", "first-use"):
+        err.print(
+            "starting the bcdrill runner: its Prefect server takes a while once; later drills reuse it",
+            markup=False,
+        )
         info, started = start_runner()
         if started:
             err.print(
                 f"started the bcdrill runner (pid {info.pid}; `bcdrill runner stop` stops it)", markup=False
             )
+    elif found is None:
+        return None
     else:
-        found = live_runner()
-        if found is None:
-            return None
         info = found
     if info.fingerprint == environment_fingerprint():
         return info

@@ -28,16 +28,16 @@ def test_the_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize(
-    ("value", "mode"), [("1", "on"), ("yes", "on"), ("0", "off"), ("auto", "auto"), ("", "auto")]
+    ("value", "mode"), [("1", "on"), ("yes", "on"), ("0", "off"), ("auto", "auto"), ("", "first-use")]
 )
 def test_bcdrill_runner_chooses_the_path(monkeypatch: pytest.MonkeyPatch, value: str, mode: str) -> None:
     monkeypatch.setenv("BCDRILL_RUNNER", value)
     assert _runner_mode(None) == mode
 
 
-def test_default_is_auto_and_a_bad_value_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_is_first_use_and_a_bad_value_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BCDRILL_RUNNER", raising=False)
-    assert _runner_mode(None) == "auto"
+    assert _runner_mode(None) == "first-use"
     monkeypatch.setenv("BCDRILL_RUNNER", "sometimes")
     with pytest.raises(InputError, match="BCDRILL_RUNNER must be 1, 0 or auto"):
         _runner_mode(None)
