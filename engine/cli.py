@@ -357,6 +357,7 @@ def _served_parameters(
         "run_class": run_class,
         "result_file": str(result),
         "workdir": os.getcwd(),
+        "client_pid": os.getpid(),
     }
 
 

@@ -32,6 +32,7 @@ from prefect.states import Cancelled, Failed, State
 
 from engine.errors import DrillError, InputError
 from engine.model.holds import Hold, HoldKind
+from engine.orchestration.client_watch import abort_when_gone
 from engine.orchestration.slot import environment_slot
 from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
 from engine.record.journal import Listener
@@ -80,6 +81,7 @@ def drill_run(
     result_file: str | None = None,
     lead_s: float = 0.0,
     workdir: str | None = None,
+    client_pid: int | None = None,
 ) -> dict[str, Any] | State:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
@@ -103,6 +105,8 @@ def drill_run(
     ``workdir``: the folder of the command that submitted the run, where relative references
     (``file:`` secrets, ``$BCDRILL_SIGNING_KEY``) resolve as they would in that command; the
     flow run then works in it. Only for a flow run in a process of its own (the runner's).
+    ``client_pid``: that command's process; the drill aborts (and reverts) if it dies
+    (:mod:`engine.orchestration.client_watch`).
     """
     if workdir is not None:
         os.chdir(workdir)
@@ -148,7 +152,8 @@ def drill_run(
                 inject_hook=_as_task(inject_fault),
                 revert_hook=_as_task(revert_fault),
             )
-            result = drill.execute()
+            with abort_when_gone(client_pid, run_dir):
+                result = drill.execute()
             done = summary(result)
             answer.send(done)  # the client answers now; the slot's release and the artifacts follow
         _attach_artifacts(result)

@@ -161,6 +161,31 @@ def test_ctrl_c_in_the_client_aborts_the_drill_and_reverts(
     assert docker.from_env().containers.get(STOREFRONT).attrs["State"]["Running"]
 
 
+def test_a_killed_client_aborts_its_drill_which_reverts(
+    runner_env: dict[str, str], lab_env: Path, tmp_path: Path
+) -> None:
+    """kill -9 of `bcdrill run`: nobody is left to see or stop the drill, so it aborts itself."""
+    runs = tmp_path / "runs"
+    argv = [BCDRILL, "run", str(STOREFRONT_DOWN), "--env", str(lab_env), "--responders", "manual",
+            "--time-scale", "0.1", "--runs", str(runs)]  # fmt: skip
+    quiet = subprocess.DEVNULL
+    client = subprocess.Popen(argv, cwd=REPO, env=runner_env, stdout=quiet, stderr=quiet)
+    try:
+        run_dir = wait_for_record(runs, RecordType.FAULT_APPLIED, timeout_s=120)
+        client.kill()
+        client.wait(timeout=30)
+        wait_for_record(runs, RecordType.RUN_ENDED, timeout_s=120)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    records = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    kinds = [r["type"] for r in records]
+    aborted = next(r for r in records if r["type"] == RecordType.RUN_ABORTED)
+    assert f"(pid {client.pid}) is gone" in aborted["data"]["reason"], aborted
+    assert kinds.index(RecordType.FAULT_REVERTED) > kinds.index(RecordType.RUN_ABORTED), kinds
+    assert docker.from_env().containers.get(STOREFRONT).attrs["State"]["Running"]
+
+
 _HOLD_SLOT = """
 import os, sys, time
 from engine.orchestration.local_runner import live_runner
