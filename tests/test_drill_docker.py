@@ -95,8 +95,9 @@ def test_simulated_drill_end_to_end(
         data = record["data"]  # probe steps: when first observable; acks: the person's own stamp
         t = data.get("acted_t", data.get("observed_t", record["t"]))
         # the debrief reads the impact start from the daemon's wall-clock event and the steps
-        # from the run's monotonic offsets: a few milliseconds apart, well inside the 50 ms truth
-        assert steps[key]["actual_s"] == pytest.approx(t - impact_start, abs=0.01)
+        # from the run's monotonic offsets: a few milliseconds apart (10.4 ms once under a load
+        # of 8), inside the 50 ms truth every time is held to
+        assert steps[key]["actual_s"] == pytest.approx(t - impact_start, abs=0.05)
     for step in report["steps"]:
         expected = _expected_score(step["actual_s"], step["target_s"], 3.0)
         assert step["score"] == pytest.approx(expected, abs=0.01)
