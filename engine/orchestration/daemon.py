@@ -43,7 +43,11 @@ from engine.orchestration.local_runner import (
 
 DEPLOYMENT = "bcdrill-runner"
 _BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
-POLL_S = 0.25  # how often the runner asks for submitted flow runs (a local SQLite query)
+# How often the runner asks for submitted flow runs by itself. A client that submits one wakes
+# it at once (:func:`_wake_ups`), so the poll only catches runs created elsewhere (Prefect's UI,
+# a client that could not reach the socket); each poll costs the idle server CPU (a quarter-second
+# poll kept it at ~9 % of a core).
+POLL_S = 2.0
 _PRELOAD = (
     "engine.flow",
     "engine.run.runner",
