@@ -316,12 +316,13 @@ def _run_served(
     the scorecard printer (loaded while the runner starts the drill)."""
     from engine.errors import MissingPluginError
     from engine.orchestration.thin_client import follow, result_file, submit
-    from engine.progress import ProgressPrinter
     from engine.record.runstore import new_run_id
 
     run_id = new_run_id(playbook_id)
     runs_root = (runs or runs_dir()).resolve()
     _, flow_run_id = submit(_served_parameters(run_id, playbook, env, runs_root, result_file(run_id), *rest))
+    from engine.progress import ProgressPrinter  # rich: imported while the runner starts the drill
+
     line = f"bcdrill running {playbook} on {env} through the runner (pid {info.pid}): run {run_id}"
     err.print(line, markup=False, soft_wrap=True)
     try:
