@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fingerprint = environment_fingerprint()  # before Prefect settings are exported below
     _leave_callers_folder()
+    unconfigured = _surely_unconfigured()
     os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
-    with _api(meanwhile=_warm_processes) as (url, own_server):
+    with _api(_warm_processes, unconfigured) as (url, own_server):
         from engine.flow import drill_run
 
         runner = _runner()
@@ -96,12 +97,25 @@ def _leave_callers_folder() -> None:
     os.chdir(folder)
 
 
+def _surely_unconfigured() -> bool:
+    """True when no Prefect API can be configured for us: none in the environment, and no
+    Prefect home (profiles) of the caller's — ours is private, and we work in our own folder,
+    where no settings file lies. Then our server can start before we import Prefect."""
+    callers = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH")
+    return not any(name in os.environ for name in callers)
+
+
 @contextmanager
-def _api(meanwhile: Callable[[], None]) -> Iterator[tuple[str, bool]]:
+def _api(meanwhile: Callable[[], None], unconfigured: bool) -> Iterator[tuple[str, bool]]:
     """The configured Prefect API, or a local server of our own for as long as we live;
-    ``meanwhile`` runs while our server starts (or at once)."""
+    ``meanwhile`` runs while our server starts (or at once). ``unconfigured``: no API can be
+    configured, so our server starts at once, its imports overlapping ours."""
     from engine.orchestration.server import configured_api_url, process_wide_api_url, temporary_server
 
+    if unconfigured:
+        with temporary_server(meanwhile, settings_of_this_process=False) as url, process_wide_api_url(url):
+            yield url, True
+        return
     configured = configured_api_url()
     if configured:
         meanwhile()

@@ -10,6 +10,7 @@ Its database is Prefect's usual one (``$PREFECT_HOME``), so flow runs stay visib
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import signal
 import subprocess
@@ -108,16 +109,20 @@ def process_wide_api_url(url: str) -> Iterator[None]:
 
 
 @contextmanager
-def temporary_server(meanwhile: Callable[[], None] | None = None) -> Iterator[str]:
+def temporary_server(
+    meanwhile: Callable[[], None] | None = None, settings_of_this_process: bool = True
+) -> Iterator[str]:
     """A Prefect server on a free loopback port that dies with this process, even on kill -9.
 
     ``meanwhile`` runs while the server starts (its imports alone take seconds), e.g. the
-    caller's own imports, before this waits for the server to answer."""
+    caller's own imports, before this waits for the server to answer. The server gets the
+    Prefect settings this process has (``settings_of_this_process``), or only its environment:
+    then it starts before this process has imported Prefect at all."""
     with tempfile.TemporaryFile(prefix="bcdrill-prefect-") as log:
         port = free_port()
         server = subprocess.Popen(
             _server_argv(port),
-            env=_server_env(),
+            env=_server_env(settings_of_this_process),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -135,14 +140,15 @@ def temporary_server(meanwhile: Callable[[], None] | None = None) -> Iterator[st
 
 def _server_argv(port: int) -> list[str]:
     """The very command Prefect's own temporary server runs (uvicorn, one process, no UI)."""
-    import prefect
-
+    spec = importlib.util.find_spec("prefect")  # where it is, without importing it
+    if spec is None or spec.origin is None:
+        raise PreflightError("Prefect is not installed: bash scripts/setup.sh")
     return [
         sys.executable,
         "-m",
         "uvicorn",
         "--app-dir",
-        str(Path(prefect.__file__).parent.parent),
+        str(Path(spec.origin).parent.parent),
         "--factory",
         "prefect.server.api.server:create_app",
         "--host",
@@ -156,12 +162,15 @@ def _server_argv(port: int) -> list[str]:
     ]
 
 
-def _server_env() -> dict[str, str]:
-    from prefect.settings import get_current_settings
+def _server_env(settings_of_this_process: bool) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    if settings_of_this_process:
+        from prefect.settings import get_current_settings
 
+        settings = get_current_settings().to_environment_variables(exclude_unset=True)
     return {
         **os.environ,
-        **get_current_settings().to_environment_variables(exclude_unset=True),
+        **settings,
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",
         "PREFECT__SERVER_FINAL": "1",
