@@ -10,7 +10,7 @@ Started by ``bcdrill runner start`` (or ``bcdrill run --runner``) in a session o
    the runner cancels with SIGTERM — the drill's own handler then reverts its faults. That
    process is forked from a warm server (``multiprocessing`` forkserver) that has imported
    Prefect and the engine once, instead of a fresh interpreter importing them per drill
-   (:func:`_warm_processes`);
+   (:mod:`engine.orchestration.warm`);
 3. notes itself in ``<home>/runner/runner.json`` once it serves, and removes the note when it
    leaves: on SIGTERM (``bcdrill runner stop``) or after ``--idle`` seconds without a drill.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import socket
 import sys
@@ -38,11 +37,11 @@ from engine.orchestration.local_runner import (
     runner_lock,
     write_info,
 )
+from engine.orchestration.warm import fork_served_flow_runs
 
 DEPLOYMENT = "bcdrill-runner"
 _BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
 POLL_S = 0.25  # how often the runner asks for submitted flow runs (a local SQLite query)
-_PRELOAD = ("engine.flow", "engine.run.runner", "engine.plugins", "docker", "structlog")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     with _api() as (url, own_server):
         from engine.flow import drill_run
 
-        _warm_processes()
+        fork_served_flow_runs()
         runner = _runner()
         deployment_id = runner.add_flow(drill_run, name=DEPLOYMENT)
         info = RunnerInfo(
@@ -81,39 +80,6 @@ def _api() -> Iterator[tuple[str, bool]]:
         return
     with temporary_server() as url, process_wide_api_url(url):
         yield url, True
-
-
-class _WarmMultiprocessing:
-    """Stands in for the ``multiprocessing`` module in ``prefect.flow_engine``: the context it
-    asks for (``spawn``) is the warm forkserver instead."""
-
-    def __init__(self, context: Any) -> None:
-        self._context = context
-
-    def get_context(self, method: str | None = None) -> Any:
-        """The forkserver context, whatever ``method`` was asked for."""
-        return self._context
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(multiprocessing, name)
-
-
-def _warm_processes() -> None:
-    """Fork each drill's process from a server that imported the engine and Prefect once.
-
-    Prefect's runner starts a served flow run with ``run_flow_in_subprocess``, which spawns a
-    fresh interpreter: 1-2 s of imports (10 s on 2 loaded cores) before the drill starts. The
-    forkserver pays them once, when the runner starts; its children start warm. It leaves with
-    the runner (it exits when its parent's end of the pipe closes).
-    """
-    from multiprocessing import forkserver
-
-    import prefect.flow_engine
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(_PRELOAD))
-    prefect.flow_engine.multiprocessing = _WarmMultiprocessing(context)  # type: ignore[assignment]
-    forkserver.ensure_running()
 
 
 def _runner() -> Any:
