@@ -147,6 +147,11 @@ def test_server_command_is_loopback_only() -> None:
     assert argv[1:] == ["server", "start", "--host", "127.0.0.1", "--port", "4300"]
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4300/api"
+    # a database pool sized for a programme, unless the operator sized it
+    assert env["PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE"] == "20"
+    assert env["PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW"] == "30"
+    own = server_command("127.0.0.1", 4300, {"PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "8"})[1]
+    assert own["PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE"] == "8"
     for host in ("0.0.0.0", "10.1.2.3", "example.com"):
         with pytest.raises(InputError, match="loopback"):
             server_command(host, 4300, {})

@@ -255,15 +255,19 @@ def prefect_executable() -> str:
 
 
 def server_command(host: str, port: int, base: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-    """``prefect server start`` on a loopback address, with analytics off and the UI's API URL."""
+    """``prefect server start`` on a loopback address, with analytics off, the UI's API URL and a
+    database connection pool sized for a programme (unless ``base`` sets its own)."""
     if not is_loopback(host):
         raise InputError(
             f"host {host!r} is not a loopback address; publish the server through an"
             " authenticating TLS proxy instead (docs/programme.md)"
         )
+    from engine.orchestration.server import database_pool
+
     url = f"http://{host}:{port}/api"
     env = {
         **base,
+        **database_pool(base),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": url,
         SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
