@@ -117,10 +117,10 @@ def _base_env(lab: BenchLab) -> dict[str, str]:
 
 
 def bcdrill_cold(lab: BenchLab, env: dict[str, str]) -> tuple[float, float]:
-    """One ``bcdrill run`` process; (wall s, peak RSS MiB)."""
+    """One ``bcdrill run --in-process`` (the drill in the command itself); (wall s, peak RSS MiB)."""
     runs = Path(tempfile.mkdtemp(prefix="bcdrill-bench-cold-"))
     argv = [str(VENV_BIN / "bcdrill"), "run", str(SCENARIO), "--env", str(lab.environment)]
-    argv += ["--responders", "auto", "--runs", str(runs)]
+    argv += ["--responders", "auto", "--runs", str(runs), "--in-process"]
     wall, _, rss, _ = _child(argv, env, REPO)
     return wall, rss
 

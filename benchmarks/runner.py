@@ -4,8 +4,8 @@ Same scenario and raw floor as ``overhead`` (kill the storefront, 1 s, start it,
 answers). In a private ``BCDRILL_HOME`` with no configured Prefect server — a machine where
 nothing runs yet:
 
-* first: ``bcdrill run --runner`` when no runner is up (it starts the runner and its Prefect
-  server, then runs the drill through it) — "first run on a fresh machine";
+* first: a plain ``bcdrill run`` when no runner is up (first use: it starts the runner and its
+  Prefect server, then runs the drill through it) — "first run on a fresh machine";
 * warm: further ``bcdrill run`` (default mode: the runner is up), alternating with
   ``chaos run`` and the raw floor — "second and later runs";
 * the client's CPU (user + system) and peak RSS, and the runner's own peak RSS (daemon and its
@@ -79,7 +79,7 @@ def _runner_rss(home: Path) -> tuple[float | None, float | None]:
 def run(report: Report, lab: BenchLab, quick: bool) -> None:
     """First run (starts the runner), then warm runs alternating with Chaos Toolkit and the floor."""
     home = Path(tempfile.mkdtemp(prefix="bcdrill-bench-runner-home-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BCDRILL_RUNNER"))}
     env.update({"BCDRILL_HOME": str(home), "BCDRILL_PDF": "off", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
     floor = Floor(lab)
     floor.measure()
@@ -87,7 +87,7 @@ def run(report: Report, lab: BenchLab, quick: bool) -> None:
     ctk: list[float] = []
     warm: list[tuple[float, float, float]] = []
     try:
-        first = _client(lab, env, "--runner")
+        first = _client(lab, env)
         for _ in range(2 if quick else 5):
             floor.measure()
             if have_ctk:

@@ -206,7 +206,8 @@ def run(
         typer.Option(
             "--runner/--in-process",
             help="through the long-lived local runner (started if needed) / in this process; "
-            "default: $BCDRILL_RUNNER (1 | 0 | auto), auto = the runner when one is up",
+            "default: $BCDRILL_RUNNER (1 | 0 | auto: the runner when one is up), else the runner, "
+            "started on first use",
         ),
     ] = None,
 ) -> None:
@@ -225,8 +226,7 @@ def run(
     _refuse_stale_runs(environment.name, runs)
     runner = _runner_to_use(_runner_mode(through_runner))  # None: the drill runs in this process
     # In this process, every plugin the run needs is loaded now (missing: exit 4, nothing injected);
-    # through the runner the drill's process does that first, and only the scorecard is needed here.
-    scorecard = _check_parts(book, responders, desk, debriefer) if runner is None else _scorecard()
+    # through the runner the drill's process does that first.
     args = (
         playbook,
         env,
@@ -240,7 +240,11 @@ def run(
         debriefer,
         run_class,
     )
-    result = _run_served(runner, book.id, *args) if runner is not None else _run_flow(*args)
+    if runner is None:
+        scorecard = _check_parts(book, responders, desk, debriefer)
+        result = _run_flow(*args)
+    else:
+        result, scorecard = _run_served(runner, book.id, *args)
     _finish(result, as_json, junit, scorecard, summary)
 
 
@@ -252,16 +256,18 @@ _RUNNER_MODES = {
     "off": "off",
     "no": "off",
     "auto": "auto",
-    "": "auto",
+    "": "first-use",
 }
 
 
 def _runner_mode(flag: bool | None) -> str:
-    """``on`` (start the runner if needed), ``off`` (in this process) or ``auto`` (the runner
-    when one is up): ``--runner``/``--in-process``, else ``$BCDRILL_RUNNER``, else auto."""
+    """``on`` (start the runner if needed), ``off`` (in this process), ``auto`` (the runner
+    when one is up) or ``first-use`` (the runner, started if none is up; in this process when
+    the one up has other settings): ``--runner``/``--in-process``, else ``$BCDRILL_RUNNER``,
+    else first use."""
     if flag is not None:
         return "on" if flag else "off"
-    value = os.environ.get("BCDRILL_RUNNER", "auto").strip().lower()
+    value = os.environ.get("BCDRILL_RUNNER", "").strip().lower()
     modes = _RUNNER_MODES
     if value not in modes:
         raise InputError(f"$BCDRILL_RUNNER must be 1, 0 or auto, not {value!r}")
@@ -269,22 +275,27 @@ def _runner_mode(flag: bool | None) -> str:
 
 
 def _runner_to_use(mode: str) -> RunnerInfo | None:
-    """The long-lived runner to submit to (``on``: started if needed); None to run the drill in
-    this process (``off``; ``auto`` and no runner up; one started with other settings)."""
+    """The long-lived runner to submit to (``on``, ``first-use``: started if needed); None to run
+    the drill in this process (``off``; ``auto`` and no runner up; one started with other
+    settings, unless ``on``)."""
     from engine.orchestration.local_runner import environment_fingerprint, live_runner, start_runner
 
     if mode == "off":
         return None
-    if mode == "on":
+    found = live_runner()
+    if found is None and mode in ("on", "first-use"):
+        err.print(
+            "starting the bcdrill runner: its Prefect server takes a while once; later drills reuse it",
+            markup=False,
+        )
         info, started = start_runner()
         if started:
             err.print(
                 f"started the bcdrill runner (pid {info.pid}; `bcdrill runner stop` stops it)", markup=False
             )
+    elif found is None:
+        return None
     else:
-        found = live_runner()
-        if found is None:
-            return None
         info = found
     if info.fingerprint == environment_fingerprint():
         return info
@@ -300,8 +311,10 @@ def _runner_to_use(mode: str) -> RunnerInfo | None:
 
 def _run_served(
     info: RunnerInfo, playbook_id: str, playbook: Path, env: Path, runs: Path | None, *rest: Any
-) -> dict[str, Any]:
-    """Submit the drill to the long-lived runner, print its journal as it goes; its summary."""
+) -> tuple[dict[str, Any], Scorecard]:
+    """Submit the drill to the long-lived runner, print its journal as it goes; its summary and
+    the scorecard printer (loaded while the runner starts the drill)."""
+    from engine.errors import MissingPluginError
     from engine.orchestration.thin_client import follow, result_file, submit
     from engine.progress import ProgressPrinter
     from engine.record.runstore import new_run_id
@@ -311,7 +324,14 @@ def _run_served(
     _, flow_run_id = submit(_served_parameters(run_id, playbook, env, runs_root, result_file(run_id), *rest))
     line = f"bcdrill running {playbook} on {env} through the runner (pid {info.pid}): run {run_id}"
     err.print(line, markup=False, soft_wrap=True)
-    return follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), _notice)
+    try:
+        scorecard: Scorecard | None = _scorecard()
+    except MissingPluginError as exc:  # a broken install: still follow the drill to its end
+        scorecard, missing = None, exc
+    result = follow(info, flow_run_id, runs_root / run_id, ProgressPrinter(err), _notice)
+    if scorecard is None:
+        raise missing
+    return result, scorecard
 
 
 def _notice(text: str) -> None:
@@ -336,6 +356,7 @@ def _served_parameters(
         "debriefer": debriefer,
         "run_class": run_class,
         "result_file": str(result),
+        "workdir": os.getcwd(),
     }
 
 

@@ -79,6 +79,7 @@ def drill_run(
     run_class: str | None = None,
     result_file: str | None = None,
     lead_s: float = 0.0,
+    workdir: str | None = None,
 ) -> dict[str, Any] | State:
     """Run one drill and return its summary (exit code, outcome, run folder, debrief).
 
@@ -99,7 +100,12 @@ def drill_run(
     (the moment is the run's scheduled time plus ``lead_s``, so no parameter shows it): the
     drill takes its environment's slot and passes preflight early, then holds and injects at
     the moment (:func:`engine.run.preflight.await_moment`).
+    ``workdir``: the folder of the command that submitted the run, where relative references
+    (``file:`` secrets, ``$BCDRILL_SIGNING_KEY``) resolve as they would in that command; the
+    flow run then works in it. Only for a flow run in a process of its own (the runner's).
     """
+    if workdir is not None:
+        os.chdir(workdir)
     with _answer_to(result_file) as answer:
         if plan_path is not None:
             hold = _precheck(plan_path)

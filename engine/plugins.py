@@ -107,3 +107,16 @@ def resolve_parts(
     return RunParts(
         required(DEBRIEFERS, debriefer), services, required(RESPONDERS, people) if people else None
     )
+
+
+def load_standard_parts() -> None:
+    """Load every fault action and probe kind, and the parts a standard run resolves.
+
+    A long-lived process calls this once (the local runner's forkserver), so the drills it
+    forks find them loaded instead of importing them on their own clock.
+    """
+    FAULTS.names()
+    PROBES.names()
+    required(DEBRIEFERS, STANDARD_DEBRIEFER)
+    for people in (RUNBOOK, SIMULATED_PEOPLE):
+        required(RESPONDERS, people)

@@ -37,6 +37,10 @@ def session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         # tests/test_pdf_later.py covers the three modes, and the end-to-end CLI drill in
         # tests/test_drill_docker.py runs with the users' default and waits for its PDF.
         mp.setenv("BCDRILL_PDF", "off")
+        # Drills run in the command, against the session's Prefect server: a `bcdrill run` in a
+        # test must not leave a long-lived runner behind for each private home. The runner's own
+        # tests (tests/test_local_runner.py) choose the default, first-use path themselves.
+        mp.setenv("BCDRILL_RUNNER", "0")
         yield {"BCDRILL_HOME": str(home)}
 
 

@@ -132,12 +132,13 @@ def test_a_killed_drill_is_crashed_and_recover_frees_its_environment(
         flow_run_id = _start_drill_flow_run(deployment, lab_env, runs)
         run_dir = wait_for_record(runs, "fault.applied", timeout_s=60)
         started = first(run_dir, "run.started")["data"]
+        environment = started["environment"]["name"]
         os.kill(started["pid"], signal.SIGKILL)  # no handler runs, nothing reverts
         final = wait_final(prefect_api, [flow_run_id], time.monotonic() + 30)[flow_run_id]
         # the worker saw its forked process die: Crashed, not Running forever
         assert final["state_type"] == "CRASHED", final["state"]
         assert "-9" in final["state"]["message"], final["state"]
-        note = home / "locks" / f"{started['environment']}.slot.json"
+        note = home / "locks" / f"{environment}.slot.json"
         assert json.loads(note.read_text())["pid"] == started["pid"]  # the dead run still holds the slot
         assert not _container_running(STOREFRONT)
         recovered = subprocess.run(
@@ -149,9 +150,9 @@ def test_a_killed_drill_is_crashed_and_recover_frees_its_environment(
         _recover_if_left(run_dir, runs)
     assert recovered.returncode == 0, recovered.stderr
     assert "reverted stop-web" in recovered.stdout
-    assert f"released the Prefect slot of environment {started['environment']!r}" in recovered.stdout
+    assert f"released the Prefect slot of environment {environment!r}" in recovered.stdout
     assert _container_running(STOREFRONT)
-    assert _slot_active(started["environment"]) == 0 and not note.exists()
+    assert _slot_active(environment) == 0 and not note.exists()
     assert records(run_dir)[-1]["type"] != "run.ended"  # the journal stops where the process died
 
 

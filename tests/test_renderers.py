@@ -263,3 +263,20 @@ def test_every_renderer_handles_edge_runs(tmp_path: Path, script: Callable[[Scri
     assert suite is not None
     outcome = suite.find("testcase[@name='outcome']/failure")
     assert outcome is not None and outcome.get("type") == debrief.outcome
+
+
+def test_compiled_templates_are_kept_for_the_next_process(debrief: Debrief) -> None:
+    """Jinja2's bytecode cache: one file per template and environment, in a private folder."""
+    from reports.renderers.common import html_env, markdown_env
+
+    render(debrief, "md")
+    render(debrief, "html")
+    folders = set()
+    for env, flavour in ((markdown_env(), "md"), (html_env(), "html")):
+        cache = env.bytecode_cache
+        assert cache is not None
+        folder = Path(cache.directory)  # type: ignore[attr-defined]
+        assert list(folder.glob(f"__bcdrill_{flavour}_*.cache")), f"no compiled {flavour} template kept"
+        assert folder.stat().st_mode & 0o077 == 0, "the cache folder is private"
+        folders.add(folder)
+    assert len(folders) == 1  # one folder, told apart by the file names

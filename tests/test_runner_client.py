@@ -28,16 +28,16 @@ def test_the_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize(
-    ("value", "mode"), [("1", "on"), ("yes", "on"), ("0", "off"), ("auto", "auto"), ("", "auto")]
+    ("value", "mode"), [("1", "on"), ("yes", "on"), ("0", "off"), ("auto", "auto"), ("", "first-use")]
 )
 def test_bcdrill_runner_chooses_the_path(monkeypatch: pytest.MonkeyPatch, value: str, mode: str) -> None:
     monkeypatch.setenv("BCDRILL_RUNNER", value)
     assert _runner_mode(None) == mode
 
 
-def test_default_is_auto_and_a_bad_value_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_is_first_use_and_a_bad_value_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BCDRILL_RUNNER", raising=False)
-    assert _runner_mode(None) == "auto"
+    assert _runner_mode(None) == "first-use"
     monkeypatch.setenv("BCDRILL_RUNNER", "sometimes")
     with pytest.raises(InputError, match="BCDRILL_RUNNER must be 1, 0 or auto"):
         _runner_mode(None)
@@ -80,3 +80,67 @@ def test_following_prints_complete_records_only(tmp_path: Path) -> None:
         handle.write(second[5:])
     _print_new_records(run)
     assert seen == [{"seq": 0}, {"seq": 1}]
+
+
+class _PollingRunner:
+    """Stands in for Prefect's runner: counts the polls it is asked for."""
+
+    started = True
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    async def _get_and_submit_flow_runs(self) -> None:
+        self.polls += 1
+
+
+def test_a_submitting_client_wakes_the_runner_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The client's datagram on the runner's socket makes it poll now (real Unix socket)."""
+    import asyncio
+
+    from engine.orchestration.daemon import _wake_ups
+    from engine.orchestration.local_runner import wake_runner, wake_socket
+
+    monkeypatch.setenv("BCDRILL_HOME", str(tmp_path))
+    wake_socket().parent.mkdir(parents=True)
+    runner = _PollingRunner()
+
+    async def scenario() -> int:
+        listener = asyncio.ensure_future(_wake_ups(runner))
+        for _ in range(200):  # the socket is bound once the listener ran
+            if wake_socket().exists():
+                break
+            await asyncio.sleep(0.01)
+        wake_runner()
+        wake_runner()
+        for _ in range(200):
+            if runner.polls == 2:
+                break
+            await asyncio.sleep(0.01)
+        listener.cancel()
+        return runner.polls
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_waking_no_runner_is_harmless(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from engine.orchestration.local_runner import wake_runner
+
+    monkeypatch.setenv("BCDRILL_HOME", str(tmp_path))
+    wake_runner()  # no socket: the runner's own poll takes the run
+
+
+def test_a_forked_drill_starts_with_the_standard_parts_loaded() -> None:
+    """The runner's forkserver preloads the standard debriefer (its module is in memory)."""
+    from importlib.metadata import entry_points
+
+    (standard,) = entry_points(group="bcdrill.debriefers", name="standard")
+    probe = (
+        "import sys, engine.orchestration.forked_drills, prefect.flow_engine as f;"
+        f"print({standard.module!r} in sys.modules, f.observe_flow_run_suspension.__module__)"
+    )
+    argv = [sys.executable, "-c", probe]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["True", "engine.orchestration.forked_drills"], result.stderr[-2000:]

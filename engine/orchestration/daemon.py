@@ -23,8 +23,9 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from engine.home import home
@@ -35,6 +36,7 @@ from engine.orchestration.local_runner import (
     forget_info,
     runner_dir,
     runner_lock,
+    wake_socket,
     write_info,
 )
 from engine.orchestration.warm import fork_served_flow_runs
@@ -52,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     fingerprint = environment_fingerprint()  # before Prefect settings are exported below
+    _leave_callers_folder()
     os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
-    with _api() as (url, own_server):
+    with _api(meanwhile=_warm_processes) as (url, own_server):
         from engine.flow import drill_run
 
-        fork_served_flow_runs()
         runner = _runner()
         deployment_id = runner.add_flow(drill_run, name=DEPLOYMENT)
         info = RunnerInfo(
@@ -69,17 +71,42 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _leave_callers_folder() -> None:
+    """Work in the runner's own folder, as a daemon does: Prefect reads its settings files
+    (``prefect.toml``, ``pyproject.toml``) from the working folder each time a flow run builds
+    its settings (~50 ms apiece), and the caller's folder is not the runner's business. Each
+    drill works in the folder of the command that submitted it (``drill_run``'s ``workdir``).
+    The state folders named relative to the caller's folder are made absolute first."""
+    for name in ("BCDRILL_HOME", "BCDRILL_RUNS"):
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).resolve())
+    folder = runner_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)
+
+
 @contextmanager
-def _api() -> Iterator[tuple[str, bool]]:
-    """The configured Prefect API, or a local server of our own for as long as we live."""
+def _api(meanwhile: Callable[[], None]) -> Iterator[tuple[str, bool]]:
+    """The configured Prefect API, or a local server of our own for as long as we live;
+    ``meanwhile`` runs while our server starts (or at once)."""
     from engine.orchestration.server import configured_api_url, process_wide_api_url, temporary_server
 
     configured = configured_api_url()
     if configured:
+        meanwhile()
         yield configured, False
         return
-    with temporary_server() as url, process_wide_api_url(url):
+    with temporary_server(meanwhile) as url, process_wide_api_url(url):
         yield url, True
+
+
+def _warm_processes() -> None:
+    """Fork each drill's process from the warm forkserver (:mod:`engine.orchestration.warm`).
+    Called while the runner's Prefect server starts: the forkserver's imports, and this
+    process's, overlap the server's."""
+    import engine.flow  # noqa: F401 - this process's own import, while the server starts
+
+    fork_served_flow_runs()
 
 
 def _runner() -> Any:
@@ -92,12 +119,36 @@ def _runner() -> Any:
 
 
 async def _serve(runner: Any, info: RunnerInfo) -> None:
-    """Run the Prefect runner and, beside it, the idle watch that stops it."""
-    watch = asyncio.ensure_future(_idle_watch(runner, info))
+    """Run the Prefect runner and, beside it, the idle watch that stops it and the wake-up
+    socket that makes it take a submitted flow run at once."""
+    helpers = [asyncio.ensure_future(_idle_watch(runner, info)), asyncio.ensure_future(_wake_ups(runner))]
     try:
         await runner.start()
     finally:
-        watch.cancel()
+        for helper in helpers:
+            helper.cancel()
+
+
+async def _wake_ups(runner: Any) -> None:
+    """Poll for submitted flow runs whenever a client says it submitted one (the datagram's
+    content is ignored: a stray one costs one extra poll). Without the socket (e.g. a
+    ``$BCDRILL_HOME`` path too long for one), the runner's own poll still takes every run."""
+    path = wake_socket()
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(str(path))
+    except OSError:
+        sock.close()
+        return
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    with sock:
+        while not runner.started:
+            await asyncio.sleep(0.05)
+        while True:
+            await loop.sock_recv(sock, 64)
+            await runner._get_and_submit_flow_runs()  # what its poll runs
 
 
 async def _idle_watch(runner: Any, info: RunnerInfo) -> None:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,19 @@ def log_file() -> Path:
 def results_dir() -> Path:
     """Where each served drill writes its summary for the client that submitted it."""
     return runner_dir() / "results"
+
+
+def wake_socket() -> Path:
+    """The runner's wake-up socket: a client that submitted a drill sends it a datagram, so the
+    runner takes the flow run now instead of at its next poll."""
+    return runner_dir() / "wake.sock"
+
+
+def wake_runner() -> None:
+    """Tell the runner a flow run is waiting; nothing happens when it cannot be told (the
+    runner's poll takes the run anyway, within :data:`engine.orchestration.daemon.POLL_S`)."""
+    with suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"1", str(wake_socket()))
 
 
 def environment_fingerprint(environ: dict[str, str] | None = None) -> str:
@@ -214,5 +228,7 @@ __all__ = [
     "runner_lock",
     "start_runner",
     "stop_runner",
+    "wake_runner",
+    "wake_socket",
     "write_info",
 ]

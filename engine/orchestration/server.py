@@ -116,8 +116,11 @@ def process_wide_api_url(url: str) -> Iterator[None]:
 
 
 @contextmanager
-def temporary_server() -> Iterator[str]:
-    """A Prefect server on a free loopback port that dies with this process, even on kill -9."""
+def temporary_server(meanwhile: Callable[[], None] | None = None) -> Iterator[str]:
+    """A Prefect server on a free loopback port that dies with this process, even on kill -9.
+
+    ``meanwhile`` runs while the server starts (its imports alone take seconds), e.g. the
+    caller's own imports, before this waits for the server to answer."""
     with tempfile.TemporaryFile(prefix="bcdrill-prefect-") as log:
         port = free_port()
         server = subprocess.Popen(
@@ -130,6 +133,8 @@ def temporary_server() -> Iterator[str]:
         )
         try:
             url = f"http://127.0.0.1:{port}/api"
+            if meanwhile is not None:
+                meanwhile()
             _wait_until_healthy(url, server, log)
             yield url
         finally:

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import RunnerError, ServedDrillError
-from engine.orchestration.local_runner import RunnerInfo, live_runner, results_dir, runner_lock
+from engine.orchestration.local_runner import (
+    RunnerInfo,
+    live_runner,
+    results_dir,
+    runner_lock,
+    wake_runner,
+)
 from engine.record.runstore import owner_alive, request_abort
 
 _FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -34,6 +40,8 @@ _TICK_S = 0.05
 _PICKUP_TIMEOUT_S = 60.0
 _BUSY = (502, 503, 504)
 _BUSY_RETRY_S = 60.0  # a submitted run the runner has not taken by then: the runner is gone
+_BUSY_FIRST_PAUSE_S = 0.02  # a busy answer is usually one write away from free: ask again soon
+_BUSY_MAX_PAUSE_S = 0.5
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
 
@@ -44,6 +52,7 @@ def _api(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | Non
     """One call to the runner's Prefect API; a busy server (503: its SQLite database is locked
     under load, e.g. right after it started) is asked again for up to :data:`_BUSY_RETRY_S`."""
     deadline = time.monotonic() + _BUSY_RETRY_S
+    pause = _BUSY_FIRST_PAUSE_S
     while True:
         try:
             return _call(info, method, path, body)
@@ -56,7 +65,8 @@ def _api(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | Non
             raise RunnerError(
                 f"the bcdrill runner's Prefect API at {info.url} did not answer: {exc}"
             ) from exc
-        time.sleep(0.5)
+        time.sleep(pause)
+        pause = min(pause * 2, _BUSY_MAX_PAUSE_S)
 
 
 def _call(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
@@ -80,6 +90,7 @@ def submit(parameters: Mapping[str, Any]) -> tuple[RunnerInfo, str]:
         flow_run = _api(
             info, "POST", f"deployments/{info.deployment_id}/create_flow_run", {"parameters": parameters}
         )
+    wake_runner()
     return info, str(flow_run["id"])
 
 

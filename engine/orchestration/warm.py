@@ -37,14 +37,15 @@ if TYPE_CHECKING:
     from prefect.runner._control_channel import ControlChannel
     from prefect.runner._process_manager import ProcessHandle
 
-# What every drill's process needs, imported once in the forkserver.
+# What every drill's process needs, imported once in the forkserver (forked_drills: the standard
+# run parts loaded, Prefect's suspension watch left out).
 PRELOAD = (
     "prefect.engine",
     "prefect.flow_engine",
     "prefect.deployments.steps",
     "engine.flow",
     "engine.run.runner",
-    "engine.plugins",
+    "engine.orchestration.forked_drills",
     "docker",
     "structlog",
 )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reports.debrief.model import Audience, Debrief, FaultResult, FollowUp, ObjectiveResult, StepResult
@@ -111,11 +111,19 @@ def _globals(env: Environment) -> Environment:
     return env
 
 
+def _compiled_templates(flavour: str) -> FileSystemBytecodeCache:
+    """Compiled templates kept between processes, in Jinja2's per-user cache folder (mode
+    0700); one file name pattern per environment, whose options change the compiled code.
+    Compiling the debrief's templates costs a drill ~0.3 s, loading them ~1 ms."""
+    return FileSystemBytecodeCache(pattern=f"__bcdrill_{flavour}_%s.cache")
+
+
 @cache
 def markdown_env() -> Environment:
     """Jinja2 for Markdown: no HTML autoescaping (cells go through ``md``), strict undefined."""
     env = Environment(
         loader=PackageLoader("reports", "templates"),
+        bytecode_cache=_compiled_templates("md"),
         autoescape=False,  # noqa: S701 - Markdown, not HTML: table cells go through ``md``
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -131,6 +139,7 @@ def html_env() -> Environment:
     """Jinja2 for HTML: autoescape on, strict undefined."""
     env = Environment(
         loader=PackageLoader("reports", "templates"),
+        bytecode_cache=_compiled_templates("html"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
