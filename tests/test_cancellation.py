@@ -144,7 +144,7 @@ def test_a_killed_drill_is_crashed_and_recover_frees_its_environment(
         recovered = subprocess.run(
             [BCDRILL, "recover", run_dir.name, "--runs", str(runs)],
             capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
-            env={**os.environ, "BCDRILL_HOME": str(home)},
+            env={**os.environ, "BCDRILL_HOME": str(home), "COLUMNS": "250"},
         )  # fmt: skip
     finally:
         _recover_if_left(run_dir, runs)
