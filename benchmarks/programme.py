@@ -100,9 +100,10 @@ def _figures(
     report.add(figure(FAMILY, "start lateness (fault applied − secret moment)", lateness, unit="s",
                       goal_max=LATENESS_GOAL_S, goal="p95 ≤ 2 s", on="p95"))  # fmt: skip
     report.add(figure(FAMILY, "fault took effect (Docker daemon's event) − secret moment", effect, unit="s"))
-    ready, released = _hold_figures(runs)
+    ready, released, intent = _hold_figures(runs)
     report.add(figure(FAMILY, "readied before the moment (moment − preflight passed)", ready, unit="s"))
     report.add(figure(FAMILY, "hold released − secret moment (moment.reached)", released, unit="s"))
+    report.add(figure(FAMILY, "fault.intent journaled − secret moment", intent, unit="s"))
     report.add(figure(FAMILY, "drills lost", [float(lost)], unit="count", goal_max=0.0, goal="0",
                       note=f"{len(drills)} scheduled, {ended} ended"))  # fmt: skip
     for name, peak in peaks.items():
@@ -309,11 +310,12 @@ def _applied_times(runs: Path, effective: bool = False) -> dict[str, list[dateti
     return {k: sorted(v) for k, v in found.items()}
 
 
-def _hold_figures(runs: Path) -> tuple[list[float], list[float]]:
-    """Per run: how long before its moment preflight had passed, and how late the hold ended."""
+def _hold_figures(runs: Path) -> tuple[list[float], list[float], list[float]]:
+    """Per run: how long before its moment preflight had passed, how late the hold ended, and
+    how late the first fault's intent was journaled (the engine's decision to inject)."""
     from engine.record.records import RecordType
 
-    ready, released = [], []
+    ready, released, intent = [], [], []
     for journal in runs.glob("*/journal.jsonl"):
         records = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
         passed = next((r for r in records if r["type"] == RecordType.PREFLIGHT_PASSED), None)
@@ -323,7 +325,11 @@ def _hold_figures(runs: Path) -> tuple[list[float], list[float]]:
             at = datetime.fromisoformat(passed["at"].replace("Z", "+00:00"))
             ready.append((moment - at).total_seconds())
             released.append(float(reached["data"]["late_s"]))
-    return ready, released
+            intended = next((r for r in records if r["type"] == RecordType.FAULT_INTENT), None)
+            if intended:
+                decided = datetime.fromisoformat(intended["at"].replace("Z", "+00:00"))
+                intent.append((decided - moment).total_seconds())
+    return ready, released, intent
 
 
 def _wait_for_runs(runs: Path, expected: int, deadline: float) -> None:
