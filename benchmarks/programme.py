@@ -231,11 +231,12 @@ class _ProcessSampler:
     SERVER = "Prefect server (PostgreSQL)"
     WORKERS = "workers alone (with their forkservers)"
     TREES = "workers and their flow runs"
+    TREES_PSS = "workers and their flow runs, PSS (pages shared by forks counted once)"
 
     def __init__(self, workers: list[subprocess.Popen[bytes]], server_port: str) -> None:
         self._workers = workers
         self._server_command = f"prefect server start --host 127.0.0.1 --port {server_port}"
-        self.peaks = {self.SERVER: 0.0, self.WORKERS: 0.0, self.TREES: 0.0}
+        self.peaks = {self.SERVER: 0.0, self.WORKERS: 0.0, self.TREES: 0.0, self.TREES_PSS: 0.0}
         self.cpu: dict[int, list[tuple[float, float]]] = {}  # pid -> (UTC epoch, CPU seconds)
         self.loads: list[float] = []
         self._stop = threading.Event()
@@ -262,6 +263,7 @@ class _ProcessSampler:
             trees = [p for w in self._workers for p in _tree(w.pid, parents)]
             for name, pids in ((self.SERVER, servers), (self.WORKERS, alone), (self.TREES, trees)):
                 self.peaks[name] = max(self.peaks[name], sum(map(_rss, pids)))
+            self.peaks[self.TREES_PSS] = max(self.peaks[self.TREES_PSS], sum(map(_pss, trees)))
             now = time.time()
             for pid in trees:
                 cpu = _cpu_s(pid)
@@ -413,6 +415,15 @@ def _boot_cpu(runs: Path, sampler: _ProcessSampler) -> list[float]:
         if after:
             found.append(after[0])
     return found
+
+
+def _pss(pid: int) -> float:
+    """Proportional set size (MiB): each shared page counted once across the processes sharing it."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _rss(pid: int) -> float:
