@@ -12,7 +12,9 @@ the moment (``moment.awaited``/``moment.reached`` in the journal).
 
 Measured: the scheduling time; start lateness (the moment ``fault.applied`` was journaled
 minus the drill's secret moment) as median and p95; drills lost (scheduled but never
-ended — must be 0); peak memory of the server and of the workers (their process trees).
+ended — must be 0); the CPU each flow run's process used to get ready (from its start to
+``moment.awaited``: boot, slot, preflight); peak memory of the server, of the workers alone
+(with their forkservers) and of the workers' whole process trees; the load average.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Report, figure
+from benchmarks.common import LAB_NAME, Report, figure
 
 FAMILY = "programme"
 PLAYBOOK = Path(__file__).resolve().parent / "scenarios" / "programme-pause.yaml"
@@ -66,7 +68,8 @@ def run(report: Report, quick: bool) -> None:
         plans = _write_plans(root, size, containers)
         server_port = server_env["PREFECT_API_URL"].rsplit(":", 1)[1].split("/")[0]
         # The sites' workers are up before the controllers schedule (as in production).
-        with _workers(env, size, root) as workers, _peak_rss(workers, server_port) as peaks:
+        load_before = os.getloadavg()
+        with _workers(env, size, root) as workers, _ProcessSampler(workers, server_port) as sampler:
             started = time.monotonic()
             options = ["--capacity", str(2 * size.clients), "--responders", "auto", "--time-scale", "0.005"]
             options += ["--lead", LEAD]
@@ -76,8 +79,15 @@ def run(report: Report, quick: bool) -> None:
             )
             drills = _stored(root / "home" / "programme")
             _wait_for_runs(root / "runs", len(drills), _last_moment(drills) + 180)
-        _figures(report, size, drills, root / "runs", peaks)
+        _figures(report, size, drills, root / "runs", sampler.peaks)
+        report.add(figure(FAMILY, "CPU of a flow run's process from its start to ready (moment.awaited)",
+                          _boot_cpu(root / "runs", sampler), unit="s"))  # fmt: skip
         _prefect_lateness(report, server_env["PREFECT_API_URL"], drills)
+        during, peak = sampler.load_summary()
+        report.notes.append(
+            f"programme: load average (1 min) before {load_before[0]:.1f}, during median {during:.1f}"
+            f" / max {peak:.1f}, after {os.getloadavg()[0]:.1f}"
+        )
 
 
 def _figures(
@@ -90,9 +100,10 @@ def _figures(
     report.add(figure(FAMILY, "start lateness (fault applied − secret moment)", lateness, unit="s",
                       goal_max=LATENESS_GOAL_S, goal="p95 ≤ 2 s", on="p95"))  # fmt: skip
     report.add(figure(FAMILY, "fault took effect (Docker daemon's event) − secret moment", effect, unit="s"))
-    ready, released = _hold_figures(runs)
+    ready, released, intent = _hold_figures(runs)
     report.add(figure(FAMILY, "readied before the moment (moment − preflight passed)", ready, unit="s"))
     report.add(figure(FAMILY, "hold released − secret moment (moment.reached)", released, unit="s"))
+    report.add(figure(FAMILY, "fault.intent journaled − secret moment", intent, unit="s"))
     report.add(figure(FAMILY, "drills lost", [float(lost)], unit="count", goal_max=0.0, goal="0",
                       note=f"{len(drills)} scheduled, {ended} ended"))  # fmt: skip
     for name, peak in peaks.items():
@@ -137,7 +148,7 @@ def _containers(count: int) -> Iterator[list[str]]:
 
     client = docker.from_env()
     image = ensure_image(client)
-    names = [f"bcdrill-programme-{i:03d}" for i in range(count)]
+    names = [f"bcdrill-programme-{LAB_NAME}-{i:03d}" for i in range(count)]
     try:
         for name in names:
             with contextlib.suppress(docker.errors.NotFound):
@@ -212,28 +223,53 @@ def _workers(env: dict[str, str], size: Size, root: Path) -> Iterator[list[subpr
                 worker.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def _peak_rss(workers: list[subprocess.Popen[bytes]], server_port: str) -> Iterator[dict[str, float]]:
-    """Peak resident memory (MiB) of the Prefect server and of all workers' process trees."""
-    peaks = {"Prefect server (PostgreSQL)": 0.0, "workers and their flow runs": 0.0}
-    stop = threading.Event()
+class _ProcessSampler:
+    """Every half second: memory of the Prefect server, of the workers alone (each worker and its
+    direct children: the forkserver) and of the workers' whole trees (with the flow runs' processes);
+    the CPU time of every process in those trees; the load average."""
 
-    server_command = f"prefect server start --host 127.0.0.1 --port {server_port}"
+    SERVER = "Prefect server (PostgreSQL)"
+    WORKERS = "workers alone (with their forkservers)"
+    TREES = "workers and their flow runs"
+    TREES_PSS = "workers and their flow runs, PSS (pages shared by forks counted once)"
 
-    def sample() -> None:
-        while not stop.wait(0.5):
-            server = sum(_rss(p) for leader in _pids_matching(server_command) for p in _tree(leader))
-            trees = sum(_rss(p) for w in workers for p in _tree(w.pid))
-            peaks["Prefect server (PostgreSQL)"] = max(peaks["Prefect server (PostgreSQL)"], server)
-            peaks["workers and their flow runs"] = max(peaks["workers and their flow runs"], trees)
+    def __init__(self, workers: list[subprocess.Popen[bytes]], server_port: str) -> None:
+        self._workers = workers
+        self._server_command = f"prefect server start --host 127.0.0.1 --port {server_port}"
+        self.peaks = {self.SERVER: 0.0, self.WORKERS: 0.0, self.TREES: 0.0, self.TREES_PSS: 0.0}
+        self.cpu: dict[int, list[tuple[float, float]]] = {}  # pid -> (UTC epoch, CPU seconds)
+        self.loads: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield peaks
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    def __enter__(self) -> _ProcessSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def load_summary(self) -> tuple[float, float]:
+        """Median and maximum of the 1-minute load average while sampling."""
+        ordered = sorted(self.loads) or [float("nan")]
+        return ordered[len(ordered) // 2], ordered[-1]
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            parents = _parents()
+            servers = [p for leader in _pids_matching(self._server_command) for p in _tree(leader, parents)]
+            alone = [p for w in self._workers for p in [w.pid, *_children(w.pid, parents)]]
+            trees = [p for w in self._workers for p in _tree(w.pid, parents)]
+            for name, pids in ((self.SERVER, servers), (self.WORKERS, alone), (self.TREES, trees)):
+                self.peaks[name] = max(self.peaks[name], sum(map(_rss, pids)))
+            self.peaks[self.TREES_PSS] = max(self.peaks[self.TREES_PSS], sum(map(_pss, trees)))
+            now = time.time()
+            for pid in trees:
+                cpu = _cpu_s(pid)
+                if cpu is not None:
+                    self.cpu.setdefault(pid, []).append((now, cpu))
+            self.loads.append(os.getloadavg()[0])
 
 
 # ---------------------------------------------------------------- reading what happened
@@ -276,11 +312,12 @@ def _applied_times(runs: Path, effective: bool = False) -> dict[str, list[dateti
     return {k: sorted(v) for k, v in found.items()}
 
 
-def _hold_figures(runs: Path) -> tuple[list[float], list[float]]:
-    """Per run: how long before its moment preflight had passed, and how late the hold ended."""
+def _hold_figures(runs: Path) -> tuple[list[float], list[float], list[float]]:
+    """Per run: how long before its moment preflight had passed, how late the hold ended, and
+    how late the first fault's intent was journaled (the engine's decision to inject)."""
     from engine.record.records import RecordType
 
-    ready, released = [], []
+    ready, released, intent = [], [], []
     for journal in runs.glob("*/journal.jsonl"):
         records = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
         passed = next((r for r in records if r["type"] == RecordType.PREFLIGHT_PASSED), None)
@@ -290,7 +327,11 @@ def _hold_figures(runs: Path) -> tuple[list[float], list[float]]:
             at = datetime.fromisoformat(passed["at"].replace("Z", "+00:00"))
             ready.append((moment - at).total_seconds())
             released.append(float(reached["data"]["late_s"]))
-    return ready, released
+            intended = next((r for r in records if r["type"] == RecordType.FAULT_INTENT), None)
+            if intended:
+                decided = datetime.fromisoformat(intended["at"].replace("Z", "+00:00"))
+                intent.append((decided - moment).total_seconds())
+    return ready, released, intent
 
 
 def _wait_for_runs(runs: Path, expected: int, deadline: float) -> None:
@@ -322,19 +363,67 @@ def _pids_matching(text: str) -> list[int]:
     return pids
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (the worker and the flow runs it started)."""
+def _parents() -> dict[int, int]:
+    """Every process's parent, from ``/proc``."""
     parents: dict[int, int] = {}
     for proc in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
             parents[int(proc.name)] = int(fields[1])
+    return parents
+
+
+def _children(pid: int, parents: dict[int, int]) -> list[int]:
+    return [child for child, parent in parents.items() if parent == pid]
+
+
+def _tree(pid: int, parents: dict[int, int]) -> list[int]:
+    """``pid`` and all its descendants (the worker, its forkserver and the flow runs)."""
     found, frontier = [pid], [pid]
     while frontier:
         children = [child for child, parent in parents.items() if parent in frontier]
         found += children
         frontier = children
     return found
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` so far (None once it is gone)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    return None
+
+
+def _boot_cpu(runs: Path, sampler: _ProcessSampler) -> list[float]:
+    """Per run: its process's CPU time at the first sample after ``moment.awaited`` (ready)."""
+    from engine.record.records import RecordType, RunStarted
+
+    found = []
+    for journal in runs.glob("*/journal.jsonl"):
+        records = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        started = next((r for r in records if r["type"] == RecordType.RUN_STARTED), None)
+        awaited = next((r for r in records if r["type"] == RecordType.MOMENT_AWAITED), None)
+        if not (started and awaited):
+            continue
+        ready = datetime.fromisoformat(awaited["at"].replace("Z", "+00:00")).timestamp()
+        samples = sampler.cpu.get(RunStarted.from_data(started["data"]).pid, [])
+        after = [cpu for at, cpu in samples if at >= ready]
+        if after:
+            found.append(after[0])
+    return found
+
+
+def _pss(pid: int) -> float:
+    """Proportional set size (MiB): each shared page counted once across the processes sharing it."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _rss(pid: int) -> float:

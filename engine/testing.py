@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.faults.base import FaultAction
+from engine.orchestration.server import database_pool
 from engine.transports.connections import Transports
 from engine.web import free_port
 
@@ -129,6 +130,7 @@ def prefect_server(
     }
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+        env.update(database_pool(os.environ))  # sized like `bcdrill server start`'s
     home.mkdir(parents=True, exist_ok=True)
     prefect = Path(sys.executable).parent / "prefect"
     with open(home / "server.log", "wb") as log:

@@ -1,16 +1,22 @@
-"""Cancelling a drill's flow run in Prefect reverts its faults inside Prefect's grace period.
+"""Cancelling a drill's flow run in Prefect reverts its faults inside Prefect's grace period;
+a drill's process killed outright is reported *Crashed*, and ``recover`` frees its environment.
 
 Prefect enforces a cancellation only for runs under a worker: the worker sends SIGTERM to
-the flow run's process group and SIGKILL 30 s later. This test runs the ``drill-run``
-deployment on a real process worker against the session's Prefect server and the Docker
-lab, cancels the flow run through the API the way the UI and ``prefect flow-run cancel``
-do, and checks the fault was reverted, verified and journaled well inside that grace.
+the flow run's process and SIGKILL 30 s later. These tests run the ``drill-run``
+deployment on a real site worker (``bcdrill worker start``: each flow run forked from its warm
+forkserver) against the session's Prefect server and the Docker lab, cancel the flow run
+through the API the way the UI and ``prefect flow-run cancel`` do, and check the fault was
+reverted, verified and journaled well inside that grace.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -19,8 +25,9 @@ import docker
 import pytest
 
 from drills.programme.prefect_runs import ensure_deployment
-from tests.conftest import LAB_NAME, REPO, run_cli
-from tests.journal_helpers import debrief, first, types, wait_for_record
+from engine.orchestration.slot import slot_name
+from tests.conftest import BCDRILL, LAB_NAME, REPO, run_cli
+from tests.journal_helpers import debrief, first, records, types, wait_for_record
 from tests.prefect_worker import running_worker, wait_final
 
 PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
@@ -74,22 +81,28 @@ def _recover_if_left(run_dir: Path | None, runs: Path) -> None:
         run_cli("recover", run_dir.name, "--runs", str(runs))
 
 
+@pytest.fixture(scope="module")
+def site_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A site worker on the test pool for the module; yields the deployment and its BCDRILL_HOME."""
+    folder = tmp_path_factory.mktemp("site-worker")
+    with running_worker(folder / "home", POOL, folder / "worker.log"):
+        yield ensure_deployment(POOL, REPO), folder / "home"
+
+
 def test_prefect_cancellation_reverts_the_fault_within_budget(
-    lab_env: Path, prefect_api: str, tmp_path: Path
+    lab_env: Path, prefect_api: str, site_worker: tuple[str, Path], tmp_path: Path
 ) -> None:
     runs = tmp_path / "runs"
     run_dir: Path | None = None
-    with running_worker(tmp_path / "home", POOL, tmp_path / "worker.log"):
-        deployment = ensure_deployment(POOL, REPO)
-        try:
-            flow_run_id = _start_drill_flow_run(deployment, lab_env, runs)
-            run_dir = wait_for_record(runs, "fault.applied", timeout_s=60)
-            assert not _container_running(STOREFRONT)
-            asked = _cancel(flow_run_id)
-            wait_for_record(runs, "fault.reverted", timeout_s=BUDGET_S + 5)
-            final = wait_final(prefect_api, [flow_run_id], time.monotonic() + 40)[flow_run_id]
-        finally:
-            _recover_if_left(run_dir, runs)
+    try:
+        flow_run_id = _start_drill_flow_run(site_worker[0], lab_env, runs)
+        run_dir = wait_for_record(runs, "fault.applied", timeout_s=60)
+        assert not _container_running(STOREFRONT)
+        asked = _cancel(flow_run_id)
+        wait_for_record(runs, "fault.reverted", timeout_s=BUDGET_S + 5)
+        final = wait_final(prefect_api, [flow_run_id], time.monotonic() + 40)[flow_run_id]
+    finally:
+        _recover_if_left(run_dir, runs)
     reverted = first(run_dir, "fault.reverted")
     revert_delay = (datetime.fromisoformat(reverted["at"]) - asked).total_seconds()
     assert 0 < revert_delay < BUDGET_S, f"revert {revert_delay:.2f}s after the cancel request"
@@ -107,3 +120,45 @@ def test_prefect_cancellation_reverts_the_fault_within_budget(
     assert (report["faults"][0]["id"], report["faults"][0]["revert_verified"]) == ("stop-web", True)
     assert "received SIGTERM" in json.dumps(report)
     assert final["state_type"] == "CANCELLED", final["state"]
+
+
+def test_a_killed_drill_is_crashed_and_recover_frees_its_environment(
+    lab_env: Path, prefect_api: str, site_worker: tuple[str, Path], tmp_path: Path
+) -> None:
+    deployment, home = site_worker
+    runs = tmp_path / "runs"
+    run_dir: Path | None = None
+    try:
+        flow_run_id = _start_drill_flow_run(deployment, lab_env, runs)
+        run_dir = wait_for_record(runs, "fault.applied", timeout_s=60)
+        started = first(run_dir, "run.started")["data"]
+        environment = started["environment"]["name"]
+        os.kill(started["pid"], signal.SIGKILL)  # no handler runs, nothing reverts
+        final = wait_final(prefect_api, [flow_run_id], time.monotonic() + 30)[flow_run_id]
+        # the worker saw its forked process die: Crashed, not Running forever
+        assert final["state_type"] == "CRASHED", final["state"]
+        assert "-9" in final["state"]["message"], final["state"]
+        note = home / "locks" / f"{environment}.slot.json"
+        assert json.loads(note.read_text())["pid"] == started["pid"]  # the dead run still holds the slot
+        assert not _container_running(STOREFRONT)
+        recovered = subprocess.run(
+            [BCDRILL, "recover", run_dir.name, "--runs", str(runs)],
+            capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+            env={**os.environ, "BCDRILL_HOME": str(home), "COLUMNS": "250"},
+        )  # fmt: skip
+    finally:
+        _recover_if_left(run_dir, runs)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "reverted stop-web" in recovered.stdout
+    assert f"released the Prefect slot of environment {environment!r}" in recovered.stdout
+    assert _container_running(STOREFRONT)
+    assert _slot_active(environment) == 0 and not note.exists()
+    assert records(run_dir)[-1]["type"] != "run.ended"  # the journal stops where the process died
+
+
+def _slot_active(environment: str) -> int:
+    """Slots taken of the environment's Prefect limit."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return int(client.read_global_concurrency_limit_by_name(slot_name(environment)).active_slots)

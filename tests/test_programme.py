@@ -38,7 +38,7 @@ from drills.programme.secret_schedule import (
 )
 from engine.errors import InputError
 from tests.conftest import BCDRILL, LAB_NAME, REPO
-from tests.journal_helpers import first, types
+from tests.journal_helpers import first, types, wait_for_record
 from tests.prefect_worker import api_delete, api_get, start_worker, stop_worker, wait_final
 from tests.test_deconflict import StatusEndpoint, write_plan
 
@@ -147,6 +147,11 @@ def test_server_command_is_loopback_only() -> None:
     assert argv[1:] == ["server", "start", "--host", "127.0.0.1", "--port", "4300"]
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4300/api"
+    # a database pool sized for a programme, unless the operator sized it
+    assert env["PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE"] == "20"
+    assert env["PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW"] == "30"
+    own = server_command("127.0.0.1", 4300, {"PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "8"})[1]
+    assert own["PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE"] == "8"
     for host in ("0.0.0.0", "10.1.2.3", "example.com"):
         with pytest.raises(InputError, match="loopback"):
             server_command(host, 4300, {})
@@ -156,7 +161,10 @@ def test_worker_command_needs_the_server_url() -> None:
     with pytest.raises(InputError, match="PREFECT_API_URL"):
         worker_command("site-a", None, {}, 10, 10)
     argv, env = worker_command("site-a", "http://127.0.0.1:4300/api", {}, 1, 0)
-    assert argv[1:] == ["worker", "start", "--pool", "site-a", "--type", "process"]
+    # Prefect's `worker start`, with bcdrill's process worker (flow runs forked warm)
+    assert argv[1:] == [
+        "-m", "engine.orchestration.site_worker", "worker", "start", "--pool", "site-a", "--type", "process"
+    ]  # fmt: skip
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
     assert env["PREFECT_WORKER_PREFETCH_SECONDS"] == "0"
     # a service's console is its operator's log, even when the command itself runs quiet
@@ -275,6 +283,35 @@ class Programme:
     held: StoredDrill
     flow_runs: dict[str, dict[str, Any]]
     endpoint: StatusEndpoint
+    drill_process: DrillProcess
+
+
+@dataclass(frozen=True)
+class DrillProcess:
+    """The ready drill's process while it held, and the process it was forked from."""
+
+    pid: int
+    worker_pid: int
+    parent_pid: int
+    parent_cmdline: str
+    grandparent_pid: int
+    cmdline: str
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+def holding_drill_process(runs: Path, worker_pid: int) -> DrillProcess:
+    """Once the ready drill holds for its moment: its process (from ``run.started``) and its parent."""
+    run_dir = wait_for_record(runs, "moment.awaited", timeout_s=90)
+    pid = first(run_dir, "run.started")["data"]["pid"]
+    parent = _ppid(pid)
+    return DrillProcess(pid, worker_pid, parent, _cmdline(parent), _ppid(parent), _cmdline(pid))
 
 
 @pytest.fixture(scope="module")
@@ -317,12 +354,15 @@ def programme(
         ready, held = (store.find(plan_key(load_plan(p), 1)) for p in (ready_plan, held_plan))
         worker = start_worker(home, "site-test", tmp / "worker.log")
         try:
+            drill_process = holding_drill_process(runs, worker.pid)
             deadline = time.monotonic() + (moment - datetime.now(UTC)).total_seconds() + 150
             flow_runs = wait_final(prefect_api, [ready.flow_run_id, held.flow_run_id], deadline)
         finally:
             stop_worker(worker)
         held = store.find(held.key)
-        yield Programme(prefect_api, home, runs, moment, result.stdout, ready, held, flow_runs, endpoint)
+        yield Programme(
+            prefect_api, home, runs, moment, result.stdout, ready, held, flow_runs, endpoint, drill_process
+        )
         for p in held.postponements:
             if p.flow_run_id:
                 api_delete(prefect_api, f"/flow_runs/{p.flow_run_id}")
@@ -352,6 +392,18 @@ def test_worker_runs_the_drill_at_its_moment(programme: Programme) -> None:
     assert kinds[-1] == "run.ended" and (run_dir / "debrief.json").exists()
     container = docker.from_env().containers.get(f"bcdrill-{LAB_NAME}-storefront")
     assert container.attrs["State"]["Running"]
+
+
+@pytest.mark.prefect
+@pytest.mark.docker
+def test_worker_forks_the_drill_from_its_warm_process(programme: Programme) -> None:
+    process = programme.drill_process
+    # not a fresh `python -m prefect.engine` of the worker: a child of the worker's forkserver,
+    # which imported Prefect and the engine once, when the worker started
+    assert process.grandparent_pid == process.worker_pid, process
+    assert "multiprocessing.forkserver" in process.parent_cmdline, process
+    assert process.cmdline == process.parent_cmdline, process  # forked, not a new program
+    assert "-m prefect.engine" not in process.cmdline, process
 
 
 @pytest.mark.prefect

@@ -46,7 +46,7 @@ err = Console(stderr=True, highlight=False)
 SERVICE_CONSOLE = (PREFECT_CONSOLE_LEVEL, "INFO")
 
 server_app = typer.Typer(help="The central Prefect server that schedules drills (loopback only).")
-worker_app = typer.Typer(help="A Prefect process worker inside a client site.")
+worker_app = typer.Typer(help="A Prefect process worker inside a client site (flow runs forked warm).")
 
 
 def _fail(command: str, exc: DrillError) -> typer.Exit:
@@ -255,15 +255,19 @@ def prefect_executable() -> str:
 
 
 def server_command(host: str, port: int, base: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-    """``prefect server start`` on a loopback address, with analytics off and the UI's API URL."""
+    """``prefect server start`` on a loopback address, with analytics off, the UI's API URL and a
+    database connection pool sized for a programme (unless ``base`` sets its own)."""
     if not is_loopback(host):
         raise InputError(
             f"host {host!r} is not a loopback address; publish the server through an"
             " authenticating TLS proxy instead (docs/programme.md)"
         )
+    from engine.orchestration.server import database_pool
+
     url = f"http://{host}:{port}/api"
     env = {
         **base,
+        **database_pool(base),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": url,
         SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
@@ -275,7 +279,8 @@ def server_command(host: str, port: int, base: Mapping[str, str]) -> tuple[list[
 def worker_command(
     pool: str, api_url: str | None, base: Mapping[str, str], query_s: float, prefetch_s: float
 ) -> tuple[list[str], dict[str, str]]:
-    """``prefect worker start --type process`` for one client site's pool."""
+    """``prefect worker start --type process`` for one client site's pool, with bcdrill's process
+    worker: each flow run forked from a warm process (:mod:`engine.orchestration.site_worker`)."""
     url = api_url or base.get("PREFECT_API_URL")
     if not url:
         raise InputError("give --api-url or set PREFECT_API_URL (the central Prefect server's /api)")
@@ -287,8 +292,8 @@ def worker_command(
         "PREFECT_WORKER_PREFETCH_SECONDS": f"{prefetch_s:g}",
         SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
     }
-    argv = [prefect_executable(), "worker", "start", "--pool", pool, "--type", "process"]
-    return argv, env
+    argv = [sys.executable, "-m", "engine.orchestration.site_worker"]
+    return [*argv, "worker", "start", "--pool", pool, "--type", "process"], env
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:

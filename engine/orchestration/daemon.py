@@ -10,7 +10,7 @@ Started by ``bcdrill runner start`` (or ``bcdrill run --runner``) in a session o
    the runner cancels with SIGTERM — the drill's own handler then reverts its faults. That
    process is forked from a warm server (``multiprocessing`` forkserver) that has imported
    Prefect and the engine once, instead of a fresh interpreter importing them per drill
-   (:func:`_warm_processes`);
+   (:mod:`engine.orchestration.warm`);
 3. notes itself in ``<home>/runner/runner.json`` once it serves, and removes the note when it
    leaves: on SIGTERM (``bcdrill runner stop``) or after ``--idle`` seconds without a drill.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import socket
 import sys
@@ -40,6 +39,7 @@ from engine.orchestration.local_runner import (
     wake_socket,
     write_info,
 )
+from engine.orchestration.warm import fork_served_flow_runs
 
 DEPLOYMENT = "bcdrill-runner"
 _BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
@@ -48,13 +48,6 @@ _BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
 # a client that could not reach the socket); each poll costs the idle server CPU (a quarter-second
 # poll kept it at ~9 % of a core).
 POLL_S = 2.0
-_PRELOAD = (
-    "engine.flow",
-    "engine.run.runner",
-    "engine.orchestration.forked_drills",
-    "docker",
-    "structlog",
-)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,40 +118,13 @@ def _api(meanwhile: Callable[[], None], unconfigured: bool) -> Iterator[tuple[st
         yield url, True
 
 
-class _WarmMultiprocessing:
-    """Stands in for the ``multiprocessing`` module in ``prefect.flow_engine``: the context it
-    asks for (``spawn``) is the warm forkserver instead."""
-
-    def __init__(self, context: Any) -> None:
-        self._context = context
-
-    def get_context(self, method: str | None = None) -> Any:
-        """The forkserver context, whatever ``method`` was asked for."""
-        return self._context
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(multiprocessing, name)
-
-
 def _warm_processes() -> None:
-    """Fork each drill's process from a server that imported the engine and Prefect once.
-
-    Prefect's runner starts a served flow run with ``run_flow_in_subprocess``, which spawns a
-    fresh interpreter: 1-2 s of imports (10 s on 2 loaded cores) before the drill starts. The
-    forkserver pays them once, when the runner starts; its children start warm. It leaves with
-    the runner (it exits when its parent's end of the pipe closes). Called while the runner's
-    Prefect server starts: the forkserver's imports, and this process's, overlap the server's.
-    """
-    from multiprocessing import forkserver
-
-    import prefect.flow_engine
-
+    """Fork each drill's process from the warm forkserver (:mod:`engine.orchestration.warm`).
+    Called while the runner's Prefect server starts: the forkserver's imports, and this
+    process's, overlap the server's."""
     import engine.flow  # noqa: F401 - this process's own import, while the server starts
 
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(_PRELOAD))
-    prefect.flow_engine.multiprocessing = _WarmMultiprocessing(context)  # type: ignore[assignment]
-    forkserver.ensure_running()
+    fork_served_flow_runs()
 
 
 def _runner() -> Any:

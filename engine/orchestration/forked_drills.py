@@ -1,4 +1,5 @@
-"""What every drill forked by the local runner starts with: imported once by its forkserver.
+"""What every drill forked by the local runner or a site worker starts with: imported once by
+their forkserver (:mod:`engine.orchestration.warm`).
 
 ``multiprocessing``'s forkserver preloads module names only; importing this one
 
