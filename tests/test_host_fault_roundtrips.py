@@ -8,8 +8,9 @@ script itself and comes back as facts for ``fault.applied``.
 
 from __future__ import annotations
 
+import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,10 +154,11 @@ def _connected(transports: Transports, host: LabHost) -> None:
 
 # Faults whose prior state the target alone knew (a capture round trip before): now the inject
 # script reads it. Each with the facts its fault.applied record must carry.
-ONE_ROUND_TRIP = {
+ONE_ROUND_TRIP: dict[str, tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = {
     "host.process_kill": ({"service": "web"}, lambda facts: len(facts["pids"]) >= 1),
     "host.disk_fill": ({"path": "data", "size_mb": 1}, lambda facts: facts["fill_bytes"] == 1024 * 1024),
     "host.cpu_burn": ({"workers": 1}, lambda facts: facts == {}),
+    "host.service_stop": ({"service": "web"}, lambda facts: facts == {"running": True}),
 }
 
 
@@ -219,3 +221,52 @@ def test_facts_are_read_from_the_inject_output_and_nothing_else() -> None:
     output = "bcdrill.fact pids=12 34\nnoise=1\nbcdrill.fact fill_bytes=5\n1764480000.123\n"
     assert facts_in(output) == {"pids": "12 34", "fill_bytes": "5"}
     assert facts_in("") == {}
+
+
+def test_a_stopped_service_is_restarted_from_the_hosts_marker_by_a_fresh_engine(
+    ssh_lab: list[LabHost], ssh_transports: Transports, ssh_environment: Any, tmp_path: Path
+) -> None:
+    """What ``bcdrill recover`` does after a crash between ``fault.intent`` and ``fault.applied``:
+    a new fault object, the intent's prior state only, and the marker the inject left on the host."""
+    host = ssh_lab[1]
+    fault = make("host.service_stop", host, {"service": "web", "deadman_ttl_s": 60}, fault_id="marked")
+    prior = fault.capture(ssh_transports)
+    fault.inject(ssh_transports, prior)
+    assert wait_for(lambda: http_status(host) == "refused", 5)
+    assert Path(prior["marker"]).read_text() == "running\n"
+    fresh = Transports(ssh_environment)
+    try:
+        recovering = make("host.service_stop", host, {"service": "web"}, fault_id="marked")
+        assert not recovering.is_reverted(fresh, prior)  # the marker says it ran: it must run again
+        journal = Journal(tmp_path / JOURNAL_NAME, RunClock())
+        assert revert_action(recovering, prior, fresh, journal)
+        (record,) = read_journal(tmp_path / JOURNAL_NAME).records
+        assert record["data"]["verified"] is True
+    finally:
+        fresh.close()
+    assert wait_for(lambda: http_status(host) == "up", 5)
+    assert not Path(prior["marker"]).exists()
+    assert deadman_processes(host) == []
+
+
+def test_a_service_that_was_not_running_is_not_stopped_nor_started(
+    ssh_lab: list[LabHost], ssh_transports: Transports
+) -> None:
+    host = ssh_lab[1]
+    ssh = ssh_transports.ssh(host.name)
+    web = host.ssh_host().services["web"]
+    ssh.run(shlex.split(web["stop"]))
+    try:
+        assert wait_for(lambda: http_status(host) == "refused", 5)
+        fault = make("host.service_stop", host, {"service": "web", "deadman_ttl_s": 60}, fault_id="idle")
+        prior = fault.capture(ssh_transports)
+        fault.inject(ssh_transports, prior)
+        assert fault.applied_facts() == {"running": False}
+        assert not Path(prior["marker"]).exists()
+        fault.revert(ssh_transports, prior)
+        assert fault.is_reverted(ssh_transports, prior)
+        assert http_status(host) == "refused", "the revert started a service that was not running before"
+        assert deadman_processes(host) == []
+    finally:
+        ssh.run(shlex.split(web["start"]))
+    assert wait_for(lambda: http_status(host) == "up", 5)
