@@ -36,7 +36,14 @@ from tests.sshlab import (  # noqa: F401 - fixtures are found by name
     ssh_transports,
     wait_for,
 )
-from tests.test_host_faults import assert_same, deadman_processes, http_status, make, tcp_refused
+from tests.test_host_faults import (
+    assert_same,
+    deadman_processes,
+    http_status,
+    make,
+    populate_share,
+    tcp_refused,
+)
 
 pytestmark = pytest.mark.ssh
 
@@ -112,14 +119,14 @@ def test_host_command_is_one_round_trip_after_connect(
     ssh_lab: list[LabHost], ssh_transports: Transports, counted: list[list[str]]
 ) -> None:
     host = ssh_lab[1]
-    ssh_transports.ssh(host.name).run(["true"])
+    _connected(ssh_transports, host)
     counted.clear()
     fault = make("host.command", host, {"inject": ["true"], "revert": ["true"]}, fault_id="rt3")
     prior = fault.capture(ssh_transports)
+    assert counted == [], "capture of a custom command needs no round trip"
     fault.inject(ssh_transports, prior)
     try:
-        assert len(counted) <= 2, counted  # at most a read of the prior state, then one script
-        assert not any("readlink /proc/1/ns/net" in " ".join(c) for c in counted[:-1])
+        assert len(counted) == 1, counted  # the dead-man timer and the command: one script
     finally:
         fault.revert(ssh_transports, prior)
     assert fault.is_reverted(ssh_transports, prior)
@@ -159,6 +166,11 @@ ONE_ROUND_TRIP: dict[str, tuple[dict[str, Any], Callable[[dict[str, Any]], bool]
     "host.disk_fill": ({"path": "data", "size_mb": 1}, lambda facts: facts["fill_bytes"] == 1024 * 1024),
     "host.cpu_burn": ({"workers": 1}, lambda facts: facts == {}),
     "host.service_stop": ({"service": "web"}, lambda facts: facts == {"running": True}),
+    "host.encrypt_files": ({"sandbox": "share"}, lambda facts: facts["files"] >= 1),
+    "host.throttle": (
+        {"rate": "1mbit"},
+        lambda facts: facts["root_qdisc"].startswith("qdisc noqueue 0: root"),
+    ),
 }
 
 
@@ -167,7 +179,9 @@ def test_read_on_target_faults_are_one_round_trip_from_capture_to_applied(
     action: str, ssh_lab: list[LabHost], ssh_transports: Transports, counted: list[list[str]], tmp_path: Path
 ) -> None:
     host = ssh_lab[1]
+    populate_share(host)
     _connected(ssh_transports, host)
+    before = snapshot(host)
     params, facts_ok = ONE_ROUND_TRIP[action]
     fault = make(action, host, {**params, "deadman_ttl_s": 60}, fault_id=f"rt-{action[5:]}")
     spec = FaultSpec(fault.fault_id, action, "web2", 0.0, None, None, fault.params)
@@ -187,7 +201,7 @@ def test_read_on_target_faults_are_one_round_trip_from_capture_to_applied(
         assert outcome.prior is not None
         assert revert_action(fault, outcome.prior, ssh_transports, journal)
     assert wait_for(lambda: http_status(host) == "up", 5)
-    assert deadman_processes(host) == []
+    assert_same(before, snapshot(host))
 
 
 def test_a_fault_the_target_refuses_changes_nothing_and_arms_no_timer(
