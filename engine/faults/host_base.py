@@ -1,9 +1,14 @@
 """The shared shape of every SSH host fault, with its target-side dead-man timer.
 
-A host fault is a :class:`HostFault` subclass that gives four small hooks: ``read_state``
-(the prior state, read-only), ``inject_commands`` (argv lists), ``revert_script`` (POSIX sh
+A host fault is a :class:`HostFault` subclass that gives four small hooks: ``local_state``
+(the prior state as the environment tells it; ``read_state`` reads it from the target instead,
+at the cost of a round trip), ``inject_commands`` (argv lists), ``revert_script`` (POSIX sh
 text built only from constants and :func:`shlex.join`/:func:`shlex.quote`, idempotent) and
-``reverted`` (verification). The base class does the rest:
+``reverted`` (verification). What only the target knows is best read by the inject command
+itself; when a revert depends on it, the command leaves it in a marker file on the target
+*before* it changes anything, and the revert script reads it there — so the engine, the
+dead-man timer and ``bcdrill recover`` revert alike, whether or not ``fault.applied`` was
+written (``host.service_stop``, ``host.throttle``). The base class does the rest:
 
 * ``capture`` stores the subclass's prior state plus how the dead-man timer is armed; a
   subclass whose prior state follows from the environment alone (``local_state``) costs no
