@@ -105,7 +105,7 @@ class FaultAction(ABC):
 
     def applied_facts(self) -> dict[str, Any]:
         """What ``inject`` read on the target as it acted (e.g. the pids it signalled), for the
-        ``fault.applied`` record; never needed to revert (that is all in the prior state)."""
+        ``fault.applied`` record; a revert never relies on it (it has the prior state)."""
         return {}
 
     def manual_revert(self, prior: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ written (``host.service_stop``, ``host.throttle``). The base class does the rest
 * what an inject command reads on the target as it acts (the pids it signalled, the bytes it
   filled) it prints as ``bcdrill.fact KEY=VALUE`` lines; they come back in the same round trip
   and go to the ``fault.applied`` record (:meth:`HostFault.applied_facts`). They are facts for
-  the debrief, never needed to revert: everything a revert needs is in ``fault.intent``;
+  the debrief; no revert relies on them (only on ``fault.intent`` and the target's markers);
 * ``revert`` runs the revert script, then disarms the timer; running it twice is harmless;
 * ``is_reverted`` checks the subclass's verification and that no timer is left.
 
@@ -335,6 +335,7 @@ class HostFault(FaultAction):
 
         ssh, host = self._connection(transports)
         self.check_before_inject(ssh, prior)
+        self._facts = None  # an earlier inject's readings are not this one's
         steps = [f"{self._arm_command(prior)} || exit {_ARM_FAILED}"]
         disarm = shlex.join(["sh", "-c", self._disarm_text(prior)])
         refused = f"{{ {disarm}; exit {_REFUSED}; }}"  # the command changed nothing: disarm
