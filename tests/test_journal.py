@@ -240,6 +240,44 @@ def test_appends_from_many_threads_keep_one_chain(path: Path) -> None:
     assert [r["seq"] for r in records] == list(range(100))
 
 
+def test_concurrent_appends_share_fsyncs_and_each_returns_only_once_its_record_is_durable(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: every append returns after an fsync that began once its record was written;
+    threads appending at once need fewer fsyncs than records."""
+    durable: list[int] = []  # file sizes covered by completed fsyncs
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        covered = os.fstat(fd).st_size  # what this fsync makes durable: what is written now
+        real_fsync(fd)
+        threading.Event().wait(0.002)  # a disk that takes its time, so appends pile up
+        durable.append(covered)
+
+    monkeypatch.setattr("engine.record.journal.os.fsync", slow_fsync)
+    journal = Journal(path, FakeClock())
+    late: list[int] = []
+
+    def listener(record: dict[str, Any]) -> None:  # called as append returns
+        if record["hash"].encode() not in path.read_bytes()[: max(durable, default=0)]:
+            late.append(record["seq"])
+
+    def burst(n: int) -> None:
+        for i in range(10):
+            journal.append("fault.intent", worker=n, i=i)
+
+    journal.subscribe(listener)
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    journal.close()
+    assert [r["seq"] for r in read_journal(path).records] == list(range(160))
+    assert late == [], "an append returned before its record was durable"
+    assert len(durable) < 160, "every record waited for an fsync of its own"
+
+
 def test_unwritable_location_is_a_journal_error(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="cannot open journal"):
         Journal(tmp_path / "missing-dir" / JOURNAL_NAME, FakeClock())

@@ -103,6 +103,11 @@ class FaultAction(ABC):
         has no such source (then the impact starts at the ``fault.applied`` record)."""
         return None
 
+    def applied_facts(self) -> dict[str, Any]:
+        """What ``inject`` read on the target as it acted (e.g. the pids it signalled), for the
+        ``fault.applied`` record; a revert never relies on it (it has the prior state)."""
+        return {}
+
     def manual_revert(self, prior: Mapping[str, Any]) -> str:
         """The command a person runs when the automatic revert failed."""
         return self.describe().revert

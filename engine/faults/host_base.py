@@ -1,16 +1,26 @@
 """The shared shape of every SSH host fault, with its target-side dead-man timer.
 
-A host fault is a :class:`HostFault` subclass that gives four small hooks: ``read_state``
-(the prior state, read-only), ``inject_commands`` (argv lists), ``revert_script`` (POSIX sh
+A host fault is a :class:`HostFault` subclass that gives four small hooks: ``local_state``
+(the prior state as the environment tells it; ``read_state`` reads it from the target instead,
+at the cost of a round trip), ``inject_commands`` (argv lists), ``revert_script`` (POSIX sh
 text built only from constants and :func:`shlex.join`/:func:`shlex.quote`, idempotent) and
-``reverted`` (verification). The base class does the rest:
+``reverted`` (verification). What only the target knows is best read by the inject command
+itself; when a revert depends on it, the command leaves it in a marker file on the target
+*before* it changes anything, and the revert script reads it there — so the engine, the
+dead-man timer and ``bcdrill recover`` revert alike, whether or not ``fault.applied`` was
+written (``host.service_stop``, ``host.throttle``). The base class does the rest:
 
 * ``capture`` stores the subclass's prior state plus how the dead-man timer is armed; a
   subclass whose prior state follows from the environment alone (``local_state``) costs no
   round trip here, and the timer's kind (systemd or setsid) is decided on the target at arming;
 * ``inject`` arms the **dead-man timer on the target**, then runs the inject commands — one
   round trip; an ``atomic_inject`` subclass (all or nothing, e.g. ``iptables-restore``) that
-  fails disarms at once, because nothing was applied;
+  fails disarms at once, because nothing was applied; so does any inject command that exits
+  :data:`REFUSED_ON_TARGET` (it looked at the target first and changed nothing);
+* what an inject command reads on the target as it acts (the pids it signalled, the bytes it
+  filled) it prints as ``bcdrill.fact KEY=VALUE`` lines; they come back in the same round trip
+  and go to the ``fault.applied`` record (:meth:`HostFault.applied_facts`). They are facts for
+  the debrief; no revert relies on them (only on ``fault.intent`` and the target's markers);
 * ``revert`` runs the revert script, then disarms the timer; running it twice is harmless;
 * ``is_reverted`` checks the subclass's verification and that no timer is left.
 
@@ -85,8 +95,13 @@ sh -c "$3"
 _STARTED = "bcdrill_started"
 # Here-document delimiter for an inject command's input (``inject_stdin``).
 _STDIN_END = "BCDRILL_INPUT_END"
+#: Exit code of an inject command that read the target, found it not as the drill expects (the
+#: process is not running, the fill file exists) and changed nothing; stderr says why.
+REFUSED_ON_TARGET = 95
+#: Prefix of an inject command's output line that reports what it read on the target.
+FACT_PREFIX = "bcdrill.fact "
 # Exit codes of the one-round-trip inject script, to tell refusing, arming and injecting apart.
-_REFUSED = 96  # an atomic inject failed: nothing applied, timer disarmed
+_REFUSED = 96  # an atomic inject failed, or a command refused: nothing applied, timer disarmed
 _ARM_FAILED = 97
 _INJECT_FAILED = 98
 _DISARM_SCRIPT = """if [ -f "$1" ]; then
@@ -122,6 +137,16 @@ def slug(*parts: str) -> str:
     readable = re.sub(r"[^A-Za-z0-9_]+", "_", raw)[:24].strip("_") or "x"
     digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
     return f"{readable}-{digest}"
+
+
+def facts_in(output: str) -> dict[str, str]:
+    """The ``bcdrill.fact KEY=VALUE`` lines of an inject script's output, as a dict."""
+    found = {}
+    for line in output.splitlines():
+        if line.startswith(FACT_PREFIX):
+            key, _, value = line[len(FACT_PREFIX) :].partition("=")
+            found[key.strip()] = value.strip()
+    return found
 
 
 def argv_of(command_line: str, what: str) -> list[str]:
@@ -197,6 +222,7 @@ class HostFault(FaultAction):
     target_kind: ClassVar[TargetKind] = "host"
     _clock: ClockOffset | None = None  # the target clock's offset, measured at capture
     _applied_on_target: float | None = None  # the target's clock when the inject script ended
+    _facts: dict[str, str] | None = None  # what the inject commands read on the target
 
     # ------------------------------------------------------------ subclass hooks
 
@@ -309,11 +335,13 @@ class HostFault(FaultAction):
 
         ssh, host = self._connection(transports)
         self.check_before_inject(ssh, prior)
+        self._facts = None  # an earlier inject's readings are not this one's
         steps = [f"{self._arm_command(prior)} || exit {_ARM_FAILED}"]
-        on_failure = f"exit {_INJECT_FAILED}"
+        disarm = shlex.join(["sh", "-c", self._disarm_text(prior)])
+        refused = f"{{ {disarm}; exit {_REFUSED}; }}"  # the command changed nothing: disarm
+        on_failure = f'{{ [ "$?" -eq {REFUSED_ON_TARGET} ] && {refused}; exit {_INJECT_FAILED}; }}'
         if self.atomic_inject:
-            disarm = shlex.join(["sh", "-c", self._disarm_text(prior)])
-            on_failure = f"{{ {disarm}; exit {_REFUSED}; }}"
+            on_failure = refused
         commands = [shlex.join(argv) for argv in self.inject_commands(prior)]
         stdin = self.inject_stdin(prior)
         heredoc = f" <<'{_STDIN_END}'" if stdin is not None else ""
@@ -337,7 +365,16 @@ class HostFault(FaultAction):
         except TransportError as exc:
             raise self.injection_error(exc) from exc
         self._applied_on_target = parse_unix(result.stdout)
+        self._facts = facts_in(result.stdout)
         log.info("fault.host.injected", fault=self.fault_id, action=self.name, host=host.name)
+
+    def applied_facts(self) -> dict[str, Any]:
+        """What the inject commands read on the target as they acted (see :meth:`facts`)."""
+        return self.facts(self._facts) if self._facts else {}
+
+    def facts(self, raw: Mapping[str, str]) -> dict[str, Any]:
+        """The ``bcdrill.fact`` lines of the inject, typed for the journal (default: as text)."""
+        return dict(raw)
 
     def effective_at(
         self, transports: Transports, prior: Mapping[str, Any], since: float, until: float

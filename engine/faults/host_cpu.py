@@ -6,8 +6,13 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from engine.errors import InjectionError
-from engine.faults.host_base import TARGET_RUNTIME_DIR, HostFault, host_params_schema, slug
+from engine.faults.host_base import (
+    REFUSED_ON_TARGET,
+    TARGET_RUNTIME_DIR,
+    HostFault,
+    host_params_schema,
+    slug,
+)
 
 if TYPE_CHECKING:
     from engine.model.types import SshHost
@@ -25,8 +30,12 @@ done
 wait
 rm -f "$1"
 """
-# $1 the burn script, then its arguments: start detached, wait for the pidfile.
-_START = """setsid -f sh -c "$1" bcdrill-cpu-burn "$2" "$3" "$4"
+# $1 the burn script, then its arguments: refuse a burn whose pidfile exists (changing nothing),
+# else start detached and wait for the pidfile.
+_START = f"""if [ -e "$2" ]; then
+    echo "$2 exists already: a burn of this fault is running" >&2; exit {REFUSED_ON_TARGET}
+fi
+setsid -f sh -c "$1" bcdrill-cpu-burn "$2" "$3" "$4"
 i=0
 while [ ! -s "$2" ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done
 [ -s "$2" ]
@@ -57,16 +66,10 @@ class CpuBurn(HostFault):
         {"workers": {"type": "integer", "minimum": 1, "maximum": 64}}
     )
 
-    def read_state(self, ssh: SshTransport, host: SshHost) -> dict[str, Any]:
-        """The pidfile the burn will use, and whether it exists already."""
-        pidfile = self._pidfile()
-        exists = ssh.run(["test", "-e", pidfile], check=False).exit_code == 0
-        return {"pidfile": pidfile, "exists": exists}
-
-    def check_before_inject(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
-        """Refuse when a burn with the same pidfile is running."""
-        if prior["exists"]:
-            raise InjectionError(f"{self._what()}: {prior['pidfile']!r} exists already")
+    def local_state(self, host: SshHost) -> dict[str, Any]:
+        """The pidfile the burn will use: known without a round trip (the inject script refuses
+        on the target when it exists already)."""
+        return {"pidfile": self._pidfile()}
 
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
         """Start the detached burn and wait for its pidfile."""

@@ -13,30 +13,41 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from engine.errors import InjectionError, InputError
-from engine.faults.host_base import HostFault, declared_path, host_params_schema, slug
+from engine.errors import InputError
+from engine.faults.host_base import (
+    FACT_PREFIX,
+    REFUSED_ON_TARGET,
+    HostFault,
+    declared_path,
+    host_params_schema,
+    slug,
+)
 
 if TYPE_CHECKING:
     from engine.model.types import SshHost
     from engine.transports.ssh import SshTransport
 
-# $1 sandbox, $2 directory: print both resolved; fail unless the directory is inside.
-_RESOLVE = """sandbox=$(realpath -e -- "$1") || exit 3
-dir=$(realpath -e -- "$2") || exit 3
-case "$dir/" in "$sandbox"/*) ;; *) echo "outside the sandbox: $dir" >&2; exit 3 ;; esac
-[ -d "$dir" ] || exit 3
-printf '%s\\n%s\\n' "$sandbox" "$dir"
-find "$dir" -xdev -type f ! -name '*.locked' ! -name '.bcdrill-*' -printf . | wc -c
-"""
-# $1 directory, $2 manifest.
-_ENCRYPT = """set -e
-find "$1" -xdev -type f ! -name '*.locked' ! -name '.bcdrill-*' -print0 > "$2.tmp"
-mv -f "$2.tmp" "$2"
+# $1 sandbox, $2 directory, $3 manifest, $4 max files. Resolves both paths on the target and
+# refuses (changing nothing) a directory outside the sandbox, a leftover manifest or more files
+# than allowed; then reports what it found, writes the manifest and encrypts the listed files.
+_ENCRYPT = f"""refuse() {{ echo "$1" >&2; exit {REFUSED_ON_TARGET}; }}
+sandbox=$(realpath -e -- "$1") || refuse "the sandbox $1 is missing"
+dir=$(realpath -e -- "$2") || refuse "the directory $2 is missing"
+case "$dir/" in "$sandbox"/*) ;; *) refuse "outside the sandbox $sandbox: $dir" ;; esac
+[ -d "$dir" ] || refuse "$dir is not a directory"
+[ ! -e "$3" ] || refuse "restore manifest $3 exists"
+count=$(find "$dir" -xdev -type f ! -name '*.locked' ! -name '.bcdrill-*' -printf . | wc -c)
+[ "$count" -le "$4" ] || refuse "$count files exceed max_files=$4"
+echo "{FACT_PREFIX}directory=$dir"
+echo "{FACT_PREFIX}files=$count"
+set -e
+find "$dir" -xdev -type f ! -name '*.locked' ! -name '.bcdrill-*' -print0 > "$3.tmp"
+mv -f "$3.tmp" "$3"
 xargs -0 sh -c 'for f; do
     t="$f.bcdrill-tmp"
     base64 -- "$f" > "$t" && touch -r "$f" "$t" && mv -- "$f" "$f.locked" &&
     cat -- "$t" > "$f.locked" && touch -r "$t" "$f.locked" && rm -f -- "$t" || exit 1
-done' sh < "$2"
+done' sh < "$3"
 """
 # $1 manifest: decode and rename back each listed file; then drop the manifest.
 _RESTORE = """[ -f "$1" ] || exit 0
@@ -76,38 +87,23 @@ class EncryptFiles(HostFault):
             raise InputError(f"{self._what()}: subdir {subdir!r} leaves the sandbox {sandbox!r}")
         return posixpath.join(sandbox, normal)
 
-    def read_state(self, ssh: SshTransport, host: SshHost) -> dict[str, Any]:
-        """The resolved sandbox and directory, the manifest path and the number of files."""
-        sandbox = declared_path(host, str(self.params["sandbox"]))
-        result = ssh.run(["sh", "-c", _RESOLVE, "sh", sandbox, self._directory(sandbox)], check=False)
-        lines = result.stdout.splitlines()
-        if result.exit_code != 0 or len(lines) != 3:
-            raise InputError(
-                f"{self._what()}: directory is missing or outside the sandbox {sandbox!r}: "
-                f"{result.stderr.strip()!r}"
-            )
-        real_sandbox, directory, count = lines
-        manifest = f"{real_sandbox}/.bcdrill-restore-{slug(self.fault_id)}.manifest"
-        exists = ssh.run(["test", "-e", manifest], check=False).exit_code == 0
-        return {
-            "sandbox": real_sandbox,
-            "directory": directory,
-            "files": int(count),
-            "manifest": manifest,
-            "manifest_exists": exists,
-        }
-
-    def check_before_inject(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
-        """Refuse a leftover manifest or more files than ``max_files``."""
-        if prior["manifest_exists"]:
-            raise InjectionError(f"{self._what()}: restore manifest {prior['manifest']!r} exists")
-        limit = int(self.params.get("max_files", 10000))
-        if prior["files"] > limit:
-            raise InjectionError(f"{self._what()}: {prior['files']} files exceed max_files={limit}")
+    def local_state(self, host: SshHost) -> dict[str, Any]:
+        """The declared sandbox, the directory and the manifest's path: no round trip. The inject
+        script resolves them on the target and refuses a directory outside the sandbox."""
+        return self.known_prior(host)
 
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
-        """Write the manifest, then encode and rename every listed file."""
-        return [["sh", "-c", _ENCRYPT, "sh", str(prior["directory"]), str(prior["manifest"])]]
+        """One script: check the directory, write the manifest, encode and rename the files."""
+        limit = str(int(self.params.get("max_files", 10000)))
+        paths = [str(prior[key]) for key in ("sandbox", "directory", "manifest")]
+        return [["sh", "-c", _ENCRYPT, "sh", *paths, limit]]
+
+    def facts(self, raw: Mapping[str, str]) -> dict[str, Any]:
+        """The resolved directory and the number of files encrypted."""
+        found: dict[str, Any] = dict(raw)
+        if str(raw.get("files", "")).isdecimal():
+            found["files"] = int(raw["files"])
+        return found
 
     def revert_script(self, prior: Mapping[str, Any]) -> str:
         """Restore every file in the manifest, then delete the manifest."""
@@ -118,17 +114,16 @@ class EncryptFiles(HostFault):
         return ssh.run(["test", "-e", str(prior["manifest"])], check=False).exit_code != 0
 
     def known_prior(self, host: SshHost) -> dict[str, Any]:
-        """The declared sandbox (the host may still resolve symlinks in it)."""
-        sandbox = declared_path(host, str(self.params["sandbox"]))
-        return {
-            "directory": self._directory(sandbox),
-            "manifest": f"{sandbox}/.bcdrill-restore-{slug(self.fault_id)}.manifest",
-        }
+        """The declared sandbox (the host resolves symlinks in it as the fault is injected)."""
+        return self._paths(declared_path(host, str(self.params["sandbox"])))
 
     def example_prior(self) -> dict[str, Any]:
         """Placeholders for the declared sandbox."""
-        sandbox = f"<paths.{self.params['sandbox']}>"
+        return self._paths(f"<paths.{self.params['sandbox']}>")
+
+    def _paths(self, sandbox: str) -> dict[str, Any]:
         return {
+            "sandbox": sandbox,
             "directory": self._directory(sandbox),
             "manifest": f"{sandbox}/.bcdrill-restore-{slug(self.fault_id)}.manifest",
         }

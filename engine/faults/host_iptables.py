@@ -75,20 +75,10 @@ class _ChainFault(HostFault):
         """This fault's chain names."""
         return [chain_name(self.fault_id, d) for d in self.directions()]
 
-    def local_state(self, host: SshHost) -> dict[str, Any] | None:
-        """The SSH port the engine uses: known from the environment, no round trip."""
-        return {"ssh_port": host.port, "chains_present": []}
-
-    def read_state(self, ssh: SshTransport, host: SshHost) -> dict[str, Any]:
-        """The SSH port the engine uses, and whether our chains already exist (not used by capture)."""
-        listing = ssh.run(["iptables", "-w", "-S"]).stdout
-        present = [c for c in self.chains() if f"-N {c}\n" in listing + "\n"]
-        return {"ssh_port": host.port, "chains_present": present}
-
-    def check_before_inject(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
-        """Refuse when the chains are known to exist already (another run of the same fault id?)."""
-        if prior["chains_present"]:
-            raise self._chains_exist(repr(prior["chains_present"]))
+    def local_state(self, host: SshHost) -> dict[str, Any]:
+        """The SSH port the engine uses: known from the environment, no round trip (existing
+        chains are refused by ``iptables-restore`` itself, atomically)."""
+        return {"ssh_port": host.port}
 
     atomic_inject: ClassVar[bool] = True  # iptables-restore commits all or nothing
 
@@ -100,11 +90,6 @@ class _ChainFault(HostFault):
         return InjectionError(
             f"{self._what()}: iptables-restore applied nothing ({detail}); if chains "
             f"{self.chains()!r} already exist, revert the earlier fault first"
-        )
-
-    def _chains_exist(self, which: str) -> InjectionError:
-        return InjectionError(
-            f"{self._what()}: iptables chains {which} already exist; revert the earlier fault first"
         )
 
     def restore_input(self, prior: Mapping[str, Any]) -> str:
@@ -138,7 +123,7 @@ class _ChainFault(HostFault):
 
     def example_prior(self) -> dict[str, Any]:
         """The SSH port placeholder."""
-        return {"ssh_port": "SSH_PORT", "chains_present": []}  # placeholder: the host's SSH port
+        return {"ssh_port": "SSH_PORT"}  # placeholder: the host's SSH port
 
 
 class PortBlock(_ChainFault):
@@ -160,8 +145,7 @@ class PortBlock(_ChainFault):
     )
 
     def check_before_inject(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
-        """Also refuse to block the engine's own SSH port (that is a partition)."""
-        super().check_before_inject(ssh, prior)
+        """Refuse to block the engine's own SSH port (that is a partition)."""
         cuts_ssh = (
             self.params.get("protocol", "tcp") == "tcp"
             and int(self.params["port"]) == int(prior["ssh_port"])

@@ -6,8 +6,14 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from engine.errors import InjectionError, InputError
-from engine.faults.host_base import HostFault, declared_service, host_params_schema
+from engine.errors import InputError
+from engine.faults.host_base import (
+    FACT_PREFIX,
+    REFUSED_ON_TARGET,
+    HostFault,
+    declared_service,
+    host_params_schema,
+)
 
 if TYPE_CHECKING:
     from engine.model.types import SshHost
@@ -15,15 +21,28 @@ if TYPE_CHECKING:
 
 SIGNALS = ("KILL", "TERM", "INT", "HUP", "QUIT", "STOP", "ABRT")
 
-# Processes named exactly $1 in the caller's network namespace only: lab hosts share one PID
-# namespace, and on an ordinary host this is every process.
-_PIDS_BY_NAME = 'pgrep --ns "$$" --nslist net -x -- "$1" || true'
-# The pid in file $1 when that process is alive (a zombie is not).
-_PID_FROM_FILE = """if [ -f "$1" ]; then
-    pid=$(cat "$1")
-    grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$pid/status" && echo "$pid"
+# $1 signal, $2 "name" or "pidfile", $3 the process name or the pidfile; then "$4" says what was
+# looked for. Finds the processes — by exact name in the caller's network namespace only (lab
+# hosts share one PID namespace, and on an ordinary host this is every process), or the live
+# (not zombie) pid in the pidfile — refuses (changing nothing) when none runs, else reports and
+# signals exactly those (decimal pids only: a pidfile holding "-1" must not signal everything).
+_KILL = f"""set -f
+pids=
+if [ "$2" = pidfile ]; then
+    pid=$(cat -- "$3" 2>/dev/null)
+    case $pid in
+        '' | *[!0-9]*) ;;
+        *) grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$pid/status" && pids=$pid ;;
+    esac
+else
+    for pid in $(pgrep --ns "$$" --nslist net -x -- "$3"); do
+        case $pid in '' | *[!0-9]*) ;; *) pids="$pids $pid" ;; esac
+    done
 fi
-true
+pids=${{pids# }}
+if [ -z "$pids" ]; then echo "no running process for $4" >&2; exit {REFUSED_ON_TARGET}; fi
+echo "{FACT_PREFIX}pids=$pids"
+kill -s "$1" $pids
 """
 
 
@@ -45,8 +64,9 @@ class ProcessKill(HostFault):
         }
     )
 
-    def read_state(self, ssh: SshTransport, host: SshHost) -> dict[str, Any]:
-        """The processes that will be signalled and the service that restarts them."""
+    def local_state(self, host: SshHost) -> dict[str, Any]:
+        """How the processes are found and the service that restarts them: no round trip. The
+        inject command finds the pids on the target as it signals them."""
         state: dict[str, Any] = {"start": None, "status": None}
         name, pidfile = self.params.get("name"), self.params.get("pidfile")
         if "service" in self.params:
@@ -55,25 +75,21 @@ class ProcessKill(HostFault):
             if name is None and pidfile is None:
                 name, pidfile = service.process, service.pidfile
         if pidfile:
-            out = ssh.run(["sh", "-c", _PID_FROM_FILE, "sh", pidfile]).stdout
-            state["selector"] = f"pidfile {pidfile}"
+            state["by"], state["selector"] = ["pidfile", pidfile], f"pidfile {pidfile}"
         elif name:
-            out = ssh.run(["sh", "-c", _PIDS_BY_NAME, "sh", name]).stdout
-            state["selector"] = f"process name {name}"
+            state["by"], state["selector"] = ["name", name], f"process name {name}"
         else:
             raise InputError(f"{self._what()}: give 'name', 'pidfile' or a 'service' declaring one")
-        state["pids"] = [int(p) for p in out.split() if p.isdigit()]
         return state
 
-    def check_before_inject(self, ssh: SshTransport, prior: Mapping[str, Any]) -> None:
-        """Refuse when nothing matches: the steady state is not what the drill expects."""
-        if not prior["pids"]:
-            raise InjectionError(f"{self._what()}: no running process for {prior['selector']}")
-
     def inject_commands(self, prior: Mapping[str, Any]) -> list[list[str]]:
-        """``kill -s SIGNAL`` on exactly the processes found by capture."""
+        """One script: find the processes, refuse when none runs, ``kill -s SIGNAL`` exactly them."""
         signal = self.params.get("signal", "KILL")
-        return [["kill", "-s", signal, *[str(p) for p in prior["pids"]]]]
+        return [["sh", "-c", _KILL, "sh", signal, *[str(w) for w in prior["by"]], str(prior["selector"])]]
+
+    def facts(self, raw: Mapping[str, str]) -> dict[str, Any]:
+        """The pids signalled, as numbers."""
+        return {"pids": [int(p) for p in raw.get("pids", "").split() if p.isdecimal()]}
 
     def revert_script(self, prior: Mapping[str, Any]) -> str:
         """Start the declared service unless it already runs; else nothing."""
@@ -89,18 +105,17 @@ class ProcessKill(HostFault):
         return ssh.run(list(prior["status"]), check=False).exit_code == 0
 
     def known_prior(self, host: SshHost) -> dict[str, Any]:
-        """The declared service's commands; the pids only the host knows."""
-        prior = self.example_prior()
-        if "service" in self.params:
-            service = declared_service(host, self.params["service"])
-            prior.update(start=list(service.start), status=list(service.status))
-        return prior
+        """Exactly what a run will use (the pids only the host knows, at inject)."""
+        return self.local_state(host)
 
     def example_prior(self) -> dict[str, Any]:
-        """Placeholders for the pids and the service commands."""
+        """Placeholders for the selection and the service commands."""
         service = self.params.get("service")
+        name, pidfile = self.params.get("name"), self.params.get("pidfile")
+        by = ["pidfile", pidfile] if pidfile else ["name", name or f"<process of {service}>"]
         return {
-            "pids": ["<pids>"],
+            "by": by,
+            "selector": f"{by[0]} {by[1]}",
             "start": [f"<start of {service}>"] if service else None,
             "status": [f"<status of {service}>"] if service else None,
         }

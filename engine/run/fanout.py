@@ -134,8 +134,12 @@ def inject_one(
         journal.append(RecordType.FAULT_INJECT_FAILED, fault=action.fault_id, error=outcome.error)
         return outcome
     effective = _effective(pf, prior, transports, called, returned)
+    observed = action.applied_facts()
     record = journal.append(
-        RecordType.FAULT_APPLIED, fault=action.fault_id, **effective_data(effective, journal)
+        RecordType.FAULT_APPLIED,
+        fault=action.fault_id,
+        **effective_data(effective, journal),
+        **({"observed": observed} if observed else {}),
     )
     effective_t = record["data"].get("effective_t")
     outcome.applied_t = float(record["t"] if effective_t is None else effective_t)
