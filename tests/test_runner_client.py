@@ -144,3 +144,38 @@ def test_a_forked_drill_starts_with_the_standard_parts_loaded() -> None:
     argv = [sys.executable, "-c", probe]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.split() == ["True", "engine.orchestration.forked_drills"], result.stderr[-2000:]
+
+
+def test_a_new_runner_home_starts_from_the_migrated_template(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from engine.orchestration import prefect_database
+
+    template = tmp_path / "template.db"
+    template.write_bytes(b"migrated")
+    monkeypatch.setattr(prefect_database, "template_path", lambda: template)
+    for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "prefect"
+    assert prefect_database.seed(home) and (home / "prefect.db").read_bytes() == b"migrated"
+    (home / "prefect.db").write_bytes(b"the runner's own runs")
+    assert not prefect_database.seed(home)  # a database in use is never replaced
+    assert (home / "prefect.db").read_bytes() == b"the runner's own runs"
+    other = tmp_path / "other"
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://db/prefect")
+    assert not prefect_database.seed(other) and not other.exists()
+
+
+def test_set_up_makes_a_template_prefect_can_start_from() -> None:
+    """scripts/setup.sh made it: a real migrated database of this Prefect version."""
+    import sqlite3
+
+    from engine.orchestration.prefect_database import template_path
+
+    path = template_path()
+    assert path.exists(), "run scripts/setup.sh: it migrates the runner's database template"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        (revision,) = db.execute("select version_num from alembic_version").fetchone()
+        tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
+        assert revision and {"flow_run", "deployment"} <= tables
+        assert db.execute("select count(*) from flow_run").fetchone() == (0,)
