@@ -469,7 +469,11 @@ def test_the_whole_site_outage_stops_every_real_service_each_behind_a_systemd_ti
     # Every revert was armed on the host as a transient systemd timer (the dead-man path), and
     # none is left behind.
     logged = _on_host(host, "journalctl", "--since", f"@{since}", "--no-pager", "-o", "cat")
-    timers = set(re.findall(r"Started (bcdrill-deadman-[\w-]+\.timer)", logged))
+    # systemd names a transient timer in "Started NAME.timer" or, when its description is the
+    # revert command, only in "NAME.timer: Deactivated successfully" as the revert stops it
+    started = re.findall(r"Started (bcdrill-deadman-[\w-]+)\.timer", logged)
+    stopped = re.findall(r"(bcdrill-deadman-[\w-]+)\.timer: Deactivated successfully", logged)
+    timers = set(started) | set(stopped)
     assert len(timers) == 3, logged[-2000:]
     listed = ["systemctl", "list-timers", "--all", "--no-legend", "bcdrill-deadman-*"]
     assert _on_host(host, *listed).strip() == ""
