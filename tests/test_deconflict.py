@@ -230,6 +230,13 @@ def test_next_slot_inside_hours_rounds_up_to_a_minute(tmp_path: Path) -> None:
     )
 
 
+def test_next_slot_is_never_before_its_bound(tmp_path: Path) -> None:
+    """A bound a fraction of a second after a whole minute gives the next minute, not that one."""
+    plan = load_plan(_week_plan(tmp_path))
+    bound = datetime(2027, 1, 4, 10, 10, 0, 320000, tzinfo=UTC)
+    assert next_slot(plan, bound) == datetime(2027, 1, 4, 10, 11, tzinfo=UTC)
+
+
 def test_next_slot_moves_to_the_next_business_day(tmp_path: Path) -> None:
     plan = load_plan(_week_plan(tmp_path))
     # the last 1h drill of Monday starts at 16:00

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -178,7 +179,7 @@ def _fetch_json(url: str, timeout_s: float) -> Any:
 
 def next_slot(plan: DrillPlan, not_before: datetime) -> datetime | None:
     """The first allowed drill start at or after ``not_before``; None when the window is used up."""
-    first = -(-int(not_before.timestamp()) // MINUTE)
+    first = math.ceil(not_before.timestamp() / MINUTE)  # 10:10:00.3 is after 10:10, not at it
     for start, end in allowed_minutes(plan).runs:
         if end > first:
             return datetime.fromtimestamp(max(start, first) * MINUTE, UTC)

@@ -11,6 +11,7 @@ container and waits until the staff user can sign in (``kinit``).
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,18 @@ SERVICES: dict[str, str] = {"identity": samba_ad.UNIT}
 SIGN_IN_WAIT_S = 60.0
 # The file server's units: present in the image, not wanted on a domain controller.
 _MASKED = ("nginx.service", "postgresql.service", "postgresql@15-main.service", "smbd.service")
-# What the lab checks before it hands the DC over: a Kerberos sign-in as the staff user.
-_SIGN_IN = f"KRB5CCNAME=MEMORY: kinit {samba_ad.STAFF_PRINCIPAL} < {samba_ad.PASSWORD_FILE} > /dev/null"
+# What the lab checks before it hands the DC over: the staff user signs in both ways the
+# playbooks' probes do, a Kerberos ticket and an LDAPS simple bind (Samba answers Kerberos a
+# moment before it listens on 636).
+_LDAPS_BIND = shlex.join(
+    ["ldapsearch", "-x", "-H", f"ldaps://{samba_ad.FQDN}", "-D", samba_ad.STAFF_PRINCIPAL,
+     "-y", samba_ad.PASSWORD_FILE, "-b", "DC=" + ",DC=".join(samba_ad.REALM.lower().split(".")),
+     "-LLL", f"(sAMAccountName={samba_ad.STAFF_USER})", "dn"]
+)  # fmt: skip
+_SIGN_IN = (
+    f"KRB5CCNAME=MEMORY: kinit {samba_ad.STAFF_PRINCIPAL} < {samba_ad.PASSWORD_FILE} > /dev/null"
+    f" && {_LDAPS_BIND} > /dev/null"
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ def _run(client: docker.DockerClient, lab: str, network: str, name: str) -> Any:
 
 
 def _wait_sign_in(container: Any) -> None:
-    """Wait until the staff user gets a Kerberos ticket (the DC serves once it is ready)."""
+    """Wait until the staff user gets a Kerberos ticket and binds over LDAPS (the DC serves)."""
     deadline = time.monotonic() + SIGN_IN_WAIT_S
     while time.monotonic() < deadline:
         code, _ = container.exec_run(["sh", "-c", _SIGN_IN])
