@@ -108,16 +108,13 @@ def _api(meanwhile: Callable[[], None], unconfigured: bool) -> Iterator[tuple[st
     configured, so our server starts at once, its imports overlapping ours."""
     from engine.orchestration.server import configured_api_url, process_wide_api_url, temporary_server
 
-    if unconfigured:
-        with temporary_server(meanwhile, settings_of_this_process=False) as url, process_wide_api_url(url):
-            yield url, True
-        return
-    configured = configured_api_url()
+    configured = None if unconfigured else configured_api_url()
     if configured:
         meanwhile()
         yield configured, False
         return
-    with temporary_server(meanwhile) as url, process_wide_api_url(url):
+    # unconfigured: Prefect is not imported yet, so the server gets only our environment
+    with temporary_server(meanwhile, not unconfigured) as url, process_wide_api_url(url):
         yield url, True
 
 
@@ -169,7 +166,10 @@ async def _wake_ups(runner: Any) -> None:
             await asyncio.sleep(0.05)
         while True:
             await loop.sock_recv(sock, 64)
-            await runner._get_and_submit_flow_runs()  # what its poll runs
+            try:
+                await runner._get_and_submit_flow_runs()  # what its poll runs
+            except Exception as exc:  # a busy server: the runner's own poll takes the run
+                print(f"bcdrill runner: a wake-up's poll failed ({exc}); the next poll retries", flush=True)
 
 
 async def _idle_watch(runner: Any, info: RunnerInfo) -> None:
