@@ -226,15 +226,7 @@ def test_listeners_see_each_record_after_it_is_on_disk(path: Path) -> None:
 def test_appends_from_many_threads_keep_one_chain(path: Path) -> None:
     journal = Journal(path, FakeClock())
 
-    def burst(n: int) -> None:
-        for i in range(25):
-            journal.append("probe.changed", worker=n, i=i)
-
-    threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
+    _append_in_threads(journal, "probe.changed", threads=4, each=25)
     journal.close()
     records = read_journal(path).records
     assert [r["seq"] for r in records] == list(range(100))
@@ -262,16 +254,8 @@ def test_concurrent_appends_share_fsyncs_and_each_returns_only_once_its_record_i
         if record["hash"].encode() not in path.read_bytes()[: max(durable, default=0)]:
             late.append(record["seq"])
 
-    def burst(n: int) -> None:
-        for i in range(10):
-            journal.append("fault.intent", worker=n, i=i)
-
     journal.subscribe(listener)
-    threads = [threading.Thread(target=burst, args=(n,)) for n in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
+    _append_in_threads(journal, "fault.intent", threads=16, each=10)
     journal.close()
     assert [r["seq"] for r in read_journal(path).records] == list(range(160))
     assert late == [], "an append returned before its record was durable"
@@ -289,3 +273,17 @@ def test_non_ascii_data_round_trips(path: Path) -> None:
     journal.close()
     assert read_journal(path).records[0]["data"] == {"by": "Zoë 张伟"}
     assert os.path.getsize(path) > 0
+
+
+def _append_in_threads(journal: Journal, kind: str, threads: int, each: int) -> None:
+    """``threads`` threads append ``each`` records of ``kind`` at once; wait for them all."""
+
+    def burst(n: int) -> None:
+        for i in range(each):
+            journal.append(kind, worker=n, i=i)
+
+    workers = [threading.Thread(target=burst, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=10)
