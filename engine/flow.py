@@ -55,6 +55,14 @@ def revert_fault(call: Callable[[], None], fault_id: str) -> None:
     call()
 
 
+@task(name="await-moment", cache_policy=NO_CACHE, retries=0, log_prints=False)
+def await_moment_task(call: Callable[[], None], moment: str) -> None:
+    """A scheduled drill's hold until its secret moment. As a task, it also starts the process's
+    task machinery (its event stream to the server) during the hold, not on the moment's path
+    into the first inject."""
+    call()
+
+
 def _as_task(fn: Any) -> Callable[[Callable[[], None], str], None]:
     def hook(call: Callable[[], None], fault_id: str) -> None:
         fn.with_options(task_run_name=f"{fn.name}[{fault_id}]")(call, fault_id)
@@ -151,6 +159,7 @@ def drill_run(
                 listeners=listeners,
                 inject_hook=_as_task(inject_fault),
                 revert_hook=_as_task(revert_fault),
+                hold_hook=_as_task(await_moment_task),
             )
             with abort_when_gone(client_pid, run_dir):
                 result = drill.execute()

@@ -166,6 +166,32 @@ def test_a_new_runner_home_starts_from_the_migrated_template(
     assert not prefect_database.seed(other) and not other.exists()
 
 
+def test_a_temporary_server_on_a_new_default_database_starts_from_the_template(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``bcdrill run --in-process`` (and ``recover``) with a new Prefect home: its temporary
+    server's database is the template's copy; a database configured elsewhere is left alone."""
+    from prefect.settings import PREFECT_HOME, PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
+
+    from engine.orchestration import prefect_database
+
+    template = tmp_path / "template.db"
+    template.write_bytes(b"migrated")
+    monkeypatch.setattr(prefect_database, "template_path", lambda: template)
+    for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    default_database = {PREFECT_SERVER_DATABASE_CONNECTION_URL}
+    with temporary_settings({PREFECT_HOME: str(home)}, restore_defaults=default_database):
+        assert prefect_database.seed_default_database()
+    assert (home / "prefect.db").read_bytes() == b"migrated"
+    elsewhere = tmp_path / "elsewhere"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+    with temporary_settings({PREFECT_HOME: str(elsewhere), PREFECT_SERVER_DATABASE_CONNECTION_URL: url}):
+        assert not prefect_database.seed_default_database()
+    assert not (elsewhere / "prefect.db").exists() and not (tmp_path / "own.db").exists()
+
+
 def test_set_up_makes_a_template_prefect_can_start_from() -> None:
     """scripts/setup.sh made it: a real migrated database of this Prefect version."""
     import sqlite3

@@ -4,7 +4,8 @@ A new SQLite database goes through every one of Prefect's migrations when its se
 starts: ~20 s of the ~30 s a first ``bcdrill run`` took on a 2-core machine. Set-up
 (``scripts/setup.sh``: ``python -m engine.orchestration.prefect_database``) migrates one empty
 database per installation and Prefect version, under ``<venv>/share/bcdrill``; a runner whose
-Prefect home has no database yet starts from a copy of it. Without a template (another Prefect
+Prefect home has no database yet starts from a copy of it, and so does a command's temporary server
+on the default database of its Prefect home. Without a template (another Prefect
 version, or set-up skipped) the server migrates a new database as before — slower, not wrong.
 The copy is an empty, migrated database: it holds no flow run, no secret and no setting.
 """
@@ -38,8 +39,26 @@ def seed(prefect_home: Path) -> bool:
     prefect_home.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = target.with_name(f".{DATABASE}.{os.getpid()}.tmp")
     shutil.copyfile(template, partial)
-    os.replace(partial, target)
+    try:  # never over a database another command's server has opened meanwhile
+        os.link(partial, target)
+    except FileExistsError:
+        return False
+    finally:
+        partial.unlink()
     return True
+
+
+def seed_default_database() -> bool:
+    """Seed the database this process's Prefect settings use, when it is the default file in the
+    Prefect home (a temporary server's: ``bcdrill run --in-process``, ``recover``); True if copied."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    home = Path(settings.home)
+    url = settings.server.database.connection_url
+    if url is None or url.get_secret_value() != f"sqlite+aiosqlite:///{home / DATABASE}":
+        return False
+    return seed(home)
 
 
 def make_template() -> Path:
@@ -63,4 +82,4 @@ if __name__ == "__main__":
     else:
         print(f"setup: migrating the runner's Prefect database template once ({make_template()})")
 
-__all__ = ["DATABASE", "make_template", "seed", "template_path"]
+__all__ = ["DATABASE", "make_template", "seed", "seed_default_database", "template_path"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from engine.errors import PreflightError
+from engine.orchestration.prefect_database import seed_default_database
 from engine.web import free_port
 
 # The programme server's connection pool to PostgreSQL (Prefect's default: 5 + 10 overflow). A
@@ -55,6 +56,7 @@ def prefect_api() -> Iterator[str]:
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    seed_default_database()  # a new Prefect home: its database from the migrated template
     with temporary_server() as url, process_wide_api_url(url), temporary_settings({PREFECT_API_URL: url}):
         try:
             yield url

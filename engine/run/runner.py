@@ -14,6 +14,7 @@ import shutil
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ from engine.transports.connections import Transports
 
 log = get_logger(__name__)
 
-# Hooks let the Prefect flow run each injection/revert as a task: hook(call, fault_id).
+# Hooks let the Prefect flow run each injection/revert, and the hold, as a task: hook(call, name).
 FaultHook = Callable[[Callable[[], None], str], None]
 
 
@@ -120,6 +121,7 @@ class DrillRun:
         listeners: tuple[Listener, ...] = (),
         inject_hook: FaultHook | None = None,
         revert_hook: FaultHook | None = None,
+        hold_hook: FaultHook | None = None,
     ) -> None:
         self.playbook = playbook.scaled(options.time_scale)
         self.environment = environment
@@ -144,6 +146,7 @@ class DrillRun:
         )  # fmt: skip
         self._call_inject = inject_hook or (lambda fn, _name: fn())
         self._call_revert = revert_hook or (lambda fn, _name: fn())
+        self._call_hold = hold_hook or (lambda fn, _name: fn())
         self._watchers: list[ProbeWatcher] = []
         self._state = _State()
 
@@ -299,10 +302,13 @@ class DrillRun:
             watcher.pace(HOLD_PROBE_PACE_S)
         moment = parse_moment(self.options.moment)
         try:
-            await_moment(moment, self.clock, self.journal, self.run_dir, self._broken)
+            self._call_hold(lambda: self._hold_until(moment), self.options.moment)
         finally:
             for watcher in self._watchers:
                 watcher.pace(0.0)
+
+    def _hold_until(self, moment: datetime) -> None:
+        await_moment(moment, self.clock, self.journal, self.run_dir, self._broken)
 
     def _broken(self) -> str | None:
         """Why the steady state does not hold now (None when it does)."""
