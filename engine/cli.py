@@ -379,7 +379,7 @@ def _scorecard() -> Scorecard:
 def _refuse_stale_runs(environment: str, runs: Path | None) -> None:
     """A crashed run may have left faults on this environment: recover first."""
     from engine.errors import PreflightError
-    from engine.run.recovery import stale_runs
+    from engine.record.leftovers import stale_runs
 
     stale = stale_runs(environment, runs)
     for run_dir, faults in stale:

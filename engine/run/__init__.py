@@ -18,7 +18,6 @@ __all__ = [
     "prepare",
     "recover_all",
     "recover_run",
-    "stale_runs",
     "write_ack",
 ]
 
@@ -37,7 +36,6 @@ __getattr__ = face(
         "prepare": "preflight",
         "recover_all": "recovery",
         "recover_run": "recovery",
-        "stale_runs": "recovery",
         "write_ack": "responses",
     },
 )

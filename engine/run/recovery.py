@@ -20,6 +20,7 @@ from engine.logsetup import get_logger
 from engine.model.types import frozen_mapping
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, read_journal
+from engine.record.leftovers import open_faults
 from engine.record.records import RecordType
 from engine.record.runstore import list_runs, owner_alive
 from engine.run.reverts import revert_action
@@ -40,16 +41,6 @@ class RecoveryReport:
     torn_tail_set_aside: bool = False  # a torn last line moved to a side file before appending
 
 
-def open_faults(records: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
-    """``fault.intent`` records with no ``fault.reverted`` after them, in injection order."""
-    reverted = {r["data"]["fault"] for r in records if r["type"] == RecordType.FAULT_REVERTED}
-    intents: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record["type"] == RecordType.FAULT_INTENT and record["data"]["fault"] not in reverted:
-            intents[record["data"]["fault"]] = record
-    return list(intents.values())
-
-
 def _run_start(records: tuple[dict[str, Any], ...]) -> datetime | None:
     """The UTC moment of offset 0, so records appended by recover continue the run's clock."""
     if not records:
@@ -57,22 +48,6 @@ def _run_start(records: tuple[dict[str, Any], ...]) -> datetime | None:
     first = records[0]
     at = datetime.fromisoformat(str(first["at"]).replace("Z", "+00:00"))
     return at - timedelta(seconds=float(first["t"]))
-
-
-def stale_runs(environment: str, root: Path | None = None) -> list[tuple[Path, list[str]]]:
-    """Dead runs on ``environment`` that still have unreverted faults (run folder, fault ids)."""
-    found = []
-    for run_dir in list_runs(root):
-        if owner_alive(run_dir):
-            continue
-        records = read_journal(run_dir / JOURNAL_NAME).records
-        started = next((r for r in records if r["type"] == RecordType.RUN_STARTED), None)
-        if started is None or started["data"]["environment"]["name"] != environment:
-            continue
-        pending = open_faults(records)
-        if pending:
-            found.append((run_dir, [r["data"]["fault"] for r in pending]))
-    return found
 
 
 def recover_run(run_dir: Path) -> RecoveryReport:
