@@ -33,12 +33,15 @@ from prefect.states import Cancelled, Failed, State
 from engine.errors import DrillError, InputError
 from engine.model.holds import Hold, HoldKind
 from engine.orchestration.client_watch import abort_when_gone
+from engine.orchestration.prefect_clients import share_tls_contexts
 from engine.orchestration.slot import environment_slot
 from engine.plugins import PRECHECKS, STANDARD_DEBRIEFER, resolve_parts
 from engine.record.journal import Listener
 from engine.record.runstore import create_run_dir, new_run_id
 from engine.run.runner import DrillRun, RunOptions, RunResult
 from engine.spec.loader import load_environment, load_playbook
+
+share_tls_contexts()  # two API clients per flow run: one CA bundle load, not one each
 
 
 @task(name="inject-fault", cache_policy=NO_CACHE, retries=0, log_prints=False)

@@ -205,3 +205,21 @@ def test_set_up_makes_a_template_prefect_can_start_from() -> None:
         tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
         assert revision and {"flow_run", "deployment"} <= tables
         assert db.execute("select count(*) from flow_run").fetchone() == (0,)
+
+
+def test_prefect_clients_share_one_verifying_tls_context_per_settings() -> None:
+    """engine.flow makes Prefect's clients reuse the TLS context Prefect would build: verifying
+    by default, and never the same object as a context Prefect loosens (skip-verify)."""
+    import ssl
+
+    import certifi
+    import prefect.client.orchestration
+
+    import engine.flow  # noqa: F401 - shares the contexts when imported
+
+    shim = prefect.client.orchestration.ssl
+    verifying = shim.create_default_context(cafile=certifi.where())
+    assert verifying is shim.create_default_context(cafile=certifi.where())
+    assert verifying.verify_mode == ssl.CERT_REQUIRED and verifying.check_hostname
+    assert shim.create_default_context() is not verifying
+    assert shim.SSLContext is ssl.SSLContext and shim.CERT_NONE == ssl.CERT_NONE
