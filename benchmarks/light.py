@@ -64,9 +64,10 @@ def run(report: Report, quick: bool) -> None:
     """Alternate ``bcdrill validate`` and ``chaos validate``; then time ``bcdrill ack``."""
     reps = 3 if quick else 8
     # The experiment reads these from the environment and its provider module from PYTHONPATH.
+    provider = os.pathsep.join(filter(None, (str(BENCH_DIR / "chaostoolkit"), os.environ.get("PYTHONPATH"))))
     env = {
-        "PYTHONPATH": str(BENCH_DIR / "chaostoolkit"),
         **os.environ,
+        "PYTHONPATH": provider,
         "BCDRILL_PDF": "off",
         "BENCH_CONTAINER": "storefront",
         "BENCH_URL": "http://127.0.0.1/",
