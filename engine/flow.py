@@ -59,11 +59,16 @@ def revert_fault(call: Callable[[], None], fault_id: str) -> None:
 
 
 @task(name="await-moment", cache_policy=NO_CACHE, retries=0, log_prints=False)
-def await_moment_task(call: Callable[[], None], moment: str) -> None:
+def await_moment(call: Callable[[], None]) -> None:
     """A scheduled drill's hold until its secret moment. As a task, it also starts the process's
     task machinery (its event stream to the server) during the hold, not on the moment's path
-    into the first inject."""
+    into the first inject. Neither its name nor its parameters spell the moment: whoever can
+    read Prefect sees when the hold started, not when it ends."""
     call()
+
+
+def _hold_as_task(call: Callable[[], None], _what: str) -> None:
+    await_moment(call)
 
 
 def _as_task(fn: Any) -> Callable[[Callable[[], None], str], None]:
@@ -162,7 +167,7 @@ def drill_run(
                 listeners=listeners,
                 inject_hook=_as_task(inject_fault),
                 revert_hook=_as_task(revert_fault),
-                hold_hook=_as_task(await_moment_task),
+                hold_hook=_hold_as_task,
             )
             with abort_when_gone(client_pid, run_dir):
                 result = drill.execute()

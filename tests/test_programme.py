@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +38,7 @@ from drills.programme.secret_schedule import (
     plan_key,
 )
 from engine.errors import InputError
+from engine.testing import wait_until
 from tests.conftest import BCDRILL, LAB_NAME, REPO
 from tests.journal_helpers import first, types, wait_for_record
 from tests.prefect_worker import api_delete, api_get, start_worker, stop_worker, wait_final
@@ -430,6 +432,24 @@ def test_nothing_visible_reveals_the_moment(programme: Programme) -> None:
         seen = visible(programme.flow_runs[drill.flow_run_id])
         assert drill.run_name in seen
         assert not leaks(seen, programme.moment, "UTC"), seen
+
+    # the hold is a task run of its own; neither it nor the faults' task runs spell the moment
+    def names_once_recorded() -> list[str] | None:
+        found = _task_run_names(programme.api, programme.ready.flow_run_id)
+        return found if "revert-fault[stop-web]" in found else None
+
+    names = wait_until("the ready drill's task runs", names_once_recorded, timeout_s=15, every_s=0.2)
+    assert {"await-moment", "inject-fault[stop-web]", "revert-fault[stop-web]"} <= set(names), names
+    assert not leaks(json.dumps(names), programme.moment, "UTC"), names
+
+
+def _task_run_names(api: str, flow_run_id: str) -> list[str]:
+    body = json.dumps({"flow_runs": {"id": {"any_": [flow_run_id]}}}).encode()
+    request = urllib.request.Request(
+        f"{api}/task_runs/filter", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return [run["name"] for run in json.loads(response.read())]
 
 
 @pytest.mark.prefect

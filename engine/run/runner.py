@@ -302,7 +302,7 @@ class DrillRun:
             watcher.pace(HOLD_PROBE_PACE_S)
         moment = parse_moment(self.options.moment)
         try:
-            self._call_hold(lambda: self._hold_until(moment), self.options.moment)
+            self._call_hold(lambda: self._hold_until(moment), "moment")
         finally:
             for watcher in self._watchers:
                 watcher.pace(0.0)
