@@ -146,16 +146,25 @@ def test_a_forked_drill_starts_with_the_standard_parts_loaded() -> None:
     assert result.stdout.split() == ["True", "engine.orchestration.forked_drills"], result.stderr[-2000:]
 
 
+@pytest.fixture
+def template(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A stand-in database template, and no database configured elsewhere."""
+    from engine.orchestration import prefect_database
+
+    path = tmp_path / "template.db"
+    path.write_bytes(b"migrated")
+    monkeypatch.setattr(prefect_database, "template_path", lambda: path)
+    for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+@pytest.mark.usefixtures("template")
 def test_a_new_runner_home_starts_from_the_migrated_template(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from engine.orchestration import prefect_database
 
-    template = tmp_path / "template.db"
-    template.write_bytes(b"migrated")
-    monkeypatch.setattr(prefect_database, "template_path", lambda: template)
-    for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
-        monkeypatch.delenv(name, raising=False)
     home = tmp_path / "prefect"
     assert prefect_database.seed(home) and (home / "prefect.db").read_bytes() == b"migrated"
     (home / "prefect.db").write_bytes(b"the runner's own runs")
@@ -166,20 +175,14 @@ def test_a_new_runner_home_starts_from_the_migrated_template(
     assert not prefect_database.seed(other) and not other.exists()
 
 
-def test_a_temporary_server_on_a_new_default_database_starts_from_the_template(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("template")
+def test_a_temporary_server_on_a_new_default_database_starts_from_the_template(tmp_path: Path) -> None:
     """``bcdrill run --in-process`` (and ``recover``) with a new Prefect home: its temporary
     server's database is the template's copy; a database configured elsewhere is left alone."""
     from prefect.settings import PREFECT_HOME, PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
 
     from engine.orchestration import prefect_database
 
-    template = tmp_path / "template.db"
-    template.write_bytes(b"migrated")
-    monkeypatch.setattr(prefect_database, "template_path", lambda: template)
-    for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
-        monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     default_database = {PREFECT_SERVER_DATABASE_CONNECTION_URL}
     with temporary_settings({PREFECT_HOME: str(home)}, restore_defaults=default_database):
