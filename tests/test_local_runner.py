@@ -138,11 +138,14 @@ def test_runs_through_the_runner_end_as_in_process(
 def test_ctrl_c_in_the_client_aborts_the_drill_and_reverts(
     runner_env: dict[str, str], lab_env: Path, tmp_path: Path
 ) -> None:
+    """Also when the command was started with SIGINT ignored, as a shell script's `bcdrill run … &`
+    is: it listens for SIGINT while it follows the drill, as the drill in the command does."""
     runs = tmp_path / "runs"
     argv = [BCDRILL, "run", str(STOREFRONT_DOWN), "--env", str(lab_env), "--responders", "manual",
             "--time-scale", "0.1", "--runs", str(runs), "--runner"]  # fmt: skip
+    ignoring_sigint = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv]  # exec keeps the ignore
     client = subprocess.Popen(
-        argv, cwd=REPO, env=runner_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ignoring_sigint, cwd=REPO, env=runner_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         run_dir = wait_for_record(runs, RecordType.FAULT_APPLIED, timeout_s=120)

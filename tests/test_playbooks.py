@@ -168,7 +168,10 @@ def check_rpo(drill: Drill, playbook_id: str, env_path: Path) -> None:
     before = [ts for _, ts in audit if float(ts) < failed_at]
     truth = float(before[-1]) - written  # newest write before the failure → lost span
     interval = max(p["interval_s"] for p in drill.of("run.started")[0]["data"]["probes"])
-    assert truth - 0.01 <= rpo["actual_s"] <= truth + WRITE_INTERVAL_S + interval + SLACK_S, (rpo, truth)
+    # The probe knows the writes it read: one made after its last look before the loss is not seen,
+    # so the measurement may be short by up to one probe interval (engine/probes/data.py says so).
+    low = truth - interval - SLACK_S
+    assert low <= rpo["actual_s"] <= truth + WRITE_INTERVAL_S + interval + SLACK_S, (rpo, truth)
     assert rpo["actual_s"] <= BACKUP_INTERVAL_S + WRITE_INTERVAL_S + interval + SLACK_S
     assert rpo["met"] is True  # the lab backs up every few seconds; targets are minutes
 
