@@ -44,7 +44,7 @@ fi
 # compiles nothing, and where PYTHONDONTWRITEBYTECODE is set no command ever writes it, so each
 # `bcdrill` would compile its modules again (~0.25 s of CPU per command). A stale file after an
 # update is detected by Python and ignored.
-.venv/bin/python -m compileall -q -j 0 engine drills reports benchmarks >/dev/null
+.venv/bin/python -m compileall -q -j 0 engine drills reports benchmarks
 # The local runner's empty Prefect database, migrated once per installation (~20 s): a first
 # `bcdrill run` then starts from a copy instead of migrating a new one.
 .venv/bin/python -m engine.orchestration.prefect_database \

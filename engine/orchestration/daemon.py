@@ -39,7 +39,6 @@ from engine.orchestration.local_runner import (
     wake_socket,
     write_info,
 )
-from engine.orchestration.prefect_database import seed
 from engine.orchestration.warm import fork_served_flow_runs
 
 DEPLOYMENT = "bcdrill-runner"
@@ -62,8 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     _leave_callers_folder()
     unconfigured = _surely_unconfigured()
     os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
-    if unconfigured:  # our own Prefect home: a first start copies the migrated template
-        seed(Path(os.environ["PREFECT_HOME"]))
     with _api(_warm_processes, unconfigured) as (url, own_server):
         from engine.flow import drill_run
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from engine.errors import PreflightError
-from engine.orchestration.prefect_database import seed_default_database
+from engine.orchestration.prefect_database import seed, seed_default_database
 from engine.web import free_port
 
 # The programme server's connection pool to PostgreSQL (Prefect's default: 5 + 10 overflow). A
@@ -60,7 +60,6 @@ def prefect_api() -> Iterator[str]:
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    seed_default_database()  # a new Prefect home: its database from the migrated template
     with temporary_server() as url, process_wide_api_url(url), temporary_settings({PREFECT_API_URL: url}):
         try:
             yield url
@@ -131,7 +130,9 @@ def temporary_server(
     ``meanwhile`` runs while the server starts (its imports alone take seconds), e.g. the
     caller's own imports, before this waits for the server to answer. The server gets the
     Prefect settings this process has (``settings_of_this_process``), or only its environment:
-    then it starts before this process has imported Prefect at all."""
+    then it starts before this process has imported Prefect at all. A new Prefect home's
+    database starts as a copy of the migrated template (:mod:`engine.orchestration.prefect_database`)."""
+    _seed_database(settings_of_this_process)
     with tempfile.TemporaryFile(prefix="bcdrill-prefect-") as log:
         port = free_port()
         server = subprocess.Popen(
@@ -150,6 +151,13 @@ def temporary_server(
             yield url
         finally:
             _stop(server)
+
+
+def _seed_database(settings_of_this_process: bool) -> None:
+    if settings_of_this_process:
+        seed_default_database()
+    elif os.environ.get("PREFECT_HOME"):  # no Prefect settings file can apply (the runner's own home)
+        seed(Path(os.environ["PREFECT_HOME"]))
 
 
 def _server_argv(port: int) -> list[str]:

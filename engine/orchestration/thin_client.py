@@ -121,25 +121,29 @@ def follow(
 ) -> dict[str, Any]:
     """Print the run's journal until its flow run ends; its summary (or raise its failure)."""
     run = _Follow(info, flow_run_id, run_dir, printer, notice)
-    done = result_file(run_dir.name)  # written by the drill's process as it returns
-    next_state = time.monotonic() + _STATE_EVERY_S
     # SIGINT aborts the drill as it does in the command (--in-process), even when this command
     # was started with SIGINT ignored (`bcdrill run … &` in a script): then `kill -INT` still works.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        while True:
-            try:
-                _print_new_records(run)
-                if done.exists() or (time.monotonic() >= next_state and _ended(run)):
-                    _print_new_records(run)
-                    return _outcome(run)
-                if time.monotonic() >= next_state:
-                    next_state = time.monotonic() + _STATE_EVERY_S
-                time.sleep(_TICK_S)
-            except KeyboardInterrupt:
-                _interrupt(run)
+        return _follow_to_the_end(run)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _follow_to_the_end(run: _Follow) -> dict[str, Any]:
+    done = result_file(run.run_dir.name)  # written by the drill's process as it returns
+    next_state = time.monotonic() + _STATE_EVERY_S
+    while True:
+        try:
+            _print_new_records(run)
+            if done.exists() or (time.monotonic() >= next_state and _ended(run)):
+                _print_new_records(run)
+                return _outcome(run)
+            if time.monotonic() >= next_state:
+                next_state = time.monotonic() + _STATE_EVERY_S
+            time.sleep(_TICK_S)
+        except KeyboardInterrupt:
+            _interrupt(run)
 
 
 def _print_new_records(run: _Follow) -> None:
