@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import testing
-
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -287,11 +285,15 @@ def ssh_hosts(count: int) -> Iterator[list[Any]]:
 
 @contextlib.contextmanager
 def prefect_server() -> Iterator[dict[str, str]]:
-    """A local Prefect server on a loopback port (SQLite in a temp folder); yields its env vars."""
+    """A local Prefect server on a loopback port (SQLite in a temp folder), started as bcdrill
+    starts the local runner's (:func:`engine.orchestration.server.temporary_server`); yields the
+    env vars that point a client at it."""
+    from engine.orchestration.server import temporary_server
+
     home = Path(tempfile.mkdtemp(prefix="bcdrill-bench-prefect-"))
     try:
-        with testing.prefect_server(home) as env:
-            yield env
+        with temp_env({"PREFECT_HOME": str(home)}), temporary_server(settings_of_this_process=False) as url:
+            yield {"PREFECT_HOME": str(home), "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "0"}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from engine.errors import PreflightError
+from engine.orchestration.prefect_app import FACTORY
 from engine.orchestration.prefect_database import seed, seed_default_database
 from engine.web import free_port
 
@@ -161,7 +162,8 @@ def _seed_database(settings_of_this_process: bool) -> None:
 
 
 def _server_argv(port: int) -> list[str]:
-    """The very command Prefect's own temporary server runs (uvicorn, one process, no UI)."""
+    """The command Prefect's own temporary server runs (uvicorn, one process, no UI), with the
+    app whose SQLite writes wait for the lock instead of failing (:mod:`engine.orchestration.prefect_app`)."""
     spec = importlib.util.find_spec("prefect")  # where it is, without importing it
     if spec is None or spec.origin is None:
         raise PreflightError("Prefect is not installed: bash scripts/setup.sh")
@@ -172,7 +174,7 @@ def _server_argv(port: int) -> list[str]:
         "--app-dir",
         str(Path(spec.origin).parent.parent),
         "--factory",
-        "prefect.server.api.server:create_app",
+        FACTORY,
         "--host",
         "127.0.0.1",
         "--port",

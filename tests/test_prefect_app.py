@@ -1,0 +1,63 @@
+"""bcdrill's own Prefect server on SQLite (the local runner's, a command's temporary one): flow
+runs created back to back with the task-run writes of the one before never meet "database is
+locked", which Prefect's API answers with 503 and its client retries only after 2 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# Runs in a process of its own: a new Prefect home, bcdrill's temporary server on it, then flow
+# runs of three tasks each, back to back, counting the API's retryable answers Prefect's client
+# logs. Prints {"runs": [...states], "retried": N}.
+_BACK_TO_BACK = """
+import json, logging, sys
+from engine.orchestration.server import prefect_api
+
+retried = []
+class Count(logging.Handler):
+    def emit(self, record):
+        if "retryable" in record.getMessage():
+            retried.append(record.getMessage())
+
+with prefect_api():  # no server configured: bcdrill's temporary one, as `bcdrill run --in-process`
+    from prefect import flow, task
+    from engine.flow import fast_settings
+
+    logging.getLogger("prefect.client").addHandler(Count())
+    logging.getLogger("prefect.client").setLevel(logging.DEBUG)
+
+    @task
+    def step(i: int) -> int:
+        return i
+
+    @flow
+    def three_steps() -> int:
+        return sum(step(i) for i in range(3))
+
+    states = []
+    with fast_settings():
+        for _ in range(int(sys.argv[1])):
+            states.append(three_steps(return_state=True).type.value)
+print(json.dumps({"runs": states, "retried": len(retried)}))
+"""
+
+
+def test_flow_runs_back_to_back_never_wait_for_a_locked_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "0"})
+    out = subprocess.run(
+        [sys.executable, "-c", _BACK_TO_BACK, "12"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["runs"] == ["COMPLETED"] * 12
+    assert result["retried"] == 0, "the server answered 503 (database is locked) and the client waited"
