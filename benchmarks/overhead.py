@@ -9,7 +9,8 @@ floor is re-measured between tool runs (alternating), so drift hits everyone.
 * cold: one whole process per run — ``bcdrill run … --responders auto`` against a local
   Prefect server (loopback port) and in Prefect's ephemeral mode; ``chaos run``.
 * warm: several runs in one long-lived process — the ``drill-run`` flow, plain
-  ``DrillRun.execute()`` and chaoslib's ``run_experiment`` — first run dropped.
+  ``DrillRun.execute()`` and chaoslib's ``run_experiment`` — first run dropped; and Prefect's
+  own share, a flow of three empty tasks on the same server.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ def run(report: Report, lab: BenchLab, quick: bool) -> None:
             rss["server"].append(peak)
         warm_count = 3 if quick else 6
         flow = warm_bcdrill(lab, served, "flow", warm_count)
+        empty = warm_bcdrill(lab, served, "empty", warm_count)
         floor.measure()
         plain = warm_bcdrill(lab, base, "drill", warm_count)
         floor.measure()
@@ -190,6 +192,14 @@ def run(report: Report, lab: BenchLab, quick: bool) -> None:
             cold["ephemeral"].append(wall)
             rss["ephemeral"].append(peak)
     _report(report, floor, cold, flow, plain, ctk_warm)
+    report.add(
+        figure(
+            FAMILY,
+            "warm: Prefect's own flow run (3 empty tasks), wall",
+            empty["walls"][1:],
+            note="the floor of any drill-run flow on this server, before the drill does anything",
+        )
+    )
     _report_memory(report, rss, flow, plain)
 
 

@@ -1,10 +1,12 @@
 """A long-lived bcdrill process running several drills (the warm case), for the benchmarks.
 
-    python -m benchmarks.warm --env ENV --count N [--mode flow|drill] [--profile FILE]
+    python -m benchmarks.warm --env ENV --count N [--mode flow|drill|empty] [--profile FILE]
 
 ``flow``: the Prefect flow ``drill-run`` (heartbeat off, against ``PREFECT_API_URL``);
-``drill``: ``DrillRun.execute()`` without Prefect. Prints one JSON line: per-drill wall
-seconds, exit codes, the import time and the peak RSS of this process.
+``drill``: ``DrillRun.execute()`` without Prefect; ``empty``: a Prefect flow of three tasks
+that do nothing, against the same server (Prefect's own share of a flow run: its floor).
+Prints one JSON line: per-run wall seconds, exit codes, the import time and the peak RSS of
+this process.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--env", type=Path, required=True)
     parser.add_argument("--count", type=int, default=3)
-    parser.add_argument("--mode", choices=("flow", "drill"), default="flow")
+    parser.add_argument("--mode", choices=("flow", "drill", "empty"), default="flow")
     parser.add_argument("--profile", type=Path, default=None, help="pyinstrument text profile of one drill")
     args = parser.parse_args()
     count = max(1, min(args.count, 20))
@@ -47,6 +49,8 @@ def main() -> None:
                     responders="auto",
                 )
                 codes.append(int(summary["exit_code"]))
+            elif args.mode == "empty":
+                codes.append(_empty_flow())
             else:
                 codes.append(_drill(args.env, runs))
             walls.append(time.monotonic() - t)
@@ -55,6 +59,20 @@ def main() -> None:
                 args.profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"walls": walls, "codes": codes, "import_s": import_s, "rss_mib": rss_mib}))
+
+
+def _empty_flow() -> int:
+    from prefect import flow, task
+
+    @task(name="nothing")
+    def nothing(i: int) -> int:
+        return i
+
+    @flow(name="bench-empty", persist_result=False)
+    def empty() -> int:
+        return sum(nothing(i) for i in range(3))  # a drill's inject, revert and hold tasks
+
+    return 0 if empty() == 3 else 1
 
 
 def _drill(env: Path, runs: Path) -> int:

@@ -192,3 +192,18 @@ def test_a_host_fault_takes_effect_by_the_target_clock_corrected_by_its_offset()
     agreeing = effective_on_target(1000.5, ClockOffset(offset_s=0.019, uncertainty_s=0.044), "app1")
     assert agreeing is not None and agreeing.unix == 1000.5 and "agrees" in agreeing.source
     assert effective_on_target(None, ClockOffset(0.0, 0.001), "app1") is None
+
+
+def test_the_start_reading_is_found_wherever_the_command_s_output_put_it() -> None:
+    """``host.command``'s clock is read beside its command: its tagged line may come first,
+    between the command's lines, or right after a partial line of theirs."""
+    from engine.faults.target_clock import parse_started
+
+    for output in (
+        "bcdrill.started 1795987882.140713001\ndropped db\n",
+        "dropping db\nbcdrill.started 1795987882.140713001\n1795990000.0\n",
+        "dropping dbbcdrill.started 1795987882.140713001\n",
+    ):
+        assert parse_started(output) == pytest.approx(1795987882.140713), output
+    assert parse_started("1795987882.140713001\n") is None
+    assert parse_started("bcdrill.started 1795987882.%N\n") is None

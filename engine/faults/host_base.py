@@ -60,9 +60,11 @@ from engine.errors import InjectionError, InputError, RevertError, TransportErro
 from engine.faults.base import EffectiveTime, FaultAction, FaultPlan, TargetKind
 from engine.faults.target_clock import (
     CLOCK_COMMAND,
+    STARTED_CLOCK_COMMAND,
     ClockOffset,
     effective_on_target,
     offset_of,
+    parse_started,
     parse_unix,
 )
 from engine.logsetup import get_logger
@@ -91,7 +93,7 @@ sleep "$2"
 rm -f "$1"
 sh -c "$3"
 """
-# The inject script's shell variable holding the target's clock as the commands started.
+# The inject script's shell variable holding the pid of the ``date`` read as the commands start.
 _STARTED = "bcdrill_started"
 # Here-document delimiter for an inject command's input (``inject_stdin``).
 _STDIN_END = "BCDRILL_INPUT_END"
@@ -349,9 +351,9 @@ class HostFault(FaultAction):
         steps += [f"{command}{heredoc} || {on_failure}" for command in commands[-1:]]
         if stdin is not None and commands:  # the last command reads it: no extra shell, no pipe
             steps.append(f"{stdin.rstrip()}\n{_STDIN_END}")
-        if self.effect_at_start:  # the target's moment before the commands, printed after them
-            steps.insert(1, f"{_STARTED}=$({CLOCK_COMMAND})")
-            steps.append(f'echo "${_STARTED}"')
+        if self.effect_at_start:  # the target's moment as the commands start, read beside them
+            steps.insert(1, f"{STARTED_CLOCK_COMMAND} & {_STARTED}=$!")
+            steps.append(f'wait "${_STARTED}"')  # not the dead-man timer, also in the background
         else:
             steps.append(CLOCK_COMMAND)  # the target's own moment, in the same round trip
         try:
@@ -364,7 +366,7 @@ class HostFault(FaultAction):
             raise self.injection_error(exc) from exc
         except TransportError as exc:
             raise self.injection_error(exc) from exc
-        self._applied_on_target = parse_unix(result.stdout)
+        self._applied_on_target = (parse_started if self.effect_at_start else parse_unix)(result.stdout)
         self._facts = facts_in(result.stdout)
         log.info("fault.host.injected", fault=self.fault_id, action=self.name, host=host.name)
 

@@ -1,9 +1,10 @@
 """A host's own clock: its offset from the engine's, and when a fault took effect there.
 
 A host fault appends ``date +%s.%N`` to its inject script, so the target says — in the same
-SSH round trip — when the fault's last command finished on it (or, for a fault that takes
-effect as its command begins, such as ``host.command``, reads it just before the command and
-prints it after). Before that, one ``date``
+SSH round trip — when the fault's last command finished on it. A fault that takes effect as its
+command begins, such as ``host.command``, starts a tagged ``date`` in the background instead, as
+its commands start (:data:`STARTED_CLOCK_COMMAND`): the command does not wait for the reading,
+which begins within a fork of it. Before that, one ``date``
 round trip measures the target clock's offset from the engine's (the target's reading
 against the midpoint of the round trip; uncertain by half of it, ~1 ms on an open
 connection). The effective time is the target's moment minus that offset — or the target's
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 #: The shell line that prints the target's clock (unix seconds with nanoseconds).
 CLOCK_COMMAND = "date +%s.%N"
+_STARTED_TAG = "bcdrill.started "
+#: The same reading on a line of its own, tagged, for a ``date`` run beside the inject commands
+#: (its line may come before, between or after theirs).
+STARTED_CLOCK_COMMAND = f"date '+{_STARTED_TAG}%s.%N'"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,15 @@ def parse_unix(output: str) -> float | None:
         return float(lines[-1])
     except ValueError:
         return None  # e.g. a ``date`` without %N support
+
+
+def parse_started(output: str) -> float | None:
+    """The unix time of the :data:`STARTED_CLOCK_COMMAND` line in ``output``; None if absent."""
+    for line in output.splitlines():
+        _, tag, value = line.partition(_STARTED_TAG)
+        if tag:
+            return parse_unix(value)
+    return None
 
 
 def measure_offset(ssh: SshTransport) -> ClockOffset | None:
@@ -86,4 +100,13 @@ def effective_on_target(remote: float | None, offset: ClockOffset | None, host: 
     return EffectiveTime(remote - offset.offset_s, source)
 
 
-__all__ = ["CLOCK_COMMAND", "ClockOffset", "effective_on_target", "measure_offset", "offset_of", "parse_unix"]
+__all__ = [
+    "CLOCK_COMMAND",
+    "STARTED_CLOCK_COMMAND",
+    "ClockOffset",
+    "effective_on_target",
+    "measure_offset",
+    "offset_of",
+    "parse_started",
+    "parse_unix",
+]
