@@ -103,7 +103,7 @@ def _api(meanwhile: Callable[[], None], unconfigured: bool) -> Iterator[tuple[st
     """The configured Prefect API, or a local server of our own for as long as we live;
     ``meanwhile`` runs while our server starts (or at once). ``unconfigured``: no API can be
     configured, so our server starts at once, its imports overlapping ours."""
-    from engine.orchestration.server import configured_api_url, process_wide_api_url, temporary_server
+    from engine.orchestration.server import configured_api_url, process_wide_own_server, temporary_server
 
     configured = None if unconfigured else configured_api_url()
     if configured:
@@ -111,7 +111,7 @@ def _api(meanwhile: Callable[[], None], unconfigured: bool) -> Iterator[tuple[st
         yield configured, False
         return
     # unconfigured: Prefect is not imported yet, so the server gets only our environment
-    with temporary_server(meanwhile, not unconfigured) as url, process_wide_api_url(url):
+    with temporary_server(meanwhile, not unconfigured) as url, process_wide_own_server(url):
         yield url, True
 
 
