@@ -5,6 +5,8 @@ server: a separate uvicorn process (~200 MB) that survives a ``kill -9`` of the 
 started it. :func:`prefect_api` starts that same server itself instead, as a child that the
 kernel kills when its parent dies (``PR_SET_PDEATHSIG``), and stops it when the command ends.
 Its database is Prefect's usual one (``$PREFECT_HOME``), so flow runs stay visible across runs.
+Its app is Prefect's, with SQLite transactions that wait for the write lock instead of failing
+(:mod:`engine.orchestration.prefect_app`).
 """
 
 from __future__ import annotations
