@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             from benchmarks import overhead
 
+            assert lab is not None  # a profile brings the lab up (needs_lab)
             report.profiles["warm_drill"] = overhead.profile_warm_drill(lab)
     payload = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -119,5 +119,5 @@ def _measure(
         harness.drill.journal._listeners.remove(listen)
     size = len(hosts)
     goal = dict(goal_max=GOAL_100_S, unit="s") if size >= 100 else {"unit": "s"}
-    report.add(figure(FAMILY, f"{ACTION} ×{size} {name}: start→all applied", totals, **goal))  # type: ignore[arg-type]
+    report.add(figure(FAMILY, f"{ACTION} ×{size} {name}: start→all applied", totals, **goal))
     report.add(figure(FAMILY, f"{ACTION} ×{size} {name}: spread first→last", spreads, unit="s"))

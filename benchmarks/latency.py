@@ -178,7 +178,7 @@ def _ssh_actions(report: Report, harness: InjectHarness, host: Any, observer: Ob
     target = ResolvedTarget(host.name, "host", host.name, f"root@{host.address}")
     flag = Path(tempfile.gettempdir()) / f"bbench-flag-{os.getpid()}"
     rule = "INPUT 1 -p tcp --dport 80 -j REJECT --reject-with tcp-reset"
-    families = [
+    families: list[tuple[str, dict[str, Any], str, str, Watch]] = [
         (
             "host.command",
             {"inject": ["touch", str(flag)], "revert": ["rm", "-f", str(flag)]},

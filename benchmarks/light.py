@@ -88,15 +88,15 @@ def run(report: Report, quick: bool) -> None:
             report.add(figure(FAMILY, f"validate: {tool}, wall", [w for w, _ in samples], unit="ms"))
             report.add(figure(FAMILY, f"validate: {tool}, CPU", [c for _, c in samples], unit="ms"))
     run_dir = _live_run(work / "runs")
-    samples = [_ack_once(run_dir, env) for _ in range(reps)]
-    walls = [w for w, _, _ in samples]
+    acks = [_ack_once(run_dir, env) for _ in range(reps)]
+    walls = [w for w, _, _ in acks]
     report.add(figure(FAMILY, "ack: bcdrill ack answers, wall", walls, unit="ms", goal_max=GOAL_ACK_S * 1000))
-    report.add(figure(FAMILY, "ack: bcdrill ack, CPU", [c for _, c, _ in samples], unit="ms"))
+    report.add(figure(FAMILY, "ack: bcdrill ack, CPU", [c for _, c, _ in acks], unit="ms"))
     report.add(
         figure(
             FAMILY,
             "ack: stamp − command start",
-            [e for _, _, e in samples],
+            [e for _, _, e in acks],
             unit="ms",
             goal_max=50,
             on="abs_p95",

@@ -97,7 +97,7 @@ class Observer:
         if not self._conn.poll(timeout_s):
             raise RuntimeError("observer gave no result in time")
         _, seen = self._conn.recv()
-        return seen  # type: ignore[no-any-return]
+        return None if seen is None else float(seen)
 
     def close(self) -> None:
         """Stop the observer process."""

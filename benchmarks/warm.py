@@ -50,6 +50,7 @@ def main() -> None:
                     runs_root=str(runs),
                     responders="auto",
                 )
+                assert isinstance(summary, dict), summary  # a drill-run ends with its summary
                 codes.append(int(summary["exit_code"]))
             elif args.mode == "empty":
                 codes.append(_empty_flow())
@@ -96,7 +97,7 @@ def _drill(env: Path, runs: Path) -> int:
     return drill.execute().exit_code
 
 
-def _profiler(path: Path | None, i: int, count: int):  # type: ignore[no-untyped-def]
+def _profiler(path: Path | None, i: int, count: int) -> Any:
     """Profile the last drill (warm) when asked."""
     if path is None or i != count - 1:
         return None
