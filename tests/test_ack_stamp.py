@@ -91,6 +91,37 @@ def test_stepbook_keeps_receipt_for_a_stale_claim(book: tuple[StepBook, FakeCloc
     assert steps.recorded_at("msp.acknowledge") == pytest.approx(30.0)
 
 
+def test_stepbook_counts_an_ack_at_its_arrival_at_the_desk(book: tuple[StepBook, FakeClock, Path]) -> None:
+    """The desk got the ack 0.3 s before its thread reached the engine: the arrival counts,
+    and a claim is checked against it."""
+    steps, clock, run_dir = book
+    assert steps.record(Ack("msp.acknowledge", "alex", arrived_at=_epoch(clock, 29.7)))
+    assert steps.record(
+        Ack(
+            "msp.declare",
+            "sam",
+            claimed_at=_epoch(clock, 29.8),
+            sent_at=_epoch(clock, 29.7),
+            arrived_at=_epoch(clock, 29.7),
+        )
+    )
+    acked, declared = [r["data"] for r in records(run_dir) if r["type"] == RecordType.STEP_RECORDED]
+    assert acked["stamp"] == "receipt" and acked["acted_t"] == pytest.approx(29.7, abs=1e-6)
+    assert steps.recorded_at("msp.acknowledge") == pytest.approx(29.7, abs=1e-6)
+    # stamped after it was sent: the claim loses to the arrival, not to the engine's later receipt
+    assert declared["stamp"] == "receipt" and declared["acted_t"] == pytest.approx(29.7, abs=1e-6)
+
+
+def test_an_ack_that_arrived_as_the_fault_was_applied_counts_at_impact_start(tmp_path: Path) -> None:
+    clock = FakeClock()
+    steps = StepBook(load_playbook(PLAYBOOK), Journal(tmp_path / JOURNAL_NAME, clock), clock)
+    clock.advance(10)
+    steps.start_impact(clock.now())
+    clock.advance(0.5)
+    assert steps.record(Ack("msp.acknowledge", "alex", arrived_at=_epoch(clock, 9.9)))
+    assert steps.recorded_at("msp.acknowledge") == pytest.approx(10.0)
+
+
 def test_stepbook_refuses_a_claim_before_impact(tmp_path: Path) -> None:
     clock = FakeClock()
     steps = StepBook(load_playbook(PLAYBOOK), Journal(tmp_path / JOURNAL_NAME, clock), clock)
@@ -181,12 +212,20 @@ def test_desk_api_passes_the_claim_on(desk: Harness) -> None:
     assert response.status_code == 200, response.text
     stale = {"step": "declare", "claimed_at": time.time() - 3600}
     assert httpx.post(f"{desk.url}/api/ack", json=stale, headers=headers).status_code == 200
-    by_step = {r["data"]["step"]: r["data"] for r in desk.recorded()}
-    ack = by_step["msp.acknowledge"]
+    unclaimed = {"step": "inform-client"}  # a client that sends no stamp: its arrival counts
+    with httpx.Client() as http:  # made beforehand: its TLS context alone takes ~0.1 s
+        sent = time.time()
+        assert http.post(f"{desk.url}/api/ack", json=unclaimed, headers=headers).status_code == 200
+    records = {r["data"]["step"]: r for r in desk.recorded()}
+    ack = records["msp.acknowledge"]["data"]
     assert ack["stamp"] == "client"
     assert desk.clock.utc(ack["acted_t"]).timestamp() == pytest.approx(claimed, abs=0.005)
-    declare = by_step["msp.declare"]
+    declare = records["msp.declare"]["data"]
     assert declare["stamp"] == "receipt" and "transit window" in declare["stamp_reason"]
+    for key in ("msp.declare", "msp.inform-client"):  # counted at the desk, before the engine's record
+        assert records[key]["data"]["acted_t"] <= records[key]["t"]
+    arrived = desk.clock.utc(records["msp.inform-client"]["data"]["acted_t"]).timestamp()
+    assert sent <= arrived < sent + 0.05
 
 
 def test_write_ack_carries_the_claim(tmp_path: Path) -> None:

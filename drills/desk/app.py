@@ -48,7 +48,7 @@ from drills.desk.evaluation import correct, is_evaluator, map_entry, observe, ra
 from drills.desk.locale import words
 from drills.desk.pages import desk_language, render_page
 from drills.desk.participants import Holder
-from drills.desk.recording import Claim, DeskRecorder, Outcome
+from drills.desk.recording import Arrival, DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier
 from engine.model.durations import format_duration
@@ -224,8 +224,9 @@ def _add_participant_routes(app: FastAPI, desk: Desk, pages: Environment) -> Non
         form = _parse_form(body)
         if form is None or not csrf_ok(session, form.get("csrf", "")):
             return not_found()
-        claim = _claim(form.get("claimed_at"), received)
-        outcome = await _ack(desk, session.holder, form.get("step", ""), form.get("note", ""), "desk", claim)
+        arrival = _arrival(form.get("claimed_at"), received)
+        step, note = form.get("step", ""), form.get("note", "")
+        outcome = await _ack(desk, session.holder, step, note, "desk", arrival)
         return _back_to_desk(desk, session, outcome)
 
     @app.post("/desk/decide")
@@ -339,19 +340,20 @@ def _flash(outcome: Outcome, language: str = "en") -> str:
 
 
 async def _ack(
-    desk: Desk, holder: Holder, step: str, note: str, source: str, claim: Claim | None = None
+    desk: Desk, holder: Holder, step: str, note: str, source: str, arrival: Arrival | None = None
 ) -> Outcome:
     # Recording fsyncs the journal: keep it off the event loop.
-    return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source, claim)
+    return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source, arrival)
 
 
-def _claim(value: Any, received: float) -> Claim | None:
-    """The client's "done at" stamp (epoch seconds, a number or its text), sent at ``received``."""
+def _arrival(value: Any, received: float) -> Arrival:
+    """An ack that arrived at ``received``, with the client's "done at" stamp when it sent a
+    valid one (epoch seconds, a number or its text)."""
     if isinstance(value, str) and _EPOCH.fullmatch(value):
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return Claim(float(value), received)
+        return Arrival(received)
+    return Arrival(received, float(value))
 
 
 # ---------------------------------------------------------------- API and webhooks
@@ -371,13 +373,13 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         if holder is None or data is None or not isinstance(data.get("step"), str):
             return not_found()
         note = str(data.get("note") or "")
-        claim = _claim(data.get("claimed_at"), received)
+        arrival = _arrival(data.get("claimed_at"), received)
         if isinstance(data.get("choice"), str):
             outcome = await asyncio.to_thread(
                 desk.recorder.decide, holder, data["step"], data["choice"], note, "ack"
             )
         else:
-            outcome = await _ack(desk, holder, data["step"], note, "ack", claim)
+            outcome = await _ack(desk, holder, data["step"], note, "ack", arrival)
         return _outcome_response(outcome)
 
     @app.get("/api/messages")

@@ -40,11 +40,11 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """The moment a person says they acted (their client's clock) and when the desk got it."""
+class Arrival:
+    """When an ack reached the desk, and the moment the person says they acted, if they say."""
 
-    at: float  # UTC epoch seconds
     received: float  # UTC epoch seconds, the desk's clock at the request's arrival
+    claimed_at: float | None = None  # UTC epoch seconds, their client's clock
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,9 @@ class DeskRecorder:
 
     # ---------------------------------------------------------------- recording
 
-    def ack(self, holder: Holder, step: str, note: str, source: str, claim: Claim | None = None) -> Outcome:
+    def ack(
+        self, holder: Holder, step: str, note: str, source: str, arrival: Arrival | None = None
+    ) -> Outcome:
         """Record ``step`` for ``holder``; forbidden when it is not theirs to record.
 
         With a ``claim`` the engine may count the person's own moment (inside the transit
@@ -274,8 +276,9 @@ class DeskRecorder:
             by=holder.name,
             source=source,
             note=clean_note(note),
-            claimed_at=claim.at if claim else None,
-            sent_at=claim.received if claim else None,
+            claimed_at=arrival.claimed_at if arrival else None,
+            sent_at=arrival.received if arrival else None,
+            arrived_at=arrival.received if arrival else None,
         )
         return self._record(ack)
 

@@ -37,6 +37,9 @@ class Ack:
     # the ack left the client as this side can tell (None: only the receipt is known).
     claimed_at: float | None = None
     sent_at: float | None = None
+    # UTC epoch seconds the ack reached bcdrill's own front door (the desk's clock as the request
+    # arrived), when that came before the engine could record it: the receipt that counts.
+    arrived_at: float | None = None
 
 
 def write_ack(run_dir: Path, ack: Ack) -> Path:

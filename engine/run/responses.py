@@ -206,14 +206,21 @@ class StepBook:
             self._mapped.add(int(preface["entry"]))
 
     def _stamp(self, ack: Ack) -> dict[str, Any]:
-        """The step's time fields: the client's stamp (``acted_t``) if believable, else why not."""
-        if ack.claimed_at is None:
-            return {}
+        """The step's time fields: the client's stamp (``acted_t``) if believable, else why not.
+
+        The receipt is the ack's arrival at bcdrill's front door when it says so (the desk's
+        request, before the desk's thread got to the engine), else now; an arrival is counted as
+        ``acted_t`` (never before impact start), so the engine's own queueing is not counted
+        against the responder."""
         now = self._clock.now()
         received = self._clock.utc(now).timestamp()
-        decision = decide_stamp(ack.claimed_at, ack.sent_at, received)
+        arrived = received if ack.arrived_at is None else min(ack.arrived_at, received)
+        arrival = {} if ack.arrived_at is None else self._arrival(now - (received - arrived))
+        if ack.claimed_at is None:
+            return arrival
+        decision = decide_stamp(ack.claimed_at, ack.sent_at, arrived)
         acted_t = now - (received - decision.at)
-        fields: dict[str, Any] = {"claimed_at": iso(datetime.fromtimestamp(ack.claimed_at, UTC))}
+        fields: dict[str, Any] = {"claimed_at": iso(datetime.fromtimestamp(ack.claimed_at, UTC)), **arrival}
         if decision.source == "client" and self._anchor is not None and acted_t < self._anchor:
             if acted_t < self._anchor - CLOCK_GRAIN_S:
                 return {**fields, "stamp": "receipt", "stamp_reason": "client stamp is before impact start"}
@@ -221,6 +228,12 @@ class StepBook:
         if decision.source == "client":
             return {**fields, "stamp": "client", "acted_t": round(acted_t, 6)}
         return {**fields, "stamp": "receipt", "stamp_reason": decision.reason}
+
+    def _arrival(self, acted_t: float) -> dict[str, Any]:
+        """The time fields of a receipt counted at the ack's arrival."""
+        if self._anchor is not None:
+            acted_t = max(acted_t, self._anchor)  # it arrived as the fault was being applied
+        return {"stamp": "receipt", "acted_t": round(acted_t, 6)}
 
     def _rejection(self, ack: Ack, step: ResponseStep | None) -> str:
         if step is None:
