@@ -58,8 +58,11 @@ def test_claim_older_than_the_window_loses_and_says_why() -> None:
 # ---------------------------------------------------------------- the StepBook
 
 
+Book = tuple[StepBook, FakeClock, Path]  # the steps, the run's clock, the run folder
+
+
 @pytest.fixture
-def book(tmp_path: Path) -> Iterator[tuple[StepBook, FakeClock, Path]]:
+def book(tmp_path: Path) -> Iterator[Book]:
     clock = FakeClock()
     journal_path = tmp_path / JOURNAL_NAME
     book = StepBook(load_playbook(PLAYBOOK), Journal(journal_path, clock), clock)
@@ -69,11 +72,22 @@ def book(tmp_path: Path) -> Iterator[tuple[StepBook, FakeClock, Path]]:
     yield book, clock, tmp_path
 
 
+@pytest.fixture
+def just_after_impact(tmp_path: Path) -> Book:
+    """Impact started at 10 s into the run; now: half a second later."""
+    clock = FakeClock()
+    steps = StepBook(load_playbook(PLAYBOOK), Journal(tmp_path / JOURNAL_NAME, clock), clock)
+    clock.advance(10)
+    steps.start_impact(clock.now())
+    clock.advance(0.5)
+    return steps, clock, tmp_path
+
+
 def _epoch(clock: FakeClock, offset: float) -> float:
     return clock.utc(offset).timestamp()
 
 
-def test_stepbook_counts_the_claimed_moment(book: tuple[StepBook, FakeClock, Path]) -> None:
+def test_stepbook_counts_the_claimed_moment(book: Book) -> None:
     steps, clock, run_dir = book
     assert steps.record(Ack("msp.acknowledge", "alex", claimed_at=_epoch(clock, 29.6)))
     (rec,) = [r for r in records(run_dir) if r["type"] == RecordType.STEP_RECORDED]
@@ -82,7 +96,7 @@ def test_stepbook_counts_the_claimed_moment(book: tuple[StepBook, FakeClock, Pat
     assert steps.recorded_at("msp.acknowledge") == pytest.approx(29.6, abs=1e-6)
 
 
-def test_stepbook_keeps_receipt_for_a_stale_claim(book: tuple[StepBook, FakeClock, Path]) -> None:
+def test_stepbook_keeps_receipt_for_a_stale_claim(book: Book) -> None:
     steps, clock, run_dir = book
     assert steps.record(Ack("msp.acknowledge", "alex", claimed_at=_epoch(clock, 12.0)))
     (rec,) = [r for r in records(run_dir) if r["type"] == RecordType.STEP_RECORDED]
@@ -91,7 +105,7 @@ def test_stepbook_keeps_receipt_for_a_stale_claim(book: tuple[StepBook, FakeCloc
     assert steps.recorded_at("msp.acknowledge") == pytest.approx(30.0)
 
 
-def test_stepbook_counts_an_ack_at_its_arrival_at_the_desk(book: tuple[StepBook, FakeClock, Path]) -> None:
+def test_stepbook_counts_an_ack_at_its_arrival_at_the_desk(book: Book) -> None:
     """The desk got the ack 0.3 s before its thread reached the engine: the arrival counts,
     and a claim is checked against it."""
     steps, clock, run_dir = book
@@ -112,22 +126,14 @@ def test_stepbook_counts_an_ack_at_its_arrival_at_the_desk(book: tuple[StepBook,
     assert declared["stamp"] == "receipt" and declared["acted_t"] == pytest.approx(29.7, abs=1e-6)
 
 
-def test_an_ack_that_arrived_as_the_fault_was_applied_counts_at_impact_start(tmp_path: Path) -> None:
-    clock = FakeClock()
-    steps = StepBook(load_playbook(PLAYBOOK), Journal(tmp_path / JOURNAL_NAME, clock), clock)
-    clock.advance(10)
-    steps.start_impact(clock.now())
-    clock.advance(0.5)
+def test_an_ack_that_arrived_as_the_fault_was_applied_counts_at_impact_start(just_after_impact: Book) -> None:
+    steps, clock, _ = just_after_impact
     assert steps.record(Ack("msp.acknowledge", "alex", arrived_at=_epoch(clock, 9.9)))
     assert steps.recorded_at("msp.acknowledge") == pytest.approx(10.0)
 
 
-def test_stepbook_refuses_a_claim_before_impact(tmp_path: Path) -> None:
-    clock = FakeClock()
-    steps = StepBook(load_playbook(PLAYBOOK), Journal(tmp_path / JOURNAL_NAME, clock), clock)
-    clock.advance(10)
-    steps.start_impact(clock.now())
-    clock.advance(0.5)
+def test_stepbook_refuses_a_claim_before_impact(just_after_impact: Book) -> None:
+    steps, clock, tmp_path = just_after_impact
     assert steps.record(Ack("msp.acknowledge", "alex", claimed_at=_epoch(clock, 9.5)))
     (rec,) = [r for r in records(tmp_path) if r["type"] == RecordType.STEP_RECORDED]
     assert rec["data"]["stamp"] == "receipt"
@@ -234,12 +240,8 @@ def test_write_ack_carries_the_claim(tmp_path: Path) -> None:
     assert '"claimed_at": 123.5' in path.read_text()
 
 
-def test_a_claim_within_the_clock_grain_of_impact_counts_at_impact(tmp_path: Path) -> None:
-    clock = FakeClock()
-    steps = StepBook(load_playbook(PLAYBOOK), Journal(tmp_path / JOURNAL_NAME, clock), clock)
-    clock.advance(10)
-    steps.start_impact(clock.now())
-    clock.advance(0.5)
+def test_a_claim_within_the_clock_grain_of_impact_counts_at_impact(just_after_impact: Book) -> None:
+    steps, clock, tmp_path = just_after_impact
     assert steps.record(Ack("msp.acknowledge", "alex", claimed_at=_epoch(clock, 9.99)))
     (rec,) = [r for r in records(tmp_path) if r["type"] == RecordType.STEP_RECORDED]
     assert rec["data"]["stamp"] == "client" and rec["data"]["acted_t"] == pytest.approx(10.0)
