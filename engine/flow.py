@@ -67,10 +67,6 @@ def await_moment(call: Callable[[], None]) -> None:
     call()
 
 
-def _hold_as_task(call: Callable[[], None], _what: str) -> None:
-    await_moment(call)
-
-
 def _as_task(fn: Any) -> Callable[[Callable[[], None], str], None]:
     def hook(call: Callable[[], None], fault_id: str) -> None:
         fn.with_options(task_run_name=f"{fn.name}[{fault_id}]")(call, fault_id)
@@ -167,7 +163,7 @@ def drill_run(
                 listeners=listeners,
                 inject_hook=_as_task(inject_fault),
                 revert_hook=_as_task(revert_fault),
-                hold_hook=_hold_as_task,
+                hold_hook=await_moment,
             )
             with abort_when_gone(client_pid, run_dir):
                 result = drill.execute()

@@ -265,8 +265,9 @@ class DeskRecorder:
     ) -> Outcome:
         """Record ``step`` for ``holder``; forbidden when it is not theirs to record.
 
-        With a ``claim`` the engine may count the person's own moment (inside the transit
-        window; otherwise its receipt time, and the journal says why).
+        ``arrival``: when the request reached the desk, the receipt the engine counts; with the
+        person's own stamp in it, the engine may count that instead (inside the transit window;
+        otherwise the receipt, and the journal says why).
         """
         key = self.step_key(holder, step)
         if key is None:

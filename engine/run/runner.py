@@ -54,8 +54,10 @@ from engine.transports.connections import Transports
 
 log = get_logger(__name__)
 
-# Hooks let the Prefect flow run each injection/revert, and the hold, as a task: hook(call, name).
+# Hooks let the Prefect flow run each injection/revert as a task: hook(call, fault id); and the
+# hold until a scheduled drill's moment: hook(call), nothing that spells the moment.
 FaultHook = Callable[[Callable[[], None], str], None]
+HoldHook = Callable[[Callable[[], None]], None]
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class DrillRun:
         listeners: tuple[Listener, ...] = (),
         inject_hook: FaultHook | None = None,
         revert_hook: FaultHook | None = None,
-        hold_hook: FaultHook | None = None,
+        hold_hook: HoldHook | None = None,
     ) -> None:
         self.playbook = playbook.scaled(options.time_scale)
         self.environment = environment
@@ -146,7 +148,7 @@ class DrillRun:
         )  # fmt: skip
         self._call_inject = inject_hook or (lambda fn, _name: fn())
         self._call_revert = revert_hook or (lambda fn, _name: fn())
-        self._call_hold = hold_hook or (lambda fn, _name: fn())
+        self._call_hold = hold_hook or (lambda fn: fn())
         self._watchers: list[ProbeWatcher] = []
         self._state = _State()
 
@@ -302,7 +304,7 @@ class DrillRun:
             watcher.pace(HOLD_PROBE_PACE_S)
         moment = parse_moment(self.options.moment)
         try:
-            self._call_hold(lambda: self._hold_until(moment), "moment")
+            self._call_hold(lambda: self._hold_until(moment))
         finally:
             for watcher in self._watchers:
                 watcher.pace(0.0)
