@@ -1,7 +1,8 @@
 """bcdrill's own Prefect server on SQLite (the local runner's, a command's temporary one): flow
 runs created back to back with the task-run writes of the one before never meet "database is
-locked", which Prefect's API answers with 503 and its client retries only after 2 s; and its
-clients do not ask it for a CSRF token it would not hand out."""
+locked", which Prefect's API answers with 503 and its client retries only after 2 s; its
+clients do not ask it for a CSRF token it would not hand out; it keeps flow runs but records no
+task run, unless the operator turns Prefect's recorder back on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from engine.orchestration.server import _server_env
 
 # Runs in a process of its own: a new Prefect home, bcdrill's temporary server on it, then flow
 # runs of three tasks each, back to back, counting the API's retryable answers Prefect's client
@@ -51,8 +56,14 @@ with prefect_api():  # no server configured: bcdrill's temporary one, as `bcdril
     with fast_settings():
         for _ in range(int(sys.argv[1])):
             states.append(three_steps(return_state=True).type.value)
+    from prefect.settings import PREFECT_API_URL
+    import time
+    time.sleep(1.0)  # the events of the last tasks reach the server, had it a recorder to write them
+    api = PREFECT_API_URL.value()
+    count = {kind: httpx.post(f"{api}/{kind}/count", json={}).json() for kind in ("flow_runs", "task_runs")}
 csrf = sum(path.endswith("/csrf-token") for path in asked)
-print(json.dumps({"runs": states, "retried": len(retried), "csrf": csrf, "asked": len(asked)}))
+out = {"runs": states, "retried": len(retried), "csrf": csrf, "asked": len(asked), "count": count}
+print(json.dumps(out))
 """
 
 
@@ -73,3 +84,14 @@ def test_flow_runs_back_to_back_never_wait_for_a_locked_database(tmp_path: Path)
     assert result["retried"] == 0, "the server answered 503 (database is locked) and the client waited"
     # bcdrill's own server hands out no CSRF token: its clients do not ask for one per client
     assert result["asked"] > 12 * 3 and result["csrf"] == 0
+    # it keeps the flow runs; it records no task run (no UI reads them, the journal is the record)
+    assert result["count"] == {"flow_runs": 12, "task_runs": 0}
+
+
+def test_an_operator_keeps_any_service_of_bcdrills_own_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "true")
+    env = _server_env(settings_of_this_process=False)
+    assert env["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"] == "true"
+    assert env["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] == "false"
+    assert env["PREFECT_UI_ENABLED"] == "0"
