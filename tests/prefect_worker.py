@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,15 +55,26 @@ def start_worker(home: Path, pool: str, log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the worker's process group; SIGKILL it if it has not exited after 30 s."""
+def stop_worker(proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """SIGTERM the worker's process group; SIGKILL it if it has not exited after 30 s, with a
+    warning that shows what was still running and the end of the worker's ``log``."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            warnings.warn(_still_running(proc.pid, log), stacklevel=2)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def _still_running(pgid: int, log: Path | None) -> str:
+    ps = subprocess.run(
+        ["ps", "-o", "pid,ppid,stat,etime,wchan:20,args", "-g", str(pgid)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    tail = log.read_text(errors="replace").splitlines()[-40:] if log and log.exists() else []
+    return "\n".join([f"worker {pgid} ignored SIGTERM for 30 s; its process group:", ps.stdout, *tail])
 
 
 @contextmanager
@@ -72,4 +84,4 @@ def running_worker(home: Path, pool: str, log: Path) -> Iterator[subprocess.Pope
     try:
         yield worker
     finally:
-        stop_worker(worker)
+        stop_worker(worker, log)

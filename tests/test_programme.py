@@ -360,7 +360,7 @@ def programme(
             deadline = time.monotonic() + (moment - datetime.now(UTC)).total_seconds() + 150
             flow_runs = wait_final(prefect_api, [ready.flow_run_id, held.flow_run_id], deadline)
         finally:
-            stop_worker(worker)
+            stop_worker(worker, tmp / "worker.log")
         held = store.find(held.key)
         yield Programme(
             prefect_api, home, runs, moment, result.stdout, ready, held, flow_runs, endpoint, drill_process
