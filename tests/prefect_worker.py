@@ -63,6 +63,8 @@ def stop_worker(proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGUSR1)  # the worker prints its threads' stacks to its log
+            time.sleep(1.0)
             warnings.warn(_still_running(proc.pid, log), stacklevel=2)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
@@ -73,7 +75,7 @@ def _still_running(pgid: int, log: Path | None) -> str:
         ["ps", "-o", "pid,ppid,stat,etime,wchan:20,args", "-g", str(pgid)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    tail = log.read_text(errors="replace").splitlines()[-40:] if log and log.exists() else []
+    tail = log.read_text(errors="replace").splitlines()[-120:] if log and log.exists() else []
     return "\n".join([f"worker {pgid} ignored SIGTERM for 30 s; its process group:", ps.stdout, *tail])
 
 

@@ -19,13 +19,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 import docker
 import pytest
 
 from drills.programme.prefect_runs import ensure_deployment
 from engine.orchestration.slot import slot_name
+from engine.testing import wait_until
 from tests.conftest import BCDRILL, LAB_NAME, REPO, run_cli
 from tests.journal_helpers import debrief, first, records, types, wait_for_record
 from tests.prefect_worker import running_worker, wait_final
@@ -81,21 +82,48 @@ def _recover_if_left(run_dir: Path | None, runs: Path) -> None:
         run_cli("recover", run_dir.name, "--runs", str(runs))
 
 
+class SiteWorker(NamedTuple):
+    deployment: str
+    home: Path  # its BCDRILL_HOME
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
 @pytest.fixture(scope="module")
-def site_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A site worker on the test pool for the module; yields the deployment and its BCDRILL_HOME."""
+def site_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteWorker]:
+    """A site worker on the test pool for the module."""
     folder = tmp_path_factory.mktemp("site-worker")
-    with running_worker(folder / "home", POOL, folder / "worker.log"):
-        yield ensure_deployment(POOL, REPO), folder / "home"
+    with running_worker(folder / "home", POOL, folder / "worker.log") as process:
+        yield SiteWorker(ensure_deployment(POOL, REPO), folder / "home", process, folder / "worker.log")
+
+
+def test_a_site_worker_prints_its_threads_stacks_on_usr1(site_worker: SiteWorker) -> None:
+    """What an operator does with a worker that seems stuck: ``kill -USR1`` it, read its log."""
+    started = wait_until(
+        "the worker to start", lambda: "started!" in site_worker.log.read_text(errors="replace"), 120, 0.2
+    )
+    assert started
+    before = site_worker.log.stat().st_size
+    os.kill(site_worker.process.pid, signal.SIGUSR1)
+
+    def dumped() -> str | None:
+        with site_worker.log.open("rb") as log:
+            log.seek(before)
+            text = log.read().decode(errors="replace")
+        return text if "most recent call first" in text else None
+
+    text = wait_until("the stacks in the worker's log", dumped, timeout_s=10, every_s=0.1)
+    assert "Current thread" in text and "File " in text
+    assert site_worker.process.poll() is None  # it goes on working
 
 
 def test_prefect_cancellation_reverts_the_fault_within_budget(
-    lab_env: Path, prefect_api: str, site_worker: tuple[str, Path], tmp_path: Path
+    lab_env: Path, prefect_api: str, site_worker: SiteWorker, tmp_path: Path
 ) -> None:
     runs = tmp_path / "runs"
     run_dir: Path | None = None
     try:
-        flow_run_id = _start_drill_flow_run(site_worker[0], lab_env, runs)
+        flow_run_id = _start_drill_flow_run(site_worker.deployment, lab_env, runs)
         run_dir = wait_for_record(runs, "fault.applied", timeout_s=60)
         assert not _container_running(STOREFRONT)
         asked = _cancel(flow_run_id)
@@ -123,9 +151,9 @@ def test_prefect_cancellation_reverts_the_fault_within_budget(
 
 
 def test_a_killed_drill_is_crashed_and_recover_frees_its_environment(
-    lab_env: Path, prefect_api: str, site_worker: tuple[str, Path], tmp_path: Path
+    lab_env: Path, prefect_api: str, site_worker: SiteWorker, tmp_path: Path
 ) -> None:
-    deployment, home = site_worker
+    deployment, home = site_worker.deployment, site_worker.home
     runs = tmp_path / "runs"
     run_dir: Path | None = None
     try:

@@ -18,6 +18,8 @@ reverts), a process that dies is reported *Crashed*. A work pool whose job templ
 from __future__ import annotations
 
 import contextlib
+import faulthandler
+import signal
 import sys
 import tempfile
 import warnings
@@ -105,9 +107,12 @@ def _temporary_dir() -> Iterator[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``prefect ARGV...`` (e.g. ``worker start --pool P --type process``) with the warm worker."""
+    """``prefect ARGV...`` (e.g. ``worker start --pool P --type process``) with the warm worker.
+    ``kill -USR1`` makes it print every thread's stack to its standard error, for a worker that
+    seems stuck."""
     from prefect.cli import app
 
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     sys.argv = ["prefect", *(sys.argv[1:] if argv is None else argv)]
     app()
     return 0
