@@ -119,6 +119,8 @@ def _warm_processes() -> None:
     """Fork each drill's process from the warm forkserver (:mod:`engine.orchestration.warm`).
     Called while the runner's Prefect server starts: the forkserver's imports, and this
     process's, overlap the server's."""
+    import prefect.runner.server  # noqa: F401 - Runner.start's import of FastAPI (~0.35 s), not after
+
     import engine.flow  # noqa: F401 - this process's own import, while the server starts
 
     fork_served_flow_runs()
