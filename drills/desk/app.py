@@ -339,9 +339,7 @@ def _flash(outcome: Outcome, language: str = "en") -> str:
     return t["not_recorded"].format(reason=outcome.reason)
 
 
-async def _ack(
-    desk: Desk, holder: Holder, step: str, note: str, source: str, arrival: Arrival | None = None
-) -> Outcome:
+async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str, arrival: Arrival) -> Outcome:
     # Recording fsyncs the journal: keep it off the event loop.
     return await asyncio.to_thread(desk.recorder.ack, holder, step, note, source, arrival)
 

@@ -260,9 +260,7 @@ class DeskRecorder:
 
     # ---------------------------------------------------------------- recording
 
-    def ack(
-        self, holder: Holder, step: str, note: str, source: str, arrival: Arrival | None = None
-    ) -> Outcome:
+    def ack(self, holder: Holder, step: str, note: str, source: str, arrival: Arrival) -> Outcome:
         """Record ``step`` for ``holder``; forbidden when it is not theirs to record.
 
         ``arrival``: when the request reached the desk, the receipt the engine counts; with the
@@ -277,9 +275,9 @@ class DeskRecorder:
             by=holder.name,
             source=source,
             note=clean_note(note),
-            claimed_at=arrival.claimed_at if arrival else None,
-            sent_at=arrival.received if arrival else None,
-            arrived_at=arrival.received if arrival else None,
+            claimed_at=arrival.claimed_at,
+            sent_at=arrival.received,
+            arrived_at=arrival.received,
         )
         return self._record(ack)
 
