@@ -226,3 +226,22 @@ def test_prefect_clients_share_one_verifying_tls_context_per_settings() -> None:
     assert verifying.verify_mode == ssl.CERT_REQUIRED and verifying.check_hostname
     assert shim.create_default_context() is not verifying
     assert shim.SSLContext is ssl.SSLContext and shim.CERT_NONE == ssl.CERT_NONE
+
+
+def test_the_tls_context_built_ahead_is_the_one_prefects_clients_load(tmp_path: Path) -> None:
+    """The context built when engine.flow is imported is for the CA file Prefect's clients
+    load (its setting, which SSL_CERT_FILE sets, or certifi's): a new client reuses it."""
+    import prefect.client.orchestration
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, temporary_settings
+
+    import engine.flow  # noqa: F401 - shares the contexts when imported
+    from engine.orchestration.prefect_clients import _prefect_ca_file
+
+    create = prefect.client.orchestration.ssl.create_default_context
+    built = create.cache_info().currsize
+    with prefect.client.orchestration.SyncPrefectClient("http://127.0.0.1:9/api"):
+        pass
+    assert create.cache_info().currsize == built, "a Prefect client built a TLS context of its own"
+    bundle = tmp_path / "ca.pem"
+    with temporary_settings({PREFECT_API_SSL_CERT_FILE: str(bundle)}):
+        assert _prefect_ca_file() == str(bundle)

@@ -18,42 +18,45 @@ from pathlib import Path
 
 from engine.record.runstore import request_abort
 
-_TICK_S = 0.2
 BY = "runner"
 
 
 @contextmanager
 def abort_when_gone(client_pid: int | None, run_dir: Path) -> Iterator[None]:
-    """While the drill of ``run_dir`` runs, abort it when process ``client_pid`` ends."""
+    """While the drill of ``run_dir`` runs, abort it when process ``client_pid`` ends.
+
+    The watch ends the moment the drill does (a pipe wakes it), not at a tick: the drill's
+    summary, which the command waits for, is written after it."""
     if client_pid is None:
         yield
         return
-    stop = threading.Event()
+    wake, woken = os.pipe()
     watch = threading.Thread(
-        target=_watch, args=(client_pid, run_dir, stop), name="client-watch", daemon=True
+        target=_watch, args=(client_pid, run_dir, wake), name="client-watch", daemon=True
     )
     watch.start()
     try:
         yield
     finally:
-        stop.set()
+        os.close(woken)  # the watch sees its end of the pipe readable, and returns
         watch.join(timeout=1.0)
 
 
-def _watch(client_pid: int, run_dir: Path, stop: threading.Event) -> None:
+def _watch(client_pid: int, run_dir: Path, wake: int) -> None:
     try:
-        pidfd = os.pidfd_open(client_pid)
-    except OSError:  # already gone
-        _abort(client_pid, run_dir)
-        return
-    try:
-        while not stop.is_set():
-            ready, _, _ = select.select([pidfd], [], [], _TICK_S)
-            if ready and not stop.is_set():
+        try:
+            pidfd = os.pidfd_open(client_pid)
+        except OSError:  # already gone
+            _abort(client_pid, run_dir)
+            return
+        try:
+            ready, _, _ = select.select([pidfd, wake], [], [])
+            if pidfd in ready and wake not in ready:
                 _abort(client_pid, run_dir)
-                return
+        finally:
+            os.close(pidfd)
     finally:
-        os.close(pidfd)
+        os.close(wake)
 
 
 def _abort(client_pid: int, run_dir: Path) -> None:

@@ -15,6 +15,7 @@ import types
 
 import certifi
 import prefect.client.orchestration
+from prefect.settings import PREFECT_API_SSL_CERT_FILE
 
 __all__ = ["share_tls_contexts"]
 
@@ -28,7 +29,13 @@ def share_tls_contexts() -> None:
     if isinstance(module.ssl, types.SimpleNamespace):
         return
     create = functools.cache(ssl.create_default_context)
-    create(cafile=certifi.where())  # Prefect's default, built now (before a warm process forks)
+    create(cafile=_prefect_ca_file())  # built now, before a warm process forks
     module.ssl = types.SimpleNamespace(  # type: ignore[assignment]
         create_default_context=create, SSLContext=ssl.SSLContext, CERT_NONE=ssl.CERT_NONE
     )
+
+
+def _prefect_ca_file() -> str:
+    """The CA file Prefect's clients load: its setting (``SSL_CERT_FILE`` sets it too), or
+    certifi's bundle. A context built for another file would never be reused."""
+    return PREFECT_API_SSL_CERT_FILE.value() or certifi.where()
