@@ -7,6 +7,7 @@ Commands from other packages (reports, drill programme) plug in via ``bcdrill.co
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -783,6 +784,10 @@ def main() -> None:
         if code is None:
             raise
         sys.exit(code)
+    finally:
+        # Everything imported stays until the process ends: spare the interpreter's last
+        # collection a walk over it (~0.2 s of every command here). Exit handlers still run.
+        gc.freeze()
 
 
 def _click_exceptions() -> list[Any]:
