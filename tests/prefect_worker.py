@@ -47,12 +47,18 @@ def wait_final(api: str, ids: list[str], deadline: float) -> dict[str, dict[str,
     raise AssertionError(f"flow runs not finished in time: { {i: r['state_type'] for i, r in runs.items()} }")
 
 
-def start_worker(home: Path, pool: str, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``bcdrill worker start --pool POOL`` (BCDRILL_HOME ``home``), logging to ``log``."""
+def start_worker(
+    home: Path, pool: str, log: Path, *, sigint_ignored: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start ``bcdrill worker start --pool POOL`` (BCDRILL_HOME ``home``), logging to ``log``;
+    ``sigint_ignored``: as a script's background job starts it (``… &``)."""
     env = {**os.environ, "BCDRILL_HOME": str(home)}
     args = [BCDRILL, "worker", "start", "--pool", pool, "--query-seconds", "1", "--prefetch-seconds", "0"]
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     with open(log, "wb") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ignore
+        )
 
 
 def stop_worker(proc: subprocess.Popen[bytes], log: Path | None = None) -> None:

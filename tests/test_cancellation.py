@@ -29,7 +29,7 @@ from engine.orchestration.slot import slot_name
 from engine.testing import wait_until
 from tests.conftest import BCDRILL, LAB_NAME, REPO, run_cli
 from tests.journal_helpers import debrief, first, records, types, wait_for_record
-from tests.prefect_worker import running_worker, wait_final
+from tests.prefect_worker import running_worker, start_worker, stop_worker, wait_final
 
 PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
 STOREFRONT = f"bcdrill-{LAB_NAME}-storefront"
@@ -115,6 +115,29 @@ def test_a_site_worker_prints_its_threads_stacks_on_usr1(site_worker: SiteWorker
     text = wait_until("the stacks in the worker's log", dumped, timeout_s=10, every_s=0.1)
     assert "Current thread" in text and "File " in text
     assert site_worker.process.poll() is None  # it goes on working
+
+
+def test_sigterm_stops_a_site_worker_started_with_sigint_ignored(prefect_api: str, tmp_path: Path) -> None:
+    """A worker started in the background of a script (SIGINT ignored) still stops on SIGTERM:
+    Prefect's worker stops itself through SIGINT."""
+    log = tmp_path / "worker.log"
+    worker = start_worker(tmp_path / "home", "bcdrill-test-sigint-ignored", log, sigint_ignored=True)
+    try:
+        started = wait_until(
+            "the worker to start", lambda: "started!" in log.read_text(errors="replace"), 120, 0.2
+        )
+        assert started
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            code = worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code is not None, (
+            f"the worker ignored SIGTERM for 20 s: {log.read_text(errors='replace')[-800:]}"
+        )
+        assert "stopped!" in log.read_text(errors="replace")
+    finally:
+        stop_worker(worker, log)
 
 
 def test_prefect_cancellation_reverts_the_fault_within_budget(

@@ -109,9 +109,15 @@ def _temporary_dir() -> Iterator[Path]:
 def main(argv: list[str] | None = None) -> int:
     """``prefect ARGV...`` (e.g. ``worker start --pool P --type process``) with the warm worker.
     ``kill -USR1`` makes it print every thread's stack to its standard error, for a worker that
-    seems stuck."""
+    seems stuck.
+
+    SIGTERM stops the worker whoever started it. Prefect's worker turns a SIGTERM into a SIGINT
+    to itself, which stops it through Python's own handler; a process started with SIGINT
+    ignored (in the background of a script, ``bcdrill worker start … &``, or by a parent that
+    ignores it) would ignore that SIGINT, and the SIGTERM with it. SIGINT is Python's again."""
     from prefect.cli import app
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     sys.argv = ["prefect", *(sys.argv[1:] if argv is None else argv)]
     app()
