@@ -245,3 +245,23 @@ def test_the_tls_context_built_ahead_is_the_one_prefects_clients_load(tmp_path: 
     bundle = tmp_path / "ca.pem"
     with temporary_settings({PREFECT_API_SSL_CERT_FILE: str(bundle)}):
         assert _prefect_ca_file() == str(bundle)
+
+
+def test_a_served_flow_run_gets_its_settings_from_its_environment_only() -> None:
+    """What the runner hands a served drill's process: the serialized context without the
+    settings (the process builds them once, from the environment Prefect exports to it) and
+    everything else Prefect serializes."""
+    script = (
+        "import json, prefect.flow_engine as f\n"
+        "from engine.orchestration.warm import fork_served_flow_runs\n"
+        "full = f.serialize_context()\n"
+        "fork_served_flow_runs()\n"
+        "handed = f.serialize_context()\n"
+        "print(json.dumps([bool(full['settings_context']), handed['settings_context'],\n"
+        "                  sorted(full), sorted(handed)]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    had_settings, handed_settings, full_keys, handed_keys = json.loads(out.stdout.strip().splitlines()[-1])
+    assert had_settings and handed_settings == {} and handed_keys == full_keys
