@@ -237,7 +237,7 @@ def test_the_tls_context_built_ahead_is_the_one_prefects_clients_load(tmp_path: 
     import engine.flow  # noqa: F401 - shares the contexts when imported
     from engine.orchestration.prefect_clients import _prefect_ca_file
 
-    create = prefect.client.orchestration.ssl.create_default_context
+    create: Any = prefect.client.orchestration.ssl.create_default_context  # functools.cache'd
     built = create.cache_info().currsize
     with prefect.client.orchestration.SyncPrefectClient("http://127.0.0.1:9/api"):
         pass
