@@ -19,6 +19,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Mapping
+from contextlib import suppress
 from urllib.parse import urlsplit
 
 import paramiko
@@ -131,7 +132,10 @@ class SshDockerTunnel:
         try:
             _pump(conn, chan, self._stop)
         finally:
-            chan.close()
+            # the SSH connection may be gone already (its owner closed it while the Docker SDK
+            # still held this connection in its pool): nothing is left to close on its side
+            with suppress(EOFError, OSError, paramiko.SSHException):
+                chan.close()
             conn.close()
 
     def close(self) -> None:
