@@ -7,9 +7,11 @@ subject — never the body. Anything else is accepted and records nothing.
 
 from __future__ import annotations
 
+import gc
 import json
 import smtplib
 import time
+import warnings
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -115,3 +117,10 @@ def test_stop_frees_the_port_and_removes_the_address_file(
     assert mailbox_address(run_dir) is None
     with pytest.raises(OSError):
         smtplib.SMTP("127.0.0.1", port, timeout=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = time.monotonic()
+        box.stop()  # again, as the run's cleanup may: nothing waits on its stopped loop (2 s)
+        took = time.monotonic() - again
+        gc.collect()
+    assert took < 1.5 and not [w for w in caught if "never awaited" in str(w.message)]

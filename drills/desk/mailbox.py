@@ -112,11 +112,13 @@ class DrillMailbox:
         log.info("mailbox.started", host=self.address[0], port=self.address[1], run_id=self._context.run_id)
 
     def stop(self) -> None:
-        """Stop receiving (returns within a few seconds)."""
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._server.wait_closed(), self._loop).result(2)
+        """Stop receiving (returns within a few seconds); stopping again does nothing more."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            if self._thread.is_alive():  # a stopped loop would never run the wait
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(server.wait_closed(), self._loop).result(2)
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
