@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine.testing import wait_until
 from tests.conftest import BCDRILL
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
@@ -59,6 +60,11 @@ def start_worker(
         return subprocess.Popen(
             args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ignore
         )
+
+
+def wait_started(log: Path) -> None:
+    """Wait until the worker logging to ``log`` says it started (2 minutes at most)."""
+    wait_until("the worker to start", lambda: "started!" in log.read_text(errors="replace"), 120, 0.2)
 
 
 def stop_worker(proc: subprocess.Popen[bytes], log: Path | None = None) -> None:

@@ -29,7 +29,7 @@ from engine.orchestration.slot import slot_name
 from engine.testing import wait_until
 from tests.conftest import BCDRILL, LAB_NAME, REPO, run_cli
 from tests.journal_helpers import debrief, first, records, types, wait_for_record
-from tests.prefect_worker import running_worker, start_worker, stop_worker, wait_final
+from tests.prefect_worker import running_worker, start_worker, stop_worker, wait_final, wait_started
 
 PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
 STOREFRONT = f"bcdrill-{LAB_NAME}-storefront"
@@ -99,10 +99,7 @@ def site_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 def test_a_site_worker_prints_its_threads_stacks_on_usr1(site_worker: SiteWorker) -> None:
     """What an operator does with a worker that seems stuck: ``kill -USR1`` it, read its log."""
-    started = wait_until(
-        "the worker to start", lambda: "started!" in site_worker.log.read_text(errors="replace"), 120, 0.2
-    )
-    assert started
+    wait_started(site_worker.log)
     before = site_worker.log.stat().st_size
     os.kill(site_worker.process.pid, signal.SIGUSR1)
 
@@ -123,10 +120,7 @@ def test_sigterm_stops_a_site_worker_started_with_sigint_ignored(prefect_api: st
     log = tmp_path / "worker.log"
     worker = start_worker(tmp_path / "home", "bcdrill-test-sigint-ignored", log, sigint_ignored=True)
     try:
-        started = wait_until(
-            "the worker to start", lambda: "started!" in log.read_text(errors="replace"), 120, 0.2
-        )
-        assert started
+        wait_started(log)
         os.killpg(worker.pid, signal.SIGTERM)
         try:
             code = worker.wait(timeout=20)

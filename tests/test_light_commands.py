@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,11 +24,13 @@ from engine.command_plugins import command_word
 from tests.conftest import REPO
 from tests.journal_helpers import finished_storefront_run
 
-# Run the real entry point, then write the names of the modules it imported.
+# Run the real entry point; at its exit, write the names of the modules it imported and how
+# many objects it had frozen (an exit handler, so it also shows that those still run).
 WRAPPER = """
-import atexit, json, sys
+import atexit, gc, json, sys
 target = sys.argv[1]
-atexit.register(lambda: json.dump(sorted(sys.modules), open(target, "w")))
+exit_state = lambda: {"modules": sorted(sys.modules), "frozen": gc.get_freeze_count()}
+atexit.register(lambda: json.dump(exit_state(), open(target, "w")))
 sys.argv = ["bcdrill", *sys.argv[2:]]
 from engine.cli import main
 main()
@@ -37,9 +40,9 @@ LEAN = ("structlog", "pydantic", "asyncio", "rich.traceback", "holidays", "drill
 PLUGIN_MODULES = ("reports.commands", "drills.desk.commands", "drills.programme.commands")
 
 
-def imported(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run ``bcdrill ARGS`` in a fresh interpreter; its result and the top modules it imported."""
-    target = tmp_path / "modules.json"
+def at_exit(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run ``bcdrill ARGS`` in a fresh interpreter; its result and its state at exit."""
+    target = tmp_path / "exit.json"
     result = subprocess.run(
         [sys.executable, "-c", WRAPPER, str(target), *args],
         capture_output=True,
@@ -48,7 +51,13 @@ def imported(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[st
         cwd=REPO,
         env={**os.environ, "BCDRILL_PDF": "off"},
     )
-    return result, set(json.loads(target.read_text()))
+    return result, json.loads(target.read_text())
+
+
+def imported(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``bcdrill ARGS`` in a fresh interpreter; its result and the modules it imported."""
+    result, state = at_exit(tmp_path, *args)
+    return result, set(state["modules"])
 
 
 def assert_light(modules: set[str], allowed_plugin: str | None = None) -> None:
@@ -154,27 +163,9 @@ def test_only_the_command_asked_for_is_built(monkeypatch: pytest.MonkeyPatch) ->
     assert len(app.registered_commands) == 3 and len(app.registered_groups) == 1
 
 
-FREEZE_WRAPPER = """
-import atexit, gc, sys
-target = sys.argv[1]
-atexit.register(lambda: open(target, "w").write(str(gc.get_freeze_count())))
-sys.argv = ["bcdrill", *sys.argv[2:]]
-from engine.cli import main
-main()
-"""
-
-
 def test_a_command_leaves_its_objects_to_the_exit_and_its_exit_handlers_still_run(tmp_path: Path) -> None:
     """The last collection of a command's interpreter would walk everything it imported (~0.2 s
-    here): ``main`` freezes them, and the exit handlers (this one writes the count) still run."""
-    target = tmp_path / "frozen.txt"
-    playbook = REPO / "playbooks" / "storefront-down.yaml"
-    result = subprocess.run(
-        [sys.executable, "-c", FREEZE_WRAPPER, str(target), "validate", str(playbook)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    here): ``main`` freezes them, and the exit handlers (the wrapper's writes the count) still run."""
+    result, state = at_exit(tmp_path, "validate", str(REPO / "playbooks" / "storefront-down.yaml"))
     assert result.returncode == 0, result.stderr
-    assert int(target.read_text()) > 10_000
+    assert state["frozen"] > 10_000
