@@ -104,10 +104,13 @@ def test_a_site_worker_prints_its_threads_stacks_on_usr1(site_worker: SiteWorker
     os.kill(site_worker.process.pid, signal.SIGUSR1)
 
     def dumped() -> str | None:
+        """The dump once its current thread's stack is in the log: it is written a thread at a
+        time, and a read may catch it half-way."""
         with site_worker.log.open("rb") as log:
             log.seek(before)
             text = log.read().decode(errors="replace")
-        return text if "most recent call first" in text else None
+        _, current, stack = text.partition("Current thread")
+        return text if current and "File " in stack else None
 
     text = wait_until("the stacks in the worker's log", dumped, timeout_s=10, every_s=0.1)
     assert text is not None and "Current thread" in text and "File " in text
