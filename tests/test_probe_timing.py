@@ -2,21 +2,26 @@
 
 Real sockets on 127.0.0.1 (an HTTP server in a thread; a listener whose accept queue is full,
 so the next SYN is dropped and the connect hangs, as it does for a container whose network
-is not wired yet), and the pure helpers that find a container's own address.
+is not wired yet), and the pure logic that finds a container's own address (a stand-in for the
+Docker daemon's lookups and event stream; ``tests/test_timing_truth.py`` runs it on real
+containers).
 """
 
 from __future__ import annotations
 
 import http.server
+import queue
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from engine.model.types import Environment, ProbeSpec, frozen_mapping
-from engine.probes.direct import container_ip, private_port
+from engine.probes.direct import DirectResolver, container_ip, private_port
 from engine.probes.http import CONNECT_TIMEOUT_S, HttpProbe
 from engine.transports.connections import Transports
 from engine.web import is_loopback
@@ -101,3 +106,91 @@ def test_a_container_address_comes_from_its_published_port() -> None:
     assert container_ip(attrs) == "172.18.0.5"
     assert container_ip({**attrs, "State": {"Running": False}}) == ""
     assert is_loopback("localhost") and is_loopback("127.3.2.1") and not is_loopback("172.18.0.5")
+
+
+def _attrs(ip: str) -> dict[str, Any]:
+    return {
+        "State": {"Running": True},
+        "NetworkSettings": {
+            "Ports": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32768"}]},
+            "Networks": {"lab": {"IPAddress": ip}},
+        },
+    }
+
+
+class _Daemon:
+    """Stands in for the Docker daemon: lookups answer ``attrs``; ``emit`` feeds the event stream."""
+
+    def __init__(self, ip: str) -> None:
+        self.attrs = _attrs(ip)
+        self.lookups = 0
+        self._events: queue.Queue[dict[str, str] | None] = queue.Queue()
+        self.client = SimpleNamespace(api=SimpleNamespace(events=None))
+
+    def container(self, _name: str) -> SimpleNamespace:
+        self.lookups += 1
+        return SimpleNamespace(id="c0ffee", attrs=self.attrs)
+
+    def call(self, _what: str, _fn: object, **_kwargs: object) -> Iterator[dict[str, str]]:
+        daemon = self
+
+        class _Stream:
+            def __iter__(self) -> Iterator[dict[str, str]]:
+                return iter(daemon._events.get, None)
+
+            def close(self) -> None:
+                daemon._events.put(None)
+
+        return _Stream()
+
+    def emit(self, action: str) -> None:
+        self._events.put({"Action": action})
+
+
+def _restarted(daemon: _Daemon, new_ip: str) -> tuple[DirectResolver, Any]:
+    """A resolver that learned ``172.18.0.5``, then saw its container stop and start again
+    (at ``new_ip``); returns it and the first address it gives after the start."""
+    started = threading.Event()
+    resolver = DirectResolver(SimpleNamespace(docker=daemon), "web", 32768, on_start=started.set)  # type: ignore[arg-type]
+    assert resolver.resolve() == _address("172.18.0.5")
+    daemon.emit("die")
+    _until(lambda: resolver.resolve() == _address(""))
+    daemon.attrs = _attrs(new_ip)
+    daemon.emit("start")
+    assert started.wait(2), "the start did not reach on_start"
+    return resolver, resolver.resolve()
+
+
+def _address(ip: str) -> Any:
+    from engine.probes.direct import DirectAddress
+
+    return DirectAddress("web", ip, 80)
+
+
+def _until(condition: Any) -> None:
+    deadline = time.monotonic() + 2
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.005)
+
+
+def test_after_a_start_the_former_address_is_used_at_once_and_confirmed_beside() -> None:
+    daemon = _Daemon("172.18.0.5")
+    resolver, address = _restarted(daemon, "172.18.0.5")
+    try:
+        assert (address.ip, address.confirmed) == ("172.18.0.5", False)  # no lookup waited for
+        assert resolver.confirm(address)
+        _until(lambda: resolver.resolve() == _address("172.18.0.5"))  # confirmed from now on
+    finally:
+        resolver.close()
+
+
+def test_an_answer_from_the_former_address_does_not_count_when_the_container_moved() -> None:
+    daemon = _Daemon("172.18.0.5")
+    resolver, address = _restarted(daemon, "172.18.0.9")
+    try:
+        assert (address.ip, address.confirmed) == ("172.18.0.5", False)
+        assert not resolver.confirm(address)  # whoever answered there, it is not this container
+        _until(lambda: resolver.resolve() == _address("172.18.0.9"))
+    finally:
+        resolver.close()

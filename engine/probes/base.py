@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -63,6 +63,11 @@ class ProbeKind(ABC):
     @abstractmethod
     def check(self) -> ProbeResult:
         """Observe once. Never raises for an unhealthy target: that is a ``down`` result."""
+
+    def on_target_change(self, wake: Callable[[], None]) -> None:  # noqa: B027 - optional, like close
+        """The watcher's ``wake``: a probe that learns between checks that its target changed
+        (a container started) may call it, from any thread, and the watcher looks at once.
+        Default: the probe never calls it."""
 
     def close(self) -> None:  # noqa: B027 - an optional hook, a no-op unless a probe holds something
         """Release what the probe holds between checks (default: nothing)."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +23,22 @@ from engine.transports.connections import Transports
 
 log = get_logger(__name__)
 
+#: How long an answer from a container's former address waits for its address to be read
+#: again before it is not trusted (the read is one Docker call, slow only while the daemon
+#: finishes starting the container).
+CONFIRM_TIMEOUT_S = 5.0
+
 
 @dataclass(frozen=True)
 class DirectAddress:
     """The container's own address and port for one published port (``ip`` empty while the
-    container is not running)."""
+    container is not running). An unconfirmed address is the one the container had before
+    its latest start: an answer from it counts once :meth:`DirectResolver.confirm` says so."""
 
     container: str
     ip: str
     port: int
+    confirmed: bool = True  # False: the address before the container's latest start, not re-read yet
 
 
 def private_port(attrs: Mapping[str, Any], host_port: int) -> int | None:
@@ -65,12 +73,14 @@ class StateFeed:
 
     ``running`` is None until an event arrives (or after the stream broke: then callers
     inspect); ``generation`` changes on every state event, so a cached address can be
-    re-read once after each start.
+    re-read once after each start. ``on_start`` is called on each start, from the feed's
+    thread.
     """
 
-    def __init__(self, transports: Transports, container_id: str) -> None:
+    def __init__(self, transports: Transports, container_id: str, on_start: Callable[[], None]) -> None:
         self.running: bool | None = None
         self.generation = 0
+        self._on_start = on_start
         api = transports.docker.client.api
         filters = {"container": container_id, "type": "container"}
         self._stream: Any = transports.docker.call("events", api.events, filters=filters, decode=True)
@@ -87,6 +97,8 @@ class StateFeed:
                 if action in _UP_EVENTS or action in _DOWN_EVENTS:
                     self.running = action in _UP_EVENTS
                     self.generation += 1
+                    if self.running:
+                        self._on_start()
         except Exception:  # closed, or the daemon went away: fall back to inspecting
             log.debug("state_feed.ended", exc_info=True)
         self.running = None
@@ -104,18 +116,37 @@ class DirectResolver:
     steady state is checked before any fault), and kept: a stopped container publishes no
     ports, yet the probe still knows where the service would be. From then on the daemon's
     event stream (:class:`StateFeed`) says whether the container runs, so a check while it
-    is down costs no Docker call, and its address is read once after each start.
+    is down costs no Docker call.
+
+    After each start the address is read again, beside the checks rather than before them:
+    the daemon answers that read only once it has finished starting the container (hundreds
+    of milliseconds on a busy machine), while the service may answer at once. Until then the
+    checks use the address the container had (Docker gives it back when it is free), and an
+    answer from it counts once :meth:`confirm` has seen the read agree. ``on_start`` is
+    called when the container starts (from the event stream's thread), so the probe can look
+    at once.
     """
 
-    def __init__(self, transports: Transports, container: str, host_port: int) -> None:
+    def __init__(
+        self,
+        transports: Transports,
+        container: str,
+        host_port: int,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
         self._transports = transports
         self._container = container
         self._host_port = host_port
+        self.on_start = on_start
         self._port: int | None = None
         self._not_published = False
         self._feed: StateFeed | None = None
-        self._ip = ""
+        self._ip = ""  # the address read last ("" when the container was not running)
         self._ip_generation = -1
+        self._known_ip = ""  # the last address the container had
+        self._reader: ThreadPoolExecutor | None = None
+        self._reread: Future[DirectAddress | None] | None = None
+        self._reread_generation = -1
 
     def resolve(self) -> DirectAddress | None:
         """The direct address now; None when the port is not this container's (probe the URL)."""
@@ -127,7 +158,35 @@ class DirectResolver:
                 return DirectAddress(self._container, "", self._port)
             if feed.running and self._ip and feed.generation == self._ip_generation:
                 return DirectAddress(self._container, self._ip, self._port)
+            if feed.running and self._known_ip:
+                return self._reading_again(feed.generation, self._port)
         return self._inspect()
+
+    def confirm(self, address: DirectAddress) -> bool:
+        """Whether ``address`` is still its container's: at once for a confirmed one, else once
+        the read begun after the container's start has answered."""
+        reread = self._reread
+        if address.confirmed:
+            return True
+        if reread is None:
+            return False
+        try:
+            fresh = reread.result(timeout=CONFIRM_TIMEOUT_S)
+        except Exception:  # the read failed or never answered: the answer is not trusted
+            log.debug("direct.confirm_failed", container=self._container, exc_info=True)
+            return False
+        return fresh is not None and fresh.ip == address.ip
+
+    def _reading_again(self, generation: int, port: int) -> DirectAddress:
+        """The address before the latest start, unconfirmed; starts reading it again (once per
+        start, again if a read ended without the address)."""
+        former, reread = self._known_ip, self._reread  # the read may change it at once
+        if self._reread_generation != generation or (reread is not None and reread.done()):
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"direct-{self._container}")
+            self._reread_generation = generation
+            self._reread = self._reader.submit(self._inspect)
+        return DirectAddress(self._container, former, port, confirmed=False)
 
     def _inspect(self) -> DirectAddress | None:
         generation = self._feed.generation if self._feed is not None else -1
@@ -148,16 +207,24 @@ class DirectResolver:
                 return None
             self._open_feed(str(container.id))
         self._ip, self._ip_generation = container_ip(attrs), generation
+        self._known_ip = self._ip or self._known_ip
         return DirectAddress(self._container, self._ip, self._port)
 
     def _open_feed(self, container_id: str) -> None:
         try:
-            self._feed = StateFeed(self._transports, container_id)
+            self._feed = StateFeed(self._transports, container_id, self._started)
         except TransportError:
             self._feed = None  # inspect on every check instead
 
+    def _started(self) -> None:
+        if self.on_start is not None:
+            self.on_start()
+
     def close(self) -> None:
-        """Stop following the daemon's events."""
+        """Stop following the daemon's events and reading addresses."""
         if self._feed is not None:
             self._feed.close()
             self._feed = None
+        if self._reader is not None:
+            self._reader.shutdown(wait=False, cancel_futures=True)
+            self._reader = None

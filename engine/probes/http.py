@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -69,6 +70,7 @@ class HttpProbe(ProbeKind):
     }
 
     _resolver: DirectResolver | None = None
+    _on_change: Callable[[], None] | None = None
     _resolver_ready = False
     _baseline_s: float | None = None
 
@@ -99,8 +101,14 @@ class HttpProbe(ProbeKind):
                 and parts.port is not None
             )
             if usable and binding is not None and parts.port is not None:
-                self._resolver = DirectResolver(self.transports, binding.refs[0], parts.port)
+                self._resolver = DirectResolver(self.transports, binding.refs[0], parts.port, self._on_change)
         return self._resolver
+
+    def on_target_change(self, wake: Callable[[], None]) -> None:
+        """A container target's start wakes the watcher (its address is known at once)."""
+        self._on_change = wake
+        if self._resolver is not None:
+            self._resolver.on_start = wake
 
     def close(self) -> None:
         """Stop following the container's events."""
@@ -162,6 +170,9 @@ class HttpProbe(ProbeKind):
         needle = self.spec.params.get("body_contains")
         if needle and needle.encode() not in body:
             return ProbeResult(False, "body mismatch", self._measurement()), elapsed, opened
+        if resolver is not None and address is not None and not resolver.confirm(address):
+            moved = ProbeResult(False, "answer from the container's former address", self._measurement())
+            return moved, elapsed, None
         return None, elapsed, opened
 
     def _measure_baseline(self) -> ProbeResult | None:

@@ -41,11 +41,12 @@ class ProbeWatcher:
         self.probe = probe
         self._journal = journal
         self._stop = threading.Event()
-        self._wake = threading.Event()  # stop, or a new pace: look again now
+        self._wake = threading.Event()  # stop, a new pace or a target change: look again now
         self._floor_s = 0.0  # poll no more often than this (while a drill waits for its moment)
         self._state: str | None = None
         self._measurement: Mapping[str, Any] | None = None  # last one journaled
         self._thread = threading.Thread(target=self._loop, name=f"probe-{probe.spec.id}", daemon=True)
+        probe.on_target_change(self._wake.set)
 
     @property
     def state(self) -> str | None:
