@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from engine.model.types import Environment, ProbeSpec, frozen_mapping
-from engine.probes.direct import DirectResolver, container_ip, private_port
+from engine.probes.direct import DirectResolver, StateFeed, container_ip, private_port
 from engine.probes.http import CONNECT_TIMEOUT_S, HttpProbe
 from engine.transports.connections import Transports
 from engine.web import is_loopback
@@ -192,5 +192,49 @@ def test_an_answer_from_the_former_address_does_not_count_when_the_container_mov
         assert (address.ip, address.confirmed) == ("172.18.0.5", False)
         assert not resolver.confirm(address)  # whoever answered there, it is not this container
         _until(lambda: resolver.resolve() == _address("172.18.0.9"))
+    finally:
+        resolver.close()
+
+
+def test_once_the_event_stream_is_seeded_a_running_container_costs_no_lookup() -> None:
+    daemon = _Daemon("172.18.0.5")
+    resolver = DirectResolver(SimpleNamespace(docker=daemon), "web", 32768)  # type: ignore[arg-type]
+    try:
+        resolver.resolve()  # learns the port, opens the event stream
+        resolver.resolve()  # looked up after the stream opened: seeds it
+        lookups = daemon.lookups
+        assert all(resolver.resolve() == _address("172.18.0.5") for _ in range(5))
+        assert daemon.lookups == lookups
+    finally:
+        resolver.close()
+
+
+def test_a_lookup_never_overrides_an_event_nor_a_broken_stream() -> None:
+    daemon = _Daemon("172.18.0.5")
+    feed = StateFeed(SimpleNamespace(docker=daemon), "c0ffee", lambda: None)  # type: ignore[arg-type]
+    daemon.emit("die")
+    _until(lambda: feed.generation == 1)
+    feed.seed(True, 0)  # begun before the event: stale
+    assert feed.running is False
+    feed.close()
+    _until(lambda: feed.running is None)
+    feed.seed(True, 1)
+    assert feed.running is None  # no stream, no state: callers look the container up
+
+
+def test_a_failed_check_at_a_running_container_reads_its_address_again() -> None:
+    daemon = _Daemon("172.18.0.5")
+    resolver = DirectResolver(SimpleNamespace(docker=daemon), "web", 32768)  # type: ignore[arg-type]
+    try:
+        resolver.resolve()
+        resolver.resolve()  # following the container's events now
+        daemon.attrs = _attrs("172.18.0.9")  # reconnected elsewhere: no container event says so
+        assert resolver.resolve() == _address("172.18.0.5")
+        resolver.doubt()
+        _until(lambda: resolver.resolve() == _address("172.18.0.9"))
+        lookups = daemon.lookups
+        resolver.doubt()  # again at once: not another lookup yet
+        time.sleep(0.05)
+        assert daemon.lookups == lookups
     finally:
         resolver.close()

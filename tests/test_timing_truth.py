@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
+from docker.types import IPAMConfig, IPAMPool
 
+from engine import lab
 from engine.clock import RunClock
 from engine.model.types import ProbeSpec, frozen_mapping
 from engine.plugins import resolve_parts
@@ -236,3 +239,48 @@ def test_a_daemon_slow_to_answer_after_a_start_does_not_delay_the_recovery(
     up = [r["data"] for r in changes if r["data"]["state"] == "up"][-1]
     error = clock.utc(float(up["observed_t"])).timestamp() - true_up
     assert abs(error) <= TOLERANCE_S, f"recovery stamped {error * 1000:.1f} ms from the truth"
+
+
+READDRESS = f"bcdrill-{LAB_NAME}-readdress"
+READDRESS_SUBNET = "10.213.47"  # a /24 outside Docker's own pools: the test chooses addresses in it
+
+
+def test_a_container_reconnected_at_another_address_is_seen_back(tmp_path: Path) -> None:
+    """Cut off its network and reconnected at another address, with no container event to
+    say so: the probe reads the address again and sees the service back within a second."""
+    client = docker.from_env()
+    ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=f"{READDRESS_SUBNET}.0/24")])
+    network = client.networks.create(READDRESS, ipam=ipam, labels={lab.LABEL: LAB_NAME})
+    serve = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www"
+    container = client.containers.run(
+        lab.IMAGE, ["sh", "-c", serve], name=READDRESS, detach=True, labels={lab.LABEL: LAB_NAME},
+        network=READDRESS, ports={"80/tcp": ("127.0.0.1", None)},
+    )  # fmt: skip
+    watcher: ProbeWatcher | None = None
+    try:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+        env_file = tmp_path / "environment.yaml"
+        env_file.write_text(
+            f"format: environment/v1\nname: readdress\nkind: test\nclient: Demo Bakery Ltd\n"
+            f"docker: {{url: unix:///var/run/docker.sock, timeout: 10s}}\n"
+            f"targets:\n  web: {{containers: [{READDRESS}]}}\nurls:\n  web: http://127.0.0.1:{port}/\n"
+        )
+        environment = load_environment(env_file)
+        spec = ProbeSpec("web", "http", "web", 0.1, 1.0, frozen_mapping({"url": "web"}))
+        journal = Journal(tmp_path / "journal.jsonl", RunClock())
+        watcher = ProbeWatcher(HttpProbe(spec, environment, Transports(environment)), journal)
+        watcher.start()
+        _wait_for(lambda: watcher.state == "up")
+        time.sleep(0.5)  # a few checks: the probe follows the container's events, no more lookups
+        network.disconnect(container)
+        _wait_for(lambda: watcher.state == "down")
+        network.connect(container, ipv4_address=f"{READDRESS_SUBNET}.200")
+        reconnected = time.monotonic()
+        _wait_for(lambda: watcher.state == "up", timeout_s=5)
+        assert time.monotonic() - reconnected < 1.5
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        container.remove(force=True)
+        network.remove()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ log = get_logger(__name__)
 #: again before it is not trusted (the read is one Docker call, slow only while the daemon
 #: finishes starting the container).
 CONFIRM_TIMEOUT_S = 5.0
+
+#: While checks at a running container's address fail, its address is read again this often.
+DOUBT_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -71,16 +75,18 @@ _DOWN_EVENTS = frozenset({"die", "stop", "pause", "destroy"})
 class StateFeed:
     """The container's running state from the Docker daemon's event stream, without polling.
 
-    ``running`` is None until an event arrives (or after the stream broke: then callers
-    inspect); ``generation`` changes on every state event, so a cached address can be
-    re-read once after each start. ``on_start`` is called on each start, from the feed's
-    thread.
+    ``running`` is None until an event arrives or a lookup seeds it (:meth:`seed`), and after
+    the stream broke (then callers look the container up); ``generation`` changes on every
+    state event, so a cached address can be re-read once after each start. ``on_start`` is
+    called on each start, from the feed's thread.
     """
 
     def __init__(self, transports: Transports, container_id: str, on_start: Callable[[], None]) -> None:
         self.running: bool | None = None
         self.generation = 0
         self._on_start = on_start
+        self._lock = threading.Lock()
+        self._open = True
         api = transports.docker.client.api
         filters = {"container": container_id, "type": "container"}
         self._stream: Any = transports.docker.call("events", api.events, filters=filters, decode=True)
@@ -95,13 +101,23 @@ class StateFeed:
                     continue
                 action = str(event.get("Action") or event.get("status") or "")
                 if action in _UP_EVENTS or action in _DOWN_EVENTS:
-                    self.running = action in _UP_EVENTS
-                    self.generation += 1
-                    if self.running:
+                    with self._lock:
+                        self.running = action in _UP_EVENTS
+                        self.generation += 1
+                    if action in _UP_EVENTS:
                         self._on_start()
         except Exception:  # closed, or the daemon went away: fall back to inspecting
             log.debug("state_feed.ended", exc_info=True)
-        self.running = None
+        with self._lock:
+            self._open = False
+            self.running = None
+
+    def seed(self, running: bool, generation: int) -> None:
+        """The state from a lookup begun at ``generation`` after the stream opened: it holds
+        until the next event, unless an event came since (or the stream broke)."""
+        with self._lock:
+            if self._open and self.running is None and self.generation == generation:
+                self.running = running
 
     def close(self) -> None:
         """Close the stream (its thread then ends)."""
@@ -115,8 +131,8 @@ class DirectResolver:
     The private port is learned on the first lookup that finds the container running (the
     steady state is checked before any fault), and kept: a stopped container publishes no
     ports, yet the probe still knows where the service would be. From then on the daemon's
-    event stream (:class:`StateFeed`) says whether the container runs, so a check while it
-    is down costs no Docker call.
+    event stream (:class:`StateFeed`, seeded by the next lookup) says whether the container
+    runs, so a check costs no Docker call, whether the container runs or not.
 
     After each start the address is read again, beside the checks rather than before them:
     the daemon answers that read only once it has finished starting the container (hundreds
@@ -147,6 +163,7 @@ class DirectResolver:
         self._reader: ThreadPoolExecutor | None = None
         self._reread: Future[DirectAddress | None] | None = None
         self._reread_generation = -1
+        self._doubted_at = -DOUBT_EVERY_S
 
     def resolve(self) -> DirectAddress | None:
         """The direct address now; None when the port is not this container's (probe the URL)."""
@@ -177,16 +194,28 @@ class DirectResolver:
             return False
         return fresh is not None and fresh.ip == address.ip
 
+    def doubt(self) -> None:
+        """A check at the container's address failed while the container runs (it may have
+        been reconnected to its network at another address, which no container event says):
+        read the address again beside the checks, at most every :data:`DOUBT_EVERY_S`."""
+        reread, now = self._reread, time.monotonic()
+        if (reread is None or reread.done()) and now - self._doubted_at >= DOUBT_EVERY_S:
+            self._doubted_at = now
+            self._read_again(self._reread_generation)
+
     def _reading_again(self, generation: int, port: int) -> DirectAddress:
         """The address before the latest start, unconfirmed; starts reading it again (once per
         start, again if a read ended without the address)."""
         former, reread = self._known_ip, self._reread  # the read may change it at once
         if self._reread_generation != generation or (reread is not None and reread.done()):
-            if self._reader is None:
-                self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"direct-{self._container}")
-            self._reread_generation = generation
-            self._reread = self._reader.submit(self._inspect)
+            self._read_again(generation)
         return DirectAddress(self._container, former, port, confirmed=False)
+
+    def _read_again(self, generation: int) -> None:
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"direct-{self._container}")
+        self._reread_generation = generation
+        self._reread = self._reader.submit(self._inspect)
 
     def _inspect(self) -> DirectAddress | None:
         generation = self._feed.generation if self._feed is not None else -1
@@ -208,6 +237,8 @@ class DirectResolver:
             self._open_feed(str(container.id))
         self._ip, self._ip_generation = container_ip(attrs), generation
         self._known_ip = self._ip or self._known_ip
+        if self._feed is not None and generation >= 0:  # looked up after the stream opened
+            self._feed.seed(bool((attrs.get("State") or {}).get("Running")), generation)
         return DirectAddress(self._container, self._ip, self._port)
 
     def _open_feed(self, container_id: str) -> None:

@@ -160,6 +160,8 @@ class HttpProbe(ProbeKind):
             response = conn.getresponse()
             body = response.read(65536)
         except (OSError, http.client.HTTPException) as exc:
+            if resolver is not None and address is not None:
+                resolver.doubt()
             return ProbeResult(False, type(exc).__name__, self._measurement()), 0.0, None
         finally:
             conn.close()
