@@ -8,8 +8,10 @@ are tasks named after one verb with no cache and no retries (retries of a revert
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
+import threading
 
 # Prefect reads these when it is first imported: our loggers reach the flow run's log in the UI.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "engine,drills,reports")
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +171,10 @@ def drill_run(
             with abort_when_gone(client_pid, run_dir):
                 result = drill.execute()
             done = summary(result)
-            answer.send(done)  # the client answers now; the slot's release and the artifacts follow
-        _attach_artifacts(result)
+            answer.send(done)  # the client answers now; the artifacts and the slot's release follow
+            attaching = _attach_artifacts(result)  # beside the release: three API calls at once
+        for thread in attaching:
+            thread.join()
         return done
 
 
@@ -253,17 +258,36 @@ def summary(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _attach_artifacts(result: RunResult) -> None:
+def _attach_artifacts(result: RunResult) -> list[threading.Thread]:
+    """Attach the scorecard and the steps to the flow run, each in a thread of its own (in a
+    copy of the flow run's context); the caller joins them."""
     if FlowRunContext.get() is None:
-        return
+        return []
+    run_id = result.run_id
+    calls: list[Callable[[], object]] = []
     scorecard = result.run_dir / "debrief.md"
     if scorecard.exists():
-        create_markdown_artifact(
-            key="drill-scorecard", markdown=scorecard.read_text(), description=result.run_id
+        markdown = scorecard.read_text()
+        calls.append(
+            partial(create_markdown_artifact, key="drill-scorecard", markdown=markdown, description=run_id)
         )
     steps = _step_rows(result.debrief)
     if steps:
-        create_table_artifact(key="drill-steps", table=steps, description=result.run_id)
+        calls.append(partial(create_table_artifact, key="drill-steps", table=steps, description=run_id))
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(_attach, call), name="drill-artifact")
+        for call in calls
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _attach(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except Exception:  # the drill is over and recorded; a missing artifact only costs the UI a view
+        logging.getLogger("engine.flow").warning("artifact not attached", exc_info=True)
 
 
 def _step_rows(debrief: Mapping[str, Any] | None) -> list[dict[str, Any]]:

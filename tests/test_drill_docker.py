@@ -125,7 +125,12 @@ def _assert_prefect_saw_the_run(run_dir: Path) -> None:
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, LogFilter
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        LogFilter,
+    )
 
     async def read() -> tuple[list[str], list[str]]:
         async with get_client() as client:
@@ -133,13 +138,13 @@ def _assert_prefect_saw_the_run(run_dir: Path) -> None:
             run = next(r for r in runs if r.parameters.get("runs_root") == str(run_dir.parent))
             logs = await client.read_logs(log_filter=LogFilter(flow_run_id={"any_": [run.id]}))
             artifacts = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["drill-scorecard"]))
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
             )
-            return [entry.message for entry in logs], [str(a.description) for a in artifacts]
+            return [entry.message for entry in logs], [(a.key, a.description) for a in artifacts]
 
     messages, artifacts = asyncio.run(read())
     assert any("inject stop-web" in m for m in messages), messages[:20]
-    assert run_dir.name in artifacts
+    assert sorted(artifacts) == [("drill-scorecard", run_dir.name), ("drill-steps", run_dir.name)]
 
 
 def _expected_score(actual: float, target: float, late_limit: float) -> float:

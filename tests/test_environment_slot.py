@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,72 @@ def test_a_run_holds_the_slot_and_notes_itself_then_gives_both_back(environment:
         assert _active(environment) == 1
     assert _active(environment) == 0
     assert read_holder(environment) is None
+
+
+def _limit(environment: str) -> int:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return int(client.read_global_concurrency_limit_by_name(slot_name(environment)).limit)
+
+
+def test_a_limit_changed_by_hand_is_set_back_to_one_drill(
+    environment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(slot_name(environment), 3)
+    monkeypatch.setattr(slot, "SLOT_WAIT_S", 0.2)
+    with environment_slot(environment, "run-a"):
+        assert (_limit(environment), _active(environment)) == (1, 1)
+        with pytest.raises(PreflightError), environment_slot(environment, "run-b"):
+            pytest.fail("two drills on one environment")
+    assert _active(environment) == 0
+
+
+def test_the_slot_of_a_known_environment_is_taken_in_one_request(
+    environment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.orchestration import SyncPrefectClient
+
+    with environment_slot(environment, "run-a"):
+        pass  # the environment's limit exists from now on
+    paths: list[str] = []
+    request = SyncPrefectClient.request
+
+    def counted(self: SyncPrefectClient, method: str, path: str, *args: object, **kwargs: object) -> object:
+        paths.append(path)
+        return request(self, method, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SyncPrefectClient, "request", counted)
+    with environment_slot(environment, "run-b"):
+        assert paths == ["/v2/concurrency_limits/increment-with-lease"]
+        assert _active(environment) == 1
+
+
+def test_a_run_renews_its_lease_while_it_holds_the_slot(
+    environment: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prefect.client.orchestration import SyncPrefectClient
+
+    renewals: list[int] = []
+    renew = SyncPrefectClient.renew_concurrency_lease
+
+    def counted(self: SyncPrefectClient, *args: Any, **kwargs: Any) -> Any:
+        response = renew(self, *args, **kwargs)
+        renewals.append(response.status_code)
+        return response
+
+    monkeypatch.setattr(SyncPrefectClient, "renew_concurrency_lease", counted)
+    monkeypatch.setattr(slot, "RENEW_EVERY_S", 0.2)
+    with environment_slot(environment, "run-a"):
+        deadline = time.monotonic() + 10
+        while len(renewals) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert len(renewals) >= 2 and set(renewals) <= {200, 204}, renewals
+    assert "cannot renew" not in caplog.text
+    assert _active(environment) == 0
 
 
 def test_a_second_run_is_told_which_run_holds_the_slot_and_how_to_recover(environment: str) -> None:

@@ -40,7 +40,8 @@ from engine.home import home
 from engine.record.runstore import pid_alive
 
 SLOT_WAIT_S = 5.0
-SLOT_LEASE_S = 60.0  # Prefect's minimum lease; renewed every third of it while a drill runs
+SLOT_LEASE_S = 60.0  # Prefect's minimum lease
+RENEW_EVERY_S = SLOT_LEASE_S / 3  # while a drill runs
 _POLL_S = 0.5
 _LONG_POLL_S = 2.0  # while a drill readied early waits for the one before it (spares the server)
 
@@ -119,7 +120,6 @@ def environment_slot(environment: str, run_id: str, wait_until: datetime | None 
     if wait_until is not None:
         wait_s = max(wait_s, (wait_until - datetime.now(UTC)).total_seconds())
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, 1)
         lease_id = _acquire(client, environment, wait_s)
         holder = SlotHolder(environment, run_id, os.getpid(), socket.gethostname(), str(lease_id))
         _write_holder(holder)
@@ -173,7 +173,24 @@ def _busy_message(environment: str, holder: SlotHolder | None) -> str:
 
 
 def _try_take(client: Any, name: str) -> UUID | None:
-    """One attempt: the new lease's id, or None when the slot is taken (HTTP 423)."""
+    """One attempt: the new lease's id, or None when the slot is taken (HTTP 423).
+
+    The lease says which limits it holds: when ours is not among them with a limit of 1
+    (the first drill on the environment, or someone changed or removed the limit), the lease
+    holds nothing that keeps drills apart; it is given back, the limit is set to 1 and taken
+    again. So a drill asks the server once, not first whether the limit exists."""
+    lease_id, limits = _take(client, name)
+    if lease_id is None or limits.get(name) == 1:
+        return lease_id
+    client.release_concurrency_slots_with_lease(lease_id)
+    client.upsert_global_concurrency_limit_by_name(name, 1)
+    lease_id, limits = _take(client, name)
+    if lease_id is not None and limits.get(name) != 1:
+        raise PreflightError(f"Prefect limit {name!r} holds no slot of 1 after it was set (limits {limits})")
+    return lease_id
+
+
+def _take(client: Any, name: str) -> tuple[UUID | None, dict[str, int]]:
     from httpx import HTTPStatusError
 
     try:
@@ -182,21 +199,28 @@ def _try_take(client: Any, name: str) -> UUID | None:
         )
     except HTTPStatusError as exc:
         if exc.response.status_code == 423:
-            return None
+            return None, {}
         raise PreflightError(f"cannot take Prefect limit {name!r}: {exc}") from exc
-    return UUID(str(response.json()["lease_id"]))
+    body = response.json()
+    limits = {str(limit["name"]): int(limit["limit"]) for limit in body.get("limits") or ()}
+    return UUID(str(body["lease_id"])), limits
 
 
 def _renew(lease_id: UUID, stop: threading.Event) -> None:
-    """Renew the lease every third of its duration until told to stop (a blip is only logged)."""
+    """Renew the lease every third of its duration until told to stop (a blip is only logged).
+    Its client is made at the first renewal: a shorter drill makes none."""
+    if stop.wait(RENEW_EVERY_S):
+        return
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        while not stop.wait(SLOT_LEASE_S / 3):
+        while True:
             try:
                 client.renew_concurrency_lease(lease_id, lease_duration=SLOT_LEASE_S)
             except Exception as exc:
                 log.warning("cannot renew the environment slot's lease: %s", exc)
+            if stop.wait(RENEW_EVERY_S):
+                return
 
 
 def _release(client: Any, name: str, lease_id: UUID, *, force: bool) -> None:
