@@ -75,8 +75,22 @@ def configure(verbose: bool = False, json_output: bool | None = None) -> None:
         _configure_structlog()
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not to the stream it was when
+    logging was configured: a host that swaps it (a test's capture, a notebook) and closes the
+    old one gets the lines, not "I/O operation on closed file"."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _stream: Any) -> None:
+        return
+
+
 def _configure_stdlib(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(logging.INFO if verbose else logging.WARNING)
     for name in PACKAGES:

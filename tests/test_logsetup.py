@@ -28,3 +28,24 @@ def test_structlog_is_imported_and_configured_on_first_log() -> None:
     assert event["event"] == "desk.token_used" and event["level"] == "warning"
     assert event["token"] == "[redacted]" and "hunter2" not in result.stderr
     assert event["timestamp"].endswith("Z")
+
+
+SWAPPED = """
+import io, sys
+from engine import logsetup
+first = io.StringIO()
+sys.stderr = first
+logsetup.configure(json_output=True)
+first.close()  # a host's capture, closed after the logging was configured
+sys.stderr = second = io.StringIO()
+logsetup.get_logger("engine.demo").warning("after.swap")
+sys.stderr = sys.__stderr__
+print(second.getvalue(), end="")
+"""
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment() -> None:
+    result = subprocess.run([sys.executable, "-c", SWAPPED], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Logging error" not in result.stderr and "closed file" not in result.stderr
+    assert json.loads(result.stdout.strip())["event"] == "after.swap"
