@@ -49,7 +49,7 @@ def _console_errors(stderr: str) -> list[str]:
 def _pixels_near(image: Image.Image, colour: tuple[int, int, int], box: tuple[int, int, int, int]) -> int:
     region = image.convert("RGB").crop(box)
     return sum(
-        1 for pixel in region.getdata() if all(abs(a - b) <= 3 for a, b in zip(pixel, colour, strict=True))
+        1 for pixel in region.get_flattened_data() if all(abs(a - b) <= 3 for a, b in zip(pixel, colour, strict=True))
     )
 
 
