@@ -311,3 +311,35 @@ def test_a_calm_pace_while_holding_and_a_prompt_look_when_it_ends(journal: Journ
             time.sleep(0.005)
     finally:
         watcher.stop()
+
+
+class _StartingProbe(ScriptedProbe):
+    """Down at a 100 ms pace; keeps the watcher's wake so the test can say its target started."""
+
+    def __init__(self) -> None:
+        super().__init__([result(False)])
+        self.spec = spec("fake", self.name, interval_s=0.1)
+        self.wake: Callable[[], None] | None = None
+
+    def on_target_change(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
+
+
+def test_a_down_probe_looks_at_once_and_often_when_its_target_starts(journal: Journal) -> None:
+    probe = _StartingProbe()
+    watcher = ProbeWatcher(probe, journal)
+    watcher.start()
+    try:
+        time.sleep(0.2)  # down: every 25 ms
+        before = probe.calls
+        assert probe.wake is not None
+        probe.wake()  # the container started
+        time.sleep(0.3)
+        started_looks = probe.calls - before
+        time.sleep(1.0)  # the starting window is over: back to every 25 ms
+        later = probe.calls
+        time.sleep(0.2)
+        assert started_looks >= 25, started_looks  # every 5 ms (60 at most), not every 25 ms (13)
+        assert probe.calls - later <= 12, probe.calls - later
+    finally:
+        watcher.stop()

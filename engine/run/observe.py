@@ -31,6 +31,12 @@ log = get_logger(__name__)
 #: seen within ~25 ms of happening rather than within a whole interval.
 DOWN_INTERVAL_S = 0.025
 
+#: For this long after the probe learns that its target started (a container's start event),
+#: a probe that is down looks every :data:`STARTING_INTERVAL_S`: the service of a started
+#: target typically answers within milliseconds, and its recovery is stamped that close.
+STARTING_WINDOW_S = 1.0
+STARTING_INTERVAL_S = 0.005
+
 
 class ProbeWatcher:
     """Polls one probe at its interval (every :data:`DOWN_INTERVAL_S` while it is down);
@@ -46,7 +52,8 @@ class ProbeWatcher:
         self._state: str | None = None
         self._measurement: Mapping[str, Any] | None = None  # last one journaled
         self._thread = threading.Thread(target=self._loop, name=f"probe-{probe.spec.id}", daemon=True)
-        probe.on_target_change(self._wake.set)
+        self._starting_until = 0.0  # monotonic; see STARTING_WINDOW_S
+        probe.on_target_change(self._target_changed)
 
     @property
     def state(self) -> str | None:
@@ -74,11 +81,19 @@ class ProbeWatcher:
         self._thread.join(timeout=self.probe.spec.timeout_s + self.probe.spec.interval_s + 1)
         self.probe.close()
 
+    def _target_changed(self) -> None:
+        """The probe learned that its target started (any thread): look now, then often."""
+        self._starting_until = time.monotonic() + STARTING_WINDOW_S
+        self._wake.set()
+
     def _interval(self) -> float:
-        """The probe's interval; finer while down, so that a recovery is seen promptly."""
+        """The probe's interval; finer while down, so that a recovery is seen promptly, and
+        finest while down just after the target started."""
         interval = self.probe.spec.interval_s
-        pace = min(interval, DOWN_INTERVAL_S) if self._state == "down" else interval
-        return max(pace, self._floor_s)
+        if self._state == "down":
+            starting = time.monotonic() < self._starting_until
+            interval = min(interval, STARTING_INTERVAL_S if starting else DOWN_INTERVAL_S)
+        return max(interval, self._floor_s)
 
     def _loop(self) -> None:
         next_at = time.monotonic() + self._interval()
