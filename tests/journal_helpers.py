@@ -38,7 +38,9 @@ def wait_for_record(runs: Path, type_: str, timeout_s: float = 60) -> Path:
                 return journal.parent
         return None
 
-    return wait_until(f"a {type_} record under {runs}", found, timeout_s, 0.05)
+    run = wait_until(f"a {type_} record under {runs}", found, timeout_s, 0.05)
+    assert run is not None  # wait_until answers only with a found run
+    return run
 
 
 def debrief(run_dir: Path) -> dict[str, Any]:

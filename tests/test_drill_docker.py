@@ -130,13 +130,14 @@ def _assert_prefect_saw_the_run(run_dir: Path) -> None:
         ArtifactFilterFlowRunId,
         FlowRunFilter,
         LogFilter,
+        LogFilterFlowRunId,
     )
 
-    async def read() -> tuple[list[str], list[str]]:
+    async def read() -> tuple[list[str], list[tuple[str | None, str | None]]]:
         async with get_client() as client:
             runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter())
             run = next(r for r in runs if r.parameters.get("runs_root") == str(run_dir.parent))
-            logs = await client.read_logs(log_filter=LogFilter(flow_run_id={"any_": [run.id]}))
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
             artifacts = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
             )

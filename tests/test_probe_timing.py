@@ -14,7 +14,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -131,7 +131,7 @@ class _Daemon:
         self.lookups += 1
         return SimpleNamespace(id="c0ffee", attrs=self.attrs)
 
-    def call(self, _what: str, _fn: object, **_kwargs: object) -> Iterator[dict[str, str]]:
+    def call(self, _what: str, _fn: object, **_kwargs: object) -> Iterable[dict[str, str]]:
         daemon = self
 
         class _Stream:

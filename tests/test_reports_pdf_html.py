@@ -48,9 +48,8 @@ def _console_errors(stderr: str) -> list[str]:
 
 def _pixels_near(image: Image.Image, colour: tuple[int, int, int], box: tuple[int, int, int, int]) -> int:
     region = image.convert("RGB").crop(box)
-    return sum(
-        1 for pixel in region.get_flattened_data() if all(abs(a - b) <= 3 for a, b in zip(pixel, colour, strict=True))
-    )
+    pixels = region.get_flattened_data()
+    return sum(1 for pixel in pixels if all(abs(a - b) <= 3 for a, b in zip(pixel, colour, strict=True)))
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")

@@ -28,6 +28,7 @@ from engine.record.journal import Journal, read_journal
 from engine.run.observe import ProbeWatcher
 from engine.run.runner import DrillRun, RunOptions
 from engine.spec.loader import load_environment, load_playbook
+from engine.testing import wait_until
 from engine.transports.connections import Transports
 from tests.conftest import LAB_NAME, REPO, run_cli
 from tests.journal_helpers import debrief, records
@@ -190,11 +191,8 @@ def test_storefront_playbook_simulated_rto_equals_true_outage(
     assert "restored by the responders" in rto["note"]
 
 
-def _wait_for(condition: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+def _state(watcher: ProbeWatcher, state: str, timeout_s: float = 10.0) -> None:
+    wait_until(f"probe {state}", lambda: watcher.state == state, timeout_s, 0.01)
 
 
 def test_a_daemon_slow_to_answer_after_a_start_does_not_delay_the_recovery(
@@ -224,10 +222,10 @@ def test_a_daemon_slow_to_answer_after_a_start_does_not_delay_the_recovery(
         with IndependentProber(STOREFRONT) as prober:
             since = time.time()
             container.stop(timeout=0)
-            _wait_for(lambda: watcher.state == "down")
+            _state(watcher, "down")
             time.sleep(0.3)
             container.start()
-            _wait_for(lambda: watcher.state == "up")
+            _state(watcher, "up")
     finally:
         watcher.stop()
         journal.close()
@@ -271,13 +269,13 @@ def test_a_container_reconnected_at_another_address_is_seen_back(tmp_path: Path)
         journal = Journal(tmp_path / "journal.jsonl", RunClock())
         watcher = ProbeWatcher(HttpProbe(spec, environment, Transports(environment)), journal)
         watcher.start()
-        _wait_for(lambda: watcher.state == "up")
+        _state(watcher, "up")
         time.sleep(0.5)  # a few checks: the probe follows the container's events, no more lookups
         network.disconnect(container)
-        _wait_for(lambda: watcher.state == "down")
+        _state(watcher, "down")
         network.connect(container, ipv4_address=f"{READDRESS_SUBNET}.200")
         reconnected = time.monotonic()
-        _wait_for(lambda: watcher.state == "up", timeout_s=5)
+        _state(watcher, "up", timeout_s=5)
         assert time.monotonic() - reconnected < 1.5
     finally:
         if watcher is not None:
