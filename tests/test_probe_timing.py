@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from engine.model.types import Environment, ProbeSpec, frozen_mapping
-from engine.probes.direct import DirectResolver, StateFeed, container_ip, private_port
+from engine.probes.direct import DirectAddress, DirectResolver, StateFeed, container_ip, private_port
 from engine.probes.http import CONNECT_TIMEOUT_S, HttpProbe
+from engine.testing import wait_until
 from engine.transports.connections import Transports
 from engine.web import is_loopback
 
@@ -147,31 +148,30 @@ class _Daemon:
         self._events.put({"Action": action})
 
 
-def _restarted(daemon: _Daemon, new_ip: str) -> tuple[DirectResolver, Any]:
+def _restarted(daemon: _Daemon, new_ip: str) -> tuple[DirectResolver, DirectAddress]:
     """A resolver that learned ``172.18.0.5``, then saw its container stop and start again
     (at ``new_ip``); returns it and the first address it gives after the start."""
     started = threading.Event()
     resolver = DirectResolver(SimpleNamespace(docker=daemon), "web", 32768, on_start=started.set)  # type: ignore[arg-type]
     assert resolver.resolve() == _address("172.18.0.5")
     daemon.emit("die")
-    _until(lambda: resolver.resolve() == _address(""))
+    _resolves_to(resolver, "")
     daemon.attrs = _attrs(new_ip)
     daemon.emit("start")
     assert started.wait(2), "the start did not reach on_start"
-    return resolver, resolver.resolve()
+    address = resolver.resolve()
+    assert address is not None
+    return resolver, address
 
 
-def _address(ip: str) -> Any:
-    from engine.probes.direct import DirectAddress
-
+def _address(ip: str) -> DirectAddress:
     return DirectAddress("web", ip, 80)
 
 
-def _until(condition: Any) -> None:
-    deadline = time.monotonic() + 2
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.005)
+def _resolves_to(resolver: DirectResolver, ip: str) -> None:
+    wait_until(
+        f"the resolver to give {ip or 'no address'}", lambda: resolver.resolve() == _address(ip), 2, 0.005
+    )
 
 
 def test_after_a_start_the_former_address_is_used_at_once_and_confirmed_beside() -> None:
@@ -180,7 +180,7 @@ def test_after_a_start_the_former_address_is_used_at_once_and_confirmed_beside()
     try:
         assert (address.ip, address.confirmed) == ("172.18.0.5", False)  # no lookup waited for
         assert resolver.confirm(address)
-        _until(lambda: resolver.resolve() == _address("172.18.0.5"))  # confirmed from now on
+        _resolves_to(resolver, "172.18.0.5")  # confirmed from now on
     finally:
         resolver.close()
 
@@ -191,7 +191,7 @@ def test_an_answer_from_the_former_address_does_not_count_when_the_container_mov
     try:
         assert (address.ip, address.confirmed) == ("172.18.0.5", False)
         assert not resolver.confirm(address)  # whoever answered there, it is not this container
-        _until(lambda: resolver.resolve() == _address("172.18.0.9"))
+        _resolves_to(resolver, "172.18.0.9")
     finally:
         resolver.close()
 
@@ -213,11 +213,11 @@ def test_a_lookup_never_overrides_an_event_nor_a_broken_stream() -> None:
     daemon = _Daemon("172.18.0.5")
     feed = StateFeed(SimpleNamespace(docker=daemon), "c0ffee", lambda: None)  # type: ignore[arg-type]
     daemon.emit("die")
-    _until(lambda: feed.generation == 1)
+    wait_until("the die event", lambda: feed.generation == 1, 2, 0.005)
     feed.seed(True, 0)  # begun before the event: stale
     assert feed.running is False
     feed.close()
-    _until(lambda: feed.running is None)
+    wait_until("the stream to end", lambda: feed.running is None, 2, 0.005)
     feed.seed(True, 1)
     assert feed.running is None  # no stream, no state: callers look the container up
 
@@ -231,7 +231,7 @@ def test_a_failed_check_at_a_running_container_reads_its_address_again() -> None
         daemon.attrs = _attrs("172.18.0.9")  # reconnected elsewhere: no container event says so
         assert resolver.resolve() == _address("172.18.0.5")
         resolver.doubt()
-        _until(lambda: resolver.resolve() == _address("172.18.0.9"))
+        _resolves_to(resolver, "172.18.0.9")
         lookups = daemon.lookups
         resolver.doubt()  # again at once: not another lookup yet
         time.sleep(0.05)

@@ -201,20 +201,21 @@ class DirectResolver:
         reread, now = self._reread, time.monotonic()
         if (reread is None or reread.done()) and now - self._doubted_at >= DOUBT_EVERY_S:
             self._doubted_at = now
-            self._read_again(self._reread_generation)
+            self._read_again()
 
     def _reading_again(self, generation: int, port: int) -> DirectAddress:
         """The address before the latest start, unconfirmed; starts reading it again (once per
         start, again if a read ended without the address)."""
         former, reread = self._known_ip, self._reread  # the read may change it at once
         if self._reread_generation != generation or (reread is not None and reread.done()):
-            self._read_again(generation)
+            self._read_again()
         return DirectAddress(self._container, former, port, confirmed=False)
 
-    def _read_again(self, generation: int) -> None:
+    def _read_again(self) -> None:
+        """Look the container up in the background thread, as of the feed's latest event."""
         if self._reader is None:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"direct-{self._container}")
-        self._reread_generation = generation
+        self._reread_generation = self._feed.generation if self._feed is not None else -1
         self._reread = self._reader.submit(self._inspect)
 
     def _inspect(self) -> DirectAddress | None:
