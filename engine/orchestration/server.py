@@ -208,6 +208,10 @@ def _server_argv(port: int) -> list[str]:
         "error",
         "--lifespan",
         "on",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
     ]
 
 
