@@ -109,9 +109,12 @@ def _outages(report: Report, lab: BenchLab, interval: float, reps: int) -> None:
     marks = _Marks(clock)
     journal.subscribe(marks)
     transports = Transports(env)
-    # "published": as a playbook would say it (target + published URL: the engine probes the
-    # container's own address); "bridge": the container address given literally
-    urls = {"published": ("storefront", lab.storefront_url), "bridge": (None, lab.storefront_bridge_url)}
+    # as a playbook would say it, the target and a URL: "published", the published port (the
+    # engine probes the container's own address); "bridge", the container's address literally
+    urls = {
+        "published": ("storefront", lab.storefront_url),
+        "bridge": ("storefront", lab.storefront_bridge_url),
+    }
     watchers = [
         ProbeWatcher(
             HttpProbe(

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from engine.model.types import Environment, ProbeSpec, frozen_mapping
+from engine.model.types import Environment, ProbeSpec, TargetBinding, frozen_mapping
 from engine.probes.direct import DirectAddress, DirectResolver, StateFeed, container_ip, private_port
 from engine.probes.http import CONNECT_TIMEOUT_S, HttpProbe
 from engine.testing import wait_until
@@ -238,3 +238,87 @@ def test_a_failed_check_at_a_running_container_reads_its_address_again() -> None
         assert daemon.lookups == lookups
     finally:
         resolver.close()
+
+
+def _two_networks() -> dict[str, Any]:
+    attrs = _attrs("172.18.0.5")
+    attrs["NetworkSettings"]["Networks"]["backend"] = {"IPAddress": "172.19.0.7"}
+    return attrs
+
+
+def test_a_url_naming_the_container_address_follows_its_state_and_keeps_that_address() -> None:
+    daemon = _Daemon("172.18.0.5")
+    daemon.attrs = _two_networks()
+    started = threading.Event()
+    transports: Any = SimpleNamespace(docker=daemon)
+    resolver = DirectResolver(transports, "web", 8080, on_start=started.set, literal_ip="172.19.0.7")
+    at_url = DirectAddress("web", "172.19.0.7", 8080)
+    try:
+        assert resolver.resolve() == at_url  # the URL's address (not the first network's) and port
+        daemon.emit("die")
+        wait_until(
+            "no address while down", lambda: resolver.resolve() == DirectAddress("web", "", 8080), 2, 0.005
+        )
+        lookups = daemon.lookups
+        daemon.emit("start")
+        assert started.wait(2), "the start did not reach on_start"
+        wait_until("the URL's address again", lambda: resolver.resolve() == at_url, 2, 0.005)
+        assert resolver.confirm(at_url)
+        resolver.doubt()  # a failed check there reads nothing again: the URL fixes the address
+        time.sleep(0.05)
+        assert daemon.lookups == lookups
+    finally:
+        resolver.close()
+
+
+def test_a_literal_address_that_is_not_the_container_s_is_probed_as_it_is() -> None:
+    daemon = _Daemon("172.18.0.5")
+    resolver = DirectResolver(SimpleNamespace(docker=daemon), "web", 80, literal_ip="172.18.0.99")  # type: ignore[arg-type]
+    try:
+        assert resolver.resolve() is None
+        assert resolver.resolve() is None and daemon.lookups == 1  # decided once
+    finally:
+        resolver.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "follows"),
+    [
+        ("http://127.0.0.1:32768/", {}, True),  # a published port: the container's own address
+        ("http://172.18.0.5/", {}, True),  # its address, given literally: its state
+        ("https://172.18.0.5:8443/", {}, True),
+        ("http://shop.example/", {}, False),  # a name: probed as it is
+        ("http://172.18.0.5/", {"direct": False}, False),
+        ("https://127.0.0.1:32768/", {}, False),  # TLS through the published port: as it is
+    ],
+)
+def test_which_urls_follow_the_container_target(url: str, params: dict[str, Any], follows: bool) -> None:
+    environment = Environment(
+        name="unit", kind="test", client="acme", docker=None, hosts={}, participants=(), urls={},
+        targets={"web": TargetBinding("web", "container", ("web",))},
+    )  # fmt: skip
+    spec = ProbeSpec("web", "http", "web", 0.1, 0.5, frozen_mapping({"url": url, **params}))
+    probe = HttpProbe(spec, environment, SimpleNamespace(docker=_Daemon("172.18.0.5")))  # type: ignore[arg-type]
+    assert (probe.direct() is not None) is follows
+
+
+def test_a_check_of_a_container_that_is_down_does_not_connect() -> None:
+    """The address of a stopped container would hold a connect until its deadline (ARP)."""
+    daemon = _Daemon("172.18.0.5")
+    environment = Environment(
+        name="unit", kind="test", client="acme", docker=None, hosts={}, participants=(), urls={},
+        targets={"web": TargetBinding("web", "container", ("web",))},
+    )  # fmt: skip
+    spec = ProbeSpec("web", "http", "web", 0.1, 0.5, frozen_mapping({"url": "http://172.18.0.5/"}))
+    probe = HttpProbe(spec, environment, SimpleNamespace(docker=daemon))  # type: ignore[arg-type]
+    try:
+        resolver = probe.direct()
+        assert resolver is not None and resolver.resolve() is not None  # learned while running
+        daemon.emit("die")
+        wait_until("the die event", lambda: resolver.resolve() == DirectAddress("web", "", 80), 2, 0.005)
+        started = time.monotonic()
+        result = probe.check()
+        assert (result.healthy, result.detail) == (False, "container not running")
+        assert time.monotonic() - started < 0.05
+    finally:
+        probe.close()

@@ -239,6 +239,46 @@ def test_a_daemon_slow_to_answer_after_a_start_does_not_delay_the_recovery(
     assert abs(error) <= TOLERANCE_S, f"recovery stamped {error * 1000:.1f} ms from the truth"
 
 
+def test_a_probe_of_the_container_address_given_literally_sees_each_recovery_on_time(
+    lab_env: Path, tmp_path: Path
+) -> None:
+    """The storefront's own address in the URL (no published port): while the container is
+    down no check connects there (a connect would wait on ARP up to its deadline), and its
+    start wakes the probe. Stopped and started three times, each recovery is stamped within
+    50 ms of the independent prober's."""
+    environment = load_environment(lab_env)
+    container = docker.from_env().containers.get(STOREFRONT)
+    address = next(n["IPAddress"] for n in container.attrs["NetworkSettings"]["Networks"].values())
+    url = f"http://{address}/"
+    spec = ProbeSpec("storefront", "http", "storefront", 0.1, 1.0, frozen_mapping({"url": url}))
+    clock = RunClock()
+    journal = Journal(tmp_path / "journal.jsonl", clock)
+    watcher = ProbeWatcher(HttpProbe(spec, environment, Transports(environment)), journal)
+    cycles: list[float] = []  # when each cycle began (unix)
+    watcher.start()
+    try:
+        with IndependentProber(STOREFRONT) as prober:
+            for _ in range(3):
+                cycles.append(time.time())
+                container.stop(timeout=0)
+                _state(watcher, "down")
+                time.sleep(0.3)
+                container.start()
+                _state(watcher, "up")
+                time.sleep(0.3)
+    finally:
+        watcher.stop()
+        journal.close()
+        container.reload()
+        if container.status != "running":
+            container.start()
+    changes = [r["data"] for r in read_journal(journal.path).of_type("probe.changed")]
+    ups = [clock.utc(float(c["observed_t"])).timestamp() for c in changes if c["state"] == "up"][-3:]
+    errors = [up - prober.outage(after=since)[1] for since, up in zip(cycles, ups, strict=True)]
+    print("literal address: recovery − prober", [f"{e * 1000:.1f} ms" for e in errors])
+    assert all(abs(error) <= TOLERANCE_S for error in errors), [f"{e * 1000:.1f} ms" for e in errors]
+
+
 READDRESS = f"bcdrill-{LAB_NAME}-readdress"
 READDRESS_SUBNET = "10.213.47"  # a /24 outside Docker's own pools: the test chooses addresses in it
 

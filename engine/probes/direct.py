@@ -6,6 +6,12 @@ then stalls the connection for about a second and the recovery reads ~1 s late (
 "the ARP artefact"). An HTTP probe of a container target therefore talks to the container's
 address and private port directly whenever the URL is a loopback port that the container
 publishes.
+
+A URL that names one of the container's own addresses literally is probed as it is, but the
+probe follows the container's state the same way: while the container is not running no
+check connects (a connect to the address of a container that is down waits for ARP, up to
+the connect deadline, and a check begun so could hide the recovery for that long), and its
+start wakes the probe.
 """
 
 from __future__ import annotations
@@ -59,12 +65,14 @@ def container_ip(attrs: Mapping[str, Any]) -> str:
     """The container's first network address ("" when it is not running)."""
     if not (attrs.get("State") or {}).get("Running"):
         return ""
+    return next(iter(_addresses(attrs)), "")
+
+
+def _addresses(attrs: Mapping[str, Any]) -> list[str]:
+    """The container's addresses on its networks, in the daemon's order."""
     networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    for network in networks.values():
-        ip = str((network or {}).get("IPAddress") or "")
-        if ip:
-            return ip
-    return ""
+    found = (str((network or {}).get("IPAddress") or "") for network in networks.values())
+    return [ip for ip in found if ip]
 
 
 #: Daemon events after which the container runs (its address is read again) or does not.
@@ -126,7 +134,8 @@ class StateFeed:
 
 
 class DirectResolver:
-    """Resolves a published loopback port of one container to its own address, per check.
+    """Resolves a published loopback port of one container to its own address, per check
+    (or, given ``literal_ip``, follows the state of the container that has that address).
 
     The private port is learned on the first lookup that finds the container running (the
     steady state is checked before any fault), and kept: a stopped container publishes no
@@ -141,6 +150,10 @@ class DirectResolver:
     answer from it counts once :meth:`confirm` has seen the read agree. ``on_start`` is
     called when the container starts (from the event stream's thread), so the probe can look
     at once.
+
+    With ``literal_ip`` (the URL names the container's address), ``host_port`` is the URL's
+    port and the address is the URL's: it is used when the first lookup finds it among the
+    container's addresses, and needs no re-reading.
     """
 
     def __init__(
@@ -149,10 +162,12 @@ class DirectResolver:
         container: str,
         host_port: int,
         on_start: Callable[[], None] | None = None,
+        literal_ip: str = "",
     ) -> None:
         self._transports = transports
         self._container = container
         self._host_port = host_port
+        self._literal_ip = literal_ip
         self.on_start = on_start
         self._port: int | None = None
         self._not_published = False
@@ -173,6 +188,8 @@ class DirectResolver:
         if feed is not None and self._port is not None:
             if feed.running is False:
                 return DirectAddress(self._container, "", self._port)
+            if feed.running and self._literal_ip:
+                return DirectAddress(self._container, self._literal_ip, self._port)
             if feed.running and self._ip and feed.generation == self._ip_generation:
                 return DirectAddress(self._container, self._ip, self._port)
             if feed.running and self._known_ip:
@@ -199,6 +216,8 @@ class DirectResolver:
         been reconnected to its network at another address, which no container event says):
         read the address again beside the checks, at most every :data:`DOUBT_EVERY_S`."""
         reread, now = self._reread, time.monotonic()
+        if self._literal_ip:
+            return  # the URL's own address: nothing to read again
         if (reread is None or reread.done()) and now - self._doubted_at >= DOUBT_EVERY_S:
             self._doubted_at = now
             self._read_again()
@@ -231,16 +250,26 @@ class DirectResolver:
         if self._port is None:
             if not (attrs.get("State") or {}).get("Running"):
                 return None  # not learned yet: use the URL this time
-            self._port = private_port(attrs, self._host_port)
+            self._port = self._learn_port(attrs)
             if self._port is None:
                 self._not_published = True
                 return None
             self._open_feed(str(container.id))
-        self._ip, self._ip_generation = container_ip(attrs), generation
+        ip = container_ip(attrs)
+        if self._literal_ip and ip:
+            ip = self._literal_ip  # the URL's address, not necessarily the first network's
+        self._ip, self._ip_generation = ip, generation
         self._known_ip = self._ip or self._known_ip
         if self._feed is not None and generation >= 0:  # looked up after the stream opened
             self._feed.seed(bool((attrs.get("State") or {}).get("Running")), generation)
         return DirectAddress(self._container, self._ip, self._port)
+
+    def _learn_port(self, attrs: Mapping[str, Any]) -> int | None:
+        """The container's port behind the URL (the published one's private port, or the
+        URL's own at the container's literal address); None when the URL is not the container's."""
+        if self._literal_ip:
+            return self._host_port if self._literal_ip in _addresses(attrs) else None
+        return private_port(attrs, self._host_port)
 
     def _open_feed(self, container_id: str) -> None:
         try:

@@ -5,7 +5,9 @@ answers that way for ~130 ms before it refuses — see NOTES.md). The connect ph
 own short deadline, so a hung SYN cannot hide a recovery for a whole timeout; the moment
 the connection opened is reported with the result (a recovery is stamped there). A
 container target's published loopback port is probed at the container's own address
-(:mod:`engine.probes.direct`), away from the proxy's ARP stall.
+(:mod:`engine.probes.direct`), away from the proxy's ARP stall; a URL that names the
+container's address follows its state, so no check waits on the address of a container that
+is down.
 
 ``max_slowdown`` judges latency against the target's own usual speed rather than a fixed
 bound, so a "slow" symptom does not depend on how busy the machine running the drill is:
@@ -18,6 +20,7 @@ and the bound are journaled (``probe.measured``).
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import statistics
 import time
 from collections.abc import Callable
@@ -58,7 +61,8 @@ class HttpProbe(ProbeKind):
             },
             "direct": {
                 "type": "boolean",
-                "description": "probe a container target at its own address (default true)",
+                "description": "probe a container target at its own address and follow its "
+                "state (default true)",
             },
             "max_slowdown": {
                 "type": "number",
@@ -86,23 +90,29 @@ class HttpProbe(ProbeKind):
         return resolved
 
     def direct(self) -> DirectResolver | None:
-        """The resolver of the container's own address, None when the URL is probed as is."""
+        """The resolver of a container target's own address (the URL is a port it publishes on
+        loopback) or of its state (the URL names its address); None when the URL is probed as is."""
         if not self._resolver_ready:
             self._resolver_ready = True
-            parts = urlsplit(self.url())
-            binding = self.environment.targets.get(self.spec.target or "")
-            usable = (
-                self.spec.params.get("direct", True) is not False
-                and parts.scheme == "http"
-                and binding is not None
-                and binding.kind == "container"
-                and bool(binding.refs)
-                and is_loopback(parts.hostname or "")
-                and parts.port is not None
-            )
-            if usable and binding is not None and parts.port is not None:
-                self._resolver = DirectResolver(self.transports, binding.refs[0], parts.port, self._on_change)
+            self._resolver = self._make_resolver()
         return self._resolver
+
+    def _make_resolver(self) -> DirectResolver | None:
+        binding = self.environment.targets.get(self.spec.target or "")
+        if self.spec.params.get("direct", True) is False or binding is None:
+            return None
+        if binding.kind != "container" or not binding.refs:
+            return None
+        parts = urlsplit(self.url())
+        host, container = parts.hostname or "", binding.refs[0]
+        if is_loopback(host):
+            if parts.scheme != "http" or parts.port is None:
+                return None
+            return DirectResolver(self.transports, container, parts.port, self._on_change)
+        if not _is_address(host):
+            return None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return DirectResolver(self.transports, container, port, self._on_change, literal_ip=host)
 
     def on_target_change(self, wake: Callable[[], None]) -> None:
         """A container target's start wakes the watcher (its address is known at once)."""
@@ -205,3 +215,12 @@ class HttpProbe(ProbeKind):
         """GET url."""
         via = " (at the container's own address)" if self.direct() is not None else ""
         return f"GET {self.url()}{via} every {self.spec.interval_s:g}s"
+
+
+def _is_address(host: str) -> bool:
+    """True when ``host`` is a literal IP address, not a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
