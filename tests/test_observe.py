@@ -21,6 +21,7 @@ from engine.probes.base import ProbeKind, ProbeResult
 from engine.probes.data import DataProbe
 from engine.record.journal import Journal, read_journal
 from engine.run.observe import ProbeWatcher
+from engine.testing import wait_until
 from engine.transports.connections import Transports
 
 ENVIRONMENT = Environment(
@@ -313,11 +314,11 @@ def test_a_calm_pace_while_holding_and_a_prompt_look_when_it_ends(journal: Journ
         watcher.stop()
 
 
-class _StartingProbe(ScriptedProbe):
-    """Down at a 100 ms pace; keeps the watcher's wake so the test can say its target started."""
+class _WokenProbe(ScriptedProbe):
+    """At a 100 ms pace; keeps the watcher's wake so the test can say its target changed."""
 
-    def __init__(self) -> None:
-        super().__init__([result(False)])
+    def __init__(self, results: list[Callable[[], ProbeResult]]) -> None:
+        super().__init__(results)
         self.spec = spec("fake", self.name, interval_s=0.1)
         self.wake: Callable[[], None] | None = None
 
@@ -326,7 +327,7 @@ class _StartingProbe(ScriptedProbe):
 
 
 def test_a_down_probe_looks_at_once_and_often_when_its_target_starts(journal: Journal) -> None:
-    probe = _StartingProbe()
+    probe = _WokenProbe([result(False)])
     watcher = ProbeWatcher(probe, journal)
     watcher.start()
     try:
@@ -341,5 +342,32 @@ def test_a_down_probe_looks_at_once_and_often_when_its_target_starts(journal: Jo
         time.sleep(0.2)
         assert started_looks >= 25, started_looks  # every 5 ms (60 at most), not every 25 ms (13)
         assert probe.calls - later <= 12, probe.calls - later
+    finally:
+        watcher.stop()
+
+
+def test_an_up_probe_whose_target_is_signalled_looks_often_until_it_sees_the_stop(journal: Journal) -> None:
+    """A container sent a signal still runs, but its service may stop at once: the probe looks
+    every 5 ms until it sees the stop (not up to an interval later), then at the down pace."""
+    dead = threading.Event()
+    probe = _WokenProbe([lambda: ProbeResult(not dead.is_set(), "")])
+    watcher = ProbeWatcher(probe, journal)
+    watcher.start()
+    try:
+        time.sleep(0.2)  # up: every 100 ms
+        before = probe.calls
+        assert probe.wake is not None
+        probe.wake()  # the container was sent a signal; its service still answers
+        time.sleep(0.2)
+        signalled_looks = probe.calls - before
+        dead.set()
+        stopped = time.monotonic()
+        wait_until("the stop seen", lambda: watcher.state == "down", 2, 0.001)
+        seen_after = time.monotonic() - stopped
+        down_from = probe.calls
+        time.sleep(0.3)
+        assert signalled_looks >= 15, signalled_looks  # every 5 ms (40 at most), not every 100 ms (2)
+        assert seen_after < 0.02, seen_after
+        assert probe.calls - down_from <= 14, probe.calls - down_from  # every 25 ms now, not 5 ms
     finally:
         watcher.stop()

@@ -151,14 +151,16 @@ class _Daemon:
 def _restarted(daemon: _Daemon, new_ip: str) -> tuple[DirectResolver, DirectAddress]:
     """A resolver that learned ``172.18.0.5``, then saw its container stop and start again
     (at ``new_ip``); returns it and the first address it gives after the start."""
-    started = threading.Event()
-    resolver = DirectResolver(SimpleNamespace(docker=daemon), "web", 32768, on_start=started.set)  # type: ignore[arg-type]
+    changed = threading.Event()
+    resolver = DirectResolver(SimpleNamespace(docker=daemon), "web", 32768, on_change=changed.set)  # type: ignore[arg-type]
     assert resolver.resolve() == _address("172.18.0.5")
     daemon.emit("die")
+    assert changed.wait(2), "the stop did not reach on_change"
     _resolves_to(resolver, "")
+    changed.clear()
     daemon.attrs = _attrs(new_ip)
     daemon.emit("start")
-    assert started.wait(2), "the start did not reach on_start"
+    assert changed.wait(2), "the start did not reach on_change"
     address = resolver.resolve()
     assert address is not None
     return resolver, address
@@ -249,19 +251,21 @@ def _two_networks() -> dict[str, Any]:
 def test_a_url_naming_the_container_address_follows_its_state_and_keeps_that_address() -> None:
     daemon = _Daemon("172.18.0.5")
     daemon.attrs = _two_networks()
-    started = threading.Event()
+    changed = threading.Event()
     transports: Any = SimpleNamespace(docker=daemon)
-    resolver = DirectResolver(transports, "web", 8080, on_start=started.set, literal_ip="172.19.0.7")
+    resolver = DirectResolver(transports, "web", 8080, on_change=changed.set, literal_ip="172.19.0.7")
     at_url = DirectAddress("web", "172.19.0.7", 8080)
     try:
         assert resolver.resolve() == at_url  # the URL's address (not the first network's) and port
         daemon.emit("die")
+        assert changed.wait(2), "the stop did not reach on_change"
+        changed.clear()
         wait_until(
             "no address while down", lambda: resolver.resolve() == DirectAddress("web", "", 8080), 2, 0.005
         )
         lookups = daemon.lookups
         daemon.emit("start")
-        assert started.wait(2), "the start did not reach on_start"
+        assert changed.wait(2), "the start did not reach on_change"
         wait_until("the URL's address again", lambda: resolver.resolve() == at_url, 2, 0.005)
         assert resolver.confirm(at_url)
         resolver.doubt()  # a failed check there reads nothing again: the URL fixes the address

@@ -66,7 +66,8 @@ class ProbeKind(ABC):
 
     def on_target_change(self, wake: Callable[[], None]) -> None:  # noqa: B027 - optional, like close
         """The watcher's ``wake``: a probe that learns between checks that its target changed
-        (a container started) may call it, from any thread, and the watcher looks at once.
+        (a container started or stopped) may call it, from any thread, and the watcher looks
+        at once.
         Default: the probe never calls it."""
 
     def close(self) -> None:  # noqa: B027 - an optional hook, a no-op unless a probe holds something

@@ -11,7 +11,7 @@ A URL that names one of the container's own addresses literally is probed as it 
 probe follows the container's state the same way: while the container is not running no
 check connects (a connect to the address of a container that is down waits for ARP, up to
 the connect deadline, and a check begun so could hide the recovery for that long), and its
-start wakes the probe.
+start and stop wake the probe.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ def _addresses(attrs: Mapping[str, Any]) -> list[str]:
 #: Daemon events after which the container runs (its address is read again) or does not.
 _UP_EVENTS = frozenset({"start", "unpause", "restart"})
 _DOWN_EVENTS = frozenset({"die", "stop", "pause", "destroy"})
+#: A signal sent to the container: it still runs, but its service may stop at once (the
+#: daemon reports the death, ``die``, some 40 ms after the service stopped answering).
+_SIGNAL_EVENTS = frozenset({"kill"})
 
 
 class StateFeed:
@@ -85,14 +88,15 @@ class StateFeed:
 
     ``running`` is None until an event arrives or a lookup seeds it (:meth:`seed`), and after
     the stream broke (then callers look the container up); ``generation`` changes on every
-    state event, so a cached address can be re-read once after each start. ``on_start`` is
-    called on each start, from the feed's thread.
+    state event, so a cached address can be re-read once after each start. ``on_change`` is
+    called on each of them (a start or a stop) and on each signal sent to the container, from
+    the feed's thread.
     """
 
-    def __init__(self, transports: Transports, container_id: str, on_start: Callable[[], None]) -> None:
+    def __init__(self, transports: Transports, container_id: str, on_change: Callable[[], None]) -> None:
         self.running: bool | None = None
         self.generation = 0
-        self._on_start = on_start
+        self._on_change = on_change
         self._lock = threading.Lock()
         self._open = True
         api = transports.docker.client.api
@@ -112,8 +116,9 @@ class StateFeed:
                     with self._lock:
                         self.running = action in _UP_EVENTS
                         self.generation += 1
-                    if action in _UP_EVENTS:
-                        self._on_start()
+                    self._on_change()
+                elif action in _SIGNAL_EVENTS:
+                    self._on_change()
         except Exception:  # closed, or the daemon went away: fall back to inspecting
             log.debug("state_feed.ended", exc_info=True)
         with self._lock:
@@ -147,9 +152,10 @@ class DirectResolver:
     the daemon answers that read only once it has finished starting the container (hundreds
     of milliseconds on a busy machine), while the service may answer at once. Until then the
     checks use the address the container had (Docker gives it back when it is free), and an
-    answer from it counts once :meth:`confirm` has seen the read agree. ``on_start`` is
-    called when the container starts (from the event stream's thread), so the probe can look
-    at once.
+    answer from it counts once :meth:`confirm` has seen the read agree. ``on_change`` is
+    called when the container starts, stops or is sent a signal (from the event stream's
+    thread), so the probe can look at once: its down moment and its recovery are both seen as
+    they happen, not up to an interval later.
 
     With ``literal_ip`` (the URL names the container's address), ``host_port`` is the URL's
     port and the address is the URL's: it is used when the first lookup finds it among the
@@ -161,14 +167,14 @@ class DirectResolver:
         transports: Transports,
         container: str,
         host_port: int,
-        on_start: Callable[[], None] | None = None,
+        on_change: Callable[[], None] | None = None,
         literal_ip: str = "",
     ) -> None:
         self._transports = transports
         self._container = container
         self._host_port = host_port
         self._literal_ip = literal_ip
-        self.on_start = on_start
+        self.on_change = on_change
         self._port: int | None = None
         self._not_published = False
         self._feed: StateFeed | None = None
@@ -273,13 +279,13 @@ class DirectResolver:
 
     def _open_feed(self, container_id: str) -> None:
         try:
-            self._feed = StateFeed(self._transports, container_id, self._started)
+            self._feed = StateFeed(self._transports, container_id, self._changed)
         except TransportError:
             self._feed = None  # inspect on every check instead
 
-    def _started(self) -> None:
-        if self.on_start is not None:
-            self.on_start()
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def close(self) -> None:
         """Stop following the daemon's events and reading addresses."""

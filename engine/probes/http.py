@@ -115,10 +115,10 @@ class HttpProbe(ProbeKind):
         return DirectResolver(self.transports, container, port, self._on_change, literal_ip=host)
 
     def on_target_change(self, wake: Callable[[], None]) -> None:
-        """A container target's start wakes the watcher (its address is known at once)."""
+        """A container target's start or stop wakes the watcher (its state is known at once)."""
         self._on_change = wake
         if self._resolver is not None:
-            self._resolver.on_start = wake
+            self._resolver.on_change = wake
 
     def close(self) -> None:
         """Stop following the container's events."""

@@ -31,11 +31,12 @@ log = get_logger(__name__)
 #: seen within ~25 ms of happening rather than within a whole interval.
 DOWN_INTERVAL_S = 0.025
 
-#: For this long after the probe learns that its target started (a container's start event),
-#: a probe that is down looks every :data:`STARTING_INTERVAL_S`: the service of a started
-#: target typically answers within milliseconds, and its recovery is stamped that close.
-STARTING_WINDOW_S = 1.0
-STARTING_INTERVAL_S = 0.005
+#: For this long after the probe learns that its target changed (a container's start, stop or
+#: signal), it looks every :data:`CHANGE_INTERVAL_S` until its state changes: a started
+#: service typically answers within milliseconds, and a killed one stops as fast, so both
+#: ends of an outage are stamped that close rather than up to an interval later.
+CHANGE_WINDOW_S = 1.0
+CHANGE_INTERVAL_S = 0.005
 
 
 class ProbeWatcher:
@@ -52,7 +53,8 @@ class ProbeWatcher:
         self._state: str | None = None
         self._measurement: Mapping[str, Any] | None = None  # last one journaled
         self._thread = threading.Thread(target=self._loop, name=f"probe-{probe.spec.id}", daemon=True)
-        self._starting_until = 0.0  # monotonic; see STARTING_WINDOW_S
+        self._change_until = 0.0  # monotonic; see CHANGE_WINDOW_S
+        self._change_from: str | None = None  # the state when the target changed
         probe.on_target_change(self._target_changed)
 
     @property
@@ -82,17 +84,20 @@ class ProbeWatcher:
         self.probe.close()
 
     def _target_changed(self) -> None:
-        """The probe learned that its target started (any thread): look now, then often."""
-        self._starting_until = time.monotonic() + STARTING_WINDOW_S
+        """The probe learned that its target changed (any thread): look now, then often until
+        the state changes too."""
+        self._change_from = self._state
+        self._change_until = time.monotonic() + CHANGE_WINDOW_S
         self._wake.set()
 
     def _interval(self) -> float:
         """The probe's interval; finer while down, so that a recovery is seen promptly, and
-        finest while down just after the target started."""
+        finest just after the target changed, until the probe's state follows."""
         interval = self.probe.spec.interval_s
         if self._state == "down":
-            starting = time.monotonic() < self._starting_until
-            interval = min(interval, STARTING_INTERVAL_S if starting else DOWN_INTERVAL_S)
+            interval = min(interval, DOWN_INTERVAL_S)
+        if self._state == self._change_from and time.monotonic() < self._change_until:
+            interval = min(interval, CHANGE_INTERVAL_S)
         return max(interval, self._floor_s)
 
     def _loop(self) -> None:
