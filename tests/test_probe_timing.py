@@ -326,3 +326,33 @@ def test_a_check_of_a_container_that_is_down_does_not_connect() -> None:
         assert time.monotonic() - started < 0.05
     finally:
         probe.close()
+
+
+def _pause_and_unpause(daemon: _Daemon) -> None:
+    daemon.emit("pause")
+    daemon.emit("unpause")
+
+
+def test_an_answer_that_spans_a_pause_of_the_container_is_no_recovery(slow_server: str) -> None:
+    """A check whose answer was on its way when the container was paused gets it after the
+    unpause: the service did not answer in between, so that check says down (at its start)."""
+    port = int(slow_server.rsplit(":", 1)[1].strip("/"))  # the 'container' listens here, answers in 0.15 s
+    daemon = _Daemon("127.0.0.1")
+    daemon.attrs["NetworkSettings"]["Ports"] = {f"{port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32768"}]}
+    environment = Environment(
+        name="unit", kind="test", client="acme", docker=None, hosts={}, participants=(), urls={},
+        targets={"web": TargetBinding("web", "container", ("web",))},
+    )  # fmt: skip
+    spec = ProbeSpec("web", "http", "web", 0.1, 1.0, frozen_mapping({"url": "http://127.0.0.1:32768/"}))
+    probe = HttpProbe(spec, environment, SimpleNamespace(docker=daemon))  # type: ignore[arg-type]
+    try:
+        assert probe.check().healthy  # learns the container's port, follows its events
+        assert probe.check().healthy  # seeded: the container runs
+        pausing = threading.Timer(0.05, _pause_and_unpause, args=(daemon,))
+        pausing.start()
+        result = probe.check()
+        pausing.join()
+        assert (result.healthy, result.detail) == (False, "the container stopped during the check")
+        assert probe.check().healthy  # the next check sees it back
+    finally:
+        probe.close()

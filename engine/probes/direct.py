@@ -217,6 +217,12 @@ class DirectResolver:
             return False
         return fresh is not None and fresh.ip == address.ip
 
+    def changes(self) -> int:
+        """How many times the container started or stopped since its events were followed (-1
+        while they are not): a check across which this moved saw the container change under it."""
+        feed = self._feed
+        return feed.generation if feed is not None else -1
+
     def doubt(self) -> None:
         """A check at the container's address failed while the container runs (it may have
         been reconnected to its network at another address, which no container event says):

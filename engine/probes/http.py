@@ -152,6 +152,7 @@ class HttpProbe(ProbeKind):
         parts = urlsplit(self.url())
         host, port = parts.hostname or "", parts.port
         resolver = self.direct()
+        changes = resolver.changes() if resolver is not None else -1
         address = resolver.resolve() if resolver is not None else None
         if address is not None:
             if not address.ip:
@@ -185,6 +186,10 @@ class HttpProbe(ProbeKind):
         if resolver is not None and address is not None and not resolver.confirm(address):
             moved = ProbeResult(False, "answer from the container's former address", self._measurement())
             return moved, elapsed, None
+        if resolver is not None and changes >= 0 and resolver.changes() != changes:
+            # e.g. paused and unpaused while the answer was on its way: it did not answer between
+            changed = ProbeResult(False, "the container stopped during the check", self._measurement())
+            return changed, elapsed, None
         return None, elapsed, opened
 
     def _measure_baseline(self) -> ProbeResult | None:
