@@ -325,18 +325,22 @@ class _WokenProbe(ScriptedProbe):
     def on_target_change(self, wake: Callable[[], None]) -> None:
         self.wake = wake
 
+    def looks_after_wake(self, seconds: float) -> int:
+        """After 0.2 s at the watcher's pace, say the target changed; the looks in ``seconds``."""
+        time.sleep(0.2)
+        before = self.calls
+        assert self.wake is not None
+        self.wake()
+        time.sleep(seconds)
+        return self.calls - before
+
 
 def test_a_down_probe_looks_at_once_and_often_when_its_target_starts(journal: Journal) -> None:
     probe = _WokenProbe([result(False)])
     watcher = ProbeWatcher(probe, journal)
     watcher.start()
     try:
-        time.sleep(0.2)  # down: every 25 ms
-        before = probe.calls
-        assert probe.wake is not None
-        probe.wake()  # the container started
-        time.sleep(0.3)
-        started_looks = probe.calls - before
+        started_looks = probe.looks_after_wake(0.3)  # down, every 25 ms; then the container started
         time.sleep(1.0)  # the starting window is over: back to every 25 ms
         later = probe.calls
         time.sleep(0.2)
@@ -354,12 +358,7 @@ def test_an_up_probe_whose_target_is_signalled_looks_often_until_it_sees_the_sto
     watcher = ProbeWatcher(probe, journal)
     watcher.start()
     try:
-        time.sleep(0.2)  # up: every 100 ms
-        before = probe.calls
-        assert probe.wake is not None
-        probe.wake()  # the container was sent a signal; its service still answers
-        time.sleep(0.2)
-        signalled_looks = probe.calls - before
+        signalled_looks = probe.looks_after_wake(0.2)  # up, every 100 ms; then a signal, still up
         dead.set()
         stopped = time.monotonic()
         wait_until("the stop seen", lambda: watcher.state == "down", 2, 0.001)

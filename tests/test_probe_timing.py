@@ -285,6 +285,16 @@ def test_a_literal_address_that_is_not_the_container_s_is_probed_as_it_is() -> N
         resolver.close()
 
 
+def _container_probe(daemon: _Daemon, params: dict[str, Any], timeout_s: float = 0.5) -> HttpProbe:
+    """An HTTP probe of target ``web``, the container ``web`` of the stand-in ``daemon``."""
+    environment = Environment(
+        name="unit", kind="test", client="acme", docker=None, hosts={}, participants=(), urls={},
+        targets={"web": TargetBinding("web", "container", ("web",))},
+    )  # fmt: skip
+    spec = ProbeSpec("web", "http", "web", 0.1, timeout_s, frozen_mapping(params))
+    return HttpProbe(spec, environment, SimpleNamespace(docker=daemon))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("url", "params", "follows"),
     [
@@ -297,24 +307,14 @@ def test_a_literal_address_that_is_not_the_container_s_is_probed_as_it_is() -> N
     ],
 )
 def test_which_urls_follow_the_container_target(url: str, params: dict[str, Any], follows: bool) -> None:
-    environment = Environment(
-        name="unit", kind="test", client="acme", docker=None, hosts={}, participants=(), urls={},
-        targets={"web": TargetBinding("web", "container", ("web",))},
-    )  # fmt: skip
-    spec = ProbeSpec("web", "http", "web", 0.1, 0.5, frozen_mapping({"url": url, **params}))
-    probe = HttpProbe(spec, environment, SimpleNamespace(docker=_Daemon("172.18.0.5")))  # type: ignore[arg-type]
+    probe = _container_probe(_Daemon("172.18.0.5"), {"url": url, **params})
     assert (probe.direct() is not None) is follows
 
 
 def test_a_check_of_a_container_that_is_down_does_not_connect() -> None:
     """The address of a stopped container would hold a connect until its deadline (ARP)."""
     daemon = _Daemon("172.18.0.5")
-    environment = Environment(
-        name="unit", kind="test", client="acme", docker=None, hosts={}, participants=(), urls={},
-        targets={"web": TargetBinding("web", "container", ("web",))},
-    )  # fmt: skip
-    spec = ProbeSpec("web", "http", "web", 0.1, 0.5, frozen_mapping({"url": "http://172.18.0.5/"}))
-    probe = HttpProbe(spec, environment, SimpleNamespace(docker=daemon))  # type: ignore[arg-type]
+    probe = _container_probe(daemon, {"url": "http://172.18.0.5/"})
     try:
         resolver = probe.direct()
         assert resolver is not None and resolver.resolve() is not None  # learned while running
@@ -339,12 +339,7 @@ def test_an_answer_that_spans_a_pause_of_the_container_is_no_recovery(slow_serve
     port = int(slow_server.rsplit(":", 1)[1].strip("/"))  # the 'container' listens here, answers in 0.15 s
     daemon = _Daemon("127.0.0.1")
     daemon.attrs["NetworkSettings"]["Ports"] = {f"{port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32768"}]}
-    environment = Environment(
-        name="unit", kind="test", client="acme", docker=None, hosts={}, participants=(), urls={},
-        targets={"web": TargetBinding("web", "container", ("web",))},
-    )  # fmt: skip
-    spec = ProbeSpec("web", "http", "web", 0.1, 1.0, frozen_mapping({"url": "http://127.0.0.1:32768/"}))
-    probe = HttpProbe(spec, environment, SimpleNamespace(docker=daemon))  # type: ignore[arg-type]
+    probe = _container_probe(daemon, {"url": "http://127.0.0.1:32768/"}, timeout_s=1.0)
     try:
         assert probe.check().healthy  # learns the container's port, follows its events
         assert probe.check().healthy  # seeded: the container runs

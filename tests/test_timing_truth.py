@@ -192,6 +192,15 @@ def test_storefront_playbook_simulated_rto_equals_true_outage(
     assert "restored by the responders" in rto["note"]
 
 
+def _wind_up(watcher: ProbeWatcher, journal: Journal, container: Any) -> None:
+    """Stop watching, close the journal and leave the container running, as it was."""
+    watcher.stop()
+    journal.close()
+    container.reload()
+    if container.status != "running":
+        container.start()
+
+
 def _state(watcher: ProbeWatcher, state: str, timeout_s: float = 10.0) -> None:
     wait_until(f"probe {state}", lambda: watcher.state == state, timeout_s, 0.01)
 
@@ -228,11 +237,7 @@ def test_a_daemon_slow_to_answer_after_a_start_does_not_delay_the_recovery(
             container.start()
             _state(watcher, "up")
     finally:
-        watcher.stop()
-        journal.close()
-        container.reload()
-        if container.status != "running":
-            container.start()
+        _wind_up(watcher, journal, container)
     _, true_up = prober.outage(after=since)
     changes = read_journal(journal.path).of_type("probe.changed")
     up = [r["data"] for r in changes if r["data"]["state"] == "up"][-1]
@@ -275,11 +280,7 @@ def test_each_outage_of_a_container_is_seen_on_time_at_both_ends(
                 _state(watcher, "up")
             time.sleep(0.3)  # the prober sees the last recovery too
     finally:
-        watcher.stop()
-        journal.close()
-        container.reload()
-        if container.status != "running":
-            container.start()
+        _wind_up(watcher, journal, container)
     changes = list(read_journal(journal.path).of_type("probe.changed"))[1:]  # the first says up
     seen = [clock.utc(float(c["data"]["observed_t"])).timestamp() for c in changes]
     truth = [moment for since in cycles for moment in prober.outage(after=since)]
