@@ -37,7 +37,7 @@ __all__ = ["FaultActionContract", "free_port", "postgres_database", "prefect_ser
 T = TypeVar("T")
 
 
-def wait_until(what: str, check: Callable[[], T], timeout_s: float, every_s: float = 0.02) -> T:
+def wait_until(what: str, check: Callable[[], T | None], timeout_s: float, every_s: float = 0.02) -> T:
     """Poll ``check`` until it returns something truthy and return that; ``TimeoutError`` naming
     ``what`` once ``timeout_s`` have passed (never an unbounded wait)."""
     deadline = time.monotonic() + timeout_s

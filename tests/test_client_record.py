@@ -238,7 +238,7 @@ def _next_drill(runs: Path) -> tuple[list[str], list[tuple[str, str, str]]]:
     )
     debrief = debrief_of_run(run_dir, runs)
     sentences = comparison_sentences(debrief, translator("en"))
-    follow = [(f.from_run, f.subject, f.result) for f in debrief.follow_up]
+    follow = [(f.from_run, f.subject, str(f.result)) for f in debrief.follow_up]
     import shutil
 
     shutil.rmtree(run_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.faults.base import ResolvedTarget
+from engine.faults.host_cpu import CpuBurn
 from engine.model.types import FaultSpec, frozen_mapping
 from engine.plugins import FAULTS
 from engine.run.preflight import DEADMAN_MARGIN_S, _with_deadman
@@ -34,11 +35,13 @@ def test_unscaled_runs_keep_the_declared_time_and_a_missing_one_gets_the_floor()
 
 
 def test_pidfiles_and_timer_names_differ_between_runs_of_the_same_fault() -> None:
-    burn = FAULTS.get("host.cpu_burn")
-    one = burn("burn-cpu", HOST, frozen_mapping({"workers": 1}), run_id="20261129T101500Z-cpu-3f9a")
-    two = burn("burn-cpu", HOST, frozen_mapping({"workers": 1}), run_id="20261129T101500Z-cpu-77c1")
+    def burn(run_id: str) -> CpuBurn:
+        fault = FAULTS.get("host.cpu_burn")("burn-cpu", HOST, frozen_mapping({"workers": 1}), run_id=run_id)
+        assert isinstance(fault, CpuBurn)
+        return fault
+
+    one, two = burn("20261129T101500Z-cpu-3f9a"), burn("20261129T101500Z-cpu-77c1")
     assert one.example_prior()["pidfile"] != two.example_prior()["pidfile"]
-    assert one.deadman_name != two.deadman_name  # type: ignore[attr-defined]
-    assert one.deadman_name.startswith("bcdrill-deadman-burn_cpu")  # type: ignore[attr-defined]
-    again = burn("burn-cpu", HOST, frozen_mapping({"workers": 1}), run_id="20261129T101500Z-cpu-3f9a")
-    assert one.example_prior() == again.example_prior()
+    assert one.deadman_name != two.deadman_name
+    assert one.deadman_name.startswith("bcdrill-deadman-burn_cpu")
+    assert one.example_prior() == burn("20261129T101500Z-cpu-3f9a").example_prior()

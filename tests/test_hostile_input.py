@@ -37,14 +37,14 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness
         h.desk.stop()
 
 
-def _signed(stamp: str, body: bytes, delivery: str) -> dict[str, str | bytes]:
+def _signed(stamp: str, body: bytes, delivery: str) -> dict[bytes, bytes]:
     """Headers of a correctly signed delivery; the timestamp goes on the wire as Latin-1 (the
     desk reads header bytes as Latin-1, so '²' arrives as '²')."""
     return {
-        "X-Bcdrill-Timestamp": stamp.encode("latin-1"),
-        "X-Bcdrill-Signature": sign(HOOK_SECRET.encode(), stamp, body),
-        "X-Bcdrill-Delivery": delivery,
-        "Content-Type": "application/json",
+        b"X-Bcdrill-Timestamp": stamp.encode("latin-1"),
+        b"X-Bcdrill-Signature": sign(HOOK_SECRET.encode(), stamp, body).encode(),
+        b"X-Bcdrill-Delivery": delivery.encode(),
+        b"Content-Type": b"application/json",
     }
 
 

@@ -47,7 +47,9 @@ def test_background_pdf_does_not_hold_up_the_debrief(tmp_path: Path) -> None:
     run_dir = _finished_run(tmp_path)
     state = _write(run_dir, "background")
     assert state["weasyprint"] is False  # the render happened in another process
-    files = set(state["files"])  # type: ignore[arg-type]
+    listed = state["files"]
+    assert isinstance(listed, list)
+    files = set(listed)
     assert {"debrief.json", "debrief.md", "debrief.html", "junit.xml"} <= files
     pdf = wait_for_pdf(run_dir, timeout_s=90)
     assert pdf.read_bytes().startswith(b"%PDF-")

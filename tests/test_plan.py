@@ -224,9 +224,9 @@ def test_incident_check_forms_and_timeouts_are_checked_where_they_are_written(tm
         (12, "incident_check.timeout"),  # above 2m
     }
     (tmp_path / "check.sh").write_text("#!/bin/sh\nexit 1\n")  # not executable
-    found = _problems(tmp_path, MINIMAL + "incident_check: {command: [./check.sh]}\n")
-    assert {(line, field) for line, field, _ in found} == {(9, "incident_check.command[0]")}
-    assert "is not executable (chmod +x" in next(iter(found))[2]
+    problems = _problems(tmp_path, MINIMAL + "incident_check: {command: [./check.sh]}\n")
+    assert {(line, field) for line, field, _ in problems} == {(9, "incident_check.command[0]")}
+    assert "is not executable (chmod +x" in next(iter(problems))[2]
     no_rule = MINIMAL + "incident_check: {http: 'http://127.0.0.1:9/status', timeout: 0s}\n"
     messages = {message for _, _, message in _problems(tmp_path, no_rule)}
     assert messages == {

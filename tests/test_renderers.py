@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from engine.errors import RegistrationError, UnknownPluginError
 from reports.commands import register
 from reports.debrief.compose import Debrief, debrief_from_journal
-from reports.renderers import RENDERERS, render
+from reports.renderers import RENDERERS, render, render_text
 from reports.terminal import print_scorecard
 from reports.testing import ScriptedRun, run_started, step
 
@@ -76,11 +76,11 @@ def check_golden(name: str, text: str) -> None:
 
 
 def test_markdown_matches_golden(debrief: Debrief) -> None:
-    check_golden("eventful.md", render(debrief, "md"))
+    check_golden("eventful.md", render_text(debrief, "md"))
 
 
 def test_json_matches_golden(debrief: Debrief) -> None:
-    check_golden("eventful.json", render(debrief, "json"))
+    check_golden("eventful.json", render_text(debrief, "json"))
 
 
 def test_golden_scenario_scores_as_intended(debrief: Debrief) -> None:
@@ -109,14 +109,14 @@ def test_html_escapes_a_script_in_a_step_title(tmp_path: Path) -> None:
     run = ScriptedRun(tmp_path)
     run.start(steps=(step("msp", "acknowledge", 100, title=title),), title=f"Drill {title}")
     run.at(1).probe("web", "up").at(10).inject("stop-web").at(20).step("msp.acknowledge")
-    html = render(debrief_from_journal(run.at(30).revert("stop-web").at(31).end().path), "html")
+    html = render_text(debrief_from_journal(run.at(30).revert("stop-web").at(31).end().path), "html")
     assert "<script" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     assert html.count("&lt;script&gt;") >= 4  # title, heading, steps table, chart label/tooltip
 
 
 def test_html_is_self_contained_with_an_inline_svg_timeline(debrief: Debrief) -> None:
-    html = render(debrief, "html")
+    html = render_text(debrief, "html")
     assert html.startswith("<!DOCTYPE html>")
     for external in ("<link", "<script", "src=", "@import", "url("):
         assert external not in html
@@ -180,7 +180,7 @@ def test_registry_lists_builtins_and_rejects_mistakes(debrief: Debrief) -> None:
     with pytest.raises(UnknownPluginError, match="'docx'"):
         render(debrief, "docx")
     with pytest.raises(RegistrationError, match="already registered"):
-        RENDERERS.register("md", lambda d: "")
+        RENDERERS.register("md", lambda _debrief, _options: "")
     with pytest.raises(RegistrationError, match="not callable"):
         RENDERERS.register("broken", "not a function")  # type: ignore[arg-type]
 
@@ -257,7 +257,7 @@ def test_every_renderer_handles_edge_runs(tmp_path: Path, script: Callable[[Scri
     debrief = debrief_from_journal(run.path)
     markdown = render(debrief, "md")
     assert f"**{debrief.outcome.upper()}**" in markdown
-    html = render(debrief, "html")
+    html = render_text(debrief, "html")
     ET.fromstring(html[html.index("<svg") : html.index("</svg>") + 6])
     suite = ET.fromstring(render(debrief, "junit")).find("testsuite")
     assert suite is not None

@@ -56,8 +56,8 @@ def _started(run_id: str, names: dict[str, str]) -> dict[str, object]:
     from reports.testing import run_started
 
     data = run_started(run_id=run_id, steps=STEPS, rto_s=480.0, impact=(40, 1200.0, "EUR"))
-    data["environment"]["client"] = names["client"]  # type: ignore[index]
-    data["playbook"]["id"] = names["playbook"]  # type: ignore[index]
+    data["environment"]["client"] = names["client"]
+    data["playbook"]["id"] = names["playbook"]
     return data
 
 

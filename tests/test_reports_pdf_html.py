@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from PIL import Image
@@ -48,7 +50,7 @@ def _console_errors(stderr: str) -> list[str]:
 
 def _pixels_near(image: Image.Image, colour: tuple[int, int, int], box: tuple[int, int, int, int]) -> int:
     region = image.convert("RGB").crop(box)
-    pixels = region.get_flattened_data()
+    pixels = cast("Sequence[tuple[int, int, int]]", region.get_flattened_data())
     return sum(1 for pixel in pixels if all(abs(a - b) <= 3 for a, b in zip(pixel, colour, strict=True)))
 
 

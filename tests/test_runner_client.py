@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def test_a_note_of_a_dead_runner_is_removed(monkeypatch: pytest.MonkeyPatch, tmp
 def test_following_prints_complete_records_only(tmp_path: Path) -> None:
     journal = tmp_path / "run" / "journal.jsonl"
     journal.parent.mkdir()
-    seen: list[dict[str, Any]] = []
+    seen: list[Mapping[str, Any]] = []
     info = RunnerInfo(0, "http://127.0.0.1:9/api", "d", 900.0, "f", 0.0, True)
     run = _Follow(info, "flow-run", journal.parent, seen.append, print)
     _print_new_records(run)  # no journal yet: nothing, no error

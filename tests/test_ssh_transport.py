@@ -14,6 +14,7 @@ from engine.errors import CommandTimedOut, SecretError, TransportError
 from engine.lab.hosts import LabHost
 from engine.model.types import ProbeSpec, SecretRef
 from engine.plugins import PROBES
+from engine.probes.ssh_command import SshCommandProbe
 from engine.transports.connections import Transports
 from engine.transports.ssh import HostKeyRejected, SshTransport, UnexpectedExit
 from tests.sshlab import (  # noqa: F401 - fixtures are found by name
@@ -205,7 +206,8 @@ def test_ssh_command_probe(ssh_lab: list[LabHost], ssh_environment: object) -> N
         result = probe_cls(missing, ssh_environment, transports).check()
         assert not result.healthy and result.detail.startswith("exit 1")
         on_app2 = ProbeSpec("app2", "ssh.command", "web1", 1.0, 2.0, {"argv": ["hostname"], "host": "app2"})
-        assert probe_cls(on_app2, ssh_environment, transports).host_name() == "app2"
+        probe = probe_cls(on_app2, ssh_environment, transports)
+        assert isinstance(probe, SshCommandProbe) and probe.host_name() == "app2"
         assert probe_cls(on_app2, ssh_environment, transports).check().healthy
     finally:
         transports.close()

@@ -71,6 +71,7 @@ def test_layout_keeps_every_label_inside_the_drawing(tmp_path: Path, lang: str) 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_chromium_draws_every_label_inside_the_svg(tmp_path: Path, lang: str) -> None:
+    assert CHROMIUM is not None  # the skipif above
     page = render_text(long_run(tmp_path / "run"), "html", RenderOptions(lang=lang, audience="client"))
     path = tmp_path / "timeline.html"
     path.write_text(page.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
