@@ -38,9 +38,7 @@ def wait_for_record(runs: Path, type_: str, timeout_s: float = 60) -> Path:
                 return journal.parent
         return None
 
-    run = wait_until(f"a {type_} record under {runs}", found, timeout_s, 0.05)
-    assert run is not None  # wait_until answers only with a found run
-    return run
+    return wait_until(f"a {type_} record under {runs}", found, timeout_s, 0.05)
 
 
 def debrief(run_dir: Path) -> dict[str, Any]:

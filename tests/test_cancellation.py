@@ -113,7 +113,7 @@ def test_a_site_worker_prints_its_threads_stacks_on_usr1(site_worker: SiteWorker
         return text if current and "File " in stack else None
 
     text = wait_until("the stacks in the worker's log", dumped, timeout_s=10, every_s=0.1)
-    assert text is not None and "Current thread" in text and "File " in text
+    assert "Current thread" in text and "File " in text
     assert site_worker.process.poll() is None  # it goes on working
 
 

@@ -227,9 +227,9 @@ class DirectResolver:
         """A check at the container's address failed while the container runs (it may have
         been reconnected to its network at another address, which no container event says):
         read the address again beside the checks, at most every :data:`DOUBT_EVERY_S`."""
-        reread, now = self._reread, time.monotonic()
         if self._literal_ip:
             return  # the URL's own address: nothing to read again
+        reread, now = self._reread, time.monotonic()
         if (reread is None or reread.done()) and now - self._doubted_at >= DOUBT_EVERY_S:
             self._doubted_at = now
             self._read_again()
