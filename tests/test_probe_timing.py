@@ -22,7 +22,7 @@ import pytest
 
 from engine.model.types import Environment, ProbeSpec, TargetBinding, frozen_mapping
 from engine.probes.direct import DirectAddress, DirectResolver, StateFeed, container_ip, private_port
-from engine.probes.http import CONNECT_TIMEOUT_S, HttpProbe
+from engine.probes.http import CONNECT_TIMEOUT_S, RECONNECT_TIMEOUT_S, HttpProbe
 from engine.testing import wait_until
 from engine.transports.connections import Transports
 from engine.web import is_loopback
@@ -349,5 +349,28 @@ def test_an_answer_that_spans_a_pause_of_the_container_is_no_recovery(slow_serve
         pausing.join()
         assert (result.healthy, result.detail) == (False, "the container stopped during the check")
         assert probe.check().healthy  # the next check sees it back
+    finally:
+        probe.close()
+
+
+def _timed_check(probe: HttpProbe) -> float:
+    started = time.monotonic()
+    assert not probe.check().healthy
+    return time.monotonic() - started
+
+
+def test_after_a_check_that_did_not_get_through_a_container_s_connect_gives_up_sooner(
+    full_listener: int,
+) -> None:
+    """A restarted container's address may still be resolving: a hung connect is tried again
+    after 25 ms instead of holding the recovery for the 200 ms deadline."""
+    daemon = _Daemon("127.0.0.1")  # the 'container' listens on the loopback, its accept queue full
+    daemon.attrs["NetworkSettings"]["Ports"] = {
+        f"{full_listener}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32768"}]
+    }
+    probe = _container_probe(daemon, {"url": "http://127.0.0.1:32768/"}, timeout_s=2.0)
+    try:
+        assert CONNECT_TIMEOUT_S - 0.02 <= _timed_check(probe) < 1.0  # it was reached last time
+        assert RECONNECT_TIMEOUT_S - 0.01 <= _timed_check(probe) < CONNECT_TIMEOUT_S / 2
     finally:
         probe.close()
