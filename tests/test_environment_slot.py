@@ -110,7 +110,27 @@ def test_a_limit_changed_by_hand_is_set_back_to_one_drill(
     assert _active(environment) == 0
 
 
-def test_the_slot_of_a_known_environment_is_taken_in_one_request(
+def test_a_limit_switched_off_by_hand_is_switched_on_and_keeps_drills_apart(
+    environment: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An inactive limit is listed in the lease like an active one, but counts nothing."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=slot_name(environment), limit=1, active=False)
+        )
+    monkeypatch.setattr(slot, "SLOT_WAIT_S", 0.2)
+    with environment_slot(environment, "run-a"):
+        assert _active(environment) == 1
+        with pytest.raises(PreflightError, match="run-a"), environment_slot(environment, "run-b"):
+            pytest.fail("two drills on one environment")
+    assert _active(environment) == 0
+    assert "was switched off; switched on again" in caplog.text
+
+
+def test_the_slot_of_a_known_environment_is_taken_in_two_requests(
     environment: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.client.orchestration import SyncPrefectClient
@@ -126,7 +146,7 @@ def test_the_slot_of_a_known_environment_is_taken_in_one_request(
 
     monkeypatch.setattr(SyncPrefectClient, "request", counted)
     with environment_slot(environment, "run-b"):
-        assert paths == ["/v2/concurrency_limits/increment-with-lease"]
+        assert paths == ["/v2/concurrency_limits/increment-with-lease", "/v2/concurrency_limits/{id_or_name}"]
         assert _active(environment) == 1
 
 

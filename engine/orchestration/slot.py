@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,19 +175,52 @@ def _busy_message(environment: str, holder: SlotHolder | None) -> str:
 def _try_take(client: Any, name: str) -> UUID | None:
     """One attempt: the new lease's id, or None when the slot is taken (HTTP 423).
 
-    The lease says which limits it holds: when ours is not among them with a limit of 1
-    (the first drill on the environment, or someone changed or removed the limit), the lease
-    holds nothing that keeps drills apart; it is given back, the limit is set to 1 and taken
-    again. So a drill asks the server once, not first whether the limit exists."""
+    The lease says which limits it holds, and with what limit, but not whether they are active:
+    a limit switched off (in Prefect's UI, say) is listed all the same and counts nothing, so a
+    second drill would start beside the first. So after a take the limit itself is read (one
+    more request). When it is not one active slot (the first drill on the environment, or
+    someone changed, switched off or removed the limit), the lease holds nothing that keeps
+    drills apart: it is given back, the limit is set back to one active slot and taken again."""
     lease_id, limits = _take(client, name)
-    if lease_id is None or limits.get(name) == 1:
+    if lease_id is None or (limits.get(name) == 1 and _one_active_slot(client, name)):
         return lease_id
     client.release_concurrency_slots_with_lease(lease_id)
-    client.upsert_global_concurrency_limit_by_name(name, 1)
+    _set_one_active_slot(client, name)
     lease_id, limits = _take(client, name)
-    if lease_id is not None and limits.get(name) != 1:
-        raise PreflightError(f"Prefect limit {name!r} holds no slot of 1 after it was set (limits {limits})")
+    if lease_id is not None and not (limits.get(name) == 1 and _one_active_slot(client, name)):
+        client.release_concurrency_slots_with_lease(lease_id)
+        raise PreflightError(f"Prefect limit {name!r} is not one active slot after it was set ({limits})")
     return lease_id
+
+
+def _one_active_slot(client: Any, name: str) -> bool:
+    """True when the limit exists, is active and allows one slot."""
+    limit = _read_limit(client, name)
+    return limit is not None and bool(limit.active) and int(limit.limit) == 1
+
+
+def _read_limit(client: Any, name: str) -> Any | None:
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return client.read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        return None
+
+
+def _set_one_active_slot(client: Any, name: str) -> None:
+    """Create the limit as one active slot, or set it back to that (a switched-off one is logged)."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    existing = _read_limit(client, name)
+    if existing is None:
+        with suppress(ObjectAlreadyExists):  # another drill created it meanwhile: set it below
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            return
+    elif not existing.active:
+        log.warning("Prefect limit %r was switched off; switched on again (one drill at a time)", name)
+    client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1, active=True))
 
 
 def _take(client: Any, name: str) -> tuple[UUID | None, dict[str, int]]:
