@@ -31,7 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.errors import InputError
-from reports.debrief.model import Message
+from reports.debrief.model import Message, score_text
 
 LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
 DEFAULT_LANGUAGE = "en"
@@ -154,8 +154,8 @@ class Translator:
         return sign + self("duration.minutes", m=minutes, s=secs)
 
     def score(self, value: float | None) -> str:
-        """A 0-100 score with one decimal, or a dash."""
-        return DASH if value is None else f"{float(value):.1f}"
+        """A 0-100 score with one decimal, never above the score judged; or a dash."""
+        return score_text(value)
 
     def number(self, value: float | None) -> str:
         """A number with two decimals and thousands separators."""

@@ -233,7 +233,7 @@ def test_terminal_scorecard_accepts_the_debrief_json(debrief: Debrief) -> None:
     console = Console(record=True, width=160, color_system=None)
     print_scorecard(debrief.to_json(), console)
     text = console.export_text()
-    headline = "FAILED  score 77.5 (S)  MSP 66.7 (M)  Client 88.3 (S)  RTO 10m02s / 8m00s missed"
+    headline = "FAILED  score 77.5 (S)  MSP 66.6 (M)  Client 88.3 (S)  RTO 10m02s / 8m00s missed"
     assert headline in text
     assert "F1 [critical] Fault 'block-db' may still be in place" in text
 

@@ -15,6 +15,7 @@ from reports.debrief.facts import ScoringSpec
 from reports.debrief.scoring import grade, rating
 from reports.debrief.validation import debrief_errors
 from reports.debrief_writer import write_debrief
+from reports.renderers import RenderOptions, render_text
 from reports.testing import ScriptedRun, run_started, step
 
 ONE_STEP = (step("msp", "acknowledge", 100, title="Acknowledge"),)
@@ -401,6 +402,15 @@ def test_score_at_the_pass_mark_passes_and_below_fails(tmp_path: Path) -> None:
         run.at(10 + ack_at).step("msp.acknowledge")
         debrief = debrief_of(finish(run, 300))
         assert debrief.outcome == outcome, (name, debrief.score)
+
+
+def test_a_score_just_below_the_pass_mark_never_reads_as_the_mark(tmp_path: Path) -> None:
+    run = simple_run(tmp_path, steps=ONE_STEP, pass_score=65.0)
+    run.at(10 + 170.08).step("msp.acknowledge")  # 64.96: one decimal rounded would read 65.0
+    debrief = debrief_of(finish(run, 300))
+    assert debrief.outcome == "failed" and debrief.score is not None and 64.9 < debrief.score < 65.0
+    text = render_text(debrief, "md", RenderOptions())
+    assert "score 64.9, rated" in text and "65.0" not in text
 
 
 # ------------------------------------------------------------------ model and determinism

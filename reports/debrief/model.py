@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from decimal import ROUND_DOWN, Decimal
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -286,6 +287,15 @@ class Evidence:
     head_hash: str
     records: int
     key_fingerprint: str | None
+
+
+def score_text(value: float | None) -> str:
+    """A 0-100 score as people read it: one decimal, cut (not rounded) from the three-decimal
+    score that ratings and the pass mark compare, so the figure shown never reads above the one
+    judged (69.96 shows 69.9 under a pass mark of 70, not 70.0); a dash when nothing counted."""
+    if value is None:
+        return "—"
+    return str(Decimal(f"{value:.3f}").quantize(Decimal("0.1"), rounding=ROUND_DOWN))
 
 
 def json_name(item: Any) -> str:

@@ -24,6 +24,7 @@ from reports.debrief.model import (
     Rating,
     StepResult,
     StepStatus,
+    score_text,
 )
 from reports.debrief.resolution import timing_note
 from reports.debrief.restoration import (
@@ -293,7 +294,7 @@ def failure_reasons(
         reasons.append(f"RTO {objectives.rto.note}")  # auto mode must not claim a recovery it never saw
     pass_score = facts.spec.scoring.pass_score
     if score is not None and round(score, 3) < pass_score:
-        reasons.append(f"score {format_score(score)} is below the pass mark {pass_score:g}")
+        reasons.append(f"score {score_text(score)} is below the pass mark {pass_score:g}")
     return reasons
 
 
@@ -304,8 +305,3 @@ def outcome(
     if facts.aborted is not None:
         return "aborted"
     return "failed" if failure_reasons(facts, anchor, objectives, score) else "passed"
-
-
-def format_score(score: float | None) -> str:
-    """A score as people read it: one decimal, or a dash when nothing counted."""
-    return "—" if score is None else f"{score:.1f}"
