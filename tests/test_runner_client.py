@@ -5,6 +5,7 @@ journal that is being written."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -266,3 +267,104 @@ def test_a_served_flow_run_gets_its_settings_from_its_environment_only() -> None
     )
     had_settings, handed_settings, full_keys, handed_keys = json.loads(out.stdout.strip().splitlines()[-1])
     assert had_settings and handed_settings == {} and handed_keys == full_keys
+
+
+class _StandInApi:
+    """A loopback HTTP server standing in for the runner's Prefect API: answers a flow run's
+    state from ``states`` (an int is an HTTP error status) and notes every request."""
+
+    def __init__(self, states: list[str | int]) -> None:
+        import http.server
+        import threading
+
+        api = self
+        self.states = states
+        self.requests: list[tuple[str, str, Any]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                api.requests.append(("GET", self.path, None))
+                state = api.states.pop(0) if len(api.states) > 1 else api.states[0]
+                if isinstance(state, int):
+                    self.send_error(state)
+                    return
+                self._answer({"id": "flow-run", "state": {"type": state, "name": state.title()}})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                api.requests.append(("POST", self.path, body))
+                self._answer({"status": "ACCEPT"})
+
+            def _answer(self, data: Mapping[str, Any]) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def info(self, pid: int) -> RunnerInfo:
+        return RunnerInfo(
+            pid, f"http://127.0.0.1:{self.server.server_address[1]}/api", "d", 900.0, "f", 0.0, True
+        )
+
+    def posted_states(self) -> list[str]:
+        return [body["state"]["type"] for method, _, body in self.requests if method == "POST"]
+
+
+@pytest.fixture
+def stand_in_api() -> Any:
+    apis: list[_StandInApi] = []
+
+    def make(states: list[str | int]) -> _StandInApi:
+        apis.append(_StandInApi(states))
+        return apis[-1]
+
+    yield make
+    for api in apis:
+        api.server.shutdown()
+
+
+def test_a_failed_state_poll_is_a_blip_while_the_runner_lives(tmp_path: Path, stand_in_api: Any) -> None:
+    """The client's exit would abort the drill: one failed poll must not end the follow."""
+    from engine.errors import RunnerError
+    from engine.orchestration.thin_client import _ended
+
+    api = stand_in_api([500, "RUNNING", "COMPLETED"])
+    run = _Follow(api.info(os.getpid()), "flow-run", tmp_path, print, print)
+    assert [_ended(run), _ended(run), _ended(run)] == [False, False, True]
+    gone = _Follow(stand_in_api([500]).info(_dead_pid()), "flow-run", tmp_path, print, print)
+    with pytest.raises(RunnerError, match="answered 500"):
+        _ended(gone)
+
+
+def test_ctrl_c_cancels_a_run_not_yet_taken_outright(tmp_path: Path, stand_in_api: Any) -> None:
+    from engine.orchestration.thin_client import _interrupt
+
+    api = stand_in_api(["SCHEDULED"])
+    notices: list[str] = []
+    _interrupt(_Follow(api.info(os.getpid()), "flow-run", tmp_path, print, notices.append))
+    assert api.posted_states() == ["CANCELLED"], "a run no process holds is never left Cancelling"
+    running = stand_in_api(["RUNNING"])
+    _interrupt(_Follow(running.info(os.getpid()), "flow-run", tmp_path, print, notices.append))
+    assert running.posted_states() == ["CANCELLING"]
+
+
+def test_ctrl_c_after_the_drill_ended_leaves_its_scorecard_to_finish(
+    tmp_path: Path, stand_in_api: Any
+) -> None:
+    from engine.orchestration.thin_client import _interrupt
+
+    api = stand_in_api(["RUNNING"])
+    (tmp_path / "journal.jsonl").write_text(json.dumps({"seq": 9, "type": "run.ended"}) + "\n")
+    notices: list[str] = []
+    run = _Follow(api.info(os.getpid()), "flow-run", tmp_path, print, notices.append)
+    _print_new_records(run)
+    _interrupt(run)
+    assert api.posted_states() == [], "cancelling now would cut off the debrief and the signature"
+    assert "scorecard is being written" in notices[-1]

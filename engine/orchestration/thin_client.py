@@ -39,6 +39,7 @@ _FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 _STATE_EVERY_S = 1.0  # the flow run's state: for a run that ends without writing its result
 _TICK_S = 0.05
 _PICKUP_TIMEOUT_S = 60.0
+_API_DOWN_LIMIT_S = 300.0  # the state poll failing this long while no result comes: give up
 _BUSY = (502, 503, 504)
 _BUSY_RETRY_S = 60.0  # a submitted run the runner has not taken by then: the runner is gone
 _BUSY_FIRST_PAUSE_S = 0.02  # a busy answer is usually one write away from free: ask again soon
@@ -114,6 +115,8 @@ class _Follow:
     pending: bytes = b""
     state: Mapping[str, Any] = field(default_factory=dict)
     submitted_at: float = field(default_factory=time.monotonic)
+    api_down_since: float | None = None
+    journal_ended: bool = False
 
 
 def follow(
@@ -158,13 +161,27 @@ def _print_new_records(run: _Follow) -> None:
     *lines, run.pending = (run.pending + chunk).split(b"\n")
     for line in lines:
         try:
-            run.printer(json.loads(line))
-        except (ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            run.journal_ended = run.journal_ended or record.get("type") == "run.ended"
+            run.printer(record)
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue  # progress only: the journal itself is checked by the drill and `verify`
 
 
 def _ended(run: _Follow) -> bool:
-    run.state = _api(run.info, "GET", f"flow_runs/{run.flow_run_id}").get("state") or {}
+    """True once the flow run is final. The poll is the fallback for a run that ends without
+    its result file: one that fails while the runner lives is a blip, not the drill's end (the
+    client's exit would abort the drill); only a runner gone, or an API down for
+    :data:`_API_DOWN_LIMIT_S`, ends the follow."""
+    try:
+        run.state = _api(run.info, "GET", f"flow_runs/{run.flow_run_id}").get("state") or {}
+    except RunnerError:
+        now = time.monotonic()
+        run.api_down_since = run.api_down_since or now
+        if run.info.alive() and now - run.api_down_since < _API_DOWN_LIMIT_S:
+            return False
+        raise
+    run.api_down_since = None
     kind = run.state.get("type")
     if (
         kind == "SCHEDULED"
@@ -189,7 +206,9 @@ def _outcome(run: _Follow) -> dict[str, Any]:
 
 
 def _interrupt(run: _Follow) -> None:
-    """Ctrl-C: abort the drill (it reverts); a second one also cancels the flow run."""
+    """Ctrl-C: abort the drill (it reverts); a second one also cancels the flow run. A run the
+    runner has not taken yet is cancelled outright; a drill whose journal has ended is only
+    writing its scorecard, which is left to finish."""
     run.interrupts += 1
     if run.interrupts == 1 and owner_alive(run.run_dir):
         request_abort(run.run_dir, "interrupted (Ctrl-C in bcdrill run)", os.environ.get("USER", "operator"))
@@ -198,11 +217,16 @@ def _interrupt(run: _Follow) -> None:
             "(Ctrl-C again to cancel its flow run in Prefect)"
         )
         return
+    if run.journal_ended:
+        run.notice("interrupted: the drill has ended and reverted; its scorecard is being written")
+        return
+    taken = (_api(run.info, "GET", f"flow_runs/{run.flow_run_id}").get("state") or {}).get("type")
+    final = "CANCELLED" if taken == "SCHEDULED" else "CANCELLING"  # nothing to stop: no process yet
     _api(
         run.info,
         "POST",
         f"flow_runs/{run.flow_run_id}/set_state",
-        {"state": {"type": "CANCELLING", "message": "interrupted in bcdrill run"}, "force": True},
+        {"state": {"type": final, "message": "interrupted in bcdrill run"}, "force": True},
     )
     run.notice("interrupted: the drill's flow run is being cancelled; it reverts before it ends")
 
