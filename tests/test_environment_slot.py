@@ -110,6 +110,34 @@ def test_a_limit_changed_by_hand_is_set_back_to_one_drill(
     assert _active(environment) == 0
 
 
+def test_a_release_prefect_did_not_take_keeps_the_holders_note(
+    environment: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without its note a slot still taken has no holder to free: recover would find nothing."""
+    import httpx
+    from prefect.client.orchestration import SyncPrefectClient
+
+    release = SyncPrefectClient.release_concurrency_slots_with_lease
+
+    def unreachable(self: SyncPrefectClient, lease_id: uuid.UUID) -> None:
+        raise httpx.ConnectError("connection refused")
+
+    with environment_slot(environment, "run-0"):
+        pass  # the environment's limit exists from now on
+    monkeypatch.setattr(SyncPrefectClient, "release_concurrency_slots_with_lease", unreachable)
+    with environment_slot(environment, "run-a"):
+        pass
+    holder = read_holder(environment)
+    assert holder is not None and holder.run_id == "run-a"
+    assert _active(environment) == 1 and "cannot release" in caplog.text
+    monkeypatch.setattr(SyncPrefectClient, "release_concurrency_slots_with_lease", release)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        slot.release_holder(client, holder)
+    assert (_active(environment), read_holder(environment)) == (0, None)
+
+
 def test_a_limit_switched_off_by_hand_is_switched_on_and_keeps_drills_apart(
     environment: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -95,3 +95,42 @@ def test_an_operator_keeps_any_service_of_bcdrills_own_server(monkeypatch: pytes
     assert env["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"] == "true"
     assert env["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] == "false"
     assert env["PREFECT_UI_ENABLED"] == "0"
+
+
+# A command that starts bcdrill's temporary server, then gets the terminal's Ctrl-C: SIGINT to
+# its whole process group, as a terminal sends it. Prints whether the server still answered.
+_CTRL_C = """
+import json, os, signal, time, urllib.request
+from engine.orchestration.server import prefect_api
+
+with prefect_api() as url:
+    try:
+        os.killpg(os.getpgid(0), signal.SIGINT)
+        time.sleep(5)
+    except KeyboardInterrupt:
+        pass
+    time.sleep(1.0)  # a server that got the signal too has shut down by now
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=5) as answer:
+            print(json.dumps({"health": answer.status}))
+    except OSError as exc:
+        print(json.dumps({"health": str(exc)}))
+"""
+
+
+def test_ctrl_c_in_the_terminal_leaves_the_temporary_server_to_the_drill(tmp_path: Path) -> None:
+    """The drill reverts on Ctrl-C and then releases its slot through this server: the
+    terminal's SIGINT must reach the command, not stop the server under it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "0"})
+    out = subprocess.run(
+        [sys.executable, "-c", _CTRL_C],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        start_new_session=True,  # its own process group, as a command in a terminal has
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"health": 200}

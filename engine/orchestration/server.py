@@ -168,6 +168,9 @@ def temporary_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with(os.getpid()),
+            # out of the terminal's process group: a Ctrl-C meant for the drill (which then
+            # reverts and releases its slot through this server) must not stop the server first
+            start_new_session=True,
         )
         try:
             url = f"http://127.0.0.1:{port}/api"

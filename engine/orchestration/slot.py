@@ -115,7 +115,6 @@ def environment_slot(environment: str, run_id: str, wait_until: datetime | None 
     """
     from prefect.client.orchestration import get_client
 
-    name = slot_name(environment)
     wait_s = SLOT_WAIT_S
     if wait_until is not None:
         wait_s = max(wait_s, (wait_until - datetime.now(UTC)).total_seconds())
@@ -134,8 +133,7 @@ def environment_slot(environment: str, run_id: str, wait_until: datetime | None 
         finally:
             stop.set()
             renewer.join(timeout=5)
-            _release(client, name, lease_id, force=False)
-            _forget_holder(holder)
+            _release_or_keep_note(client, holder)
 
 
 def _acquire(client: Any, environment: str, wait_s: float) -> UUID:
@@ -149,13 +147,22 @@ def _acquire(client: Any, environment: str, wait_s: float) -> UUID:
         holder = read_holder(environment)
         if holder is not None and holder.dead() and not freed_dead_holder:
             log.warning("environment %r: freeing the slot of dead %s", environment, holder.describe())
-            release_holder(client, holder)
+            _free_dead_holder(client, holder)
             freed_dead_holder = True
             continue
         left = deadline - time.monotonic()
         if left <= 0:
             raise PreflightError(_busy_message(environment, holder))
         time.sleep(min(_POLL_S if left < SLOT_WAIT_S else _LONG_POLL_S, left))
+
+
+def _free_dead_holder(client: Any, holder: SlotHolder) -> None:
+    from httpx import HTTPError
+
+    try:
+        release_holder(client, holder)
+    except HTTPError as exc:  # the take that follows finds the slot taken and says how to recover
+        log.warning("cannot free the slot of dead %s: %s", holder.describe(), exc)
 
 
 def _busy_message(environment: str, holder: SlotHolder | None) -> str:
@@ -256,19 +263,29 @@ def _renew(lease_id: UUID, stop: threading.Event) -> None:
                 return
 
 
-def _release(client: Any, name: str, lease_id: UUID, *, force: bool) -> None:
-    """Give the slot back by its lease; with ``force``, also reset a slot the server lost track of."""
-    from httpx import HTTPStatusError
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+def _release_or_keep_note(client: Any, holder: SlotHolder) -> None:
+    """Release a drill's own slot as it ends. When Prefect cannot be told, the holder's note
+    stays: the next run, or ``bcdrill recover``, frees the slot of this (by then dead) holder."""
+    from httpx import HTTPError
 
     try:
-        known = _lease_known(client, lease_id) if force else True
-        client.release_concurrency_slots_with_lease(lease_id)
-        if force and not known and _active_slots(client, name) > 0:
-            # the lease died with the server that held it: nothing else will ever free the slot
-            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
-    except HTTPStatusError as exc:
-        log.warning("cannot release Prefect limit %r: %s", name, exc)
+        _release(client, slot_name(holder.environment), UUID(holder.lease_id), force=False)
+    except HTTPError as exc:
+        name = slot_name(holder.environment)
+        log.warning("cannot release Prefect limit %r (its holder's note stays): %s", name, exc)
+    else:
+        _forget_holder(holder)
+
+
+def _release(client: Any, name: str, lease_id: UUID, *, force: bool) -> None:
+    """Give the slot back by its lease; with ``force``, also reset a slot the server lost track of."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    known = _lease_known(client, lease_id) if force else True
+    client.release_concurrency_slots_with_lease(lease_id)
+    if force and not known and _active_slots(client, name) > 0:
+        # the lease died with the server that held it: nothing else will ever free the slot
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
 def _lease_known(client: Any, lease_id: UUID) -> bool:
@@ -288,7 +305,8 @@ def _active_slots(client: Any, name: str) -> int:
 
 
 def release_holder(client: Any, holder: SlotHolder) -> None:
-    """Free the slot a dead holder left taken, and forget the note."""
+    """Free the slot a dead holder left taken, then forget the note (kept when Prefect could
+    not be told: the error is raised)."""
     _release(client, slot_name(holder.environment), UUID(holder.lease_id), force=True)
     _forget_holder(holder)
 
