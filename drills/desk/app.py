@@ -21,7 +21,9 @@ Routes:
 * ``POST /hooks/<name>`` — a signed service-desk delivery (see :mod:`drills.desk.webhooks`).
 
 Every invalid request (unknown token, session or route, wrong party, bad CSRF, bad signature,
-replay, stale timestamp) gets the same 404 body and headers, padded to the same minimum time.
+replay, stale timestamp, a body that does not parse) gets the same 404 body and headers, padded
+to the same minimum time; so does a request that fails unexpectedly (logged once, by exception
+type and route only). A bearer's token is checked before its body is read.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -51,8 +52,12 @@ from drills.desk.participants import Holder
 from drills.desk.recording import Arrival, DeskRecorder, Outcome
 from drills.desk.tokens import RateLimiter, Session, Sessions, TokenBook, csrf_ok
 from drills.desk.webhooks import WebhookVerifier
+from engine.logsetup import get_logger
 from engine.model.durations import format_duration
+from engine.record.inbox import believable_claim
 from engine.web import ProxySettings, security_headers
+
+log = get_logger(__name__)
 
 COOKIE = "bcdrill_desk"
 MAX_BODY = 64 * 1024
@@ -100,7 +105,8 @@ def too_many() -> JSONResponse:
 
 
 class _Hardening:
-    """Pure ASGI middleware: security headers on every response, 404s padded to a floor time."""
+    """Pure ASGI middleware: security headers on every response, 404s padded to a floor time,
+    and the uniform 404 for a request that fails unexpectedly (never a bare 500)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -110,9 +116,12 @@ class _Hardening:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        answered = False
 
         async def send_hardened(message: Message) -> None:
+            nonlocal answered
             if message["type"] == "http.response.start":
+                answered = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
                 headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
                 message = {**message, "headers": headers}
@@ -120,7 +129,20 @@ class _Hardening:
                     await asyncio.sleep(max(0.0, NOT_FOUND_FLOOR_S - (time.perf_counter() - started)))
             await send(message)
 
-        await self.app(scope, receive, send_hardened)
+        try:
+            await self.app(scope, receive, send_hardened)
+        except Exception as exc:  # the one place no failure may answer differently
+            _log_failure(scope, exc)
+            if answered:
+                raise  # half a response is out: nothing uniform can follow it
+            await not_found()(scope, receive, send_hardened)
+
+
+def _log_failure(scope: Scope, exc: Exception) -> None:
+    """One line for a request that failed unexpectedly: the exception's type and the route's
+    template (``/p/{token}``, never the path with a token in it); no message, no body."""
+    route = getattr(scope.get("route"), "path", "unmatched")
+    log.error("desk.request_failed", error=type(exc).__name__, method=scope.get("method", ""), route=route)
 
 
 def create_app(desk: Desk) -> FastAPI:
@@ -346,12 +368,13 @@ async def _ack(desk: Desk, holder: Holder, step: str, note: str, source: str, ar
 
 def _arrival(value: Any, received: float) -> Arrival:
     """An ack that arrived at ``received``, with the client's "done at" stamp when it sent a
-    valid one (epoch seconds, a number or its text)."""
+    believable one: epoch seconds (a number or its text), finite and within a day of the
+    receipt (:func:`engine.record.inbox.believable_claim`). Anything else is no claim (the
+    receipt counts), as for a client that sends none."""
     if isinstance(value, str) and _EPOCH.fullmatch(value):
         value = float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return Arrival(received)
-    return Arrival(received, float(value))
+    claimed = believable_claim(value, received)
+    return Arrival(received) if claimed is None else Arrival(received, claimed)
 
 
 # ---------------------------------------------------------------- API and webhooks
@@ -366,9 +389,10 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         if not desk.by_token.allow(_token_key(token)):
             return too_many()
         holder = desk.tokens.lookup(token) if scheme.lower() == "bearer" and token else None
-        body = await _body(request)
-        data = _json_dict(body)
-        if holder is None or data is None or not isinstance(data.get("step"), str):
+        if holder is None:
+            return not_found()  # the body of an unknown bearer is never read
+        data = _json_dict(await _body(request))
+        if data is None or not isinstance(data.get("step"), str):
             return not_found()
         note = str(data.get("note") or "")
         arrival = _arrival(data.get("claimed_at"), received)
@@ -396,8 +420,10 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
     @app.post("/api/hotwash")
     async def api_hotwash(request: Request) -> Response:
         holder = _bearer(desk, request)
+        if holder is None:
+            return not_found()  # the body of an unknown bearer is never read
         data = _json_dict(await _body(request))
-        if holder is None or data is None:
+        if data is None:
             return not_found()
         language = desk_language(desk.recorder, holder)
         outcome = await asyncio.to_thread(desk.recorder.answer_hotwash, holder, language, data)
@@ -425,11 +451,13 @@ def _bearer(desk: Desk, request: Request) -> Holder | None:
 
 
 def _json_dict(body: bytes | None) -> dict[str, Any] | None:
+    """The JSON object in ``body``; None when it is too large (None), not JSON, nested too
+    deep to parse (RecursionError) or not an object."""
     if body is None:
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

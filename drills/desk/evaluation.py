@@ -6,6 +6,10 @@ timeline (faults, probes, steps, updates, injects, decisions, players' entries),
 forms. An **observation** is a strength or an area for improvement, tied to a step or a
 capability, optionally marked internal (left out of the client's debrief); a **rating** is
 the HSEEP rating (P/S/M/U) of a capability with a rationale. Both are journaled at once.
+
+A controller or evaluator outside the MSP (party ``client``) gets what the client's debrief
+shows: no internal observations or hotwash answers and no notes on MSP steps, filtered here
+on the server, not in the template.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ __all__ = [
     "EVALUATOR_ROLES",
     "RATINGS",
     "TimelineRow",
+    "client_view",
     "correct",
     "is_evaluator",
+    "is_internal",
     "map_entry",
     "observe",
     "rate",
@@ -98,10 +104,33 @@ def _row(record: dict[str, Any], anchor: float | None) -> TimelineRow | None:
     return TimelineRow(elapsed, *summary)
 
 
-def timeline(recorder: DeskRecorder) -> list[TimelineRow]:
-    """Everything that happened so far, both parties, oldest first."""
+def is_internal(record: dict[str, Any]) -> bool:
+    """A record the client's debrief leaves out: an observation or hotwash answer marked internal."""
+    kind, data = record.get("type"), record.get("data") or {}
+    if kind in (RecordType.OBSERVATION_RECORDED, RecordType.HOTWASH_ANSWERED):
+        return bool(data.get("internal"))
+    return False
+
+
+def client_view(record: dict[str, Any]) -> dict[str, Any] | None:
+    """``record`` as a holder outside the MSP may see it: None when it is internal, and an
+    MSP step's (or update's) note left out, as in the client's debrief."""
+    if is_internal(record):
+        return None
+    data = record.get("data") or {}
+    steps = (RecordType.STEP_RECORDED, RecordType.STEP_UPDATE)
+    if record.get("type") in steps and data.get("party") != "client" and data.get("note"):
+        return {**record, "data": {**data, "note": ""}}
+    return record
+
+
+def timeline(recorder: DeskRecorder, show_internal: bool = True) -> list[TimelineRow]:
+    """Everything that happened so far, both parties, oldest first; without what is internal
+    to the MSP unless ``show_internal`` (holders of the MSP)."""
     anchor = recorder.context.anchor()
-    rows = (_row(r, anchor) for r in recorder.journal_records())
+    records = recorder.journal_records()
+    shown = records if show_internal else (client_view(r) for r in records)
+    rows = (_row(r, anchor) for r in shown if r is not None)
     return [r for r in rows if r is not None]
 
 

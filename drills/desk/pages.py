@@ -3,12 +3,14 @@ participant's language (see :mod:`drills.desk.locale`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from jinja2 import Environment
 
 from drills.desk.evaluation import RATINGS, is_evaluator, timeline
 from drills.desk.locale import language_of, words
 from drills.desk.participants import Holder
-from drills.desk.recording import DeskRecorder
+from drills.desk.recording import DeskRecorder, StepView
 from drills.desk.tokens import Session
 from drills.desk.webhooks import correlation_code
 
@@ -20,11 +22,20 @@ def desk_language(recorder: DeskRecorder, holder: Holder) -> str:
     return language_of(holder.name, recorder.context.participants)
 
 
+def _boards(recorder: DeskRecorder, show_internal: bool) -> dict[str, list[StepView]]:
+    """Both parties' steps; MSP steps' notes only for holders of the MSP (as in the debriefs)."""
+    boards = {party: recorder.board(party) for party in ("msp", "client")}
+    if not show_internal:
+        boards["msp"] = [replace(v, note="") for v in boards["msp"]]
+    return boards
+
+
 def _render_evaluator(pages: Environment, recorder: DeskRecorder, session: Session) -> str:
     context = recorder.context
     language = desk_language(recorder, session.holder)
     live = recorder.drill_live()
-    boards = {party: recorder.board(party) for party in ("msp", "client")} if live else {}
+    show_internal = session.holder.party == "msp"  # the client's controllers see the client's debrief
+    boards = _boards(recorder, show_internal) if live else {}
     titles = {s.key: context.exercise.title_in(s.key, s.title, language) for s in context.steps}
     mappable = {p: [s for s in context.steps if s.party == p and s.recorded_by.kind in ("ack", "webhook")]
                 for p in ("msp", "client")}  # fmt: skip
@@ -34,7 +45,7 @@ def _render_evaluator(pages: Environment, recorder: DeskRecorder, session: Sessi
         live=live,
         elapsed=recorder.elapsed(),
         parties=boards,
-        timeline=timeline(recorder) if live else [],
+        timeline=timeline(recorder, show_internal) if live else [],
         entries=recorder.entries() if live else [],
         recorded=[v for steps in boards.values() for v in steps if v.done and v.manual],
         mappable=mappable,
@@ -47,7 +58,7 @@ def _render_evaluator(pages: Environment, recorder: DeskRecorder, session: Sessi
         lang=language,
         t=words(language),
         hotwash=recorder.hotwash_state(session.holder),
-        show_internal=session.holder.party == "msp",
+        show_internal=show_internal,
     )
 
 

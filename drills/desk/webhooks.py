@@ -278,7 +278,7 @@ class WebhookVerifier:
 def _json_object(body: bytes) -> Mapping[str, Any] | None:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
         return None
     return data if isinstance(data, dict) else None
 
@@ -322,4 +322,7 @@ def ticket_time(hook: WebhookMapping, payload: Mapping[str, Any]) -> datetime | 
         return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC) if hook.naive_utc else None
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00+01:00" has no UTC moment
+        return None

@@ -18,9 +18,11 @@ from typing import Any
 from engine.errors import InputError
 from engine.logsetup import get_logger
 
-__all__ = ["Ack", "read_ack", "write_ack"]
+__all__ = ["Ack", "believable_claim", "read_ack", "write_ack"]
 
 log = get_logger(__name__)
+
+MAX_CLAIM_SKEW_S = 86_400.0  # a claim further than a day from the file's time is no claim at all
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,53 @@ def write_ack(run_dir: Path, ack: Ack) -> Path:
 
 
 def read_ack(path: Path) -> Ack | None:
-    """The ack in an inbox file, None (and a warning) when the file is not one."""
+    """The ack in an inbox file, None (and a warning) when the file is not one.
+
+    Never raises: whatever a file holds (not JSON, nested too deep to parse, not an object, a
+    number too large for a float), the inbox's reader goes on to the next. A ``claimed_at``
+    that is not finite or lies more than :data:`MAX_CLAIM_SKEW_S` from the file's time is
+    dropped (the receipt counts, as for an ack without a claim) and logged.
+    """
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        note = str(data.get("note", ""))[:500]
-        choice = str(data.get("choice", ""))[:64]
-        claimed = data.get("claimed_at")
-        return Ack(
-            str(data["step"]),
-            str(data["by"]),
-            str(data.get("source", "ack")),
-            note,
-            choice=choice,
-            claimed_at=float(claimed)
-            if isinstance(claimed, int | float) and math.isfinite(claimed)
-            else None,
-            sent_at=path.stat().st_mtime_ns / 1e9,
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(path.read_text())
+        sent_at = path.stat().st_mtime_ns / 1e9
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        return _ack(data, sent_at, path.name)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         log.warning("inbox.bad_ack", file=path.name)
         return None
+
+
+def _ack(data: dict[str, Any], sent_at: float, name: str) -> Ack:
+    return Ack(
+        str(data["step"]),
+        str(data["by"]),
+        str(data.get("source", "ack")),
+        str(data.get("note", ""))[:500],
+        choice=str(data.get("choice", ""))[:64],
+        claimed_at=_claim(data.get("claimed_at"), sent_at, name),
+        sent_at=sent_at,
+    )
+
+
+def _claim(value: Any, sent_at: float, name: str) -> float | None:
+    if value is None:
+        return None
+    claimed = believable_claim(value, sent_at)
+    if claimed is None:
+        log.warning("inbox.claim_ignored", file=name)
+    return claimed
+
+
+def believable_claim(value: Any, reference_s: float) -> float | None:
+    """``value`` as claimed epoch seconds when it is believable at all: a finite number within
+    :data:`MAX_CLAIM_SKEW_S` of ``reference_s`` (when the ack was sent or arrived); else None
+    (an int past a float's range, such as ``10**400``, included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        claimed = float(value)
+    except OverflowError:
+        return None
+    return claimed if math.isfinite(claimed) and abs(claimed - reference_s) <= MAX_CLAIM_SKEW_S else None
