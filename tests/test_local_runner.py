@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import pytest
 
 from engine.record.records import RecordType
 from engine.record.runstore import pid_alive
+from engine.testing import wait_until
 from tests.conftest import BCDRILL, LAB_NAME, REPO
 from tests.journal_helpers import types, wait_for_record
 from tests.test_light_commands import WRAPPER  # run the real entry point, note sys.modules
@@ -234,3 +236,39 @@ def test_runner_status_and_stop_leave_no_process_behind(runner_env: dict[str, st
     assert not (home / "runner" / "runner.json").exists()
     again = _bcdrill("runner", "status", env=runner_env)
     assert again.returncode == 4 and "no bcdrill runner" in again.stdout
+
+
+def test_a_new_runner_ends_what_a_killed_one_left_and_runs_none_of_it(
+    runner_env: dict[str, str], lab_env: Path, tmp_path: Path
+) -> None:
+    """A drill submitted to a runner that was then killed (kill -9, a reboot) must not run,
+    unasked, when the next runner starts: its client was told to run it again."""
+    info = json.loads((Path(runner_env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())
+    ghost_runs = tmp_path / "ghost-runs"
+    os.kill(info["pid"], signal.SIGSTOP)  # it takes nothing now; its Prefect server still answers
+    try:
+        parameters = {
+            "playbook_path": str(QUICK),
+            "environment_path": str(lab_env),
+            "runs_root": str(ghost_runs),
+            "responders": "auto",
+        }
+        request = urllib.request.Request(
+            f"{info['url']}/deployments/{info['deployment_id']}/create_flow_run",
+            data=json.dumps({"parameters": parameters}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            flow_run = json.loads(answer.read())
+    finally:
+        os.kill(info["pid"], signal.SIGKILL)
+    wait_until("the killed runner to be gone", lambda: not pid_alive(info["pid"]) or None, 30)
+    started = _bcdrill("runner", "start", env=runner_env, timeout=START_S)
+    assert started.returncode == 0, started.stderr[-3000:]
+    url = json.loads((Path(runner_env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())["url"]
+    time.sleep(3.0)  # two of the runner's own polls: a leftover it took would have started by now
+    with urllib.request.urlopen(f"{url}/flow_runs/{flow_run['id']}", timeout=30) as answer:
+        state = json.loads(answer.read())["state"]
+    assert state["type"] == "CANCELLED", state
+    assert not ghost_runs.exists() or not any(ghost_runs.iterdir()), "the leftover drill ran"

@@ -368,3 +368,21 @@ def test_ctrl_c_after_the_drill_ended_leaves_its_scorecard_to_finish(
     _interrupt(run)
     assert api.posted_states() == [], "cancelling now would cut off the debrief and the signature"
     assert "scorecard is being written" in notices[-1]
+
+
+def test_a_runner_that_cannot_ask_its_api_counts_itself_busy() -> None:
+    """The idle watch asks whether a drill runs; an unanswered question must neither end the
+    watch (the runner would never leave idle) nor let the runner leave mid-drill."""
+    import asyncio
+    import socket
+    import uuid
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from engine.orchestration.daemon import _busy
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
+    with temporary_settings({PREFECT_API_URL: url}):
+        assert asyncio.run(_busy(str(uuid.uuid4()))) is True

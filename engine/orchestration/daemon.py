@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
         runner = _runner()
         deployment_id = runner.add_flow(drill_run, name=DEPLOYMENT)
+        if own_server:
+            _close_leftovers(str(deployment_id))
         info = RunnerInfo(
             os.getpid(), url, str(deployment_id), args.idle, fingerprint, time.time(), own_server
         )
@@ -135,6 +137,48 @@ def _runner() -> Any:
     )
 
 
+def _close_leftovers(deployment_id: str) -> None:
+    """End the flow runs a dead runner of this home left unfinished in its database (kill -9,
+    a reboot): one submitted but not taken would otherwise run now, unasked (its client was
+    told to run it again), and one left running would keep every later runner from its idle
+    exit. Only on the runner's own server: no other runner submits there (the runner lock),
+    while a configured API may serve runners of other machines."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled, Crashed, State
+
+    with get_client(sync_client=True) as client:
+        for run in client.read_flow_runs(**_busy_filter(deployment_id)):
+            waiting = run.state is not None and run.state.type.value in ("SCHEDULED", "PENDING")
+            state: State[Any] = (
+                Cancelled(message="not started: the runner it was submitted to is gone")
+                if waiting
+                else Crashed(message="its runner died while it ran; bcdrill recover reverts what it left")
+            )
+            client.set_flow_run_state(run.id, state, force=True)
+            print(f"bcdrill runner: flow run {run.name} left by a dead runner is now {state.type.value}")
+
+
+def _busy_filter(deployment_id: str, limit: int | None = None) -> dict[str, Any]:
+    """The filters of a flow run of the runner's deployment that is waiting or running."""
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    busy = FlowRunFilterStateType(any_=[StateType(s) for s in _BUSY_STATES])
+    return {
+        "deployment_filter": DeploymentFilter(id=DeploymentFilterId(any_=[UUID(deployment_id)])),
+        "flow_run_filter": FlowRunFilter(state=FlowRunFilterState(type=busy)),
+        "limit": limit,
+    }
+
+
 async def _serve(runner: Any, info: RunnerInfo) -> None:
     """Run the Prefect runner and, beside it, the idle watch that stops it and the wake-up
     socket that makes it take a submitted flow run at once."""
@@ -202,26 +246,17 @@ async def _leave_if_still_idle(info: RunnerInfo) -> bool:
 
 
 async def _busy(deployment_id: str) -> bool:
-    """True while a flow run of the runner's deployment is waiting or running."""
-    from uuid import UUID
-
+    """True while a flow run of the runner's deployment is waiting or running, and when that
+    cannot be told (the API did not answer): a runner never leaves on a blip, nor stops
+    watching over one."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
 
-    busy = FlowRunFilterStateType(any_=[StateType(s) for s in _BUSY_STATES])
-    async with get_client() as client:
-        runs = await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[UUID(deployment_id)])),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=busy)),
-            limit=1,
-        )
+    try:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(**_busy_filter(deployment_id, limit=1))
+    except Exception as exc:
+        print(f"bcdrill runner: cannot tell whether a drill runs ({exc}); counted as busy", flush=True)
+        return True
     return bool(runs)
 
 

@@ -33,6 +33,7 @@ from engine.orchestration.local_runner import (
     runner_lock,
     wake_runner,
 )
+from engine.record.records import RecordType
 from engine.record.runstore import owner_alive, request_abort
 
 _FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -162,7 +163,7 @@ def _print_new_records(run: _Follow) -> None:
     for line in lines:
         try:
             record = json.loads(line)
-            run.journal_ended = run.journal_ended or record.get("type") == "run.ended"
+            run.journal_ended = run.journal_ended or record.get("type") == RecordType.RUN_ENDED
             run.printer(record)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # progress only: the journal itself is checked by the drill and `verify`
