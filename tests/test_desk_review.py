@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -251,3 +252,32 @@ def test_a_controller_of_the_client_does_not_see_the_msps_internals(exercise: Ex
     assert "step msp.acknowledge by Alex Moreau" in client_page, "the step itself is shown, not its note"
     leaked = [marker for marker in internal if marker in client_page]
     assert not leaked, leaked
+
+
+def test_an_ack_the_book_fails_on_does_not_stop_the_inbox(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever recording one ack raises, the acks after it (and the run's end) still count."""
+    harness.impact()
+    run_dir, book = harness.run_dir, harness.book
+    record = book.record
+
+    def failing(ack: Any) -> bool:
+        if ack.step == "msp.declare":
+            raise RuntimeError("a step the book cannot take")
+        return record(ack)
+
+    monkeypatch.setattr(book, "record", failing)
+    inbox = AckInbox(run_dir, book)
+    inbox.start()
+    try:
+        _drop(run_dir / "inbox", "a.json", json.dumps({"step": "msp.declare", "by": "Alex Moreau"}))
+        time.sleep(0.05)
+        _drop(run_dir / "inbox", "b.json", json.dumps({"step": "msp.mitigate", "by": "Alex Moreau"}))
+        deadline = time.monotonic() + 10
+        while book.recorded_at("msp.mitigate") is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert book.recorded_at("msp.mitigate") is not None, "the inbox thread died on one ack"
+    finally:
+        inbox.stop()  # drains again: must not raise either
+    assert (run_dir / "inbox" / "done" / "a.json").exists()

@@ -206,12 +206,15 @@ class StepBook:
             self._mapped.add(int(preface["entry"]))
 
     def _stamp(self, ack: Ack) -> dict[str, Any]:
-        """The step's time fields: the client's stamp (``acted_t``) if believable, else why not.
+        """The step's time fields: the probe's observation for a probe-derived step, else the
+        client's stamp (``acted_t``) if believable, else why not.
 
         The receipt is the ack's arrival at bcdrill's front door when it says so (the desk's
         request, before the desk's thread got to the engine), else now; an arrival is counted as
         ``acted_t`` (never before impact start), so the engine's own queueing is not counted
         against the responder."""
+        if ack.observed_t is not None:
+            return self._observation(ack.observed_t)
         now = self._clock.now()
         received = self._clock.utc(now).timestamp()
         arrived = received if ack.arrived_at is None else min(ack.arrived_at, received)
@@ -228,6 +231,14 @@ class StepBook:
         if decision.source == "client":
             return {**fields, "stamp": "client", "acted_t": round(acted_t, 6)}
         return {**fields, "stamp": "receipt", "stamp_reason": decision.reason}
+
+    def _observation(self, observed_t: float) -> dict[str, Any]:
+        """The time fields of a probe-derived step: when its probe first observed the state (the
+        start of the check that saw it), never before impact start — not the later moment the
+        check returned and the step was written, and the same instant the recovery time uses."""
+        if self._anchor is not None:
+            observed_t = max(observed_t, self._anchor)
+        return {"stamp": "probe", "acted_t": round(observed_t, 6)}
 
     def _arrival(self, acted_t: float) -> dict[str, Any]:
         """The time fields of a receipt counted at the ack's arrival."""
@@ -283,20 +294,30 @@ class AckInbox:
         self.drain()
 
     def drain(self) -> None:
-        """Record every ack waiting in the inbox, oldest first."""
-        files = sorted(self._inbox.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        """Record every ack waiting in the inbox, oldest first. A file that cannot be taken in
+        is logged and set aside with the others: the acks after it still count."""
+        try:
+            files = sorted(self._inbox.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        except OSError as exc:  # a file removed while listing; the next poll sees the rest
+            log.warning("inbox.read_failed", error=str(exc))
+            return
         for path in files:
-            ack = read_ack(path)
-            os.replace(path, self._done / path.name)
-            if ack is not None:
-                self._book.record(ack)
+            try:
+                self._take(path)
+            except OSError as exc:  # a half-removed file; the next poll sees the rest
+                log.warning("inbox.read_failed", error=str(exc))
+            except Exception as exc:  # one bad ack must not stop the inbox (nor the run's end)
+                log.error("inbox.ack_failed", file=path.name, error=type(exc).__name__)
+
+    def _take(self, path: Path) -> None:
+        ack = read_ack(path)
+        os.replace(path, self._done / path.name)
+        if ack is not None:
+            self._book.record(ack)
 
     def _loop(self) -> None:
         while not self._stop.wait(INBOX_POLL_S):
-            try:
-                self.drain()
-            except OSError as exc:  # a half-removed file; next poll sees the rest
-                log.warning("inbox.read_failed", error=str(exc))
+            self.drain()
 
 
 @dataclass(frozen=True)
