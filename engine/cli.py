@@ -630,8 +630,14 @@ def recover(
             failed = True
         if report.torn_tail_set_aside:
             out.print(f"{report.run_dir.name}: torn last record set aside as evidence", markup=False)
+        if report.finished:
+            out.print(
+                f"{report.run_dir.name}: the engine never ended it: ended now and debriefed as void",
+                markup=False,
+            )
     released = _release_dead_slots({r.run_dir.name for r in reports} if run_ref else None)
-    if not any(r.reverted or r.failed or r.torn_tail_set_aside for r in reports) and not released:
+    done = (r.reverted or r.failed or r.torn_tail_set_aside or r.finished for r in reports)
+    if not any(done) and not released:
         out.print("nothing to recover")
     if failed:
         raise typer.Exit(5)

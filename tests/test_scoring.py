@@ -593,11 +593,11 @@ def test_rpo_is_measured_from_the_data_probe_measurement(tmp_path: Path) -> None
 def test_a_rollback_without_an_outage_is_measured(tmp_path: Path) -> None:
     # The store stayed readable (no probe.changed): the measurement alone gives the RPO.
     run = data_run(tmp_path, rpo_s=60.0)
-    measured(run.at(12), 7.25, surviving_seq=None)
+    measured(run.at(12), 7.25)
     debrief = debrief_of(finish(run.at(31).step("msp.acknowledge"), 40))
     rpo = debrief.objectives.rpo
     assert (rpo.actual_s, rpo.met) == (7.25, True)
-    assert "newest surviving record none" in rpo.note
+    assert "newest surviving record 41@1700000000.1" in rpo.note
 
 
 def test_a_malformed_measurement_names_its_record(tmp_path: Path) -> None:

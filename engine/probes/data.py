@@ -20,7 +20,11 @@ Every result after a measurement carries the latest one as its ``measurement``
     {"rpo_s": 4.95, "surviving": {"seq": 41, "ts": 1795827148.525},
      "seen": {"seq": 45, "ts": 1795827152.52}, "failed_at": 1795827153.475}
 
-``surviving`` is ``null`` when no record at or before the remembered one survived. The
+``surviving`` is ``null`` when no record at or before the remembered one survived (the store
+was wiped, or restored without the records the probe saw): then ``rpo_s`` runs from the oldest
+record the probe saw while the store was healthy — a lower bound of the loss, which the debrief
+never counts as met. After an outage, a remembered record that is gone is a loss even when the
+writer's sequence goes on past it. The
 watcher journals it once as ``probe.measured``; ``reports.debrief.facts`` reads those records (see
 ``docs/scoring.md``, "RPO"). Carrying it on every result matters: ``check()`` is also called
 outside the watcher (restore verification), and the watcher must still see the measurement.
@@ -151,6 +155,7 @@ class DataProbe(ProbeKind):
         super().__init__(*args, **kwargs)
         self._lock = threading.Lock()
         self._seen: DataRecord | None = None
+        self._oldest: DataRecord | None = None  # oldest record seen while healthy, since the last loss
         self._seen_read_at = 0.0
         self._outage_at: float | None = None  # first failed read of the latest outage
         self._in_outage = False
@@ -244,26 +249,42 @@ class DataProbe(ProbeKind):
     def _judge(self, records: list[DataRecord], now: float) -> ProbeResult:
         newest, seen = records[-1], self._seen
         detail = f"newest record {newest.seq}"
-        if seen is not None and seen not in records and self._rolled_back(records, seen):
+        if seen is not None and self._lost(records, seen):
             self._loss = self._measure(records, seen)
+            self._oldest = None  # the store's history starts again from what survived
             detail = f"{detail}; rolled back: record {seen} is gone"
         elif seen is not None and self._in_outage:
             self._loss = DataLoss(0.0, seen, seen, self._outage_at or now)  # back, nothing lost
         self._in_outage = False
         self._seen, self._seen_read_at = newest, now
+        if self._oldest is None or records[0].ts < self._oldest.ts:
+            self._oldest = records[0]
         return self._result(True, detail)
+
+    def _lost(self, records: list[DataRecord], seen: DataRecord) -> bool:
+        """True when the remembered record is gone and did not merely scroll out of the window.
+        After an outage, whatever the writer wrote since (its sequence may go on past the
+        remembered one) does not show it survived, unless the window is full of later records."""
+        if seen in records:
+            return False
+        if self._in_outage:
+            window = int(self.spec.params.get("window", 300))
+            return len(records) < window or records[0].ts <= seen.ts
+        return self._rolled_back(records, seen)
 
     def _rolled_back(self, records: list[DataRecord], seen: DataRecord) -> bool:
         """True when the remembered record is gone (not merely older than the window)."""
         return any(r.ts <= seen.ts for r in records) or records[-1].seq <= seen.seq
 
     def _measure(self, records: list[DataRecord], seen: DataRecord) -> DataLoss:
+        """The loss against the newest surviving record; when none written at or before the
+        remembered one survived, against the oldest record seen while healthy (a lower bound)."""
         older = [r for r in records if r.ts <= seen.ts]
         surviving = older[-1] if older else None
         outage = self._outage_at
         failed_at = outage if outage is not None and outage >= seen.ts else self._seen_read_at
-        base = surviving.ts if surviving else records[0].ts
-        return DataLoss(max(0.0, failed_at - base), surviving, seen, failed_at)
+        base = surviving or self._oldest or seen
+        return DataLoss(max(0.0, failed_at - base.ts), surviving, seen, failed_at)
 
     def _result(self, healthy: bool, detail: str) -> ProbeResult:
         """A result carrying the latest measurement, if any."""

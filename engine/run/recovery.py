@@ -1,4 +1,5 @@
-"""``bcdrill recover``: revert, from the journal alone, every fault a dead run left behind.
+"""``bcdrill recover``: revert, from the journal alone, every fault a dead run left behind,
+and finish every run the engine never ended (``run.ended``, a void debrief, the signature).
 
 Needs no Prefect and no running engine: the run folder's journal says what was about to be
 injected (``fault.intent`` with the captured prior state) and what was reverted; its
@@ -39,6 +40,7 @@ class RecoveryReport:
     reverted: tuple[str, ...]
     failed: tuple[str, ...]
     torn_tail_set_aside: bool = False  # a torn last line moved to a side file before appending
+    finished: bool = False  # the engine never ended the run: recover closed, debriefed and sealed it
 
 
 def _run_start(records: tuple[dict[str, Any], ...]) -> datetime | None:
@@ -51,24 +53,51 @@ def _run_start(records: tuple[dict[str, Any], ...]) -> datetime | None:
 
 
 def recover_run(run_dir: Path) -> RecoveryReport:
-    """Revert the open faults of one run (LIFO); journal the result in the same journal."""
+    """Revert the open faults of one run (LIFO) and finish a run the engine never ended: close it
+    with ``run.ended``, debrief it (void: the engine stopped unexpectedly) and sign it — also when
+    nothing needed reverting (a crash in preflight, before the secret moment or in the hotwash).
+    Everything is journaled in the same journal."""
     if owner_alive(run_dir):
         return RecoveryReport(run_dir, "its owner process is still running", (), ())
     contents = read_journal(run_dir / JOURNAL_NAME)
     pending = open_faults(contents.records)
-    if not pending:
+    ended = any(r["type"] == RecordType.RUN_ENDED for r in contents.records)
+    if not pending and ended:
         if contents.torn_tail:  # nothing to revert, but leave a journal that ends cleanly
             Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records))).close()
         return RecoveryReport(run_dir, "", (), (), contents.torn_tail)
-    env_file = run_dir / "environment.yaml"
-    if not env_file.exists():
-        raise PreflightError(f"{run_dir}: no environment snapshot; cannot reach the targets")
-    transports = Transports(load_environment(env_file))
+    transports = _transports(run_dir) if pending else None
     # a torn last line (killed mid-write) is set aside by the writer before it appends
     journal = Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records)))
     journal.append(RecordType.RECOVER_STARTED, open_faults=[r["data"]["fault"] for r in pending])
+    reverted, failed = _revert_pending(pending, transports, journal)
+    if not ended:
+        journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
+    journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
+    journal.close()
+    try:
+        _finish_record(run_dir)
+    except (DrillError, OSError) as exc:  # the faults are reverted; a missing debrief must not hide that
+        log.error("recover.debrief_failed", run=run_dir.name, error=str(exc))
+    return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed), contents.torn_tail, not ended)
+
+
+def _transports(run_dir: Path) -> Transports:
+    """Connections to the targets, from the run's environment snapshot."""
+    env_file = run_dir / "environment.yaml"
+    if not env_file.exists():
+        raise PreflightError(f"{run_dir}: no environment snapshot; cannot reach the targets")
+    return Transports(load_environment(env_file))
+
+
+def _revert_pending(
+    pending: list[dict[str, Any]], transports: Transports | None, journal: Journal
+) -> tuple[list[str], list[str]]:
+    """Revert ``pending`` faults, newest first: the ids reverted and those that failed."""
     reverted: list[str] = []
     failed: list[str] = []
+    if transports is None:
+        return reverted, failed
     try:
         for record in reversed(pending):
             data = record["data"]
@@ -79,15 +108,7 @@ def recover_run(run_dir: Path) -> RecoveryReport:
             (reverted if ok else failed).append(data["fault"])
     finally:
         transports.close()
-    if not any(r["type"] == RecordType.RUN_ENDED for r in contents.records):
-        journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
-    journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
-    journal.close()
-    try:
-        _finish_record(run_dir)
-    except (DrillError, OSError) as exc:  # the faults are reverted; a missing debrief must not hide that
-        log.error("recover.debrief_failed", run=run_dir.name, error=str(exc))
-    return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed), contents.torn_tail)
+    return reverted, failed
 
 
 def _finish_record(run_dir: Path) -> None:
@@ -102,5 +123,5 @@ def _finish_record(run_dir: Path) -> None:
 
 
 def recover_all(root: Path | None = None) -> list[RecoveryReport]:
-    """Recover every run in the store that has open faults."""
+    """Recover every run in the store that has open faults or was never ended."""
     return [recover_run(run) for run in list_runs(root)]

@@ -100,6 +100,9 @@ class ParticipantInfo:
     role: str = ""
 
 
+NO_RECORD = "none"  # a data loss's ``surviving`` when no record survived
+
+
 @dataclass(frozen=True)
 class DataLossFact:
     """A ``data`` probe's recovery-point measurement (from its ``probe.measured`` record).
@@ -113,6 +116,11 @@ class DataLossFact:
     rpo_s: float
     surviving: str
     seen: str
+
+    @property
+    def nothing_survived(self) -> bool:
+        """No record written at or before ``seen`` survived: ``rpo_s`` is only a lower bound."""
+        return self.surviving == NO_RECORD
 
 
 @dataclass(frozen=True)
@@ -336,12 +344,41 @@ class _Times:
         return self._start_t + (_parse_at(record) - self._start_at).total_seconds()
 
 
-def _acted_t(record: dict[str, Any], times: _Times) -> float:
-    """When a step was done: the client's stamp the engine accepted (``acted_t``), else the record's time."""
-    acted = record["data"].get("acted_t")
-    if isinstance(acted, int | float) and not isinstance(acted, bool) and not times.recovering(record):
-        return float(acted)
-    return times.of(record)
+def impact_t(fault: FaultTrack) -> float | None:
+    """When ``fault`` took effect: the target's own time (the Docker daemon's event) when the
+    journal has it, else its ``fault.applied`` record; None when it was never applied."""
+    if fault.applied_t is None:
+        return None
+    return fault.effective_t if fault.effective_t is not None else fault.applied_t
+
+
+def impact_start(faults: tuple[FaultTrack, ...]) -> float | None:
+    """The impact start: when the first fault took effect, or ``None`` if nothing was applied."""
+    applied = [t for f in faults if (t := impact_t(f)) is not None]
+    return min(applied) if applied else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _step_t(record: dict[str, Any], times: _Times, anchor: float | None) -> float:
+    """When a step was done: the time the engine accepted for it (``acted_t``: the client's
+    stamp, the ack's arrival, or the probe's observation), else the moment its probe observed
+    the state (``observed_t``, never before impact start: journals written before probe steps
+    carried ``acted_t``), else the record's time."""
+    data = record["data"]
+    if times.recovering(record):
+        return times.of(record)
+    acted = _number(data.get("acted_t"))
+    if acted is not None:
+        return acted
+    observed = _number(data.get("observed_t"))
+    if observed is None:
+        return times.of(record)
+    return observed if anchor is None else max(observed, anchor)
 
 
 def _parse_at(record: dict[str, Any]) -> datetime:
@@ -365,7 +402,7 @@ def _observed(record: dict[str, Any], times: _Times) -> float:
 def _record_label(record: Any) -> str:
     """``seq@unixtime`` of a measured record (``{"seq", "ts"}``), ``none`` when there is none."""
     if record is None:
-        return "none"
+        return NO_RECORD
     return f"{int(record['seq'])}@{float(record['ts'])}"
 
 
@@ -399,18 +436,21 @@ def _data_losses(contents: JournalContents, times: _Times) -> tuple[DataLossFact
     return tuple(losses.values())
 
 
+CRASH_REASON = "the engine stopped unexpectedly"
+
+
 def _crash(contents: JournalContents, times: _Times) -> Event | None:
-    """The engine's last word when it stopped without ``run.ended`` and ``recover`` finished the run."""
+    """The engine's last word when it stopped without ``run.ended`` (killed, the machine lost):
+    the last record it wrote before ``bcdrill recover`` finished the run, or before the journal
+    ends when nothing has finished it yet."""
     recover = next(contents.of_type(RecordType.RECOVER_STARTED), None)
-    if recover is None:
-        return None
-    before = [r for r in contents.records if int(r["seq"]) < int(recover["seq"])]
+    cut = len(contents.records) if recover is None else int(recover["seq"])
+    before = [r for r in contents.records if int(r["seq"]) < cut]
     if any(r["type"] == RecordType.RUN_ENDED for r in before):
         return None
-    last = before[-1] if before else recover
-    return Event(
-        times.of(last), "the engine stopped unexpectedly; bcdrill recover finished the run", "recover"
-    )
+    last = before[-1] if before else contents.records[-1]
+    finished = "bcdrill recover finished the run" if recover else "the journal ends without run.ended"
+    return Event(times.of(last), f"{CRASH_REASON}; {finished}", "recover" if recover else "")
 
 
 def read_facts(contents: JournalContents) -> RunFacts:
@@ -426,6 +466,8 @@ def read_facts(contents: JournalContents) -> RunFacts:
         ) from exc
     times = _Times(contents, started)
     ended = next(contents.of_type(RecordType.RUN_ENDED), contents.records[-1])
+    faults = _collect_faults(contents, times)
+    anchor = impact_start(faults)
     probe_changes = tuple(
         ProbeChange(str(_need(r, "data", "probe")), str(_need(r, "data", "state")), _observed(r, times))
         for r in contents.of_type(RecordType.PROBE_CHANGED)
@@ -433,7 +475,7 @@ def read_facts(contents: JournalContents) -> RunFacts:
     step_records = tuple(
         StepRecord(
             key=str(_need(r, "data", "step")),
-            t=_acted_t(r, times),
+            t=_step_t(r, times, anchor),
             by=str(r["data"].get("by", "")),
             source=str(r["data"].get("source", "")),
         )
@@ -447,7 +489,7 @@ def read_facts(contents: JournalContents) -> RunFacts:
         end_t=times.of(ended),
         probe_changes=probe_changes,
         step_records=step_records,
-        faults=_collect_faults(contents, times),
+        faults=faults,
         aborted=_first_event(contents, RecordType.RUN_ABORTED, times),
         preflight_failed=_first_event(contents, RecordType.PREFLIGHT_FAILED, times),
         run_failed=_first_event(contents, RecordType.RUN_FAILED, times),

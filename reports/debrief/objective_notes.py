@@ -60,6 +60,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"newest seen before the loss (?P<seen>.*); real seconds, target not time-scaled$",
             "objective.note.rpo_measured",
         ),
+        (
+            r"^measured by data probe '(?P<probe>[^']*)': no record written at or before the newest "
+            r"seen before the loss (?P<seen>.*) survived; at least the writes since the oldest record "
+            r"seen were lost; real seconds, target not time-scaled$",
+            "objective.note.rpo_nothing_survived",
+        ),
     )
 )
 _NO_TARGET = " (no RTO target set)"

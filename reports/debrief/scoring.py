@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reports.debrief.facts import FaultTrack, RunFacts, ScoringSpec, StepRecord, StepSpec
+from reports.debrief.facts import (
+    DataLossFact,
+    FaultTrack,
+    RunFacts,
+    ScoringSpec,
+    StepRecord,
+    StepSpec,
+    impact_start,
+)
 from reports.debrief.model import (
     ImpactResult,
     ObjectiveResult,
@@ -37,18 +45,9 @@ from reports.debrief.restoration import (
 HUMAN_RECORDINGS = frozenset({"ack", "webhook"})
 
 
-def impact_t(fault: FaultTrack) -> float | None:
-    """When ``fault`` took effect: the target's own time (the Docker daemon's event) when the
-    journal has it, else its ``fault.applied`` record; None when it was never applied."""
-    if fault.applied_t is None:
-        return None
-    return fault.effective_t if fault.effective_t is not None else fault.applied_t
-
-
 def anchor_t(facts: RunFacts) -> float | None:
     """The impact start: when the first fault took effect, or ``None`` if nothing was applied."""
-    applied = [t for f in facts.faults if (t := impact_t(f)) is not None]
-    return min(applied) if applied else None
+    return impact_start(facts.faults)
 
 
 def grade(actual_s: float | None, within_s: float, late_limit: float) -> tuple[StepStatus, float]:
@@ -198,12 +197,25 @@ def rpo_result(facts: RunFacts, anchor: float | None = None) -> ObjectiveResult:
         return ObjectiveResult(
             target, None, None, f"not measured: data probe {spec.rpo_probe!r} saw no outage or rollback"
         )
-    worst = max(losses, key=lambda d: d.rpo_s)
-    note = (
-        f"measured by data probe {spec.rpo_probe!r}: newest surviving record {worst.surviving}, "
-        f"newest seen before the loss {worst.seen}; real seconds, target not time-scaled"
+    worst = max(losses, key=lambda d: (d.nothing_survived, d.rpo_s))
+    return ObjectiveResult(
+        target, worst.rpo_s, not worst.nothing_survived and worst.rpo_s <= target, rpo_note(worst)
     )
-    return ObjectiveResult(target, worst.rpo_s, worst.rpo_s <= target, note)
+
+
+def rpo_note(loss: DataLossFact) -> str:
+    """How ``loss`` was measured: against the newest surviving record, or — none survived — as
+    at least the time since the oldest record the probe saw."""
+    if loss.nothing_survived:
+        return (
+            f"measured by data probe {loss.probe!r}: no record written at or before the newest seen "
+            f"before the loss {loss.seen} survived; at least the writes since the oldest record seen "
+            "were lost; real seconds, target not time-scaled"
+        )
+    return (
+        f"measured by data probe {loss.probe!r}: newest surviving record {loss.surviving}, "
+        f"newest seen before the loss {loss.seen}; real seconds, target not time-scaled"
+    )
 
 
 def score_objectives(facts: RunFacts, anchor: float | None) -> ObjectiveResults:
@@ -252,16 +264,31 @@ def outage_cost(hourly_cost: float, outage_s: float) -> float:
     return round(hourly_cost * outage_s / 3600.0, 2)
 
 
+def engine_reverted(facts: RunFacts) -> bool:
+    """True when the engine (the run itself, not ``bcdrill recover``) reverted a fault that was
+    still in place: whatever came back after that was brought back by the revert."""
+    return any(
+        f.reverted_t is not None and f.already_restored is not True and not f.recovered for f in facts.faults
+    )
+
+
+def outage_end(facts: RunFacts, anchor: float, rto: ObjectiveResult) -> tuple[float, OutageBasis]:
+    """How long the service was out and what ended the outage: the measured recovery; else the
+    steady-state probes' return for good (after the engine's revert, or unmeasured by the RTO);
+    else the run's end, the service still down."""
+    if rto.actual_s is not None:
+        return rto.actual_s, "recovered"
+    back = steady_state_recovery(facts, anchor)[0] if facts.spec.steady_state else None
+    if back is None:
+        return max(0.0, facts.end_t - anchor), "until_run_end"
+    return back, "restored_by_engine" if back > 0 and engine_reverted(facts) else "recovered"
+
+
 def impact(facts: RunFacts, anchor: float | None, rto: ObjectiveResult) -> ImpactResult:
-    """Person-hours lost and cost: the outage is impact start → recovery (or run end)."""
+    """Person-hours lost and cost over the outage (see :func:`outage_end`)."""
     spec = facts.spec
-    basis: OutageBasis
-    if anchor is None:
-        outage, basis = 0.0, "none"
-    elif rto.actual_s is not None:
-        outage, basis = rto.actual_s, "recovered"
-    else:
-        outage, basis = max(0.0, facts.end_t - anchor), "until_run_end"
+    none: tuple[float, OutageBasis] = (0.0, "none")
+    outage, basis = none if anchor is None else outage_end(facts, anchor, rto)
     return ImpactResult(
         users_affected=spec.users_affected,
         outage_s=outage,

@@ -1,0 +1,103 @@
+"""A journal without ``run.ended`` is a crashed run: void, never history, and ``recover`` finishes it.
+
+A kill -9 can land while no fault is open (preflight, the wait for the secret moment, the
+hotwash): there is nothing to revert, yet the run must still be closed, debriefed void and sealed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.record.journal import JOURNAL_NAME, read_journal
+from engine.record.signing import SIG_NAME, init_key
+from engine.run.recovery import recover_run
+from reports.debrief.history import counts_for_history
+from reports.testing import ScriptedRun
+from tests.conftest import REPO
+from tests.journal_helpers import types
+from tests.test_scoring import debrief_of
+
+ENVIRONMENT = REPO / "tests" / "corpus" / "valid" / "environment.yaml"
+
+
+def _tear(run: ScriptedRun, partial: bytes) -> None:
+    """kill -9 mid-write: the journal ends in half a record."""
+    run.journal.close()
+    with run.path.open("ab") as journal:
+        journal.write(partial)
+
+
+def test_a_journal_cut_during_the_drill_is_void_and_not_history(tmp_path: Path) -> None:
+    run = ScriptedRun(tmp_path).start()  # an official drill
+    run.at(1).probe("web", "up").at(10).inject("f1").at(11).probe("web", "down")
+    run.at(40).step("msp.acknowledge")
+    _tear(run, b'{"seq": 6, "type": "step.rec')
+    debrief = debrief_of(run)
+    assert debrief.outcome == "void" and not counts_for_history(debrief)
+    assert debrief.void_reason is not None and "stopped unexpectedly" in debrief.void_reason
+    assert [(s.id, s.status) for s in debrief.steps] == [
+        ("acknowledge", "on_time"),  # recorded before the crash: graded as usual
+        ("restore", "not_reached"),
+        ("report", "not_reached"),
+    ]
+    assert debrief.objectives.rto.met is None
+
+
+def test_a_journal_cut_in_preflight_is_void(tmp_path: Path) -> None:
+    run = ScriptedRun(tmp_path).start()
+    run.at(1).probe("web", "up")
+    _tear(run, b'{"seq": 3, "ty')
+    debrief = debrief_of(run)
+    assert debrief.outcome == "void" and not counts_for_history(debrief)
+    assert {s.status for s in debrief.steps} == {"not_reached"}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BCDRILL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BCDRILL_SIGNING_KEY", raising=False)
+    init_key()
+    return tmp_path / "home"
+
+
+def test_recover_finishes_a_run_that_crashed_with_nothing_to_revert(tmp_path: Path, home: Path) -> None:
+    run = ScriptedRun(tmp_path / "run")
+    run.start()
+    shutil.copyfile(ENVIRONMENT, run.run_dir / "environment.yaml")
+    run.at(1).probe("web", "up")  # killed while waiting for the secret moment
+    _tear(run, b'{"seq": 3, "ty')
+
+    report = recover_run(run.run_dir)
+
+    assert (report.reverted, report.failed, report.finished, report.torn_tail_set_aside) == (
+        (),
+        (),
+        True,
+        True,
+    )
+    assert types(run.run_dir)[-3:] == ["recover.started", "run.ended", "recover.finished"]
+    debrief = json.loads((run.run_dir / "debrief.json").read_text(encoding="utf-8"))
+    assert debrief["outcome"] == "void"
+    assert (run.run_dir / SIG_NAME).exists()
+    records = len(read_journal(run.run_dir / JOURNAL_NAME).records)
+    assert recover_run(run.run_dir).finished is False  # twice is a no-op
+    assert len(read_journal(run.run_dir / JOURNAL_NAME).records) == records
+
+
+def test_recover_says_it_finished_such_a_run(tmp_path: Path, home: Path) -> None:
+    from tests.conftest import run_cli
+
+    run = ScriptedRun(tmp_path / "runs" / "20260101T000000Z-crashed")
+    run.start()
+    shutil.copyfile(ENVIRONMENT, run.run_dir / "environment.yaml")
+    run.at(1).probe("web", "up")
+    _tear(run, b'{"seq": 3, "ty')
+    result = run_cli("recover", "--runs", str(tmp_path / "runs"), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = " ".join(result.stdout.split())  # the console wraps long lines
+    assert "never ended it: ended now and debriefed as void" in said and "nothing to recover" not in said
+    assert (run.run_dir / "debrief.json").exists(), result.stderr[-2000:]
