@@ -243,6 +243,8 @@ def test_a_new_runner_ends_what_a_killed_one_left_and_runs_none_of_it(
 ) -> None:
     """A drill submitted to a runner that was then killed (kill -9, a reboot) must not run,
     unasked, when the next runner starts: its client was told to run it again."""
+    up = _bcdrill("runner", "start", env=runner_env, timeout=START_S)  # a test before may have stopped it
+    assert up.returncode == 0, up.stderr[-3000:]
     info = json.loads((Path(runner_env["BCDRILL_HOME"]) / "runner" / "runner.json").read_text())
     ghost_runs = tmp_path / "ghost-runs"
     os.kill(info["pid"], signal.SIGSTOP)  # it takes nothing now; its Prefect server still answers
@@ -272,3 +274,25 @@ def test_a_new_runner_ends_what_a_killed_one_left_and_runs_none_of_it(
         state = json.loads(answer.read())["state"]
     assert state["type"] == "CANCELLED", state
     assert not ghost_runs.exists() or not any(ghost_runs.iterdir()), "the leftover drill ran"
+
+
+def test_a_runner_uses_the_api_of_the_callers_default_prefect_profile(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """`prefect config set PREFECT_API_URL=…` writes ~/.prefect/profiles.toml: the drills must
+    take their slots on that server, as in-process runs and site workers do, not on a private one."""
+    (tmp_path / ".prefect").mkdir()
+    (tmp_path / ".prefect" / "profiles.toml").write_text(
+        f'active = "msp"\n[profiles.msp]\nPREFECT_API_URL = "{prefect_api}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BCDRILL_RUNNER"))}
+    env.update({"HOME": str(tmp_path), "BCDRILL_HOME": str(tmp_path / "home"), "BCDRILL_PDF": "off"})
+    started = _bcdrill("runner", "start", env=env, timeout=START_S)
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        info = json.loads((tmp_path / "home" / "runner" / "runner.json").read_text())
+        assert (info["url"], info["own_server"]) == (prefect_api, False)
+    finally:
+        _bcdrill("runner", "stop", env=env)
+        for pid in _processes_of(tmp_path / "home"):
+            os.kill(pid, signal.SIGKILL)

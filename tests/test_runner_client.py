@@ -280,10 +280,12 @@ class _StandInApi:
         api = self
         self.states = states
         self.requests: list[tuple[str, str, Any]] = []
+        self.authorizations: list[str | None] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 api.requests.append(("GET", self.path, None))
+                api.authorizations.append(self.headers.get("Authorization"))
                 state = api.states.pop(0) if len(api.states) > 1 else api.states[0]
                 if isinstance(state, int):
                     self.send_error(state)
@@ -386,3 +388,104 @@ def test_a_runner_that_cannot_ask_its_api_counts_itself_busy() -> None:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
     with temporary_settings({PREFECT_API_URL: url}):
         assert asyncio.run(_busy(str(uuid.uuid4()))) is True
+
+
+def test_the_api_url_of_the_callers_prefect_profile_is_read_and_fingerprinted(tmp_path: Path) -> None:
+    from engine.orchestration.local_runner import profile_api_url
+
+    (tmp_path / ".prefect").mkdir()
+    (tmp_path / ".prefect" / "profiles.toml").write_text(
+        'active = "msp"\n[profiles.msp]\nPREFECT_API_URL = "https://prefect.msp.example/api"\n'
+        '[profiles.other]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n'
+    )
+    env = {"HOME": str(tmp_path)}
+    assert profile_api_url(env) == "https://prefect.msp.example/api"
+    assert profile_api_url({**env, "PREFECT_PROFILE": "other"}) == "http://127.0.0.1:4200/api"
+    assert profile_api_url({**env, "PREFECT_HOME": str(tmp_path / "elsewhere")}) is None
+    assert profile_api_url({"HOME": str(tmp_path / "nobody")}) is None
+    assert environment_fingerprint(env) != environment_fingerprint({"HOME": str(tmp_path / "nobody")})
+
+
+def test_the_client_sends_a_configured_apis_credentials(
+    tmp_path: Path, stand_in_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner on a configured, secured Prefect server: the client must authenticate as
+    Prefect's own client does (environment first, else the active profile)."""
+    from engine.orchestration.thin_client import _api
+
+    for name in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_HOME", "PREFECT_PROFILES_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    api = stand_in_api(["RUNNING"])
+    info = api.info(os.getpid())
+    _api(info, "GET", "flow_runs/x")
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", "admin:pass")
+    _api(info, "GET", "flow_runs/x")
+    (tmp_path / ".prefect").mkdir()
+    (tmp_path / ".prefect" / "profiles.toml").write_text(
+        'active = "msp"\n[profiles.msp]\nPREFECT_API_KEY = "k-1"\n'
+    )
+    _api(info, "GET", "flow_runs/x")  # the profile's key wins over basic auth, as in Prefect
+    assert api.authorizations == [None, "Basic YWRtaW46cGFzcw==", "Bearer k-1"]
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prefect.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    loopback = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(loopback, False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+def test_the_client_verifies_a_configured_api_against_its_ca_file(
+    tmp_path: Path, stand_in_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    from engine.errors import RunnerError
+    from engine.orchestration import thin_client
+
+    cert_file, key_file = _self_signed(tmp_path)
+    api = stand_in_api(["RUNNING"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    api.server.socket = context.wrap_socket(api.server.socket, server_side=True)
+    info = api.info(os.getpid())
+    info = RunnerInfo(info.pid, info.url.replace("http:", "https:"), "d", 900.0, "f", 0.0, False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("PREFECT_API_SSL_CERT_FILE", raising=False)
+    thin_client._opener.cache_clear()
+    with pytest.raises(RunnerError, match="CERTIFICATE_VERIFY_FAILED"):
+        thin_client._api(info, "GET", "flow_runs/x")
+    monkeypatch.setenv("PREFECT_API_SSL_CERT_FILE", str(cert_file))
+    thin_client._opener.cache_clear()
+    assert thin_client._api(info, "GET", "flow_runs/x")["state"]["type"] == "RUNNING"
+    thin_client._opener.cache_clear()

@@ -34,6 +34,7 @@ from engine.orchestration.local_runner import (
     RunnerInfo,
     environment_fingerprint,
     forget_info,
+    profile_api_url,
     runner_dir,
     runner_lock,
     wake_socket,
@@ -59,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fingerprint = environment_fingerprint()  # before Prefect settings are exported below
     _leave_callers_folder()
-    unconfigured = _surely_unconfigured()
-    os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
+    from_profile = profile_api_url() is not None  # the caller's own Prefect home holds the setting
+    unconfigured = _surely_unconfigured() and not from_profile
+    if not from_profile:
+        os.environ.setdefault("PREFECT_HOME", str(runner_dir() / "prefect"))
     with _api(_warm_processes, unconfigured) as (url, own_server):
         from engine.flow import drill_run
 
@@ -95,7 +98,8 @@ def _leave_callers_folder() -> None:
 def _surely_unconfigured() -> bool:
     """True when no Prefect API can be configured for us: none in the environment, and no
     Prefect home (profiles) of the caller's — ours is private, and we work in our own folder,
-    where no settings file lies. Then our server can start before we import Prefect."""
+    where no settings file lies. Then our server can start before we import Prefect. (An API URL
+    in the caller's default profile, ``~/.prefect``, is looked for before: :func:`main`.)"""
     callers = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_PROFILES_PATH")
     return not any(name in os.environ for name in callers)
 

@@ -24,7 +24,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,13 +75,45 @@ def wake_runner() -> None:
 
 
 def environment_fingerprint(environ: dict[str, str] | None = None) -> str:
-    """A digest of the variables a drill reads (``BCDRILL_*``, ``PREFECT_API_URL``): a runner
-    started with other values would run the drill differently than this command would."""
+    """A digest of the variables a drill reads (``BCDRILL_*``, ``PREFECT_API_URL``, also as the
+    active Prefect profile sets it): a runner started with other values would run the drill
+    differently than this command would."""
     env = os.environ if environ is None else environ
     items = sorted(
         (k, v) for k, v in env.items() if k.startswith(_FINGERPRINT_PREFIXES) and k not in _NOT_FINGERPRINTED
     )
+    profile_url = profile_api_url(env)
+    if profile_url is not None:
+        items.append(("profile PREFECT_API_URL", profile_url))
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+
+
+def profile_api_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The ``PREFECT_API_URL`` of the Prefect profile a command with ``environ`` would use."""
+    return profile_setting("PREFECT_API_URL", environ)
+
+
+def profile_setting(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Setting ``name`` of the Prefect profile a command with ``environ`` would use (its
+    profiles file: ``$PREFECT_PROFILES_PATH``, else ``$PREFECT_HOME/profiles.toml``, else
+    ``~/.prefect/profiles.toml``; its profile: ``$PREFECT_PROFILE``, else the file's active one),
+    read without importing Prefect; None when it has none."""
+    env = os.environ if environ is None else environ
+    user_home = env.get("HOME") or str(Path.home())
+
+    def expand(value: str) -> Path:
+        return Path(user_home + value[1:] if value.startswith("~") else value)
+
+    prefect_home = expand(env.get("PREFECT_HOME") or "~/.prefect")
+    path = expand(env.get("PREFECT_PROFILES_PATH") or str(prefect_home / "profiles.toml"))
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    active = env.get("PREFECT_PROFILE") or profiles.get("active")
+    profile = (profiles.get("profiles") or {}).get(active) if isinstance(active, str) else None
+    value = profile.get(name) if isinstance(profile, dict) else None
+    return str(value) if value not in (None, "") else None
 
 
 @dataclass(frozen=True)
@@ -222,6 +255,8 @@ __all__ = [
     "info_file",
     "live_runner",
     "log_file",
+    "profile_api_url",
+    "profile_setting",
     "read_info",
     "results_dir",
     "runner_dir",

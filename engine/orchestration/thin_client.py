@@ -2,8 +2,9 @@
 
 The command has validated everything before it gets here (bad input: exit 2, nothing
 submitted). It then creates a flow run of the runner's deployment through Prefect's REST API
-(plain HTTP on loopback: no Prefect import in the command), prints each journal record of the
-run as it is written, and returns the summary the served flow wrote to
+(plain HTTP(S), no Prefect import in the command: on loopback to the runner's own server; to a
+configured one with the key, basic auth and CA file Prefect's client would use), prints each
+journal record of the run as it is written, and returns the summary the served flow wrote to
 ``<home>/runner/results/<run id>.json`` — or raises the anticipated failure that stopped it.
 
 Ctrl-C (SIGINT) asks the drill to abort the way ``bcdrill abort`` does (the drill reverts and
@@ -14,11 +15,15 @@ client keeps following until the run has ended, so the scorecard of the aborted 
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import os
 import signal
+import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,12 +34,14 @@ from engine.errors import RunnerError, ServedDrillError
 from engine.orchestration.local_runner import (
     RunnerInfo,
     live_runner,
+    profile_setting,
     results_dir,
     runner_lock,
     wake_runner,
 )
 from engine.record.records import RecordType
 from engine.record.runstore import owner_alive, request_abort
+from engine.web import is_loopback
 
 _FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 _STATE_EVERY_S = 1.0  # the flow run's state: for a run that ends without writing its result
@@ -46,7 +53,6 @@ _BUSY_RETRY_S = 60.0  # a submitted run the runner has not taken by then: the ru
 _BUSY_FIRST_PAUSE_S = 0.02  # a busy answer is usually one write away from free: ask again soon
 _BUSY_MAX_PAUSE_S = 0.5
 
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
 
 Printer = Callable[[Mapping[str, Any]], None]
 
@@ -74,14 +80,43 @@ def _api(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | Non
 
 def _call(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - the runner's loopback API
+    request = urllib.request.Request(  # noqa: S310 - the runner's API: its own, or the configured one
         f"{info.url.rstrip('/')}/{path}",
         data=data,
         method=method,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **_credentials()},
     )
-    with _DIRECT.open(request, timeout=30) as response:
+    with _opener(info.url).open(request, timeout=30) as response:
         return json.loads(response.read() or b"null")
+
+
+def _setting(name: str) -> str | None:
+    """A Prefect setting as a command's Prefect would read it: environment, else its profile."""
+    return os.environ.get(name) or profile_setting(name)
+
+
+def _credentials() -> dict[str, str]:
+    """What Prefect's own client sends a secured API (a configured server the runner uses):
+    ``PREFECT_API_KEY`` as a bearer token, else ``PREFECT_API_AUTH_STRING`` as basic auth."""
+    key = _setting("PREFECT_API_KEY")
+    if key:
+        return {"Authorization": f"Bearer {key}"}
+    auth = _setting("PREFECT_API_AUTH_STRING")
+    if auth:
+        return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+    return {}
+
+
+@functools.cache
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """Loopback: never through a proxy; else the proxies of the environment, as Prefect's client.
+    HTTPS is verified against ``PREFECT_API_SSL_CERT_FILE`` when set, else the system's CAs."""
+    loopback = is_loopback(urllib.parse.urlsplit(url).hostname or "")
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})] if loopback else []
+    if url.startswith("https:"):
+        context = ssl.create_default_context(cafile=_setting("PREFECT_API_SSL_CERT_FILE"))
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
 
 
 def submit(parameters: Mapping[str, Any]) -> tuple[RunnerInfo, str]:
