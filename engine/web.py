@@ -30,10 +30,11 @@ import os
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import InputError, PreflightError
 
@@ -96,7 +97,14 @@ def free_port() -> int:
 
 # ---------------------------------------------------------------- behind a TLS proxy
 
-__all__ = ["BEHIND_TLS_ENV", "TRUSTED_PROXIES_ENV", "ProxySettings"]
+__all__ = [
+    "BEHIND_TLS_ENV",
+    "MAX_SESSIONS",
+    "MAX_SESSIONS_PER_TOKEN",
+    "TRUSTED_PROXIES_ENV",
+    "ProxySettings",
+    "trim_sessions",
+]
 
 BEHIND_TLS_ENV = "BCDRILL_BEHIND_TLS"
 TRUSTED_PROXIES_ENV = "BCDRILL_TRUSTED_PROXIES"
@@ -160,3 +168,24 @@ def listening_socket(host: str, port: int, what: str) -> socket.socket:
         sock.close()
         raise PreflightError(f"{what} cannot listen on {host}:{port}: {exc.strerror}") from exc
     return sock
+
+
+# ---------------------------------------------------------------- browser sessions
+
+MAX_SESSIONS = 10_000
+MAX_SESSIONS_PER_TOKEN = 32  # browsers and devices of one person: more is someone opening the link in a loop
+_Session = TypeVar("_Session")
+
+
+def trim_sessions(
+    sessions: OrderedDict[str, _Session], token_of: Callable[[_Session], str], token: str
+) -> None:
+    """After a session of ``token`` was added (newest last): keep its newest
+    :data:`MAX_SESSIONS_PER_TOKEN` and at most :data:`MAX_SESSIONS` in all, oldest out first.
+    So whoever opens one access link over and over ends only that token's older sessions,
+    never the sessions of everyone else."""
+    mine = [key for key, session in sessions.items() if token_of(session) == token]
+    for key in mine[:-MAX_SESSIONS_PER_TOKEN]:
+        del sessions[key]
+    while len(sessions) > MAX_SESSIONS:
+        sessions.popitem(last=False)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from drills.desk.participants import Holder, ParticipantStore
 from engine.record.tokens import token_hash
+from engine.web import trim_sessions
 
 SESSION_BYTES = 32
-MAX_SESSIONS = 10_000
 
 
 class TokenBook:
@@ -62,8 +62,7 @@ class Sessions:
         session = Session(holder, token_digest, secrets.token_urlsafe(SESSION_BYTES))
         with self._lock:
             self._by_hash[token_hash(session_id)] = session
-            while len(self._by_hash) > MAX_SESSIONS:
-                self._by_hash.popitem(last=False)
+            trim_sessions(self._by_hash, lambda s: s.token_digest, token_digest)
         return session_id, session
 
     def get(self, session_id: str) -> Session | None:

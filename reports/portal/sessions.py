@@ -17,11 +17,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["MAX_SESSIONS", "SESSION_TTL_S", "ServeSessions"]
+from engine.web import trim_sessions
+
+__all__ = ["SESSION_TTL_S", "ServeSessions"]
 
 SESSION_BYTES = 32
 SESSION_TTL_S = 12 * 3600.0
-MAX_SESSIONS = 10_000
 MAX_SESSION_CHARS = 128  # a cookie longer than this is not one of ours
 
 
@@ -45,8 +46,7 @@ class ServeSessions:
         session_id = secrets.token_urlsafe(SESSION_BYTES)
         with self._lock:
             self._by_hash[_digest(session_id)] = _Session(token_hash, self._now() + self._ttl_s)
-            while len(self._by_hash) > MAX_SESSIONS:
-                self._by_hash.popitem(last=False)
+            trim_sessions(self._by_hash, lambda s: s.token_hash, token_hash)
         return session_id
 
     def token_hash(self, session_id: str | None) -> str | None:
