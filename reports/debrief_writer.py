@@ -24,6 +24,7 @@ from engine.home import home
 from engine.logsetup import get_logger
 from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.runstore import list_runs
+from engine.record.signing import DEBRIEF_NAME, EvidenceError, debrief_digest, signed_debrief_digest
 from engine.record.statefiles import read_format_json
 from reports.debrief.compose import build_debrief
 from reports.debrief.history import (
@@ -41,7 +42,7 @@ from reports.renderers import RenderOptions, render_bytes
 
 log = get_logger(__name__)
 
-DEBRIEF_JSON = "debrief.json"
+DEBRIEF_JSON = DEBRIEF_NAME
 # Which renderer writes which file in the run directory.
 OUTPUTS: tuple[tuple[str, str], ...] = (
     ("json", DEBRIEF_JSON),
@@ -145,14 +146,25 @@ class ImprovementStore:
 
 
 def read_summary(run_dir: Path) -> RunSummary | None:
-    """The summary of a run's ``debrief.json``; ``None`` when it has none or it is unreadable."""
+    """The summary of a run's ``debrief.json``; ``None`` when it has none, it is unreadable, or
+    it is not the debrief signed with the run (edited afterwards, or the signature fails): the
+    client's history, trend and dashboard are made only of what the MSP signed."""
     try:
         data = json.loads((run_dir / DEBRIEF_JSON).read_text(encoding="utf-8"))
-        return RunSummary.from_json(data)
+        summary = RunSummary.from_json(data)
     except (OSError, ValueError) as exc:
         if (run_dir / DEBRIEF_JSON).exists():
             log.warning("debrief.unreadable", run=run_dir.name, error=str(exc))
         return None
+    try:
+        signed = signed_debrief_digest(run_dir)
+    except EvidenceError as exc:
+        log.warning("debrief.unverified", run=run_dir.name, error=str(exc))
+        return None
+    if signed is not None and debrief_digest(data) != signed:
+        log.warning("debrief.unverified", run=run_dir.name, error="debrief.json differs from the signed one")
+        return None
+    return summary
 
 
 def summaries(runs_root: Path | None = None) -> Iterator[RunSummary]:

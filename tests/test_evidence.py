@@ -232,3 +232,31 @@ def test_client_html_and_pdf_show_class_outcome_void_reason_head_and_key(tmp_pat
     flat = "".join(text.split())
     for expected in ("Officialdrill", "VOID", "stopword:realincident", head_hash, fp):
         assert expected in flat
+
+
+def test_a_debrief_edited_after_signing_fails_verify_and_leaves_the_history(
+    tmp_path: Path, home: Path
+) -> None:
+    """The trend, the dashboard and the client's pages read debrief.json: a better score or a
+    smaller outage written into it by hand must not reach them, and `verify` must say so."""
+    from reports.debrief_writer import read_summary, summaries
+
+    init_key()
+    runs = tmp_path / "runs"
+    run_dir = signed_run(runs, "20260302T090000Z-web-down-0004")
+    kept = signed_run(runs, "20260302T090000Z-web-down-0005")
+    assert bcdrill("verify", str(run_dir)).returncode == 0
+    assert read_summary(run_dir) is not None
+    path = run_dir / "debrief.json"
+    data = json.loads(path.read_text())
+    data["impact"]["outage_s"] = 1.0  # not in the signed head: only the debrief's digest covers it
+    path.write_text(json.dumps(data, indent=4))
+    edited = bcdrill("verify", str(run_dir))
+    assert (
+        edited.returncode == 4 and "debrief.json: differs from the debrief that was signed" in edited.stderr
+    )
+    assert read_summary(run_dir) is None
+    assert [s.run_id for s in summaries(runs)] == [kept.name]
+    data["impact"]["outage_s"] = json.loads((kept / "debrief.json").read_text())["impact"]["outage_s"]
+    path.write_text(json.dumps(data, sort_keys=True))  # the same debrief, laid out differently
+    assert read_summary(run_dir) is not None and bcdrill("verify", str(run_dir)).returncode == 0

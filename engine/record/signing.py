@@ -33,21 +33,25 @@ from engine.record.journal import JOURNAL_NAME, JournalContents, read_journal
 from engine.record.records import RecordType, run_class_of
 
 SIG_NAME = "journal.sig"
+DEBRIEF_NAME = "debrief.json"  # the debrief the run's debriefer wrote, when it wrote one
 SIG_FORMAT = "bcdrill/journal-sig/v1"
 KEY_ENV = "BCDRILL_SIGNING_KEY"
 ACTIVE = "active"
 
 __all__ = [
+    "DEBRIEF_NAME",
     "KEY_ENV",
     "SIG_NAME",
     "EvidenceError",
     "SigningKey",
+    "debrief_digest",
     "fingerprint",
     "init_key",
     "keys_dir",
     "load_public_key",
     "load_signing_key",
     "sign_run",
+    "signed_debrief_digest",
     "verify_run",
 ]
 
@@ -167,11 +171,20 @@ def _chain_digest(hashes: list[str]) -> str:
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
 
 
-def _head(contents: JournalContents, outcome: str, score: float | None) -> dict[str, Any]:
+def debrief_digest(debrief: Mapping[str, Any]) -> str:
+    """SHA-256 of a debrief's canonical JSON (sorted keys, no spaces): the same for the debrief
+    the engine signs and for the ``debrief.json`` read back, however that file is laid out."""
+    text = json.dumps(debrief, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _head(
+    contents: JournalContents, outcome: str, score: float | None, debrief: Mapping[str, Any] | None
+) -> dict[str, Any]:
     started = next(contents.of_type(RecordType.RUN_STARTED), None)
     data: Mapping[str, Any] = started["data"] if started else {}
     hashes = [str(r["hash"]) for r in contents.records]
-    return {
+    head = {
         "run_id": str(data.get("run_id", "")),
         "class": run_class_of(data).value,
         "outcome": outcome,
@@ -180,6 +193,9 @@ def _head(contents: JournalContents, outcome: str, score: float | None) -> dict[
         "records": len(hashes),
         "chain": _chain_digest(hashes),
     }
+    if debrief is not None:  # the figures the client's history and dashboard are made of
+        head["debrief"] = debrief_digest(debrief)
+    return head
 
 
 def _payload(head: Mapping[str, Any], fp: str) -> bytes:
@@ -187,10 +203,17 @@ def _payload(head: Mapping[str, Any], fp: str) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign_run(run_dir: Path, key: SigningKey, outcome: str, score: float | None) -> dict[str, Any]:
-    """Sign the run's journal head into ``<run>/journal.sig`` and return the head."""
+def sign_run(
+    run_dir: Path,
+    key: SigningKey,
+    outcome: str,
+    score: float | None,
+    debrief: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Sign the run's journal head (with the digest of ``debrief``, the debrief written for the
+    run, when given) into ``<run>/journal.sig`` and return the head."""
     contents = read_journal(run_dir / JOURNAL_NAME)
-    head = _head(contents, outcome, score)
+    head = _head(contents, outcome, score, debrief)
     fp = key.fingerprint
     signature = key.private.sign(_payload(head, fp))
     document = {
@@ -266,13 +289,8 @@ def _first_difference(contents: JournalContents, signed: list[str], path: Path) 
     return None
 
 
-def verify_run(run_dir: Path, pubkey: Path | None = None) -> Verified:
-    """Check the run's hash chain and signature; :class:`EvidenceError` names the first bad record."""
-    path = run_dir / JOURNAL_NAME
-    try:
-        contents = read_journal(path)
-    except JournalError as exc:
-        raise EvidenceError(str(exc)) from None
+def _signed(run_dir: Path, pubkey: Path | None) -> tuple[dict[str, Any], list[str], str]:
+    """The signature file's head, record hashes and key fingerprint, its signature checked."""
     document = _read_sig(run_dir)
     head, fp = document.get("head"), str(document.get("key_fingerprint", ""))
     hashes = document.get("hashes")
@@ -285,11 +303,47 @@ def verify_run(run_dir: Path, pubkey: Path | None = None) -> Verified:
         raise EvidenceError(
             f"{run_dir / SIG_NAME}: the signature does not match its head (file edited?)"
         ) from None
-    if _chain_digest([str(h) for h in hashes]) != head.get("chain"):
+    return head, [str(h) for h in hashes], fp
+
+
+def signed_debrief_digest(run_dir: Path, pubkey: Path | None = None) -> str | None:
+    """The digest of the debrief signed with the run, its signature checked (the journal is
+    not read: quick enough for every run of a client's history); None when the run was not
+    signed, or signed before debriefs were. :class:`EvidenceError` when the signature fails."""
+    if not (run_dir / SIG_NAME).exists():
+        return None
+    head, _, _ = _signed(run_dir, pubkey)
+    digest = head.get("debrief")
+    return str(digest) if digest else None
+
+
+def _check_debrief(run_dir: Path, head: Mapping[str, Any]) -> None:
+    path = run_dir / DEBRIEF_NAME
+    if not head.get("debrief") or not path.exists():
+        return  # signed before debriefs were; or no file to check (``bcdrill report`` makes one)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvidenceError(f"{path}: unreadable ({exc})") from None
+    if debrief_digest(data) != head["debrief"]:
+        raise EvidenceError(f"{path}: differs from the debrief that was signed (edited after the run?)")
+
+
+def verify_run(run_dir: Path, pubkey: Path | None = None) -> Verified:
+    """Check the run's hash chain, signature and debrief; :class:`EvidenceError` names the first
+    bad record (or the debrief file that differs from the signed one)."""
+    path = run_dir / JOURNAL_NAME
+    try:
+        contents = read_journal(path)
+    except JournalError as exc:
+        raise EvidenceError(str(exc)) from None
+    head, hashes, fp = _signed(run_dir, pubkey)
+    if _chain_digest(hashes) != head.get("chain"):
         raise EvidenceError(f"{run_dir / SIG_NAME}: the listed record hashes are not the signed ones")
-    problem = _first_difference(contents, [str(h) for h in hashes], path)
+    problem = _first_difference(contents, hashes, path)
     if problem is not None:
         raise EvidenceError(problem)
+    _check_debrief(run_dir, head)
     return Verified(
         run_id=str(head.get("run_id", "")),
         head_hash=str(head.get("last_hash", "")),

@@ -68,7 +68,7 @@ def seal_run(
         return None
     outcome = str(debrief.get("outcome", "failed")) if debrief else "failed"
     score = debrief.get("score") if debrief else None
-    head = sign_run(run_dir, key, outcome, score if isinstance(score, int | float) else None)
+    head = sign_run(run_dir, key, outcome, score if isinstance(score, int | float) else None, debrief)
     log.info("evidence.signed", run=run_dir.name, head=head["last_hash"], key=key.fingerprint)
     urls = sponsor_channels(participants)
     if head["class"] == RunClass.DRILL and urls:
