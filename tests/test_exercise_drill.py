@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from drills.desk.mail_address import drill_mail_address
 from drills.desk.mailbox import mailbox_address
 from drills.desk.participants import ParticipantStore
 from drills.desk.service import desk_url
@@ -73,11 +74,15 @@ def test_storefront_exercise_runs_with_alert_injects_decision_and_mailbox(
     thread = threading.Thread(target=lambda: result.append(drill.execute()), daemon=True)
     thread.start()
     try:
-        # impact: the client's shop manager e-mails the director, quoting the drill code
+        # impact: the client's shop manager e-mails the director, quoting the drill code and
+        # Bcc-ing her personal drill address (shown on her desk page)
         _poll("impact", lambda: any(r["type"] == "fault.applied" for r in records(run_dir)))
         host, port = _poll("the drill mailbox", lambda: mailbox_address(run_dir))
+        priya_mail = drill_mail_address(run_dir, "Priya Shah")
+        assert priya_mail
         message = EmailMessage()
         message["From"], message["To"] = "Priya Shah <priya@bakery.example>", "tom@bakery.example"
+        message["Bcc"] = priya_mail
         message["Subject"] = f"[{correlation_code(run_dir.name)}] shop down, taking phone orders"
         message.set_content("Tom, the web shop is down; we take orders by phone. Priya")
         with smtplib.SMTP(host, port, timeout=10) as smtp:
@@ -116,6 +121,7 @@ def test_storefront_exercise_runs_with_alert_injects_decision_and_mailbox(
     mail = steps["client.inform-director"]
     assert mail["source"] == "email" and mail["by"] == "priya@bakery.example"
     assert "subject: [" in mail["note"] and "phone orders" in mail["note"]
+    assert priya_mail.split("@")[0] not in json.dumps(journal), "the personal tag is never journaled"
     assert "Tom, the web shop" not in json.dumps(journal), "e-mail bodies are never stored"
     decision = steps["msp.choose-recovery"]
     assert decision["choice"] == "restart-in-place" and decision["source"] == "ack"  # through the desk API

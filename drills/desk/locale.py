@@ -17,6 +17,8 @@ _EN: dict[str, str] = {
     "idle": "No drill in progress. Keep this page: it comes alive when a drill starts.",
     "live": "A drill is in progress ({elapsed} since impact).",
     "quote": "Quote {code} in service-desk tickets and e-mails about it.",
+    "mail_address": "Your drill mail address: {address}. Bcc it on your e-mails about the drill; "
+    "it is yours alone, so never put it in To or Cc or pass it on.",
     "messages": "Messages",
     "from": "from",
     "received": "received at +{elapsed}",
@@ -97,6 +99,8 @@ _ZH: dict[str, str] = {
     "idle": "目前没有演练。请保留此页面：演练开始时它会自动更新。",
     "live": "演练进行中（影响开始后 {elapsed}）。",
     "quote": "在有关此事的服务台工单和邮件中请注明 {code}。",
+    "mail_address": "您的演练邮件地址：{address}。有关演练的邮件请将其加入密送（Bcc）；"
+    "此地址仅属于您，请勿放在收件人或抄送中，也不要转给他人。",
     "messages": "消息",
     "from": "来自",
     "received": "收到时间 +{elapsed}",

@@ -9,6 +9,7 @@ from jinja2 import Environment
 
 from drills.desk.evaluation import RATINGS, is_evaluator, timeline
 from drills.desk.locale import language_of, words
+from drills.desk.mail_address import drill_mail_address
 from drills.desk.participants import Holder
 from drills.desk.recording import DeskRecorder, StepView
 from drills.desk.tokens import Session
@@ -20,6 +21,14 @@ __all__ = ["desk_language", "render_page"]
 def desk_language(recorder: DeskRecorder, holder: Holder) -> str:
     """The language of ``holder``'s pages and messages."""
     return language_of(holder.name, recorder.context.participants)
+
+
+def _own_mail_address(recorder: DeskRecorder, holder: Holder) -> str | None:
+    """``holder``'s personal drill mail address while the drill is live and has a mailbox."""
+    context = recorder.context
+    if not recorder.drill_live() or holder.name not in {p.name for p in context.participants}:
+        return None
+    return drill_mail_address(context.run_dir, holder.name)
 
 
 def _boards(recorder: DeskRecorder, show_internal: bool) -> dict[str, list[StepView]]:
@@ -59,6 +68,7 @@ def _render_evaluator(pages: Environment, recorder: DeskRecorder, session: Sessi
         t=words(language),
         hotwash=recorder.hotwash_state(session.holder),
         show_internal=show_internal,
+        mail_address=_own_mail_address(recorder, session.holder),
     )
 
 
@@ -88,4 +98,5 @@ def render_page(pages: Environment, recorder: DeskRecorder, session: Session) ->
         t=words(language),
         hotwash=recorder.hotwash_state(holder),
         show_internal=holder.party == "msp",
+        mail_address=_own_mail_address(recorder, holder),
     )

@@ -73,6 +73,7 @@ class RunOptions:
     tick_s: float = 0.02
     desk: str | None = None  # "HOST:PORT" to host the drill desk for this run
     mailbox: str | None = None  # "HOST:PORT" of the drill mailbox (default loopback, free port)
+    mailbox_domain: str | None = None  # the domain of the personal drill addresses its pages show
     run_class: str | None = None  # drill | rehearsal | ci; None: from responders and plan
     plan: str | None = None  # the drill plan that started this run, if one did
     moment: str | None = None  # a scheduled drill's secret moment (ISO UTC): ready early, inject at it
@@ -480,6 +481,7 @@ class DrillRun:
             options={
                 "desk": self.options.desk or "",
                 "mailbox": self.options.mailbox or "",
+                "mailbox_domain": self.options.mailbox_domain or "",
                 "environment_path": str(self.environment.source or ""),
             },
             perform_runbook=partial(perform, environment=self.environment, transports=self.transports),
