@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,17 @@ from drills.desk.recording import Outcome
 from drills.desk.webhooks import sign
 from engine.record.inbox import read_ack
 from engine.run.responses import AckInbox
-from tests.test_desk import HOOK_SECRET, Harness, _csrf, _shape, make_harness
+from tests.test_desk import (
+    HOOK_SECRET,
+    Harness,
+    _csrf,
+    _shape,
+    harness,  # noqa: F401 — a fixture
+)
 from tests.test_desk_exercise import Exercise, exercise  # noqa: F401 — a fixture
 from tests.test_desk_exercise import _csrf as _csrf_of
 
 DEEP = b"[" * 50_000  # json.loads raises RecursionError, not ValueError
-
-
-@pytest.fixture
-def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    h = make_harness(tmp_path, monkeypatch)
-    try:
-        yield h
-    finally:
-        h.desk.stop()
 
 
 def _bearer(token: str) -> dict[str, str]:
