@@ -88,6 +88,19 @@ def security_headers(form_action: str = "'none'", data_images: bool = False) -> 
     }
 
 
+def json_object(body: bytes | None) -> dict[str, Any] | None:
+    """The JSON object a request's ``body`` holds; None for no body (e.g. too large), one that
+    is not JSON or nested too deep to parse (``RecursionError``), or a JSON value that is not an
+    object: every such request is an invalid one."""
+    if body is None:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 (for a service bcdrill starts on loopback)."""
     with socket.socket() as sock:
@@ -103,6 +116,7 @@ __all__ = [
     "MAX_SESSIONS_PER_TOKEN",
     "TRUSTED_PROXIES_ENV",
     "ProxySettings",
+    "json_object",
     "trim_sessions",
 ]
 

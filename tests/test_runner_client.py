@@ -411,21 +411,27 @@ def test_the_client_sends_a_configured_apis_credentials(
 ) -> None:
     """A runner on a configured, secured Prefect server: the client must authenticate as
     Prefect's own client does (environment first, else the active profile)."""
-    from engine.orchestration.thin_client import _api
+    from engine.orchestration.thin_client import _api, _settings
 
     for name in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_HOME", "PREFECT_PROFILES_PATH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     api = stand_in_api(["RUNNING"])
     info = api.info(os.getpid())
-    _api(info, "GET", "flow_runs/x")
+
+    def ask() -> None:  # as a new command would: its settings are read once per command
+        _settings.cache_clear()
+        _api(info, "GET", "flow_runs/x")
+
+    ask()
     monkeypatch.setenv("PREFECT_API_AUTH_STRING", "admin:pass")
-    _api(info, "GET", "flow_runs/x")
+    ask()
     (tmp_path / ".prefect").mkdir()
     (tmp_path / ".prefect" / "profiles.toml").write_text(
         'active = "msp"\n[profiles.msp]\nPREFECT_API_KEY = "k-1"\n'
     )
-    _api(info, "GET", "flow_runs/x")  # the profile's key wins over basic auth, as in Prefect
+    ask()  # the profile's key wins over basic auth, as in Prefect
+    _settings.cache_clear()
     assert api.authorizations == [None, "Basic YWRtaW46cGFzcw==", "Bearer k-1"]
 
 
@@ -483,9 +489,12 @@ def test_the_client_verifies_a_configured_api_against_its_ca_file(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("PREFECT_API_SSL_CERT_FILE", raising=False)
     thin_client._opener.cache_clear()
+    thin_client._settings.cache_clear()
     with pytest.raises(RunnerError, match="CERTIFICATE_VERIFY_FAILED"):
         thin_client._api(info, "GET", "flow_runs/x")
     monkeypatch.setenv("PREFECT_API_SSL_CERT_FILE", str(cert_file))
     thin_client._opener.cache_clear()
+    thin_client._settings.cache_clear()
     assert thin_client._api(info, "GET", "flow_runs/x")["state"]["type"] == "RUNNING"
     thin_client._opener.cache_clear()
+    thin_client._settings.cache_clear()

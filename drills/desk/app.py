@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -55,7 +54,7 @@ from drills.desk.webhooks import WebhookVerifier
 from engine.logsetup import get_logger
 from engine.model.durations import format_duration
 from engine.record.inbox import believable_claim
-from engine.web import ProxySettings, security_headers
+from engine.web import ProxySettings, json_object, security_headers
 
 log = get_logger(__name__)
 
@@ -391,7 +390,7 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         holder = desk.tokens.lookup(token) if scheme.lower() == "bearer" and token else None
         if holder is None:
             return not_found()  # the body of an unknown bearer is never read
-        data = _json_dict(await _body(request))
+        data = json_object(await _body(request))
         if data is None or not isinstance(data.get("step"), str):
             return not_found()
         note = str(data.get("note") or "")
@@ -422,7 +421,7 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         holder = _bearer(desk, request)
         if holder is None:
             return not_found()  # the body of an unknown bearer is never read
-        data = _json_dict(await _body(request))
+        data = json_object(await _body(request))
         if data is None:
             return not_found()
         language = desk_language(desk.recorder, holder)
@@ -448,18 +447,6 @@ def _bearer(desk: Desk, request: Request) -> Holder | None:
     if not token or scheme.lower() != "bearer" or not desk.by_token.allow(_token_key(token)):
         return None
     return desk.tokens.lookup(token)
-
-
-def _json_dict(body: bytes | None) -> dict[str, Any] | None:
-    """The JSON object in ``body``; None when it is too large (None), not JSON, nested too
-    deep to parse (RecursionError) or not an object."""
-    if body is None:
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _outcome_response(outcome: Outcome, accepted: int = 200) -> Response:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import threading
@@ -50,6 +49,7 @@ from engine.errors import InputError, SecretError
 from engine.logsetup import register_secret
 from engine.model.types import SecretRef, frozen_mapping
 from engine.spec.yamlsafe import YamlDocument, load_yaml
+from engine.web import json_object
 
 WEBHOOKS_FORMAT = "desk-webhooks/v1"
 TIMESTAMP_HEADER = "x-bcdrill-timestamp"
@@ -250,7 +250,7 @@ class WebhookVerifier:
         authentic = hmac.compare_digest(expected.encode(), given.encode())
         if hook is None or not authentic or not self._fresh(timestamp) or not delivery_id:
             return None
-        payload = _json_object(body)
+        payload = json_object(body)
         if payload is None or not self._first_time(name, delivery_id, given):
             return None
         return Delivery(hook, delivery_id[:200], payload)
@@ -273,14 +273,6 @@ class WebhookVerifier:
             for key in keys:
                 self._seen[key] = now + 2 * WINDOW_S  # after that the timestamp is stale anyway
         return True
-
-
-def _json_object(body: bytes) -> Mapping[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
-        return None
-    return data if isinstance(data, dict) else None
 
 
 # ---------------------------------------------------------------- mapping

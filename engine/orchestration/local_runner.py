@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.errors import RunnerError
 from engine.home import home
@@ -90,14 +91,15 @@ def environment_fingerprint(environ: dict[str, str] | None = None) -> str:
 
 def profile_api_url(environ: Mapping[str, str] | None = None) -> str | None:
     """The ``PREFECT_API_URL`` of the Prefect profile a command with ``environ`` would use."""
-    return profile_setting("PREFECT_API_URL", environ)
+    url = active_profile(environ).get("PREFECT_API_URL")
+    return str(url) if url else None
 
 
-def profile_setting(name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """Setting ``name`` of the Prefect profile a command with ``environ`` would use (its
-    profiles file: ``$PREFECT_PROFILES_PATH``, else ``$PREFECT_HOME/profiles.toml``, else
-    ``~/.prefect/profiles.toml``; its profile: ``$PREFECT_PROFILE``, else the file's active one),
-    read without importing Prefect; None when it has none."""
+def active_profile(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings of the Prefect profile a command with ``environ`` would use (its profiles
+    file: ``$PREFECT_PROFILES_PATH``, else ``$PREFECT_HOME/profiles.toml``, else
+    ``~/.prefect/profiles.toml``; its profile: ``$PREFECT_PROFILE``, else the file's active
+    one), read without importing Prefect; empty when there is none."""
     env = os.environ if environ is None else environ
     user_home = env.get("HOME") or str(Path.home())
 
@@ -109,11 +111,10 @@ def profile_setting(name: str, environ: Mapping[str, str] | None = None) -> str 
     try:
         profiles = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None
+        return {}
     active = env.get("PREFECT_PROFILE") or profiles.get("active")
     profile = (profiles.get("profiles") or {}).get(active) if isinstance(active, str) else None
-    value = profile.get(name) if isinstance(profile, dict) else None
-    return str(value) if value not in (None, "") else None
+    return profile if isinstance(profile, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -250,13 +251,13 @@ def _kill_group(pgid: int) -> None:
 __all__ = [
     "DEFAULT_IDLE_S",
     "RunnerInfo",
+    "active_profile",
     "environment_fingerprint",
     "forget_info",
     "info_file",
     "live_runner",
     "log_file",
     "profile_api_url",
-    "profile_setting",
     "read_info",
     "results_dir",
     "runner_dir",

@@ -268,10 +268,10 @@ def _release_or_keep_note(client: Any, holder: SlotHolder) -> None:
     stays: the next run, or ``bcdrill recover``, frees the slot of this (by then dead) holder."""
     from httpx import HTTPError
 
+    name = slot_name(holder.environment)
     try:
-        _release(client, slot_name(holder.environment), UUID(holder.lease_id), force=False)
+        _release(client, name, UUID(holder.lease_id), force=False)
     except HTTPError as exc:
-        name = slot_name(holder.environment)
         log.warning("cannot release Prefect limit %r (its holder's note stays): %s", name, exc)
     else:
         _forget_holder(holder)
@@ -301,7 +301,8 @@ def _lease_known(client: Any, lease_id: UUID) -> bool:
 
 
 def _active_slots(client: Any, name: str) -> int:
-    return int(client.read_global_concurrency_limit_by_name(name).active_slots)
+    limit = _read_limit(client, name)
+    return int(limit.active_slots) if limit is not None else 0
 
 
 def release_holder(client: Any, holder: SlotHolder) -> None:

@@ -33,8 +33,8 @@ from typing import Any
 from engine.errors import RunnerError, ServedDrillError
 from engine.orchestration.local_runner import (
     RunnerInfo,
+    active_profile,
     live_runner,
-    profile_setting,
     results_dir,
     runner_lock,
     wake_runner,
@@ -90,20 +90,29 @@ def _call(info: RunnerInfo, method: str, path: str, body: Mapping[str, Any] | No
         return json.loads(response.read() or b"null")
 
 
-def _setting(name: str) -> str | None:
-    """A Prefect setting as a command's Prefect would read it: environment, else its profile."""
-    return os.environ.get(name) or profile_setting(name)
+_CLIENT_SETTINGS = ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_API_SSL_CERT_FILE")
+
+
+@functools.cache
+def _settings() -> dict[str, str]:
+    """The Prefect settings this client needs, as the command's Prefect would read them
+    (environment, else the active profile): read once per command, not per request."""
+    profile = active_profile()
+    found = {name: os.environ.get(name) or profile.get(name) for name in _CLIENT_SETTINGS}
+    return {name: str(value) for name, value in found.items() if value}
 
 
 def _credentials() -> dict[str, str]:
     """What Prefect's own client sends a secured API (a configured server the runner uses):
     ``PREFECT_API_KEY`` as a bearer token, else ``PREFECT_API_AUTH_STRING`` as basic auth."""
-    key = _setting("PREFECT_API_KEY")
-    if key:
-        return {"Authorization": f"Bearer {key}"}
-    auth = _setting("PREFECT_API_AUTH_STRING")
-    if auth:
-        return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+    settings = _settings()
+    if "PREFECT_API_KEY" in settings:
+        return {"Authorization": f"Bearer {settings['PREFECT_API_KEY']}"}
+    if "PREFECT_API_AUTH_STRING" in settings:
+        return {
+            "Authorization": "Basic "
+            + base64.b64encode(settings["PREFECT_API_AUTH_STRING"].encode()).decode()
+        }
     return {}
 
 
@@ -114,7 +123,7 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     loopback = is_loopback(urllib.parse.urlsplit(url).hostname or "")
     handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})] if loopback else []
     if url.startswith("https:"):
-        context = ssl.create_default_context(cafile=_setting("PREFECT_API_SSL_CERT_FILE"))
+        context = ssl.create_default_context(cafile=_settings().get("PREFECT_API_SSL_CERT_FILE"))
         handlers.append(urllib.request.HTTPSHandler(context=context))
     return urllib.request.build_opener(*handlers)
 

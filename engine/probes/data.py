@@ -55,6 +55,7 @@ from engine.probes.file_canary import SHARE_PATTERN, read_argv
 from engine.probes.pg_canary import DATABASE_PATTERN, psql_argv, read_sql
 
 MAX_BODY = 1 << 20
+DEFAULT_WINDOW = 300  # records considered per read, unless the probe says `window`
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class DataProbe(ProbeKind):
                 f"probe {self.spec.id!r}: the {params['canary']} canary is read over SSH: bind a host"
             )
         ssh = self.transports.ssh(host_name)
-        window = int(params.get("window", 300))
+        window = self._window()
         if params["canary"] == "file":
             argv, sudo, tool = read_argv(str(params["share"]), window), None, "tail"
         else:
@@ -226,13 +227,17 @@ class DataProbe(ProbeKind):
             raise DrillError(f"HTTP {response.status}")
         return body.decode(errors="replace")
 
+    def _window(self) -> int:
+        """How many of the newest records one read considers."""
+        return int(self.spec.params.get("window", DEFAULT_WINDOW))
+
     # ------------------------------------------------------------------ judging
 
     def check(self) -> ProbeResult:
         """Read once and judge; never raises for an unhealthy store."""
         started = time.time()
         try:
-            records = parse_records(self.read(), int(self.spec.params.get("window", 300)))
+            records = parse_records(self.read(), self._window())
             problem = "" if records else "no records"
         except (DrillError, OSError) as exc:
             records, problem = [], f"{type(exc).__name__}: {exc}"[:200]
@@ -268,8 +273,7 @@ class DataProbe(ProbeKind):
         if seen in records:
             return False
         if self._in_outage:
-            window = int(self.spec.params.get("window", 300))
-            return len(records) < window or records[0].ts <= seen.ts
+            return len(records) < self._window() or records[0].ts <= seen.ts
         return self._rolled_back(records, seen)
 
     def _rolled_back(self, records: list[DataRecord], seen: DataRecord) -> bool:
