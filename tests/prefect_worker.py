@@ -82,6 +82,21 @@ def stop_worker(proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
             proc.wait(timeout=10)
 
 
+def worker_state(proc: subprocess.Popen[bytes], log: Path, lines: int = 60) -> str:
+    """What a failed test should say about a worker: alive or its exit code, its kernel state and
+    signal masks, and the end of its log."""
+    code = proc.poll()
+    wanted = ("State:", "SigBlk:", "SigIgn:", "SigCgt:")
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+    except OSError:
+        status = []
+    kernel = [line for line in status if line.startswith(wanted)]
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else ["(no log)"]
+    head = f"worker {proc.pid}: " + ("running" if code is None else f"exited {code}")
+    return "\n".join([head, *kernel, "its log ends:", *tail])
+
+
 def _still_running(pgid: int, log: Path | None) -> str:
     ps = subprocess.run(
         ["ps", "-o", "pid,ppid,stat,etime,wchan:20,args", "-g", str(pgid)],

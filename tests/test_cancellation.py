@@ -29,7 +29,15 @@ from engine.orchestration.slot import slot_name
 from engine.testing import wait_until
 from tests.conftest import BCDRILL, LAB_NAME, REPO, run_cli
 from tests.journal_helpers import debrief, first, records, types, wait_for_record
-from tests.prefect_worker import running_worker, start_worker, stop_worker, wait_final, wait_started
+from tests.prefect_worker import (
+    api_get,
+    running_worker,
+    start_worker,
+    stop_worker,
+    wait_final,
+    wait_started,
+    worker_state,
+)
 
 PLAYBOOK = REPO / "playbooks" / "storefront-down.yaml"
 STOREFRONT = f"bcdrill-{LAB_NAME}-storefront"
@@ -63,6 +71,18 @@ def _start_drill_flow_run(deployment: str, lab_env: Path, runs: Path) -> str:
     return str(cast(FlowRun, flow_run).id)
 
 
+def _wait_applied(worker: SiteWorker, api: str, flow_run_id: str, runs: Path) -> Path:
+    """The run folder once the drill applied its fault (60 s); if it does not, an error saying
+    where the flow run got to, what the journal holds and what the worker did."""
+    try:
+        return wait_for_record(runs, "fault.applied", timeout_s=60)
+    except TimeoutError as exc:
+        state = api_get(api, f"/flow_runs/{flow_run_id}")
+        journals = {j.parent.name: j.read_text()[-1500:] for j in runs.glob("*/journal.jsonl")}
+        detail = f"flow run {state['state_type']}: {state['state']}\njournals: {journals}"
+        raise AssertionError(f"{exc}\n{detail}\n{worker_state(worker.process, worker.log)}") from None
+
+
 def _cancel(flow_run_id: str) -> datetime:
     """Ask Prefect to cancel the run (state Cancelling, as the UI and CLI do); when it was asked."""
     from prefect.client.orchestration import get_client
@@ -91,10 +111,12 @@ class SiteWorker(NamedTuple):
 
 @pytest.fixture(scope="module")
 def site_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteWorker]:
-    """A site worker on the test pool for the module."""
+    """A site worker on the test pool for the module, started once its pool and deployment
+    exist (as an operator sets a site up: ``server deploy``, then ``worker start``)."""
     folder = tmp_path_factory.mktemp("site-worker")
+    deployment = ensure_deployment(POOL, REPO)
     with running_worker(folder / "home", POOL, folder / "worker.log") as process:
-        yield SiteWorker(ensure_deployment(POOL, REPO), folder / "home", process, folder / "worker.log")
+        yield SiteWorker(deployment, folder / "home", process, folder / "worker.log")
 
 
 def test_a_site_worker_prints_its_threads_stacks_on_usr1(site_worker: SiteWorker) -> None:
@@ -102,18 +124,24 @@ def test_a_site_worker_prints_its_threads_stacks_on_usr1(site_worker: SiteWorker
     wait_started(site_worker.log)
     before = site_worker.log.stat().st_size
     os.kill(site_worker.process.pid, signal.SIGUSR1)
+    sizes: list[int] = []
 
     def dumped() -> str | None:
-        """The dump once its current thread's stack is in the log: it is written a thread at a
-        time, and a read may catch it half-way."""
+        """The dump once it stopped growing: it is written a thread at a time, and a read may
+        catch it half-way. (The kernel hands the signal to any of the worker's threads; when
+        that one is not a Python thread, no thread is marked "Current thread".)"""
         with site_worker.log.open("rb") as log:
             log.seek(before)
             text = log.read().decode(errors="replace")
-        _, current, stack = text.partition("Current thread")
-        return text if current and "File " in stack else None
+        sizes.append(len(text))
+        settled = len(sizes) > 2 and sizes[-1] == sizes[-3]
+        return text if settled and "most recent call first" in text and "File " in text else None
 
-    text = wait_until("the stacks in the worker's log", dumped, timeout_s=10, every_s=0.1)
-    assert "Current thread" in text and "File " in text
+    try:
+        text = wait_until("the stacks in the worker's log", dumped, timeout_s=10, every_s=0.1)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{worker_state(site_worker.process, site_worker.log)}") from None
+    assert "Thread 0x" in text or "Current thread 0x" in text
     assert site_worker.process.poll() is None  # it goes on working
 
 
@@ -144,7 +172,7 @@ def test_prefect_cancellation_reverts_the_fault_within_budget(
     run_dir: Path | None = None
     try:
         flow_run_id = _start_drill_flow_run(site_worker.deployment, lab_env, runs)
-        run_dir = wait_for_record(runs, "fault.applied", timeout_s=60)
+        run_dir = _wait_applied(site_worker, prefect_api, flow_run_id, runs)
         assert not _container_running(STOREFRONT)
         asked = _cancel(flow_run_id)
         wait_for_record(runs, "fault.reverted", timeout_s=BUDGET_S + 5)
@@ -178,7 +206,7 @@ def test_a_killed_drill_is_crashed_and_recover_frees_its_environment(
     run_dir: Path | None = None
     try:
         flow_run_id = _start_drill_flow_run(deployment, lab_env, runs)
-        run_dir = wait_for_record(runs, "fault.applied", timeout_s=60)
+        run_dir = _wait_applied(site_worker, prefect_api, flow_run_id, runs)
         started = first(run_dir, "run.started")["data"]
         environment = started["environment"]["name"]
         os.kill(started["pid"], signal.SIGKILL)  # no handler runs, nothing reverts

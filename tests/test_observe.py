@@ -212,6 +212,53 @@ def test_an_outage_with_nothing_lost_measures_zero_from_the_first_failed_read() 
     assert before - 1e-6 <= back.measurement["failed_at"] <= after + 1e-6  # to the microsecond
 
 
+def test_the_failure_moment_is_never_before_the_remembered_record_was_written() -> None:
+    """A record written while a read was under way: the read began before it, yet the store
+    held it. Lost after an outage seen late, the loss still runs at least to that record."""
+    store = ScriptedStore()
+    base = time.time() - 30
+    store.lines = lines(base, 1, 5)
+    assert store.check().healthy
+    store.lines = [*lines(base, 1, 5), f"6 {time.time() + 0.5:.6f} order"]  # written "during" the read
+    assert store.check().healthy
+    store.lines = lines(base, 1, 5)  # restored: record 6 is gone, no failed read in between
+    m = store.check().measurement
+    assert m is not None and m["seen"]["seq"] == 6
+    assert m["failed_at"] >= m["seen"]["ts"]
+    assert m["rpo_s"] == pytest.approx(m["seen"]["ts"] - (base + 5), abs=1e-5)
+
+
+def test_a_read_overtaken_by_a_later_one_is_no_rollback() -> None:
+    """The watcher and a restore check read at once: the earlier-started read, judged last,
+    holds older records. They are what it saw, not a rollback."""
+    base = float(int(time.time()) - 100)
+    store = ScriptedStore()
+    store.lines = lines(base, 1, 5)
+    slow_read_started = threading.Event()
+    release = threading.Event()
+    original_read = store.read
+    answers: list[ProbeResult] = []
+
+    def slow_read() -> str:
+        text = original_read()
+        slow_read_started.set()
+        release.wait(5)
+        return text
+
+    store.read = slow_read  # type: ignore[method-assign]
+    slow = threading.Thread(target=lambda: answers.append(store.check()))
+    slow.start()
+    assert slow_read_started.wait(5)
+    store.read = original_read  # type: ignore[method-assign]
+    store.lines = lines(base, 1, 7)  # two more writes; a later read sees them
+    assert store.check().healthy
+    release.set()
+    slow.join(5)
+    assert answers and answers[0].healthy and answers[0].measurement is None, answers
+    store.lines = lines(base, 1, 8)
+    assert store.check().measurement is None  # nothing was ever lost
+
+
 def test_non_finite_record_times_are_not_records() -> None:
     store = ScriptedStore()
     store.lines = ["1 nan x", "2 inf y"]

@@ -165,8 +165,10 @@ def check_rpo(drill: Drill, playbook_id: str, env_path: Path) -> None:
 
     audit = audit_records(playbook_id, env_path)
     assert (seq, written) in [(n, float(ts)) for n, ts in audit], "the surviving record was really written"
-    before = [ts for _, ts in audit if float(ts) < failed_at]
-    truth = float(before[-1]) - written  # newest write before the failure → lost span
+    before = [float(ts) for _, ts in audit if float(ts) <= failed_at]
+    # newest write before the failure → lost span; the record the probe saw was written, even when
+    # a kill landed between the writer's data line and its audit line
+    truth = max(before[-1], float(worst["seen"]["ts"])) - written
     interval = max(p["interval_s"] for p in drill.of("run.started")[0]["data"]["probes"])
     # The probe knows the writes it read: one made after its last look before the loss is not seen,
     # so the measurement may be short by up to one probe interval (engine/probes/data.py says so).

@@ -86,7 +86,7 @@ def ensure_deployment(pool: str, source: Path = REPO) -> str:
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     url = require_api_url()
     if not (source / ENTRYPOINT.split(":")[0]).is_file():
@@ -95,8 +95,9 @@ def ensure_deployment(pool: str, source: Path = REPO) -> str:
         try:
             client.read_work_pool(pool)
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-            log.info("programme.pool_created", pool=pool)
+            with contextlib.suppress(ObjectAlreadyExists):  # the site's worker, starting, made it
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+                log.info("programme.pool_created", pool=pool)
     # Called from sync code, Prefect's dual sync/async methods return plain values.
     remote = cast("Flow[..., Any]", flow.from_source(source=str(source), entrypoint=ENTRYPOINT))
     deployment = cast(

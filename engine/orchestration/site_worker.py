@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # a supervisor may start it with these blocked (the mask is inherited): they would never come
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGUSR1})
     sys.argv = ["prefect", *(sys.argv[1:] if argv is None else argv)]
     app()
     return 0

@@ -11,7 +11,10 @@ against the moment the data store failed.
 
 The failure moment is the probe's first failed read of the latest outage (within one probe
 interval after the real failure, so the measurement never understates the loss by more than
-that); for a rollback seen without an outage it is the last healthy read. A rollback seen
+that); for a rollback seen without an outage it is the last healthy read. It is never before
+the remembered record was written: the store held that record. A read overtaken by a later one
+(the watcher and a restore check may read at once) answers its caller but teaches the probe
+nothing: judged after the later one, its older records would read as a rollback. A rollback seen
 while the store stays readable is a measurement, not an outage: the probe stays ``up``.
 
 Every result after a measurement carries the latest one as its ``measurement``
@@ -242,6 +245,9 @@ class DataProbe(ProbeKind):
         except (DrillError, OSError) as exc:
             records, problem = [], f"{type(exc).__name__}: {exc}"[:200]
         with self._lock:
+            if started < self._seen_read_at:  # overtaken by a later read of another caller's
+                detail = f"unreadable: {problem}" if problem else f"newest record {records[-1].seq}"
+                return self._result(not problem, detail)
             if problem:
                 return self._unhealthy(started, f"unreadable: {problem}")
             return self._judge(records, started)
@@ -287,6 +293,7 @@ class DataProbe(ProbeKind):
         surviving = older[-1] if older else None
         outage = self._outage_at
         failed_at = outage if outage is not None and outage >= seen.ts else self._seen_read_at
+        failed_at = max(failed_at, seen.ts)  # it held the remembered record: it failed no earlier
         base = surviving or self._oldest or seen
         return DataLoss(max(0.0, failed_at - base.ts), surviving, seen, failed_at)
 
