@@ -214,15 +214,15 @@ def run(
 ) -> None:
     """Run a drill: preflight, inject, observe, record responses, revert, score."""
     from engine.record.records import resolve_run_class
-    from engine.record.signing import load_signing_key
+    from engine.record.signing import run_signing_key
 
     if responders not in ("simulate", "auto", "manual"):
         raise InputError(f"--responders must be simulate, auto or manual, not {responders!r}")
     try:
-        resolve_run_class(run_class, responders, from_plan=False)
+        chosen = resolve_run_class(run_class, responders, from_plan=False, time_scale=time_scale)
     except ValueError as exc:
         raise InputError(f"--class: {exc}") from None
-    load_signing_key()  # a bad $BCDRILL_SIGNING_KEY reference: exit 2 before anything starts
+    run_signing_key(chosen)  # a bad key reference, or an official drill without a key: exit 2 now
     book, environment = _load(playbook, env)  # bad input: exit 2 before Prefect even starts
     _refuse_stale_runs(environment.name, runs)
     runner = _runner_to_use(_runner_mode(through_runner))  # None: the drill runs in this process

@@ -6,11 +6,13 @@ click typer brings (its vendored ``typer._click`` or plain ``click``).
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import BCDRILL, REPO, run_cli
 
 
 def _one_clean_line(stderr: str) -> str:
@@ -53,3 +55,29 @@ def test_validate_prints_line_100_as_a_number_not_an_emoji(tmp_path: Path) -> No
     assert result.returncode == 2, result.stderr
     assert f"{playbook}:100:" in result.stderr, result.stderr
     assert "\N{HUNDRED POINTS SYMBOL}" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (("--responders", "manual"), "no signing key is configured: run `bcdrill keys init`"),
+        (("--responders", "simulate"), "answered by people in real time"),
+        (("--responders", "manual", "--time-scale", "0.1"), "not with time scale 0.1"),
+    ],
+)
+def test_an_official_drill_without_people_in_real_time_or_a_key_never_starts(
+    extra: tuple[str, ...], expected: str, tmp_path: Path
+) -> None:
+    """``--class drill`` makes the client's signed record: refused, exit 2, before anything runs."""
+    env = {k: v for k, v in os.environ.items() if k != "BCDRILL_SIGNING_KEY"}
+    env["BCDRILL_HOME"] = str(tmp_path / "home")  # no key made here
+    runs = tmp_path / "runs"
+    args = ["run", str(REPO / "playbooks" / "storefront-down.yaml"), "--env", str(tmp_path / "env.yaml")]
+    result = subprocess.run(
+        [BCDRILL, *args, "--class", "drill", "--runs", str(runs), "--in-process", *extra],
+        capture_output=True, text=True, timeout=60, cwd=REPO, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert expected in " ".join(result.stderr.split()), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not runs.exists()  # no run was even opened

@@ -103,9 +103,23 @@ def test_run_class_defaults() -> None:
     assert resolve_run_class(None, "auto", from_plan=False) is RunClass.CI
     assert resolve_run_class(None, "auto", from_plan=True) is RunClass.CI
     assert resolve_run_class(None, "manual", from_plan=True) is RunClass.DRILL
-    assert resolve_run_class("drill", "auto", from_plan=False) is RunClass.DRILL
+    assert resolve_run_class("drill", "manual", from_plan=False) is RunClass.DRILL
+    assert resolve_run_class("rehearsal", "manual", from_plan=True) is RunClass.REHEARSAL
+    assert resolve_run_class("ci", "simulate", from_plan=False) is RunClass.CI
     with pytest.raises(ValueError, match="drill, rehearsal, ci"):
         resolve_run_class("official", "manual", from_plan=False)
+
+
+def test_an_official_drill_is_people_answering_in_real_time() -> None:
+    """Simulated or automatic responders, or a scaled clock, cannot make the client's record:
+    a plan's run becomes a rehearsal (or ci), and asking for ``drill`` is refused."""
+    assert resolve_run_class(None, "simulate", from_plan=True) is RunClass.REHEARSAL
+    assert resolve_run_class(None, "manual", from_plan=True, time_scale=0.01) is RunClass.REHEARSAL
+    refused = [("auto", 1.0, "responders auto"), ("simulate", 1.0, "responders simulate"),
+               ("manual", 0.5, "time scale 0.5")]  # fmt: skip
+    for responders, scale, named in refused:
+        with pytest.raises(ValueError, match=f"answered by people in real time.*not with {named}"):
+            resolve_run_class("drill", responders, from_plan=False, time_scale=scale)
 
 
 def test_old_runs_without_a_class_read_as_rehearsal_unless_a_plan_started_them() -> None:

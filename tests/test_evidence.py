@@ -260,3 +260,25 @@ def test_a_debrief_edited_after_signing_fails_verify_and_leaves_the_history(
     data["impact"]["outage_s"] = json.loads((kept / "debrief.json").read_text())["impact"]["outage_s"]
     path.write_text(json.dumps(data, sort_keys=True))  # the same debrief, laid out differently
     assert read_summary(run_dir) is not None and bcdrill("verify", str(run_dir)).returncode == 0
+
+
+def test_a_run_whose_signature_was_deleted_leaves_the_history(tmp_path: Path, home: Path) -> None:
+    """Deleting journal.sig must not turn an edited run into an 'unsigned' one that is shown:
+    its first record names the key that was to sign it. A run made where no key existed is kept."""
+    from reports.debrief_writer import read_summary, summaries
+
+    init_key()
+    runs = tmp_path / "runs"
+    run_dir = signed_run(runs, "20260302T090000Z-web-down-0008")
+    (run_dir / SIG_NAME).unlink()
+    assert read_summary(run_dir) is None
+    assert list(summaries(runs)) == []
+    assert bcdrill("verify", str(run_dir)).returncode == 4
+
+    run_id = "20260302T090000Z-web-down-0009"
+    unsigned = ScriptedRun(runs / run_id, start=datetime(2026, 3, 2, 9, tzinfo=UTC))
+    unsigned.record(RecordType.RUN_STARTED, **run_started(run_id=run_id, steps=STEPS, run_class="drill"))
+    unsigned.at(1).probe("web", "up").at(10).inject("stop-web").at(70).step("msp.acknowledge", by="alex")
+    unsigned.at(300).revert("stop-web").at(301).probe("web", "up").at(310).end()
+    write_debrief(unsigned.run_dir)
+    assert [s.run_id for s in summaries(runs)] == [run_id]  # no key named: a run made without one

@@ -30,19 +30,19 @@ def key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return fp
 
 
-def _run(name: str, lab_env: Path, runs: Path, responders: str) -> RunResult:
+def _run(name: str, lab_env: Path, runs: Path, responders: str, run_class: str) -> RunResult:
     playbook = load_playbook(DATA / f"{name}.yaml")
     run_dir = create_run_dir(new_run_id(playbook.id), runs)
-    options = RunOptions(responders=responders, run_class="drill")
+    options = RunOptions(responders=responders, run_class=run_class)
     parts = resolve_parts(responders, desk=False)
     return DrillRun(playbook, load_environment(lab_env), run_dir, options, parts).execute()
 
 
-def test_a_fresh_official_drill_verifies_and_a_rechained_one_does_not(
+def test_a_fresh_signed_run_verifies_and_a_rechained_one_does_not(
     lab_env: Path, tmp_path: Path, key_home: str
 ) -> None:
-    result = _run("two-faults", lab_env, tmp_path / "runs", "auto")
-    assert result.debrief is not None and result.debrief["class"] == "drill"
+    result = _run("two-faults", lab_env, tmp_path / "runs", "auto", "ci")
+    assert result.debrief is not None and result.debrief["class"] == "ci"
     verified = verify_run(result.run_dir)
     evidence = result.debrief["evidence"]
     assert (verified.head_hash, verified.records, verified.key_fingerprint) == (
@@ -51,7 +51,7 @@ def test_a_fresh_official_drill_verifies_and_a_rechained_one_does_not(
         key_home,
     )
     started = read_journal(result.run_dir / JOURNAL_NAME).records[0]["data"]
-    assert started["class"] == "drill" and started["signing_key"] == key_home
+    assert started["class"] == "ci" and started["signing_key"] == key_home
 
     seq = rechain_with_moved_ack(result.run_dir / JOURNAL_NAME, "msp.restore", 0.5)
     read_journal(result.run_dir / JOURNAL_NAME)  # the chain itself is consistent again
@@ -62,7 +62,7 @@ def test_a_fresh_official_drill_verifies_and_a_rechained_one_does_not(
 def test_a_watchdog_abort_of_an_official_drill_is_void_and_signed(
     lab_env: Path, tmp_path: Path, key_home: str
 ) -> None:
-    result = _run("watchdog", lab_env, tmp_path / "runs", "manual")
+    result = _run("watchdog", lab_env, tmp_path / "runs", "manual", "drill")
     assert result.exit_code == 3  # the exit code stays that of the cause
     assert result.debrief is not None
     assert result.debrief["outcome"] == "void" and "max_duration" in result.debrief["void_reason"]

@@ -63,18 +63,32 @@ class RunClass(StrEnum):
     CI = "ci"  # an automated run (``--responders auto``)
 
 
-def resolve_run_class(explicit: str | None, responders: str, from_plan: bool) -> RunClass:
+def resolve_run_class(
+    explicit: str | None, responders: str, from_plan: bool, time_scale: float = 1.0
+) -> RunClass:
     """The class of a new run: as given, else ``ci`` for automatic responders, ``drill`` for a
-    run started by a drill plan, ``rehearsal`` otherwise. ``ValueError`` for an unknown class."""
-    if explicit is not None:
-        try:
-            return RunClass(explicit)
-        except ValueError:
-            known = ", ".join(c.value for c in RunClass)
-            raise ValueError(f"run class must be one of {known}, not {explicit!r}") from None
-    if responders == "auto":
-        return RunClass.CI
-    return RunClass.DRILL if from_plan else RunClass.REHEARSAL
+    run started by a drill plan, ``rehearsal`` otherwise.
+
+    An official drill is people answering in real time: ``drill`` needs manual responders at
+    time scale 1. A plan's run with simulated responders or a scaled clock is a rehearsal;
+    ``drill`` asked for explicitly with either is a ``ValueError``, as is an unknown class."""
+    real = responders == "manual" and time_scale == 1
+    if explicit is None:
+        if responders == "auto":
+            return RunClass.CI
+        return RunClass.DRILL if from_plan and real else RunClass.REHEARSAL
+    try:
+        chosen = RunClass(explicit)
+    except ValueError:
+        known = ", ".join(c.value for c in RunClass)
+        raise ValueError(f"run class must be one of {known}, not {explicit!r}") from None
+    if chosen is RunClass.DRILL and not real:
+        how = f"responders {responders}" if responders != "manual" else f"time scale {time_scale:g}"
+        raise ValueError(
+            f"an official drill is answered by people in real time (responders manual, time scale 1), "
+            f"not with {how}: use class rehearsal or ci"
+        )
+    return chosen
 
 
 def run_class_of(started: Mapping[str, Any]) -> RunClass:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from engine.errors import DrillError, JournalError, SecretError
 from engine.home import home
 from engine.record.journal import JOURNAL_NAME, JournalContents, read_journal
-from engine.record.records import RecordType, run_class_of
+from engine.record.records import RecordType, RunClass, run_class_of
 
 SIG_NAME = "journal.sig"
 DEBRIEF_NAME = "debrief.json"  # the debrief the run's debriefer wrote, when it wrote one
@@ -50,6 +50,7 @@ __all__ = [
     "keys_dir",
     "load_public_key",
     "load_signing_key",
+    "run_signing_key",
     "sign_run",
     "signed_debrief_digest",
     "verify_run",
@@ -152,6 +153,18 @@ def load_signing_key(reference: str | None = None) -> SigningKey | None:
         return SigningKey(_private_from_pem(path.read_bytes(), str(path)), f"file:{path}")
     except OSError as exc:
         raise SecretError(f"signing key {str(path)!r}: cannot read: {exc.strerror}") from None
+
+
+def run_signing_key(run_class: RunClass, reference: str | None = None) -> SigningKey | None:
+    """The key that will sign a run of ``run_class`` (:func:`load_signing_key`). An official
+    drill is the client's evidence: without a key it does not start (:class:`SecretError`)."""
+    key = load_signing_key(reference)
+    if key is None and run_class is RunClass.DRILL:
+        raise SecretError(
+            "an official drill (class drill) is signed evidence and no signing key is configured: "
+            f"run `bcdrill keys init` (or set ${KEY_ENV}), or run it as --class rehearsal"
+        )
+    return key
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -309,12 +322,29 @@ def _signed(run_dir: Path, pubkey: Path | None) -> tuple[dict[str, Any], list[st
 def signed_debrief_digest(run_dir: Path, pubkey: Path | None = None) -> str | None:
     """The digest of the debrief signed with the run, its signature checked (the journal is
     not read: quick enough for every run of a client's history); None when the run was not
-    signed, or signed before debriefs were. :class:`EvidenceError` when the signature fails."""
+    signed, or signed before debriefs were. :class:`EvidenceError` when the signature fails, or
+    is missing from a run whose first record names the key that was to sign it."""
     if not (run_dir / SIG_NAME).exists():
+        key = _signing_key_named(run_dir)
+        if key:
+            raise EvidenceError(f"{run_dir.name}: no {SIG_NAME}, yet key {key} was to sign it (deleted?)")
         return None
     head, _, _ = _signed(run_dir, pubkey)
     digest = head.get("debrief")
     return str(digest) if digest else None
+
+
+def _signing_key_named(run_dir: Path) -> str | None:
+    """The fingerprint of the key the run's ``run.started`` says will sign it (only that first
+    line is read); None for a run made where no key existed."""
+    try:
+        with (run_dir / JOURNAL_NAME).open("rb") as journal:
+            first = json.loads(journal.readline())
+    except (OSError, ValueError):
+        return None
+    data = first.get("data") if isinstance(first, dict) else None
+    key = data.get("signing_key") if isinstance(data, dict) else None
+    return str(key) if key else None
 
 
 def _check_debrief(run_dir: Path, head: Mapping[str, Any]) -> None:

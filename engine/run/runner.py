@@ -21,7 +21,14 @@ from typing import Any
 
 from engine import __version__
 from engine.clock import Clock, RunClock
-from engine.errors import AbortedError, DrillError, InjectionError, JournalError, PreflightError
+from engine.errors import (
+    AbortedError,
+    DrillError,
+    InjectionError,
+    InputError,
+    JournalError,
+    PreflightError,
+)
 from engine.logsetup import get_logger
 from engine.logsetup import preload as preload_logging
 from engine.model.types import Environment, FaultSpec, Playbook, ResponseStep, Restore, thaw
@@ -29,6 +36,7 @@ from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, Listener
 from engine.record.records import (
     RecordType,
+    RunClass,
     RunStarted,
     StartedFault,
     StartedProbe,
@@ -36,7 +44,7 @@ from engine.record.records import (
     resolve_run_class,
 )
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
-from engine.record.signing import load_signing_key
+from engine.record.signing import run_signing_key
 from engine.run import fanout
 from engine.run.context import responder_context
 from engine.run.evidence import seal_run
@@ -132,8 +140,8 @@ class DrillRun:
         self.run_id = run_dir.name
         self.options = options
         self.parts = parts
-        self.run_class = resolve_run_class(options.run_class, options.responders, options.plan is not None)
-        self.signing_key = load_signing_key()  # a bad reference fails here, before anything runs
+        self.run_class = _run_class(options)
+        self.signing_key = run_signing_key(self.run_class)  # a bad reference fails here, before anything
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.clock = clock or RunClock()
         self.transports = Transports(environment)
@@ -557,6 +565,17 @@ class DrillRun:
         return RunResult(
             self.run_id, self.run_dir, code, outcome, state.reason, debrief, tuple(state.unreverted)
         )
+
+
+def _run_class(options: RunOptions) -> RunClass:
+    """The run's class (:func:`resolve_run_class`); an official drill asked for without people
+    in real time is bad input."""
+    try:
+        return resolve_run_class(
+            options.run_class, options.responders, options.plan is not None, options.time_scale
+        )
+    except ValueError as exc:
+        raise InputError(f"run class: {exc}") from None
 
 
 def _not_steady(steady_state: tuple[str, ...], states: Mapping[str, str | None]) -> str | None:
