@@ -108,8 +108,9 @@ def drill_run(
     (``bcdrill.prechecks``) is asked first and may stop the drill (held, postponed, dropped);
     the flow run then ends Cancelled or Failed with the reason (:func:`hold_state`), never
     Completed.
-    ``run_class`` is ``drill``, ``rehearsal`` or ``ci``; by default a run of a drill plan is an
-    official ``drill``, an ``auto`` run is ``ci`` and any other run a ``rehearsal``.
+    ``run_class`` is ``drill``, ``rehearsal`` or ``ci``; by default a run of a drill plan with
+    manual responders at time scale 1 is an official ``drill`` (it needs a signing key), an
+    ``auto`` run is ``ci`` and any other run a ``rehearsal``.
     ``result_file``: where a client that submitted the run through the API (the long-lived
     runner, :mod:`engine.orchestration.local_runner`) finds the summary, or the anticipated
     failure (message, exit code) that stopped the drill.
