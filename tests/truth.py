@@ -57,6 +57,7 @@ class IndependentProber:
 
     def __exit__(self, *_exc: object) -> None:
         assert self._proc is not None
+        self._await_answer(timeout_s=10)
         self._proc.terminate()
         self._proc.wait(timeout=10)
         for line in self._out.read_text().splitlines():
@@ -65,11 +66,23 @@ class IndependentProber:
                 connected = None if parts[1] == "-" else float(parts[1])
                 self.samples.append(Sample(float(parts[0]), connected, parts[2] == "1"))
 
+    def _await_answer(self, timeout_s: float) -> None:
+        """Watch on until the newest request succeeded: every test ends with the service back,
+        and a drill may end a few hundred milliseconds after it is (the last recovery's truth)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            lines = self._out.read_text().splitlines()
+            if lines and lines[-1].endswith(" 1"):
+                return
+            time.sleep(0.02)
+
     def outage(self, after: float) -> tuple[float, float]:
         """``(down, up)``: the first failing request started after ``after`` (the outage is
         seen from then), and the moment the first later success's connection opened."""
-        down = next(s for s in self.samples if s.started >= after and not s.ok)
-        up = next(s for s in self.samples if s.started > down.started and s.ok)
+        down = next((s for s in self.samples if s.started >= after and not s.ok), None)
+        assert down is not None, f"the independent prober saw no failure after {after:.3f}"
+        up = next((s for s in self.samples if s.started > down.started and s.ok), None)
+        assert up is not None, f"the independent prober never saw the service back after {down.started:.3f}"
         assert up.connected is not None
         return down.started, up.connected
 
