@@ -635,6 +635,8 @@ def recover(
                 f"{report.run_dir.name}: the engine never ended it: ended now and debriefed as void",
                 markup=False,
             )
+        if report.unsigned:
+            err.print(f"{report.run_dir.name}: {report.unsigned}", markup=False)
     released = _release_dead_slots({r.run_dir.name for r in reports} if run_ref else None)
     done = (r.reverted or r.failed or r.torn_tail_set_aside or r.finished for r in reports)
     if not any(done) and not released:

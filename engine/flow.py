@@ -153,6 +153,7 @@ def drill_run(
             plan=plan_path,
             moment=moment.isoformat() if moment else None,
         )
+        DrillRun.class_and_key(options)  # refused now, not after waiting for the slot
         run_id = run_id or new_run_id(playbook.id)
         # one drill per environment (engine.orchestration.slot); a drill readied early may wait
         # for the one before it until its own moment

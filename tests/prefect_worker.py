@@ -53,7 +53,7 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     """Start ``bcdrill worker start --pool POOL`` (BCDRILL_HOME ``home``), logging to ``log``;
     ``sigint_ignored``: as a script's background job starts it (``… &``)."""
-    env = {**os.environ, "BCDRILL_HOME": str(home)}
+    env = {**{k: v for k, v in os.environ.items() if k != "BCDRILL_SIGNING_KEY"}, "BCDRILL_HOME": str(home)}
     args = [BCDRILL, "worker", "start", "--pool", pool, "--query-seconds", "1", "--prefetch-seconds", "0"]
     ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     with open(log, "wb") as out:

@@ -16,7 +16,7 @@ from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.signing import SIG_NAME, init_key
 from engine.run.recovery import recover_run
 from reports.debrief.history import counts_for_history
-from reports.testing import ScriptedRun
+from reports.testing import ScriptedRun, run_started
 from tests.conftest import REPO
 from tests.journal_helpers import types
 from tests.test_scoring import debrief_of
@@ -101,3 +101,26 @@ def test_recover_says_it_finished_such_a_run(tmp_path: Path, home: Path) -> None
     said = " ".join(result.stdout.split())  # the console wraps long lines
     assert "never ended it: ended now and debriefed as void" in said and "nothing to recover" not in said
     assert (run.run_dir / "debrief.json").exists(), result.stderr[-2000:]
+
+
+def test_recover_without_the_key_the_run_names_says_it_stays_unsigned_and_out_of_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The faults come first: recover finishes the run all the same, says why it is not
+    signed, and the client's history leaves it out (a signature gone is no evidence)."""
+    from reports.debrief_writer import read_summary
+
+    monkeypatch.setenv("BCDRILL_HOME", str(tmp_path / "home"))  # no key made here
+    monkeypatch.delenv("BCDRILL_SIGNING_KEY", raising=False)
+    run = ScriptedRun(tmp_path / "run")
+    run.record("run.started", **{**run_started(), "signing_key": "SHA256:gone"})
+    run.record("preflight.passed", targets=[], probes={})
+    shutil.copyfile(ENVIRONMENT, run.run_dir / "environment.yaml")
+    run.at(1).probe("web", "up")
+    _tear(run, b'{"seq": 3, "ty')
+
+    report = recover_run(run.run_dir)
+
+    assert report.finished and "key SHA256:gone was to sign it" in report.unsigned
+    assert (run.run_dir / "debrief.json").exists() and not (run.run_dir / SIG_NAME).exists()
+    assert read_summary(run.run_dir) is None

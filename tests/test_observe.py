@@ -228,35 +228,65 @@ def test_the_failure_moment_is_never_before_the_remembered_record_was_written() 
     assert m["rpo_s"] == pytest.approx(m["seen"]["ts"] - (base + 5), abs=1e-5)
 
 
+class SlowRead:
+    """One check of ``store`` whose read has begun and waits for :meth:`finish`, while other
+    checks (another caller's) go on."""
+
+    def __init__(self, store: ScriptedStore) -> None:
+        self.answers: list[ProbeResult] = []
+        began, self._release = threading.Event(), threading.Event()
+        original = store.read
+
+        def slow() -> str:
+            text = original()
+            began.set()
+            self._release.wait(5)
+            return text
+
+        store.read = slow  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=lambda: self.answers.append(store.check()))
+        self._thread.start()
+        assert began.wait(5)
+        store.read = original  # type: ignore[method-assign]
+
+    def finish(self) -> ProbeResult:
+        self._release.set()
+        self._thread.join(5)
+        assert self.answers, "the slow check did not return"
+        return self.answers[0]
+
+
 def test_a_read_overtaken_by_a_later_one_is_no_rollback() -> None:
-    """The watcher and a restore check read at once: the earlier-started read, judged last,
+    """The watcher and a restore check read at once: the earlier-begun read, judged last,
     holds older records. They are what it saw, not a rollback."""
     base = float(int(time.time()) - 100)
     store = ScriptedStore()
     store.lines = lines(base, 1, 5)
-    slow_read_started = threading.Event()
-    release = threading.Event()
-    original_read = store.read
-    answers: list[ProbeResult] = []
-
-    def slow_read() -> str:
-        text = original_read()
-        slow_read_started.set()
-        release.wait(5)
-        return text
-
-    store.read = slow_read  # type: ignore[method-assign]
-    slow = threading.Thread(target=lambda: answers.append(store.check()))
-    slow.start()
-    assert slow_read_started.wait(5)
-    store.read = original_read  # type: ignore[method-assign]
+    slow = SlowRead(store)
     store.lines = lines(base, 1, 7)  # two more writes; a later read sees them
     assert store.check().healthy
-    release.set()
-    slow.join(5)
-    assert answers and answers[0].healthy and answers[0].measurement is None, answers
+    late = slow.finish()
+    assert late.healthy and late.measurement is None, late
     store.lines = lines(base, 1, 8)
     assert store.check().measurement is None  # nothing was ever lost
+
+
+def test_a_read_overtaken_by_a_failed_one_does_not_end_the_outage() -> None:
+    """A read begun before the store failed, judged after a read that saw it fail, does not
+    say the store is back: the outage (and the loss) still counts from the failed read."""
+    base = float(int(time.time()) - 100)
+    store = ScriptedStore()
+    store.lines = lines(base, 1, 5)
+    assert store.check().healthy
+    slow = SlowRead(store)  # began while the store still answered
+    store.lines = None
+    before = time.time()
+    assert not store.check().healthy  # the outage begins here
+    assert slow.finish().measurement is None  # not "back, nothing lost"
+    store.lines = lines(base, 1, 3)  # restored from an older backup
+    m = store.check().measurement
+    assert m is not None and m["seen"]["seq"] == 5 and m["surviving"]["seq"] == 3
+    assert m["failed_at"] >= before - 1e-6
 
 
 def test_non_finite_record_times_are_not_records() -> None:

@@ -159,6 +159,19 @@ def test_server_command_is_loopback_only() -> None:
             server_command(host, 4300, {})
 
 
+def test_worker_command_makes_the_home_and_a_key_file_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each flow run works in a folder of its own: a relative home or key file would name nothing."""
+    monkeypatch.chdir(tmp_path)
+    base = {"BCDRILL_HOME": "site-home", "BCDRILL_SIGNING_KEY": "file:keys/msp.pem"}
+    env = worker_command("site-a", "http://127.0.0.1:4300/api", base, 1, 0)[1]
+    assert env["BCDRILL_HOME"] == str(tmp_path / "site-home")
+    assert env["BCDRILL_SIGNING_KEY"] == f"file:{tmp_path / 'keys' / 'msp.pem'}"
+    by_env = worker_command("site-a", "http://127.0.0.1:4300/api", {"BCDRILL_SIGNING_KEY": "env:K"}, 1, 0)[1]
+    assert by_env["BCDRILL_SIGNING_KEY"] == "env:K" and "BCDRILL_HOME" not in by_env
+
+
 def test_worker_command_needs_the_server_url() -> None:
     with pytest.raises(InputError, match="PREFECT_API_URL"):
         worker_command("site-a", None, {}, 10, 10)

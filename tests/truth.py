@@ -71,8 +71,8 @@ class IndependentProber:
         and a drill may end a few hundred milliseconds after it is (the last recovery's truth)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            lines = self._out.read_text().splitlines()
-            if lines and lines[-1].endswith(" 1"):
+            text = self._out.read_text()
+            if text.endswith(" 1\n"):  # the newest whole line: a success
                 return
             time.sleep(0.02)
 

@@ -291,9 +291,23 @@ def worker_command(
         "PREFECT_WORKER_QUERY_SECONDS": f"{query_s:g}",
         "PREFECT_WORKER_PREFETCH_SECONDS": f"{prefetch_s:g}",
         SERVICE_CONSOLE[0]: SERVICE_CONSOLE[1],
+        **_absolute_paths(base),
     }
     argv = [sys.executable, "-m", "engine.orchestration.site_worker"]
     return [*argv, "worker", "start", "--pool", pool, "--type", "process"], env
+
+
+def _absolute_paths(base: Mapping[str, str]) -> dict[str, str]:
+    """``$BCDRILL_HOME`` and a ``file:`` signing key reference, made absolute: each flow run
+    works in a folder of its own, where a relative path would name nothing."""
+    from engine.record.signing import KEY_ENV
+
+    paths: dict[str, str] = {}
+    if home := base.get("BCDRILL_HOME"):
+        paths["BCDRILL_HOME"] = str(Path(home).expanduser().resolve())
+    if (key := base.get(KEY_ENV, "")).startswith("file:"):
+        paths[KEY_ENV] = f"file:{Path(key[5:]).expanduser().resolve()}"
+    return paths
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
@@ -337,8 +351,16 @@ def worker_start(
     prefetch_seconds: Annotated[float, typer.Option(help="start runs this early", min=0.0)] = 10.0,
 ) -> None:
     """Run a process worker for one client site's pool in the foreground."""
+    from engine.record.signing import load_signing_key
+
     try:
         argv, env = worker_command(pool, api_url, os.environ, query_seconds, prefetch_seconds)
+        if load_signing_key() is None:  # a bad key reference: exit 2 here, not at a drill's moment
+            err.print(
+                "warning: no signing key here: an official drill (manual responders, time scale 1) "
+                "will not start on this worker; run `bcdrill keys init`",
+                markup=False,
+            )
     except DrillError as exc:
         raise _fail("worker start", exc) from exc
     _exec(argv, env)

@@ -161,6 +161,8 @@ class DataProbe(ProbeKind):
         self._seen: DataRecord | None = None
         self._oldest: DataRecord | None = None  # oldest record seen while healthy, since the last loss
         self._seen_read_at = 0.0
+        self._reads = 0  # reads begun (the watcher and a restore check may read at once)
+        self._judged = 0  # the latest of them judged: an earlier one finishing later is overtaken
         self._outage_at: float | None = None  # first failed read of the latest outage
         self._in_outage = False
         self._loss: DataLoss | None = None
@@ -238,16 +240,19 @@ class DataProbe(ProbeKind):
 
     def check(self) -> ProbeResult:
         """Read once and judge; never raises for an unhealthy store."""
-        started = time.time()
+        with self._lock:
+            self._reads += 1
+            ticket, started = self._reads, time.time()
         try:
             records = parse_records(self.read(), self._window())
             problem = "" if records else "no records"
         except (DrillError, OSError) as exc:
             records, problem = [], f"{type(exc).__name__}: {exc}"[:200]
         with self._lock:
-            if started < self._seen_read_at:  # overtaken by a later read of another caller's
+            if ticket < self._judged:  # overtaken by a later read of another caller's
                 detail = f"unreadable: {problem}" if problem else f"newest record {records[-1].seq}"
                 return self._result(not problem, detail)
+            self._judged = ticket
             if problem:
                 return self._unhealthy(started, f"unreadable: {problem}")
             return self._judge(records, started)
@@ -265,7 +270,7 @@ class DataProbe(ProbeKind):
             self._oldest = None  # the store's history starts again from what survived
             detail = f"{detail}; rolled back: record {seen} is gone"
         elif seen is not None and self._in_outage:
-            self._loss = DataLoss(0.0, seen, seen, self._outage_at or now)  # back, nothing lost
+            self._loss = DataLoss(0.0, seen, seen, max(self._outage_at or now, seen.ts))  # back, none lost
         self._in_outage = False
         self._seen, self._seen_read_at = newest, now
         if self._oldest is None or records[0].ts < self._oldest.ts:

@@ -336,13 +336,16 @@ def signed_debrief_digest(run_dir: Path, pubkey: Path | None = None) -> str | No
 
 def _signing_key_named(run_dir: Path) -> str | None:
     """The fingerprint of the key the run's ``run.started`` says will sign it (only that first
-    line is read); None for a run made where no key existed."""
+    line is read); None for a run made where no key existed. A first line that is not a
+    readable ``run.started`` proves nothing either way: :class:`EvidenceError`."""
     try:
         with (run_dir / JOURNAL_NAME).open("rb") as journal:
             first = json.loads(journal.readline())
     except (OSError, ValueError):
-        return None
-    data = first.get("data") if isinstance(first, dict) else None
+        first = None
+    if not isinstance(first, dict) or first.get("type") != RecordType.RUN_STARTED.value:
+        raise EvidenceError(f"{run_dir.name}: no {SIG_NAME}, and the journal does not begin with run.started")
+    data = first.get("data")
     key = data.get("signing_key") if isinstance(data, dict) else None
     return str(key) if key else None
 

@@ -41,6 +41,7 @@ class RecoveryReport:
     failed: tuple[str, ...]
     torn_tail_set_aside: bool = False  # a torn last line moved to a side file before appending
     finished: bool = False  # the engine never ended the run: recover closed, debriefed and sealed it
+    unsigned: str = ""  # why a run made to be signed could not be: it stays out of the client's history
 
 
 def _run_start(records: tuple[dict[str, Any], ...]) -> datetime | None:
@@ -75,11 +76,21 @@ def recover_run(run_dir: Path) -> RecoveryReport:
         journal.append(RecordType.RUN_ENDED, reason="recovered after the engine stopped unexpectedly")
     journal.append(RecordType.RECOVER_FINISHED, reverted=reverted, failed=failed)
     journal.close()
+    named = contents.records[0]["data"].get("signing_key") if contents.records else None
+    signed = False
     try:
-        _finish_record(run_dir)
+        signed = _finish_record(run_dir)
     except (DrillError, OSError) as exc:  # the faults are reverted; a missing debrief must not hide that
         log.error("recover.debrief_failed", run=run_dir.name, error=str(exc))
-    return RecoveryReport(run_dir, "", tuple(reverted), tuple(failed), contents.torn_tail, not ended)
+    unsigned = (
+        f"not signed: key {named} was to sign it and is not configured here (bcdrill keys init, or "
+        "BCDRILL_SIGNING_KEY); it stays out of the client's history"
+        if named and not signed
+        else ""
+    )
+    return RecoveryReport(
+        run_dir, "", tuple(reverted), tuple(failed), contents.torn_tail, not ended, unsigned
+    )
 
 
 def _transports(run_dir: Path) -> Transports:
@@ -111,15 +122,17 @@ def _revert_pending(
     return reverted, failed
 
 
-def _finish_record(run_dir: Path) -> None:
-    """The crashed run never got its debrief nor its signature: write and sign them now."""
+def _finish_record(run_dir: Path) -> bool:
+    """The crashed run never got its debrief nor its signature: write and sign them now; True
+    when it was signed."""
     from engine.plugins import DEBRIEFERS
     from engine.record.signing import load_signing_key
     from engine.run.evidence import seal_run
 
     environment = load_environment(run_dir / "environment.yaml")
     debrief = DEBRIEFERS.get("standard")(run_dir) if "standard" in DEBRIEFERS else None
-    seal_run(run_dir, load_signing_key(), debrief, environment.participants, environment.client)
+    key = load_signing_key()
+    return seal_run(run_dir, key, debrief, environment.participants, environment.client) is not None
 
 
 def recover_all(root: Path | None = None) -> list[RecoveryReport]:

@@ -44,7 +44,7 @@ from engine.record.records import (
     resolve_run_class,
 )
 from engine.record.runstore import abort_requested, environment_lock, release_owner, write_owner
-from engine.record.signing import run_signing_key
+from engine.record.signing import SigningKey, run_signing_key
 from engine.run import fanout
 from engine.run.context import responder_context
 from engine.run.evidence import seal_run
@@ -140,8 +140,7 @@ class DrillRun:
         self.run_id = run_dir.name
         self.options = options
         self.parts = parts
-        self.run_class = _run_class(options)
-        self.signing_key = run_signing_key(self.run_class)  # a bad reference fails here, before anything
+        self.run_class, self.signing_key = DrillRun.class_and_key(options)
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.clock = clock or RunClock()
         self.transports = Transports(environment)
@@ -162,6 +161,19 @@ class DrillRun:
         self._state = _State()
 
     # ------------------------------------------------------------------ public
+
+    @staticmethod
+    def class_and_key(options: RunOptions) -> tuple[RunClass, SigningKey | None]:
+        """The run's class (:func:`resolve_run_class`) and the key that will sign it; bad input
+        (an official drill without people in real time or without a key, a bad key reference)
+        fails here, before anything runs. A scheduled flow asks before it takes the slot."""
+        try:
+            run_class = resolve_run_class(
+                options.run_class, options.responders, options.plan is not None, options.time_scale
+            )
+        except ValueError as exc:
+            raise InputError(f"run class: {exc}") from None
+        return run_class, run_signing_key(run_class)
 
     def execute(self) -> RunResult:
         """Run the drill to its end and return the result (never leaves a fault behind).
@@ -565,17 +577,6 @@ class DrillRun:
         return RunResult(
             self.run_id, self.run_dir, code, outcome, state.reason, debrief, tuple(state.unreverted)
         )
-
-
-def _run_class(options: RunOptions) -> RunClass:
-    """The run's class (:func:`resolve_run_class`); an official drill asked for without people
-    in real time is bad input."""
-    try:
-        return resolve_run_class(
-            options.run_class, options.responders, options.plan is not None, options.time_scale
-        )
-    except ValueError as exc:
-        raise InputError(f"run class: {exc}") from None
 
 
 def _not_steady(steady_state: tuple[str, ...], states: Mapping[str, str | None]) -> str | None:
