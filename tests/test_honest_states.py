@@ -139,3 +139,35 @@ def test_drill_out_of_window_is_not_delivered_escalated_and_revealable(
         [BCDRILL, "calendar"], capture_output=True, text=True, timeout=60, env=wide, check=False
     )
     assert "NOT DELIVERED" in calendar.stdout
+
+
+@pytest.mark.prefect
+def test_an_official_drill_without_a_key_fails_before_it_takes_the_slot(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow run asked for an official drill where no signing key exists: Failed, saying how to
+    make one, before the environment's slot is taken or a run folder is made."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from engine.orchestration.slot import slot_name
+    from engine.spec.loader import load_environment
+
+    monkeypatch.setenv("BCDRILL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BCDRILL_SIGNING_KEY", raising=False)
+    runs = tmp_path / "runs"
+    with fast_settings():
+        state = drill_run(
+            playbook_path=str(PLAYBOOK), environment_path=str(DEMO_ENV), runs_root=str(runs),
+            responders="manual", run_class="drill", return_state=True,
+        )  # fmt: skip
+    assert state.type == StateType.FAILED
+    flow_run = _flow_run(prefect_api, state)
+    assert flow_run["state_type"] == "FAILED" and "bcdrill keys init" in flow_run["state"]["message"]
+    assert not runs.exists() or not any(runs.iterdir())
+    with get_client(sync_client=True) as client:
+        try:
+            limit = client.read_global_concurrency_limit_by_name(slot_name(load_environment(DEMO_ENV).name))
+        except ObjectNotFound:
+            limit = None
+    assert limit is None or limit.active_slots == 0
