@@ -147,8 +147,16 @@ class ImprovementStore:
 
 def read_summary(run_dir: Path) -> RunSummary | None:
     """The summary of a run's ``debrief.json``; ``None`` when it has none, it is unreadable, or
-    it is not the debrief signed with the run (edited afterwards, or the signature fails): the
-    client's history, trend and dashboard are made only of what the MSP signed."""
+    it is not the debrief signed with the run (see :func:`verified_debrief`)."""
+    found = verified_debrief(run_dir)
+    return None if found is None else found[1]
+
+
+def verified_debrief(run_dir: Path) -> tuple[dict[str, Any], RunSummary] | None:
+    """A run's ``debrief.json`` and its summary, read once; ``None`` when it has none, it is
+    unreadable, or it is not the debrief signed with the run (edited afterwards, or the
+    signature fails): the client's history, trend, dashboard and pages are made only of what
+    the MSP signed."""
     try:
         data = json.loads((run_dir / DEBRIEF_JSON).read_text(encoding="utf-8"))
         summary = RunSummary.from_json(data)
@@ -164,7 +172,7 @@ def read_summary(run_dir: Path) -> RunSummary | None:
     if signed is not None and debrief_digest(data) != signed:
         log.warning("debrief.unverified", run=run_dir.name, error="debrief.json differs from the signed one")
         return None
-    return summary
+    return data, summary
 
 
 def summaries(runs_root: Path | None = None) -> Iterator[RunSummary]:

@@ -92,9 +92,12 @@ def worker_state(proc: subprocess.Popen[bytes], log: Path, lines: int = 60) -> s
     except OSError:
         status = []
     kernel = [line for line in status if line.startswith(wanted)]
-    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else ["(no log)"]
     head = f"worker {proc.pid}: " + ("running" if code is None else f"exited {code}")
-    return "\n".join([head, *kernel, "its log ends:", *tail])
+    return "\n".join([head, *kernel, "its log ends:", *_log_tail(log, lines)])
+
+
+def _log_tail(log: Path | None, lines: int) -> list[str]:
+    return log.read_text(errors="replace").splitlines()[-lines:] if log and log.exists() else ["(no log)"]
 
 
 def _still_running(pgid: int, log: Path | None) -> str:
@@ -102,8 +105,8 @@ def _still_running(pgid: int, log: Path | None) -> str:
         ["ps", "-o", "pid,ppid,stat,etime,wchan:20,args", "-g", str(pgid)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    tail = log.read_text(errors="replace").splitlines()[-120:] if log and log.exists() else []
-    return "\n".join([f"worker {pgid} ignored SIGTERM for 30 s; its process group:", ps.stdout, *tail])
+    head = f"worker {pgid} ignored SIGTERM for 30 s; its process group:"
+    return "\n".join([head, ps.stdout, *_log_tail(log, 120)])
 
 
 @contextmanager

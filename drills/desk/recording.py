@@ -130,15 +130,6 @@ class DeskRecorder:
         """True once the first fault is applied (before that the drill is still a surprise)."""
         return self.context.anchor() is not None
 
-    def closed_reason(self, holder: Holder) -> str:
-        """Why no step can be recorded now ('' while the drill is live): before the first
-        fault, or after ENDEX (the hotwash opens once the engine has closed the steps)."""
-        if not self.drill_live():
-            return "no fault has been applied yet"
-        if self.context.hotwash_state(holder.name) != "none":
-            return "the drill has ended"
-        return ""
-
     def elapsed(self) -> float | None:
         """Seconds since impact start, None before it."""
         anchor = self.context.anchor()
@@ -179,7 +170,7 @@ class DeskRecorder:
 
     def decide(self, holder: Holder, step: str, choice: str, rationale: str, source: str) -> Outcome:
         """Record a decision: the chosen option and a one-line rationale."""
-        closed = self.closed_reason(holder)
+        closed = self.context.closed_reason()
         if closed:  # the same answer for every step, real or guessed: no answer key
             return Outcome("rejected", "", closed)
         key = self.step_key(holder, step, decision=True)
@@ -280,7 +271,7 @@ class DeskRecorder:
         otherwise the receipt, and the journal says why). Outside the drill (before the first
         fault, after ENDEX) every step gets the same answer, so nobody learns which exist.
         """
-        closed = self.closed_reason(holder)
+        closed = self.context.closed_reason()
         if closed:
             return Outcome("rejected", "", closed)
         key = self.step_key(holder, step)

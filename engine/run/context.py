@@ -49,6 +49,7 @@ def responder_context(
         options=options,
         perform_runbook=perform_runbook,
         exercise=playbook.exercise,
+        closed_reason=book.closed_reason,
         log_entry=book.log_entry,
         updating=book.updating,
         evaluate=book.evaluate,

@@ -154,6 +154,16 @@ class StepBook:
         with self._lock:
             return self._anchor is not None and not self._closed
 
+    def closed_reason(self) -> str:
+        """Why no step can be recorded now: before the first fault, or after ENDEX; '' while live."""
+        with self._lock:
+            return self._closed_reason()
+
+    def _closed_reason(self) -> str:
+        if self._anchor is None:
+            return "no fault has been applied yet"
+        return "the drill has ended" if self._closed else ""
+
     def step(self, key: str) -> ResponseStep | None:
         """The response step called ``key``."""
         return self._steps.get(key)
@@ -249,10 +259,8 @@ class StepBook:
     def _rejection(self, ack: Ack, step: ResponseStep | None) -> str:
         if step is None:
             return f"unknown step {ack.step!r} (known: {', '.join(sorted(self._steps))})"
-        if self._anchor is None:
-            return "no fault has been applied yet"
-        if self._closed:
-            return "the drill has ended"
+        if closed := self._closed_reason():
+            return closed
         decision = self._decisions.get(ack.step)
         if decision is not None and ack.choice not in decision.options:
             return f"choose one of {', '.join(decision.options)} (got {ack.choice!r})"
@@ -351,6 +359,8 @@ class ResponderContext:
     map_entry: Callable[[str, int, str], str] = lambda _by, _entry, _step: "not available"
     #: An evaluator moves a step's record to another step: '' or the reason.
     correct_step: Callable[[str, str, str], str] = lambda _by, _step, _to: "not available"
+    #: Why no step can be recorded now (before the first fault, after ENDEX); '' while live.
+    closed_reason: Callable[[], str] = lambda: ""
     #: The hotwash survey for a participant (by name): "none" | "open" | "answered" | "closed".
     hotwash_state: Callable[[str], HotwashState] = lambda _name: "none"
     #: Journal one participant's hotwash answers: '' or the reason they were refused.

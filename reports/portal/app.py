@@ -19,7 +19,6 @@ is HTML-escaped by Jinja2.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from engine.record.tokens import token_hash
 from engine.web import ProxySettings, security_headers
 from reports.debrief.model import Debrief
 from reports.debrief.trend import Trend, build_trend, same_client, trend_html, trend_pdf
-from reports.debrief_writer import DEBRIEF_JSON, read_summary
+from reports.debrief_writer import read_summary, verified_debrief
 from reports.i18n import LANGUAGES, translator
 from reports.portal.sessions import ServeSessions
 from reports.portal.tokens import ServeTokens
@@ -102,11 +101,10 @@ class ServeApp:
         for run_dir in list_runs(self.runs_root):
             if run_dir.name != run_id:
                 continue
-            summary = read_summary(run_dir)
-            if summary is None or not same_client(summary, client):
+            found = verified_debrief(run_dir)  # read once: the page shows what was verified
+            if found is None or not same_client(found[1], client):
                 return None
-            data = json.loads((run_dir / DEBRIEF_JSON).read_text(encoding="utf-8"))
-            return Debrief.from_json(data)
+            return Debrief.from_json(found[0])
         return None
 
 
