@@ -12,10 +12,12 @@ against the moment the data store failed.
 The failure moment is the probe's first failed read of the latest outage (within one probe
 interval after the real failure, so the measurement never understates the loss by more than
 that); for a rollback seen without an outage it is the last healthy read. It is never before
-the remembered record was written: the store held that record. A read overtaken by a later one
-(the watcher and a restore check may read at once) answers its caller but teaches the probe
-nothing: judged after the later one, its older records would read as a rollback. A rollback seen
-while the store stays readable is a measurement, not an outage: the probe stays ``up``.
+the remembered record was written: the store held that record. The probe knows only the records
+it read: a write made after its last look before the failure, and lost, is not seen, so when the
+remembered record survives it measures no loss. A read overtaken by a later one (the watcher and
+a restore check may read at once) answers its caller but teaches the probe nothing: judged after
+the later one, its older records would read as a rollback. A rollback seen while the store stays
+readable is a measurement, not an outage: the probe stays ``up``.
 
 Every result after a measurement carries the latest one as its ``measurement``
 (:meth:`DataLoss.as_measurement`; times are unix seconds)::
