@@ -38,6 +38,7 @@ from benchmarks.common import (
     report_rss,
     wait_until,
 )
+from engine.orchestration.server import OWN_SERVER_CLIENT
 
 FAMILY = "overhead"
 SCENARIO = BENCH_DIR / "scenarios" / "kill-web.yaml"
@@ -140,10 +141,14 @@ def ctk_cold(lab: BenchLab) -> float:
 
 
 def warm_bcdrill(lab: BenchLab, env: dict[str, str], mode: str, count: int) -> dict[str, Any]:
-    """Several drills in one process (``python -m benchmarks.warm``); its JSON line."""
+    """Several drills in one process (``python -m benchmarks.warm``); its JSON line.
+
+    Against a server, that process is a client of bcdrill's own server, as the long-lived
+    runner's drills are: it has their client settings (``OWN_SERVER_CLIENT``)."""
     argv = [sys.executable, "-m", "benchmarks.warm", "--env", str(lab.environment)]
     argv += ["--count", str(count), "--mode", mode]
-    _, _, _, stdout = _child(argv, env, REPO)
+    served = OWN_SERVER_CLIENT if "PREFECT_API_URL" in env else {}
+    _, _, _, stdout = _child(argv, {**env, **served}, REPO)
     return dict(json.loads(stdout.strip().splitlines()[-1]))
 
 
@@ -275,7 +280,7 @@ def profile_warm_drill(lab: BenchLab) -> str:
     """A pyinstrument profile of the last of three warm flow drills (text)."""
     out = Path(tempfile.mkdtemp(prefix="bcdrill-bench-prof-")) / "warm.txt"
     with prefect_server() as server_env:
-        env = {**_base_env(lab), **server_env}
+        env = {**_base_env(lab), **server_env, **OWN_SERVER_CLIENT}
         argv = [sys.executable, "-m", "benchmarks.warm", "--env", str(lab.environment), "--count", "3"]
         _child([*argv, "--profile", str(out)], env, REPO)
     return out.read_text() if out.exists() else ""

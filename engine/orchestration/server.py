@@ -58,7 +58,7 @@ _PRIVATE_SERVER_DEFAULTS = {
 # A client of bcdrill's own server: that server never hands out CSRF tokens (its protection is
 # off, Prefect's default, and no browser reaches it: no UI), so Prefect's client need not ask
 # it for one first; each new client did (~40 ms, before each flow run's first write).
-_OWN_SERVER_CLIENT = {"PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false"}
+OWN_SERVER_CLIENT = {"PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false"}
 STARTUP_TIMEOUT_S = 180.0  # a cold start takes 7-15 s alone, 75-100 s on a 2-core machine under load
 _PR_SET_PDEATHSIG = 1
 
@@ -126,11 +126,11 @@ def process_wide_own_server(url: str) -> Iterator[None]:
     """Point this process at bcdrill's own server at ``url``, also for threads that do not
     inherit our context (Prefect's log and event workers: without this they would start
     Prefect's own temporary server after all) and for the drills' processes, which inherit the
-    environment: the API URL, and :data:`_OWN_SERVER_CLIENT`."""
+    environment: the API URL, and :data:`OWN_SERVER_CLIENT`."""
     import prefect.context
 
     refresh = getattr(prefect.context, "refresh_global_settings_context", None)
-    variables = {"PREFECT_API_URL": url, **_OWN_SERVER_CLIENT}
+    variables = {"PREFECT_API_URL": url, **OWN_SERVER_CLIENT}
     before = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     if refresh is not None:
@@ -229,7 +229,7 @@ def _server_env(settings_of_this_process: bool) -> dict[str, str]:
         **os.environ,
         **settings,
         "PREFECT_UI_ENABLED": "0",
-        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false",  # see _OWN_SERVER_CLIENT
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false",  # see OWN_SERVER_CLIENT
         "PREFECT__SERVER_EPHEMERAL": "1",
         "PREFECT__SERVER_FINAL": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -291,6 +291,7 @@ def database_pool(base: Mapping[str, str]) -> dict[str, str]:
 
 __all__ = [
     "DATABASE_POOL",
+    "OWN_SERVER_CLIENT",
     "configured_api_url",
     "database_pool",
     "prefect_api",
