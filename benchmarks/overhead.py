@@ -244,7 +244,7 @@ def _report(
             )
         )
     ctk_ref = statistics.median(_beyond(ctk_warm[1:], f)) if len(ctk_warm) > 1 else GOAL_WARM_S
-    goal = f"median ≤ 1.0× Chaos Toolkit warm ({ctk_ref * 1000:.0f} ms) and ≤ {GOAL_WARM_S * 1000:.0f} ms"
+    goal = f"median ≤ {GOAL_WARM_S * 1000:.0f} ms or ≤ Chaos Toolkit warm ({ctk_ref * 1000:.0f} ms)"
     for name, walls in (
         ("warm: drill-run flow (served)", flow["walls"][1:]),
         ("warm: DrillRun.execute (no Prefect)", plain["walls"][1:]),
