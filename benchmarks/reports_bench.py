@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -25,12 +26,13 @@ from typing import Any
 
 from rich.console import Console
 
+from engine.record.signing import sign_run
 from reports.debrief.compose import debrief_from_journal
 from reports.debrief.trend import build_trend, trend_html, trend_json, trend_table
 from reports.debrief_writer import summaries
 from reports.i18n import translator
 from reports.renderers import RenderOptions, render_bytes
-from reports.testing import ScriptedRun, step
+from reports.testing import ScriptedRun, home_signing_key, step
 
 GOAL_TREND_S = 2.0
 GOAL_HTML_PDF_S = 1.0
@@ -49,7 +51,9 @@ def _sample_debrief(folder: Path) -> dict[str, Any]:
 
 
 def generate(root: Path, count: int) -> None:
-    """``count`` run folders with a ``debrief.json`` each."""
+    """``count`` run folders with a ``debrief.json`` each, signed with the MSP key of
+    ``$BCDRILL_HOME`` (made when it has none), as a client's record is."""
+    key = home_signing_key()
     sample = _sample_debrief(root / "_sample")
     journal = (root / "_sample" / "journal.jsonl").read_bytes()
     start = datetime(2020, 1, 1, 9, tzinfo=UTC)
@@ -67,6 +71,7 @@ def generate(root: Path, count: int) -> None:
         folder.mkdir(parents=True)
         (folder / "journal.jsonl").write_bytes(journal)
         (folder / "debrief.json").write_text(json.dumps(data), encoding="utf-8")
+        sign_run(folder, key, str(data["outcome"]), float(data["score"]), data)
 
 
 def _timed(function: Callable[[], object], repeat: int) -> list[float]:
@@ -85,6 +90,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bcdrill-reports-bench-"))
+    os.environ["BCDRILL_HOME"] = str(root / "home")  # the generated runs' signing key, and no other
     try:
         generate(root, args.runs)
         runs = root / "runs"

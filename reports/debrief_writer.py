@@ -155,8 +155,8 @@ def read_summary(run_dir: Path) -> RunSummary | None:
 def verified_debrief(run_dir: Path) -> tuple[dict[str, Any], RunSummary] | None:
     """A run's ``debrief.json`` and its summary, read once; ``None`` when it has none, it is
     unreadable, or it is not the debrief signed with the run (edited afterwards, or the
-    signature fails): the client's history, trend, dashboard and pages are made only of what
-    the MSP signed."""
+    signature fails, or an official drill that was never signed): the client's history, trend,
+    dashboard and pages are made only of what the MSP signed."""
     try:
         data = json.loads((run_dir / DEBRIEF_JSON).read_text(encoding="utf-8"))
         summary = RunSummary.from_json(data)
@@ -171,6 +171,9 @@ def verified_debrief(run_dir: Path) -> tuple[dict[str, Any], RunSummary] | None:
         return None
     if signed is not None and debrief_digest(data) != signed:
         log.warning("debrief.unverified", run=run_dir.name, error="debrief.json differs from the signed one")
+        return None
+    if signed is None and summary.run_class == "drill":
+        log.warning("debrief.unverified", run=run_dir.name, error="an official drill with no signed debrief")
         return None
     return data, summary
 

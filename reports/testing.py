@@ -19,6 +19,7 @@ from typing import Any
 from engine.clock import FakeClock
 from engine.record.journal import JOURNAL_NAME, Journal
 from engine.record.records import RecordType, RunStarted, StartedProbe, StartedStep
+from engine.record.signing import SigningKey, init_key, load_signing_key
 
 
 @dataclass(frozen=True)
@@ -168,3 +169,25 @@ class ScriptedRun:
         self.record(RecordType.RUN_ENDED, reason=reason)
         self.journal.close()
         return self
+
+
+def home_signing_key() -> SigningKey:
+    """The MSP signing key of ``$BCDRILL_HOME``, made there when it has none."""
+    key = load_signing_key()
+    if key is None:
+        init_key()
+        key = load_signing_key()
+    assert key is not None
+    return key
+
+
+def sealed_debrief(run_dir: Path) -> dict[str, Any]:
+    """Debrief a finished scripted run and sign it with :func:`home_signing_key`, as the engine
+    ends a run: a client's record holds only official drills whose debrief was signed. Returns
+    the debrief."""
+    from engine.run.evidence import seal_run
+    from reports.debrief_writer import write_debrief
+
+    debrief = write_debrief(run_dir)
+    seal_run(run_dir, home_signing_key(), debrief)
+    return debrief

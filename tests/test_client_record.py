@@ -14,11 +14,11 @@ from reports.debrief.compose import debrief_from_journal
 from reports.debrief.summary import RunSummary
 from reports.debrief.trend import build_trend, trend_json
 from reports.debrief.validation import debrief_errors
-from reports.debrief_writer import ImprovementStore, debrief_of_run, summaries, write_debrief
+from reports.debrief_writer import ImprovementStore, debrief_of_run, summaries
 from reports.i18n import translator
 from reports.renderers import RenderOptions, render_text
 from reports.renderers.comparison import comparison_sentences
-from reports.testing import ScriptedRun, run_started, step
+from reports.testing import ScriptedRun, run_started, sealed_debrief, step
 
 STEPS = (
     step("msp", "acknowledge", 120, title="Acknowledge the alert"),
@@ -267,7 +267,7 @@ def test_rehearsals_ci_refused_aborted_and_crashed_runs_leave_the_record_as_it_w
     first = full_run(
         runs, "20250303T090000Z-web-down-0001", datetime(2025, 3, 3, 9, tzinfo=UTC), 200, 520, 700
     )
-    write_debrief(first)
+    sealed_debrief(first)
     before_state = _state(runs, home)
     before_next = _next_drill(runs)
     assert len(json.loads(before_state[0])["runs"]) == 1
@@ -293,7 +293,7 @@ def test_rehearsals_ci_refused_aborted_and_crashed_runs_leave_the_record_as_it_w
         aborted_run(runs, "20260110T090000Z-web-down-0007", day.replace(day=10), abort_at=100),
     ]
     for run_dir in others:
-        written = write_debrief(run_dir)
+        written = sealed_debrief(run_dir)
         assert written["class"] in ("drill", "rehearsal", "ci")
         assert written["follow_up"] == [] and written["comparison"] is None
 
@@ -315,7 +315,7 @@ def test_no_comparison_across_time_scales(tmp_path: Path, home: Path) -> None:
     first = full_run(
         runs, "20250303T090000Z-web-down-0001", datetime(2025, 3, 3, 9, tzinfo=UTC), 200, 520, 700
     )
-    write_debrief(first)
+    sealed_debrief(first)
     scaled = full_run(
         runs, "20260302T090000Z-web-down-0002", datetime(2026, 3, 2, 9, tzinfo=UTC), 2, 5, 7, time_scale=0.01
     )

@@ -264,7 +264,9 @@ def test_a_debrief_edited_after_signing_fails_verify_and_leaves_the_history(
 
 def test_a_run_whose_signature_was_deleted_leaves_the_history(tmp_path: Path, home: Path) -> None:
     """Deleting journal.sig must not turn an edited run into an 'unsigned' one that is shown:
-    its first record names the key that was to sign it. A run made where no key existed is kept."""
+    its first record names the key that was to sign it. An official drill with no signature is
+    never part of the record, even one whose first record names no key (made, or forged, to
+    look as if made where no key existed); an unsigned rehearsal is still listed."""
     from reports.debrief_writer import read_summary, summaries
 
     init_key()
@@ -281,4 +283,11 @@ def test_a_run_whose_signature_was_deleted_leaves_the_history(tmp_path: Path, ho
     unsigned.at(1).probe("web", "up").at(10).inject("stop-web").at(70).step("msp.acknowledge", by="alex")
     unsigned.at(300).revert("stop-web").at(301).probe("web", "up").at(310).end()
     write_debrief(unsigned.run_dir)
-    assert [s.run_id for s in summaries(runs)] == [run_id]  # no key named: a run made without one
+    assert list(summaries(runs)) == []  # no key named, yet class drill: not the client's record
+
+    run_id = "20260302T090000Z-web-down-0010"
+    rehearsal = ScriptedRun(runs / run_id, start=datetime(2026, 3, 2, 10, tzinfo=UTC))
+    rehearsal.record(RecordType.RUN_STARTED, **run_started(run_id=run_id, steps=STEPS, run_class="rehearsal"))
+    rehearsal.at(1).probe("web", "up").at(10).inject("stop-web").at(300).revert("stop-web").at(310).end()
+    write_debrief(rehearsal.run_dir)
+    assert [(s.run_id, s.counts) for s in summaries(runs)] == [(run_id, False)]

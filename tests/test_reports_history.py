@@ -17,10 +17,10 @@ from reports.debrief.model import Measure
 from reports.debrief.summary import RunSummary
 from reports.debrief.trend import build_trend, trend_chart, trend_html, trend_json
 from reports.debrief.validation import debrief_errors
-from reports.debrief_writer import ImprovementStore, client_slug, debrief_of_run, write_debrief
+from reports.debrief_writer import ImprovementStore, client_slug, debrief_of_run
 from reports.i18n import translator
 from reports.renderers import RenderOptions, render_text
-from reports.testing import ScriptedRun, step
+from reports.testing import ScriptedRun, sealed_debrief, step
 
 STEPS = (
     step("msp", "acknowledge", 120, title="Acknowledge the alert"),
@@ -78,7 +78,7 @@ def test_next_drill_says_what_was_retested_and_how_it_went(tmp_path: Path, home:
         report=520,
         restore=700,
     )
-    write_debrief(first.run_dir)
+    sealed_debrief(first.run_dir)
     stored = ImprovementStore("Acme Ltd").plans()
     assert [(i.finding, i.subject, i.baseline.status) for i in stored[0].items] == [
         ("F1", "objective:rto", "not_met"),
@@ -96,7 +96,7 @@ def test_next_drill_says_what_was_retested_and_how_it_went(tmp_path: Path, home:
         report=250,
         restore=600,
     )
-    result = write_debrief(second.run_dir)
+    result = sealed_debrief(second.run_dir)
     assert debrief_errors(result) == []
     results = {f["subject"]: (f["retested"], f["result"]) for f in result["follow_up"]}
     assert results == {
@@ -120,7 +120,7 @@ def test_next_drill_says_what_was_retested_and_how_it_went(tmp_path: Path, home:
         report=60,
         restore=100,
     )
-    again = write_debrief(third.run_dir)
+    again = sealed_debrief(third.run_dir)
     assert [f["from_run"] for f in again["follow_up"]] == [second.run_dir.name] * 2
     assert {f["result"] for f in again["follow_up"]} == {"improved"}
     zh = render_text(debrief_of_run(third.run_dir), "md", RenderOptions(lang="zh-CN"))
@@ -138,7 +138,7 @@ def test_items_not_retested_stay_open_across_other_scenarios(tmp_path: Path, hom
         report=100,
         restore=300,
     )
-    write_debrief(first.run_dir)
+    sealed_debrief(first.run_dir)
     base = debrief_from_journal(first.path)
     plans = (plan_of(base),)
     other = debrief_from_journal(
@@ -295,12 +295,12 @@ def test_trend_command_over_a_run_store(tmp_path: Path, home: Path) -> None:
     for index, (ack, start) in enumerate(
         [(200, datetime(2025, 3, 3, tzinfo=UTC)), (60, datetime(2026, 3, 2, tzinfo=UTC))]
     ):
-        write_debrief(
+        sealed_debrief(
             drill(
                 runs, f"2026030{index}T090000Z-web-down-{index:04d}", start, ack=ack, report=100, restore=200
             ).run_dir
         )
-    write_debrief(
+    sealed_debrief(
         drill(
             runs,
             "20260303T090000Z-web-down-zzzz",
@@ -325,7 +325,7 @@ def test_trend_command_over_a_run_store(tmp_path: Path, home: Path) -> None:
     assert bad.exit_code == 2
 
 
-def test_trend_over_a_thousand_generated_runs(tmp_path: Path) -> None:
+def test_trend_over_a_thousand_generated_runs(tmp_path: Path, home: Path) -> None:
     from benchmarks.reports_bench import CLIENTS, generate
     from reports.debrief_writer import summaries
 
@@ -351,7 +351,7 @@ def test_a_damaged_plan_file_does_not_cost_the_debrief(tmp_path: Path, home: Pat
         report=520,
         restore=700,
     )
-    result = write_debrief(run.run_dir)
+    result = sealed_debrief(run.run_dir)
     assert result["follow_up"] == [] and (run.run_dir / "debrief.html").exists()
     assert (home / "improvements" / "acme-ltd.json").read_text() == "{not json"  # left for a human
 

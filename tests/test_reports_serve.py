@@ -19,9 +19,9 @@ import uvicorn
 from typer.testing import CliRunner
 
 from engine.testing import free_port
-from reports.debrief_writer import write_debrief
 from reports.portal.app import COOKIE, create_app
 from reports.portal.tokens import ServeTokens
+from reports.testing import sealed_debrief
 from tests.test_reports_history import drill
 
 
@@ -74,7 +74,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Serv
             client="Evil <script>alert(1)</script> Co",
         )
         for run in (acme, other):
-            write_debrief(run.run_dir)
+            sealed_debrief(run.run_dir)
         tokens = ServeTokens(root / "home" / "serve-tokens.json")
         issued = {"acme": tokens.issue("Acme Ltd"), "evil": tokens.issue("Evil <script>alert(1)</script> Co")}
         yield runs, tokens, issued
