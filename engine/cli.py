@@ -654,11 +654,9 @@ def _release_dead_slots(run_ids: set[str] | None) -> bool:
     import httpx
 
     from engine.errors import PreflightError
-    from engine.orchestration.server import slots_api
 
     try:
-        with slots_api():  # the local runner's own server when it holds them
-            released = release_dead_holders(run_ids)
+        released = release_dead_holders(run_ids)  # each on the server that holds it
     except (httpx.HTTPError, OSError) as exc:
         raise PreflightError(
             f"cannot free the Prefect environment slot of a dead run ({exc}); "

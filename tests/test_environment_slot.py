@@ -45,10 +45,10 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _note(environment: str, run_id: str, pid: int, lease_id: str) -> None:
+def _note(environment: str, run_id: str, pid: int, lease_id: str, **where: str) -> None:
     path = Path(os.environ["BCDRILL_HOME"]) / "locks" / f"{environment}.slot.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"run_id": run_id, "pid": pid, "host": socket.gethostname(), "lease_id": lease_id}
+    data = {"run_id": run_id, "pid": pid, "host": socket.gethostname(), "lease_id": lease_id, **where}
     import json
 
     path.write_text(json.dumps(data))
@@ -315,3 +315,34 @@ def test_recover_says_so_in_one_line_when_prefect_does_not_answer(
     assert "Traceback" not in result.stderr
     (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert line.startswith("bcdrill: cannot free the Prefect environment slot") and "recover again" in line
+
+
+def test_recover_frees_a_slot_on_the_database_it_was_taken_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local runner is killed: its Prefect server dies with it, the slot its drill took stays
+    taken in the runner's database. ``recover`` from a command whose own Prefect home is another
+    one, with no runner up, frees the slot there — it freed it in its own database before and
+    dropped the note, so the next drill through a new runner was refused for good."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from engine.orchestration.server import temporary_server
+    from tests.conftest import run_cli
+
+    runners_home, environment = tmp_path / "runner-prefect", f"slot-{uuid.uuid4().hex[:8]}"
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(runners_home))
+    with temporary_server(settings_of_this_process=False) as url, temporary_settings({PREFECT_API_URL: url}):
+        lease = _take_without_us(environment, with_lease=False)  # its lease died with the server
+    where = {"api_url": url, "prefect_home": str(runners_home)}
+    _note(environment, "killed-run", _dead_pid(), lease, **where)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "callers-prefect"))
+    try:
+        result = run_cli("recover", "--runs", str(tmp_path / "runs"), timeout=300)
+    finally:
+        Path(os.environ["BCDRILL_HOME"], "locks", f"{environment}.slot.json").unlink(missing_ok=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"killed-run: released the Prefect slot of environment {environment!r}" in result.stdout
+    monkeypatch.setenv("PREFECT_HOME", str(runners_home))
+    with temporary_server(settings_of_this_process=False) as url, temporary_settings({PREFECT_API_URL: url}):
+        assert _active(environment) == 0

@@ -90,8 +90,68 @@ def prefect_api() -> Iterator[str]:
 
 
 @contextmanager
-def slots_api() -> Iterator[str]:
-    """The Prefect API that holds this machine's environment slots, for ``recover``.
+def holder_api(api_url: str, prefect_home: str) -> Iterator[str]:
+    """The Prefect API to free a dead run's environment slot on, for ``recover``: the server the
+    run took it on (``api_url``) while that one answers, or is the configured one. A bcdrill
+    server (the local runner's, or a command's temporary one) dies with its process, so when it
+    is gone: the local runner's server when it serves the same database (``prefect_home``),
+    else a temporary server on that database. A note without them: :func:`_slots_api`."""
+    if not api_url or not prefect_home:
+        with _slots_api() as url:
+            yield url
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if api_url == configured_api_url() or _answers(api_url):
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            yield api_url
+        return
+    from engine.orchestration.local_runner import live_runner, runner_dir
+
+    runner = live_runner()
+    if runner is not None and runner.own_server and Path(prefect_home) == runner_dir() / "prefect":
+        with temporary_settings({PREFECT_API_URL: runner.url}):
+            yield runner.url
+        return
+    with (
+        _environment({"PREFECT_HOME": prefect_home}),
+        temporary_server(settings_of_this_process=False) as url,
+        process_wide_own_server(url),
+        temporary_settings({PREFECT_API_URL: url}),
+    ):
+        yield url
+
+
+def _answers(api_url: str) -> bool:
+    """True when a Prefect API (http or https) answers its health check at once."""
+    if not api_url.startswith(("http://", "https://")):
+        return False
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+@contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set these environment variables for the block (a server started meanwhile inherits them)."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _slots_api() -> Iterator[str]:
+    """The Prefect API that holds this machine's environment slots, for ``recover`` of a slot
+    noted without where it was taken.
 
     The configured one; else, while the local runner lives, its own server (the drills it ran
     took their slots there); else a temporary server, as :func:`prefect_api`.
@@ -130,19 +190,12 @@ def process_wide_own_server(url: str) -> Iterator[None]:
     import prefect.context
 
     refresh = getattr(prefect.context, "refresh_global_settings_context", None)
-    variables = {"PREFECT_API_URL": url, **OWN_SERVER_CLIENT}
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    if refresh is not None:
-        refresh()
     try:
-        yield
+        with _environment({"PREFECT_API_URL": url, **OWN_SERVER_CLIENT}):
+            if refresh is not None:
+                refresh()
+            yield
     finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         if refresh is not None:
             refresh()
 
@@ -294,6 +347,7 @@ __all__ = [
     "OWN_SERVER_CLIENT",
     "configured_api_url",
     "database_pool",
+    "holder_api",
     "prefect_api",
     "process_wide_own_server",
     "temporary_server",

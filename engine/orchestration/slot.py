@@ -6,7 +6,8 @@ host, lease id). The lease alone cannot free the slot after a ``kill -9`` in eve
 temporary (ephemeral) Prefect server keeps leases in its memory, so when it dies with its run
 the slot row stays taken in the database for good. Hence:
 
-* ``bcdrill recover`` releases the slot of a dead run (:func:`release_if_dead`);
+* ``bcdrill recover`` releases the slot of a dead run (:func:`release_dead_holders`) on the
+  server it was taken on — when that server died with its run, on the same database;
 * a later run that finds the slot taken by a dead holder on this machine releases it and
   takes it (:func:`environment_slot`);
 * a run that cannot get the slot says which run holds it and how to recover (exit 4).
@@ -62,6 +63,10 @@ class SlotHolder:
     pid: int
     host: str
     lease_id: str
+    # where the slot was taken: the Prefect API, and the Prefect home of the process that took
+    # it (a bcdrill server's database is there); "" in notes written before they were kept
+    api_url: str = ""
+    prefect_home: str = ""
 
     def dead(self) -> bool:
         """True when the holder ran on this host and its process is gone."""
@@ -87,6 +92,8 @@ def read_holder(environment: str) -> SlotHolder | None:
             pid=int(data["pid"]),
             host=str(data["host"]),
             lease_id=str(data["lease_id"]),
+            api_url=str(data.get("api_url") or ""),
+            prefect_home=str(data.get("prefect_home") or ""),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -114,13 +121,18 @@ def environment_slot(environment: str, run_id: str, wait_until: datetime | None 
     A busy slot is waited for :data:`SLOT_WAIT_S`, or until ``wait_until`` (UTC) when later.
     """
     from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
 
     wait_s = SLOT_WAIT_S
     if wait_until is not None:
         wait_s = max(wait_s, (wait_until - datetime.now(UTC)).total_seconds())
+    settings = get_current_settings()
     with get_client(sync_client=True) as client:
         lease_id = _acquire(client, environment, wait_s)
-        holder = SlotHolder(environment, run_id, os.getpid(), socket.gethostname(), str(lease_id))
+        holder = SlotHolder(
+            environment, run_id, os.getpid(), socket.gethostname(), str(lease_id),
+            str(settings.api.url or ""), str(settings.home),
+        )  # fmt: skip
         _write_holder(holder)
         stop = threading.Event()
         # in a copy of our context: Prefect settings given as a temporary context reach it too
@@ -320,15 +332,21 @@ def dead_holders(run_ids: set[str] | None = None) -> list[SlotHolder]:
 
 
 def release_dead_holders(run_ids: set[str] | None = None) -> list[SlotHolder]:
-    """``recover``: free every environment slot a dead run still holds; the holders freed."""
+    """``recover``: free every environment slot a dead run still holds, each on the Prefect
+    server that holds it (:func:`engine.orchestration.server.holder_api`); the holders freed."""
     found = dead_holders(run_ids)
     if not found:
         return []
     from prefect.client.orchestration import get_client
 
-    with get_client(sync_client=True) as client:
-        for holder in found:
-            release_holder(client, holder)
+    from engine.orchestration.server import holder_api
+
+    places = sorted({(h.api_url, h.prefect_home) for h in found})
+    for api_url, prefect_home in places:
+        with holder_api(api_url, prefect_home), get_client(sync_client=True) as client:
+            for holder in found:
+                if (holder.api_url, holder.prefect_home) == (api_url, prefect_home):
+                    release_holder(client, holder)
     return found
 
 
