@@ -332,6 +332,22 @@ def test_rate_limit_per_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         h.desk.stop()
 
 
+def test_requests_without_a_token_share_no_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ack without a bearer token is answered as an unknown one, however many came
+    before: they drew on one shared token budget, so after a burst a missing token got 429."""
+    h = make_harness(tmp_path, monkeypatch, Limits(token_burst=3, token_rate=0.01))
+    try:
+        missing = [httpx.post(f"{h.url}/api/ack", json={"step": "x"}) for _ in range(5)]
+        empty = httpx.post(f"{h.url}/api/ack", json={"step": "x"}, headers={"Authorization": "Bearer"})
+        unknown = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
+        wrong = httpx.post(f"{h.url}/api/ack", json={"step": "x"}, headers=unknown)
+        answers = [*missing, empty, wrong]
+        assert {r.status_code for r in answers} == {404}
+        assert len({r.content for r in answers}) == 1
+    finally:
+        h.desk.stop()
+
+
 def test_rate_limit_per_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     h = make_harness(tmp_path, monkeypatch, Limits(address_burst=4, address_rate=0.01))
     try:

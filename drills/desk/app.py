@@ -385,9 +385,11 @@ def _add_api_routes(app: FastAPI, desk: Desk) -> None:
         received = time.time()
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return not_found()  # no token: not one shared budget that every such request spends
         if not desk.by_token.allow(_token_key(token)):
             return too_many()
-        holder = desk.tokens.lookup(token) if scheme.lower() == "bearer" and token else None
+        holder = desk.tokens.lookup(token)
         if holder is None:
             return not_found()  # the body of an unknown bearer is never read
         data = json_object(await _body(request))
