@@ -243,3 +243,33 @@ def test_the_journal_and_the_log_never_show_a_tag(
     assert (run_dir / "mailbox.json").stat().st_mode & 0o777 == 0o600
     for text in (journal, "\n".join(logged.lines).lower()):
         assert _tag(alex) not in text and _tag(li) not in text and secret not in text
+
+
+def test_a_message_no_parser_can_read_is_answered_250_and_records_nothing(
+    mailbox: tuple[DrillMailbox, StepBook, Path],
+) -> None:
+    """A message nested deeper than the e-mail parser can follow (it raised RecursionError, and
+    the sender got ``500 Error: (RecursionError)``) is answered as any other, and records nothing."""
+    box, book, run_dir = mailbox
+    alex, code = _address(run_dir, "Alex Moreau"), correlation_code(run_dir.name)
+    head = f"From: a@b.example\r\nTo: {alex}\r\nSubject: [{code}] restarting\r\nMIME-Version: 1.0\r\n"
+    depth = 1500
+    nested = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(depth)
+    )
+    raw = (head + nested + "Content-Type: text/plain\r\n\r\nx\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", box.address[1], timeout=30) as smtp:
+        smtp.ehlo()
+        assert smtp.mail("a@b.example")[0] == 250 and smtp.rcpt(alex)[0] == 250
+        code_, answer = smtp.data(raw)
+    assert (code_, answer) == (250, b"OK")
+    assert book.recorded_at("msp.inform-client") is None
+
+
+def test_a_message_takes_at_most_twenty_recipients(mailbox: tuple[DrillMailbox, StepBook, Path]) -> None:
+    box, _, _ = mailbox
+    with smtplib.SMTP("127.0.0.1", box.address[1], timeout=10) as smtp:
+        smtp.ehlo()
+        smtp.mail("a@b.example")
+        answers = [smtp.rcpt(f"person{i}@bakery.example")[0] for i in range(25)]
+    assert answers == [250] * 20 + [452] * 5

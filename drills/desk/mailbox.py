@@ -53,6 +53,7 @@ __all__ = ["MAILBOX_FILE", "DrillMailbox", "mailbox_address"]  # MAILBOX_FILE: f
 log = get_logger(__name__)
 
 MAX_MESSAGE = 2 * 1024 * 1024
+MAX_RECIPIENTS = 20  # per message: a drill's e-mail goes to a handful of people
 START_TIMEOUT_S = 10.0
 
 
@@ -80,11 +81,22 @@ class _Handler:
     def __init__(self, mailbox: DrillMailbox) -> None:
         self._mailbox = mailbox
 
+    async def handle_RCPT(
+        self, _server: SMTP, _session: Session, envelope: Envelope, address: str, _options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         raw = content if isinstance(content, bytes) else content.encode("utf-8", "replace")
         to = [str(r) for r in envelope.rcpt_tos]
-        await asyncio.get_running_loop().run_in_executor(None, self._mailbox.receive, to, raw)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._mailbox.receive, to, raw)
+        except Exception as exc:  # a message no parser can read proves nothing; its sender learns nothing
+            log.warning("mailbox.unreadable", error=type(exc).__name__)
         return "250 OK"
 
 
