@@ -112,6 +112,7 @@ def free_port() -> int:
 
 __all__ = [
     "BEHIND_TLS_ENV",
+    "BOUNDED_HTTP",
     "MAX_SESSIONS",
     "MAX_SESSIONS_PER_TOKEN",
     "TRUSTED_PROXIES_ENV",
@@ -123,6 +124,17 @@ __all__ = [
 BEHIND_TLS_ENV = "BCDRILL_BEHIND_TLS"
 TRUSTED_PROXIES_ENV = "BCDRILL_TRUSTED_PROXIES"
 _TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+# How bcdrill's own web servers (the drill desk, the client portal) read a request: uvicorn's
+# h11 parser, which refuses (400) a request line and headers over 16 KiB; its default parser
+# (httptools) buffers them without bound — one connection dripping an endless header held
+# memory and a core, unauthenticated, before any check ran. At most 100 connections at once.
+BOUNDED_HTTP: dict[str, Any] = {
+    "http": "h11",
+    "h11_max_incomplete_event_size": 16 * 1024,
+    "limit_concurrency": 100,
+}
 
 
 @dataclass(frozen=True)
@@ -154,11 +166,12 @@ class ProxySettings:
         return self.behind_tls or scheme == "https"
 
     def uvicorn_options(self) -> dict[str, Any]:
-        """``proxy_headers``/``forwarded_allow_ips`` for uvicorn: honoured only from named proxies
-        (uvicorn would otherwise trust 127.0.0.1 by default)."""
+        """uvicorn's options for a server people reach: ``proxy_headers``/``forwarded_allow_ips``
+        honoured only from named proxies (uvicorn would otherwise trust 127.0.0.1 by default),
+        and :data:`BOUNDED_HTTP`."""
         if not self.trusted_proxies:
-            return {"proxy_headers": False}
-        return {"proxy_headers": True, "forwarded_allow_ips": list(self.trusted_proxies)}
+            return {"proxy_headers": False, **BOUNDED_HTTP}
+        return {"proxy_headers": True, "forwarded_allow_ips": list(self.trusted_proxies), **BOUNDED_HTTP}
 
 
 def is_loopback(host: str) -> bool:

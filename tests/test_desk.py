@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -346,6 +347,16 @@ def test_requests_without_a_token_share_no_budget(tmp_path: Path, monkeypatch: p
         assert len({r.content for r in answers}) == 1
     finally:
         h.desk.stop()
+
+
+def test_a_request_with_headers_over_16_kib_is_refused_before_any_check(harness: Harness) -> None:
+    """The request line and headers are bounded: an endless header no longer fills memory."""
+    host, port = harness.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /desk HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 20_000)
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert httpx.get(f"{harness.url}/desk").status_code == 404  # the desk still answers
 
 
 def test_rate_limit_per_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
