@@ -637,8 +637,11 @@ def recover(
             )
         if report.unsigned:
             err.print(f"{report.run_dir.name}: {report.unsigned}", markup=False)
+        if report.error:
+            err.print(f"{report.run_dir.name}: could NOT recover — {report.error}", markup=False)
+            failed = True
     released = _release_dead_slots({r.run_dir.name for r in reports} if run_ref else None)
-    done = (r.reverted or r.failed or r.torn_tail_set_aside or r.finished for r in reports)
+    done = (r.reverted or r.failed or r.torn_tail_set_aside or r.finished or r.error for r in reports)
     if not any(done) and not released:
         out.print("nothing to recover")
     if failed:

@@ -124,3 +124,27 @@ def test_recover_without_the_key_the_run_names_says_it_stays_unsigned_and_out_of
     assert report.finished and "key SHA256:gone was to sign it" in report.unsigned
     assert (run.run_dir / "debrief.json").exists() and not (run.run_dir / SIG_NAME).exists()
     assert read_summary(run.run_dir) is None
+
+
+def test_a_run_recover_cannot_go_through_is_named_and_the_others_are_still_recovered(
+    tmp_path: Path, home: Path
+) -> None:
+    """A run with an open fault and no environment snapshot (nothing says how to reach its
+    target) stopped ``recover`` at the first such run: the runs after it stayed unfinished."""
+    from tests.conftest import run_cli
+
+    broken = ScriptedRun(tmp_path / "runs" / "20260101T000000Z-broken").start()
+    broken.at(1).probe("web", "up").at(10).inject("stop-web")
+    _tear(broken, b'{"seq": 5, "ty')
+    crashed = ScriptedRun(tmp_path / "runs" / "20260102T000000Z-crashed").start()
+    shutil.copyfile(ENVIRONMENT, crashed.run_dir / "environment.yaml")
+    crashed.at(1).probe("web", "up")
+    _tear(crashed, b'{"seq": 3, "ty')
+
+    result = run_cli("recover", "--runs", str(tmp_path / "runs"), timeout=120)
+
+    assert result.returncode == 5, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    said = " ".join(result.stderr.split())
+    assert "20260101T000000Z-broken: could NOT recover — " in said and "no environment snapshot" in said
+    assert "run.ended" in types(crashed.run_dir) and (crashed.run_dir / "debrief.json").exists()

@@ -42,6 +42,7 @@ class RecoveryReport:
     torn_tail_set_aside: bool = False  # a torn last line moved to a side file before appending
     finished: bool = False  # the engine never ended the run: recover closed, debriefed and sealed it
     unsigned: str = ""  # why a run made to be signed could not be: it stays out of the client's history
+    error: str = ""  # why recover could not go through this run (its faults may remain)
 
 
 def _run_start(records: tuple[dict[str, Any], ...]) -> datetime | None:
@@ -80,8 +81,8 @@ def recover_run(run_dir: Path) -> RecoveryReport:
     signed = False
     try:
         signed = _finish_record(run_dir)
-    except (DrillError, OSError) as exc:  # the faults are reverted; a missing debrief must not hide that
-        log.error("recover.debrief_failed", run=run_dir.name, error=str(exc))
+    except Exception as exc:  # the faults are reverted; a missing debrief must not hide that
+        log.error("recover.debrief_failed", run=run_dir.name, error=f"{type(exc).__name__}: {exc}")
     unsigned = (
         f"not signed: key {named} was to sign it and is not configured here (bcdrill keys init, or "
         "BCDRILL_SIGNING_KEY); it stays out of the client's history"
@@ -136,5 +137,16 @@ def _finish_record(run_dir: Path) -> bool:
 
 
 def recover_all(root: Path | None = None) -> list[RecoveryReport]:
-    """Recover every run in the store that has open faults or was never ended."""
-    return [recover_run(run) for run in list_runs(root)]
+    """Recover every run in the store that has open faults or was never ended; a run that cannot
+    be recovered is reported (``error``) and the others still are."""
+    return [_recover_or_report(run) for run in list_runs(root)]
+
+
+def _recover_or_report(run_dir: Path) -> RecoveryReport:
+    try:
+        return recover_run(run_dir)
+    except (DrillError, OSError) as exc:
+        return RecoveryReport(run_dir, "", (), (), error=str(exc))
+    except Exception as exc:  # not anticipated: logged in full, and the other runs are still recovered
+        log.exception("recover.failed", run=run_dir.name)
+        return RecoveryReport(run_dir, "", (), (), error=f"unexpected {type(exc).__name__}: {exc}")
