@@ -148,3 +148,34 @@ def test_a_run_recover_cannot_go_through_is_named_and_the_others_are_still_recov
     said = " ".join(result.stderr.split())
     assert "20260101T000000Z-broken: could NOT recover — " in said and "no environment snapshot" in said
     assert "run.ended" in types(crashed.run_dir) and (crashed.run_dir / "debrief.json").exists()
+
+
+def test_recover_waits_until_an_inject_the_crash_interrupted_has_surely_ended(tmp_path: Path) -> None:
+    """A fault intended but neither applied nor failed was being injected when the engine died;
+    the inject runs on (a host command until its timeout, a docker stop for its grace): recover
+    reverts it only once that is over, or the rest of the inject would undo the revert."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.record.records import RecordType
+    from engine.run.recovery import interrupted_inject_wait_s
+    from engine.spec.loader import load_environment
+
+    environment = load_environment(ENVIRONMENT)  # app1: command timeout 20 s; docker: 10 s
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    run = ScriptedRun(tmp_path / "run", start=start).start()
+    host = {"name": "app", "kind": "host", "ref": "app1", "label": "ops@app1"}
+    container = {"name": "web", "kind": "container", "ref": "c0ffee", "label": "web-1"}
+    run.at(10).record(RecordType.FAULT_INTENT, fault="enc", action="host.encrypt_files", target=host,
+                      params={}, prior={})  # fmt: skip
+    records = read_journal(run.path).records
+    now = start + timedelta(seconds=15)
+    assert interrupted_inject_wait_s(records, environment, now) == pytest.approx(20 + 1 + 1 - 5)
+    assert interrupted_inject_wait_s(records, environment, start + timedelta(seconds=40)) == 0
+
+    run.record(RecordType.FAULT_APPLIED, fault="enc")  # the inject was over before the crash
+    run.at(11).record(RecordType.FAULT_INTENT, fault="stop", action="docker.stop", target=container,
+                      params={"timeout": 5}, prior={})  # fmt: skip
+    records = read_journal(run.path).records
+    assert interrupted_inject_wait_s(records, environment, now) == pytest.approx(5 + 10 + 1 - 4)
+    run.record(RecordType.FAULT_INJECT_FAILED, fault="stop", error="refused")
+    assert interrupted_inject_wait_s(read_journal(run.path).records, environment, now) == 0

@@ -9,8 +9,9 @@ touches a run whose owner process is still alive.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from engine.clock import RunClock
 from engine.errors import DrillError, PreflightError
 from engine.faults.base import ResolvedTarget
 from engine.logsetup import get_logger
-from engine.model.types import frozen_mapping
+from engine.model.types import Environment, frozen_mapping
 from engine.plugins import FAULTS
 from engine.record.journal import JOURNAL_NAME, Journal, read_journal
 from engine.record.leftovers import open_faults
@@ -29,6 +30,8 @@ from engine.spec.loader import load_environment
 from engine.transports.connections import Transports
 
 log = get_logger(__name__)
+_KILL_GRACE_S = 1.0  # a host command's ``timeout -k 1``
+_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ def recover_run(run_dir: Path) -> RecoveryReport:
             Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records))).close()
         return RecoveryReport(run_dir, "", (), (), contents.torn_tail)
     transports = _transports(run_dir) if pending else None
+    if transports is not None:
+        wait_s = interrupted_inject_wait_s(contents.records, transports.environment, datetime.now(UTC))
+        if wait_s > 0:
+            log.warning("recover.waiting_for_interrupted_inject", run=run_dir.name, seconds=round(wait_s, 1))
+            time.sleep(wait_s)
     # a torn last line (killed mid-write) is set aside by the writer before it appends
     journal = Journal(run_dir / JOURNAL_NAME, RunClock(started_at=_run_start(contents.records)))
     journal.append(RecordType.RECOVER_STARTED, open_faults=[r["data"]["fault"] for r in pending])
@@ -100,6 +108,41 @@ def _transports(run_dir: Path) -> Transports:
     if not env_file.exists():
         raise PreflightError(f"{run_dir}: no environment snapshot; cannot reach the targets")
     return Transports(load_environment(env_file))
+
+
+def interrupted_inject_wait_s(
+    records: tuple[dict[str, Any], ...], environment: Environment, now: datetime
+) -> float:
+    """Seconds to wait, from ``now``, until every inject a crash interrupted has surely ended.
+
+    A fault journaled as intended but neither applied nor failed was being injected when the
+    engine died, and the inject goes on without it: a host command runs on the target until its
+    ``timeout`` ends it, a ``docker stop`` in the Docker daemon for the grace it was given. A
+    revert made meanwhile would be undone by the rest of the inject (files encrypted after the
+    restore, a container that stops after it was started), and the run would say reverted."""
+    settled = {
+        r["data"]["fault"]
+        for r in records
+        if r["type"] in (RecordType.FAULT_APPLIED, RecordType.FAULT_INJECT_FAILED)
+    }
+    ends = [
+        datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
+        + timedelta(seconds=_inject_bound_s(r["data"], environment))
+        for r in open_faults(records)
+        if r["data"]["fault"] not in settled
+    ]
+    return max(0.0, (max(ends, default=now) - now).total_seconds())
+
+
+def _inject_bound_s(data: dict[str, Any], environment: Environment) -> float:
+    """How long an inject of this fault can go on after it was started, with a margin."""
+    target = data.get("target") or {}
+    if target.get("kind") == "host":
+        host = environment.hosts.get(str(target.get("ref")))
+        return (host.command_timeout_s if host is not None else 30.0) + _KILL_GRACE_S + _MARGIN_S
+    grace_s = float((data.get("params") or {}).get("timeout") or 0)
+    call_s = environment.docker.timeout_s if environment.docker is not None else 10.0
+    return grace_s + call_s + _MARGIN_S
 
 
 def _revert_pending(
