@@ -288,29 +288,17 @@ def prefect_server() -> Iterator[dict[str, str]]:
     """A local Prefect server on a loopback port (SQLite in a temp folder), started as bcdrill
     starts the local runner's (:func:`engine.orchestration.server.temporary_server`); yields the
     env vars that point a client at it."""
-    from engine.orchestration.server import temporary_server
+    from engine.orchestration.server import environment_variables, temporary_server
 
     home = Path(tempfile.mkdtemp(prefix="bcdrill-bench-prefect-"))
     try:
-        with temp_env({"PREFECT_HOME": str(home)}), temporary_server(settings_of_this_process=False) as url:
+        with (
+            environment_variables({"PREFECT_HOME": str(home)}),
+            temporary_server(settings_of_this_process=False) as url,
+        ):
             yield {"PREFECT_HOME": str(home), "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "0"}
     finally:
         shutil.rmtree(home, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def temp_env(updates: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block, then restore them."""
-    saved = {k: os.environ.get(k) for k in updates}
-    os.environ.update(updates)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 MEMORY_FAMILY = "memory"

@@ -114,7 +114,7 @@ def holder_api(api_url: str, prefect_home: str) -> Iterator[str]:
             yield runner.url
         return
     with (
-        _environment({"PREFECT_HOME": prefect_home}),
+        environment_variables({"PREFECT_HOME": prefect_home}),
         temporary_server(settings_of_this_process=False) as url,
         process_wide_own_server(url),
         temporary_settings({PREFECT_API_URL: url}),
@@ -134,7 +134,7 @@ def _answers(api_url: str) -> bool:
 
 
 @contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+def environment_variables(variables: Mapping[str, str]) -> Iterator[None]:
     """Set these environment variables for the block (a server started meanwhile inherits them)."""
     before = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
@@ -191,7 +191,7 @@ def process_wide_own_server(url: str) -> Iterator[None]:
 
     refresh = getattr(prefect.context, "refresh_global_settings_context", None)
     try:
-        with _environment({"PREFECT_API_URL": url, **OWN_SERVER_CLIENT}):
+        with environment_variables({"PREFECT_API_URL": url, **OWN_SERVER_CLIENT}):
             if refresh is not None:
                 refresh()
             yield
@@ -347,6 +347,7 @@ __all__ = [
     "OWN_SERVER_CLIENT",
     "configured_api_url",
     "database_pool",
+    "environment_variables",
     "holder_api",
     "prefect_api",
     "process_wide_own_server",
