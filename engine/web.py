@@ -129,11 +129,12 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 # How bcdrill's own web servers (the drill desk, the client portal) read a request: uvicorn's
 # h11 parser, which refuses (400) a request line and headers over 16 KiB; its default parser
 # (httptools) buffers them without bound — one connection dripping an endless header held
-# memory and a core, unauthenticated, before any check ran. At most 100 connections at once.
+# memory and a core, unauthenticated, before any check ran. At most 1000 connections at
+# once (idle keep-alive ones count; each holds at most those 16 KiB): past that, 503.
 BOUNDED_HTTP: dict[str, Any] = {
     "http": "h11",
     "h11_max_incomplete_event_size": 16 * 1024,
-    "limit_concurrency": 100,
+    "limit_concurrency": 1000,
 }
 
 
