@@ -21,7 +21,7 @@ import pytest
 from drills.desk.webhooks import WebhookVerifier, sign
 from engine.errors import RunNotFoundError
 from engine.record.runstore import find_run
-from engine.web import ProxySettings
+from engine.web import BOUNDED_HTTP, ProxySettings
 from tests.conftest import BCDRILL
 from tests.test_desk import HOOK_SECRET, Harness, _csrf, _shape, make_harness
 
@@ -144,7 +144,7 @@ def test_desk_cookie_is_secure_only_behind_tls(
 
 def test_proxy_settings_trust_nobody_unless_named() -> None:
     assert ProxySettings.from_env(environ={}) == ProxySettings(False, ())
-    assert ProxySettings.from_env(environ={}).uvicorn_options() == {"proxy_headers": False}
+    assert ProxySettings.from_env(environ={}).uvicorn_options() == {"proxy_headers": False, **BOUNDED_HTTP}
     env = {"BCDRILL_BEHIND_TLS": "yes", "BCDRILL_TRUSTED_PROXIES": "10.0.0.1, 127.0.0.1,"}
     settings = ProxySettings.from_env(environ=env)
     assert settings == ProxySettings(True, ("10.0.0.1", "127.0.0.1"))
