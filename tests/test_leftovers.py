@@ -38,6 +38,30 @@ def test_only_dead_runs_on_the_environment_with_open_faults_are_stale(tmp_path: 
     assert [run.name for run, _ in stale_runs("other", tmp_path)] == ["3-other-environment"]
 
 
+def test_a_dead_owner_whose_pid_another_process_took_is_dead(tmp_path: Path) -> None:
+    """A run's owner is its pid and the moment that process started: after a kill -9 the pid
+    may be given to another process, which must not make the dead run look live (recover would
+    skip it, and its faults would stay)."""
+    from engine.orchestration.slot import SlotHolder
+    from engine.record.runstore import owner_alive, process_start, write_owner
+
+    run = _run(tmp_path, "1-owned").inject("stop-web")
+    write_owner(run.run_dir)
+    assert owner_alive(run.run_dir)
+    owner = json.loads((run.run_dir / "owner.json").read_text())
+    assert owner["pid"] == os.getpid() and owner["pid_start"] == process_start(os.getpid())
+    (run.run_dir / "owner.json").write_text(json.dumps({**owner, "pid_start": "1"}))  # another process
+    assert not owner_alive(run.run_dir)
+    assert [r.name for r, _ in stale_runs("lab", tmp_path)] == ["1-owned"]
+    del owner["pid_start"]  # written before the start was kept: the pid alone
+    (run.run_dir / "owner.json").write_text(json.dumps(owner))
+    assert owner_alive(run.run_dir)
+
+    holder = SlotHolder("lab", "1-owned", os.getpid(), socket.gethostname(), "", pid_start="1")
+    assert holder.dead()
+    assert not SlotHolder("lab", "1-owned", os.getpid(), socket.gethostname(), "").dead()
+
+
 def test_a_journal_whose_first_line_is_unreadable_is_read_in_full(tmp_path: Path) -> None:
     """The first-record shortcut never hides a run: a journal it cannot read is read in full,
     and a damaged one is reported, not skipped."""

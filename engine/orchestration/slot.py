@@ -38,7 +38,7 @@ from uuid import UUID
 
 from engine.errors import PreflightError
 from engine.home import home
-from engine.record.runstore import pid_alive
+from engine.record.runstore import process_alive, process_start
 
 SLOT_WAIT_S = 5.0
 SLOT_LEASE_S = 60.0  # Prefect's minimum lease
@@ -67,10 +67,11 @@ class SlotHolder:
     # it (a bcdrill server's database is there); "" in notes written before they were kept
     api_url: str = ""
     prefect_home: str = ""
+    pid_start: str | None = None  # when the holder's process started: a reused pid is not it
 
     def dead(self) -> bool:
         """True when the holder ran on this host and its process is gone."""
-        return self.host == socket.gethostname() and not pid_alive(self.pid)
+        return self.host == socket.gethostname() and not process_alive(self.pid, self.pid_start)
 
     def describe(self) -> str:
         """``run R (pid P on host H)``."""
@@ -94,6 +95,7 @@ def read_holder(environment: str) -> SlotHolder | None:
             lease_id=str(data["lease_id"]),
             api_url=str(data.get("api_url") or ""),
             prefect_home=str(data.get("prefect_home") or ""),
+            pid_start=str(data["pid_start"]) if data.get("pid_start") else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -131,7 +133,7 @@ def environment_slot(environment: str, run_id: str, wait_until: datetime | None 
         lease_id = _acquire(client, environment, wait_s)
         holder = SlotHolder(
             environment, run_id, os.getpid(), socket.gethostname(), str(lease_id),
-            str(settings.api.url or ""), str(settings.home),
+            str(settings.api.url or ""), str(settings.home), process_start(os.getpid()),
         )  # fmt: skip
         _write_holder(holder)
         stop = threading.Event()

@@ -83,7 +83,7 @@ def list_runs(root: Path | None = None) -> list[Path]:
 
 def write_owner(run_dir: Path) -> None:
     """Record this process as the run's owner (its lease)."""
-    data = {"pid": os.getpid(), "host": socket.gethostname()}
+    data = {"pid": os.getpid(), "host": socket.gethostname(), "pid_start": process_start(os.getpid())}
     (run_dir / OWNER).write_text(json.dumps(data))
 
 
@@ -100,7 +100,24 @@ def owner_alive(run_dir: Path) -> bool:
         return False
     if data.get("host") != socket.gethostname():
         return True  # another host's run: never assume it is dead
-    return pid_alive(int(data["pid"]))
+    return process_alive(int(data["pid"]), data.get("pid_start"))
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat``), or None: with
+    its pid, it names one process, also after the pid is reused by another."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """True while the process ``pid`` that started at ``start`` (:func:`process_start`) runs;
+    a pid that another process has taken since counts as dead. ``start`` None: the pid alone."""
+    if not pid_alive(pid):
+        return False
+    return start is None or process_start(pid) in (start, None)
 
 
 def pid_alive(pid: int) -> bool:
