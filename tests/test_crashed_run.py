@@ -160,7 +160,7 @@ def test_recover_waits_until_an_inject_the_crash_interrupted_has_surely_ended(tm
     from engine.run.recovery import interrupted_inject_wait_s
     from engine.spec.loader import load_environment
 
-    environment = load_environment(ENVIRONMENT)  # app1: command timeout 20 s; docker: 10 s
+    environment = load_environment(ENVIRONMENT)  # app1: command timeout 20 s, connect timeout 3 s
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     run = ScriptedRun(tmp_path / "run", start=start).start()
     host = {"name": "app", "kind": "host", "ref": "app1", "label": "ops@app1"}
@@ -169,13 +169,19 @@ def test_recover_waits_until_an_inject_the_crash_interrupted_has_surely_ended(tm
                       params={}, prior={})  # fmt: skip
     records = read_journal(run.path).records
     now = start + timedelta(seconds=15)
-    assert interrupted_inject_wait_s(records, environment, now) == pytest.approx(20 + 1 + 1 - 5)
+    # its timeout, a reconnect before it, the kill grace; 2 s of margin; 5 s have passed
+    assert interrupted_inject_wait_s(records, environment, now) == pytest.approx(20 + 3 + 1 + 2 - 5)
     assert interrupted_inject_wait_s(records, environment, start + timedelta(seconds=40)) == 0
 
     run.record(RecordType.FAULT_APPLIED, fault="enc")  # the inject was over before the crash
     run.at(11).record(RecordType.FAULT_INTENT, fault="stop", action="docker.stop", target=container,
                       params={"timeout": 5}, prior={})  # fmt: skip
     records = read_journal(run.path).records
-    assert interrupted_inject_wait_s(records, environment, now) == pytest.approx(5 + 10 + 1 - 4)
+    assert interrupted_inject_wait_s(records, environment, now) == pytest.approx(5 + 2 - 4)  # its grace
     run.record(RecordType.FAULT_INJECT_FAILED, fault="stop", error="refused")
     assert interrupted_inject_wait_s(read_journal(run.path).records, environment, now) == 0
+    run.record(RecordType.FAULT_INTENT, fault="exec", action="docker.exec", target=container,
+               params={}, prior={})  # fmt: skip
+    assert interrupted_inject_wait_s(read_journal(run.path).records, environment, now) == pytest.approx(
+        30 + 2 - 4
+    )

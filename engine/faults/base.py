@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from engine.model.types import Environment
     from engine.transports.connections import Transports
 
 TargetKind = Literal["container", "host"]
@@ -111,3 +112,9 @@ class FaultAction(ABC):
     def manual_revert(self, prior: Mapping[str, Any]) -> str:
         """The command a person runs when the automatic revert failed."""
         return self.describe().revert
+
+    def inject_lasts_s(self, environment: Environment) -> float:
+        """How long an inject, once started, can go on by itself when the engine dies during it
+        (on the target or in the Docker daemon): ``recover`` reverts only after that. Default:
+        one quick request to the daemon."""
+        return 0.0

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from engine.errors import InjectionError, RevertError
 from engine.faults.base import FaultAction, FaultPlan
+from engine.model.types import Environment
 from engine.transports.connections import Transports
 
 _ARGV = {"type": "array", "minItems": 1, "items": {"type": "string"}}
@@ -32,6 +33,10 @@ class ExecInContainer(FaultAction):
 
     def _timeout(self) -> float:
         return float(self.params.get("timeout", 30))
+
+    def inject_lasts_s(self, environment: Environment) -> float:
+        """The command runs on in the container until its timeout."""
+        return self._timeout()
 
     def describe(self) -> FaultPlan:
         """The two commands, shell-quoted exactly as run."""

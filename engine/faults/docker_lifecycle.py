@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from engine.errors import TransportError
 from engine.faults.base import EffectiveTime, FaultAction, FaultPlan
+from engine.model.types import Environment
 from engine.transports.connections import Transports
 
 
@@ -126,6 +127,10 @@ class StopContainer(ContainerStateFault):
     def _inject_args(self) -> str:
         return f"--time {int(self.params.get('timeout', 0))} "
 
+    def inject_lasts_s(self, environment: Environment) -> float:
+        """The daemon stops the container for up to its grace."""
+        return float(self.params.get("timeout", 0))
+
 
 class KillContainer(ContainerStateFault):
     """Send a signal to a container's main process (``docker kill``), SIGKILL by default."""
@@ -185,6 +190,10 @@ class RestartContainer(ContainerStateFault):
     name = "docker.restart"
     verb = "restart"
     params_schema: ClassVar[dict[str, Any]] = StopContainer.params_schema
+
+    def inject_lasts_s(self, environment: Environment) -> float:
+        """The daemon stops the container for up to its grace, then starts it."""
+        return float(self.params.get("timeout", 0))
 
     def inject(self, transports: Transports, prior: Mapping[str, Any]) -> None:
         """Restart the container."""

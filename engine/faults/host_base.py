@@ -70,7 +70,7 @@ from engine.faults.target_clock import (
 from engine.logsetup import get_logger
 
 if TYPE_CHECKING:
-    from engine.model.types import SshHost
+    from engine.model.types import Environment, SshHost
     from engine.transports.connections import Transports
     from engine.transports.ssh import SshTransport
 
@@ -423,6 +423,14 @@ class HostFault(FaultAction):
 
     def _what(self) -> str:
         return f"fault {self.fault_id!r} ({self.name}) on {self.target.label}"
+
+    def inject_lasts_s(self, environment: Environment) -> float:
+        """The inject commands run on the target until their timeout (``timeout -k 1``), and may
+        start only after a reconnect."""
+        host = environment.hosts.get(self.target.ref)
+        if host is None:
+            return 30.0 + 5.0 + 1.0  # the defaults
+        return host.command_timeout_s + host.connect_timeout_s + 1.0
 
     def _connection(self, transports: Transports) -> tuple[SshTransport, SshHost]:
         host = transports.environment.hosts.get(self.target.ref)

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.clock import RunClock
 from engine.errors import DrillError, PreflightError
-from engine.faults.base import ResolvedTarget
+from engine.faults.base import FaultAction, ResolvedTarget
 from engine.logsetup import get_logger
 from engine.model.types import Environment, frozen_mapping
 from engine.plugins import FAULTS
@@ -30,8 +30,7 @@ from engine.spec.loader import load_environment
 from engine.transports.connections import Transports
 
 log = get_logger(__name__)
-_KILL_GRACE_S = 1.0  # a host command's ``timeout -k 1``
-_MARGIN_S = 1.0
+_MARGIN_S = 2.0  # beyond how long an interrupted inject can go on: the daemon's or host's own slack
 
 
 @dataclass(frozen=True)
@@ -116,10 +115,10 @@ def interrupted_inject_wait_s(
     """Seconds to wait, from ``now``, until every inject a crash interrupted has surely ended.
 
     A fault journaled as intended but neither applied nor failed was being injected when the
-    engine died, and the inject goes on without it: a host command runs on the target until its
-    ``timeout`` ends it, a ``docker stop`` in the Docker daemon for the grace it was given. A
-    revert made meanwhile would be undone by the rest of the inject (files encrypted after the
-    restore, a container that stops after it was started), and the run would say reverted."""
+    engine died, and the inject goes on without it (:meth:`FaultAction.inject_lasts_s`: a host
+    command until its timeout, a ``docker stop`` for its grace). A revert made meanwhile would
+    be undone by the rest of the inject (files encrypted after the restore, a container that
+    stops after it was started), and the run would say reverted."""
     settled = {
         r["data"]["fault"]
         for r in records
@@ -127,22 +126,17 @@ def interrupted_inject_wait_s(
     }
     ends = [
         datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
-        + timedelta(seconds=_inject_bound_s(r["data"], environment))
+        + timedelta(seconds=_action(r["data"]).inject_lasts_s(environment) + _MARGIN_S)
         for r in open_faults(records)
         if r["data"]["fault"] not in settled
     ]
     return max(0.0, (max(ends, default=now) - now).total_seconds())
 
 
-def _inject_bound_s(data: dict[str, Any], environment: Environment) -> float:
-    """How long an inject of this fault can go on after it was started, with a margin."""
-    target = data.get("target") or {}
-    if target.get("kind") == "host":
-        host = environment.hosts.get(str(target.get("ref")))
-        return (host.command_timeout_s if host is not None else 30.0) + _KILL_GRACE_S + _MARGIN_S
-    grace_s = float((data.get("params") or {}).get("timeout") or 0)
-    call_s = environment.docker.timeout_s if environment.docker is not None else 10.0
-    return grace_s + call_s + _MARGIN_S
+def _action(data: dict[str, Any]) -> FaultAction:
+    """The fault action a ``fault.intent`` record describes, rebuilt from it alone."""
+    action_cls = FAULTS.get(data["action"])
+    return action_cls(data["fault"], ResolvedTarget(**data["target"]), frozen_mapping(data["params"]))
 
 
 def _revert_pending(
@@ -156,10 +150,7 @@ def _revert_pending(
     try:
         for record in reversed(pending):
             data = record["data"]
-            action_cls = FAULTS.get(data["action"])
-            target = ResolvedTarget(**data["target"])
-            action = action_cls(data["fault"], target, frozen_mapping(data["params"]))
-            ok = revert_action(action, data["prior"], transports, journal)
+            ok = revert_action(_action(data), data["prior"], transports, journal)
             (reverted if ok else failed).append(data["fault"])
     finally:
         transports.close()
