@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from engine.orchestration.local_runner import RunnerInfo
+    from engine.orchestration.slot import SlotHolder
     from engine.plugins import Scorecard
 
 install_plain_values()  # plain values converted without pydantic (~0.4 s less per command)
@@ -650,27 +651,25 @@ def recover(
 
 def _release_dead_slots(run_ids: set[str] | None) -> bool:
     """Free the Prefect environment slots that dead runs still hold (see engine.orchestration.slot)."""
-    from engine.orchestration.slot import dead_holders, release_dead_holders
+    from engine.orchestration.slot import SlotsNotFreed, dead_holders, release_dead_holders
 
     if not dead_holders(run_ids):
         return False  # no Prefect needed
-    import httpx
-
-    from engine.errors import PreflightError
-
     try:
         released = release_dead_holders(run_ids)  # each on the server that holds it
-    except (httpx.HTTPError, OSError) as exc:
-        raise PreflightError(
-            f"cannot free the Prefect environment slot of a dead run ({exc}); "
-            "run bcdrill recover again once Prefect answers"
-        ) from exc
-    for holder in released:
+    except SlotsNotFreed as exc:
+        _say_released(exc.freed)
+        raise
+    _say_released(released)
+    return bool(released)
+
+
+def _say_released(holders: list[SlotHolder]) -> None:
+    for holder in holders:
         out.print(
             f"{holder.run_id}: released the Prefect slot of environment {holder.environment!r}",
             markup=False,
         )
-    return bool(released)
 
 
 @app.command("runs")

@@ -24,7 +24,13 @@ from engine.home import home
 from engine.logsetup import get_logger
 from engine.record.journal import JOURNAL_NAME, read_journal
 from engine.record.runstore import list_runs
-from engine.record.signing import DEBRIEF_NAME, EvidenceError, debrief_digest, signed_debrief_digest
+from engine.record.signing import (
+    DEBRIEF_NAME,
+    SIG_NAME,
+    EvidenceError,
+    debrief_digest,
+    signed_debrief_digest,
+)
 from engine.record.statefiles import read_format_json
 from reports.debrief.compose import build_debrief
 from reports.debrief.history import (
@@ -172,7 +178,7 @@ def verified_debrief(run_dir: Path) -> tuple[dict[str, Any], RunSummary] | None:
     if signed is not None and debrief_digest(data) != signed:
         log.warning("debrief.unverified", run=run_dir.name, error="debrief.json differs from the signed one")
         return None
-    if signed is None and summary.run_class == "drill":
+    if summary.run_class == "drill" and not (run_dir / SIG_NAME).exists():
         log.warning("debrief.unverified", run=run_dir.name, error="an official drill with no signed debrief")
         return None
     return data, summary

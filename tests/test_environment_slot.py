@@ -346,3 +346,26 @@ def test_recover_frees_a_slot_on_the_database_it_was_taken_on(
     monkeypatch.setenv("PREFECT_HOME", str(runners_home))
     with temporary_server(settings_of_this_process=False) as url, temporary_settings({PREFECT_API_URL: url}):
         assert _active(environment) == 0
+
+
+def test_recover_keeps_the_note_of_a_server_that_does_not_answer_and_frees_the_others(
+    environment: str, prefect_api: str, tmp_path: Path
+) -> None:
+    """A slot taken on a server that is not bcdrill's own (not on loopback) and does not answer
+    now is not "freed" elsewhere: its note stays for a later recover. The other dead runs'
+    slots are freed all the same, and said."""
+    from engine.orchestration.slot import SlotsNotFreed
+
+    elsewhere = f"slot-{uuid.uuid4().hex[:8]}"  # 0.0.0.0: refused at once, nothing leaves the machine
+    _note(elsewhere, "run-elsewhere", _dead_pid(), str(uuid.uuid4()),
+          api_url="http://0.0.0.0:9/api", prefect_home=str(tmp_path / "nowhere"))  # fmt: skip
+    lease = _take_without_us(environment, with_lease=False)
+    _note(environment, "run-here", _dead_pid(), lease, api_url=prefect_api, prefect_home=str(tmp_path))
+    try:
+        with pytest.raises(SlotsNotFreed, match=r"http://0\.0\.0\.0:9/api does not answer") as raised:
+            release_dead_holders({"run-elsewhere", "run-here"})
+        assert [h.run_id for h in raised.value.freed] == ["run-here"]
+        assert _active(environment) == 0 and read_holder(environment) is None
+        assert read_holder(elsewhere) is not None  # kept for the next recover
+    finally:
+        Path(os.environ["BCDRILL_HOME"], "locks", f"{elsewhere}.slot.json").unlink(missing_ok=True)

@@ -291,3 +291,14 @@ def test_a_run_whose_signature_was_deleted_leaves_the_history(tmp_path: Path, ho
     rehearsal.at(1).probe("web", "up").at(10).inject("stop-web").at(300).revert("stop-web").at(310).end()
     write_debrief(rehearsal.run_dir)
     assert [(s.run_id, s.counts) for s in summaries(runs)] == [(run_id, False)]
+
+    # signed before signatures covered the debrief: its journal is signed, so it stays
+    run_id = "20260302T090000Z-web-down-0011"
+    older = ScriptedRun(runs / run_id, start=datetime(2026, 3, 2, 11, tzinfo=UTC))
+    older.record(RecordType.RUN_STARTED, **run_started(run_id=run_id, steps=STEPS, run_class="drill"))
+    older.at(1).probe("web", "up").at(10).inject("stop-web").at(300).revert("stop-web").at(310).end()
+    key = load_signing_key()
+    assert key is not None
+    seal_run(older.run_dir, key, None)
+    write_debrief(older.run_dir)
+    assert [s.run_id for s in summaries(runs)] == ["20260302T090000Z-web-down-0010", run_id]

@@ -273,3 +273,18 @@ def test_a_message_takes_at_most_twenty_recipients(mailbox: tuple[DrillMailbox, 
         smtp.mail("a@b.example")
         answers = [smtp.rcpt(f"person{i}@bakery.example")[0] for i in range(25)]
     assert answers == [250] * 20 + [452] * 5
+
+
+def test_a_message_that_cannot_be_recorded_is_refused_for_now_so_it_is_sent_again(
+    mailbox: tuple[DrillMailbox, StepBook, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, _, run_dir = mailbox
+
+    def journal_full(_to: list[str], _raw: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(box, "receive", journal_full)
+    alex, code = _address(run_dir, "Alex Moreau"), correlation_code(run_dir.name)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        _send(box.address[1], "a@b.example", alex, f"[{code}] restarting")
+    assert refused.value.smtp_code == 451

@@ -10,8 +10,10 @@ never to the unauthenticated ``From:``. When it also carries the drill's correla
 (in the subject or the body) and matches a rule, it records the rule's step at the moment
 the message is received: the step's note keeps who it went to (tags stripped) and its
 subject. Bodies are read only to look for the code and are never stored. Every message is
-answered ``250`` (a sender learns nothing about the rules or the tags); one that records
-nothing is only logged, with the reason and without any tag.
+answered ``250`` (a sender learns nothing about the rules or the tags), also one no parser can
+read; one that records nothing is only logged, with the reason and without any tag. Only when
+recording it fails (the journal cannot be written) is the answer ``451``, so that the sending
+server tries again.
 """
 
 from __future__ import annotations
@@ -95,8 +97,9 @@ class _Handler:
         to = [str(r) for r in envelope.rcpt_tos]
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._mailbox.receive, to, raw)
-        except Exception as exc:  # a message no parser can read proves nothing; its sender learns nothing
-            log.warning("mailbox.unreadable", error=type(exc).__name__)
+        except Exception as exc:  # not recorded: the sending server is to try again later
+            log.error("mailbox.failed", error=type(exc).__name__)
+            return "451 Requested action aborted: local error in processing"
         return "250 OK"
 
 
@@ -171,9 +174,13 @@ class DrillMailbox:
     def receive(self, to: list[str], raw: bytes) -> str | None:
         """Record the step this e-mail to the envelope recipients ``to`` proves (its key),
         or None when it proves nothing."""
-        message = message_from_bytes(raw, policy=default_policy)
-        subject = clean_note(without_tags(str(message.get("subject", "")), self._tags))[:200]
-        if self._code not in subject and self._code not in _text(message):
+        try:
+            message = message_from_bytes(raw, policy=default_policy)
+            subject = clean_note(without_tags(str(message.get("subject", "")), self._tags))[:200]
+            text = _text(message)
+        except (RecursionError, ValueError, LookupError, TypeError, AttributeError, IndexError) as exc:
+            return self._ignored(f"unreadable ({type(exc).__name__})")  # it proves nothing
+        if self._code not in subject and self._code not in text:
             return self._ignored("no drill code")
         people = tagged_participants(to, self._tags, self._context.participants)
         if len(people) != 1:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -28,7 +29,7 @@ from typing import IO
 from engine.errors import PreflightError
 from engine.orchestration.prefect_app import FACTORY
 from engine.orchestration.prefect_database import seed, seed_default_database
-from engine.web import free_port
+from engine.web import free_port, is_loopback
 
 # The programme server's connection pool to PostgreSQL (Prefect's default: 5 + 10 overflow). A
 # hundred drills on five site workers exhausted the default: requests waited 30 s for a connection
@@ -93,9 +94,11 @@ def prefect_api() -> Iterator[str]:
 def holder_api(api_url: str, prefect_home: str) -> Iterator[str]:
     """The Prefect API to free a dead run's environment slot on, for ``recover``: the server the
     run took it on (``api_url``) while that one answers, or is the configured one. A bcdrill
-    server (the local runner's, or a command's temporary one) dies with its process, so when it
-    is gone: the local runner's server when it serves the same database (``prefect_home``),
-    else a temporary server on that database. A note without them: :func:`_slots_api`."""
+    server (the local runner's, or a command's temporary one: on loopback) dies with its
+    process, so when it is gone: the local runner's server when it serves the same database
+    (``prefect_home``), else a temporary server on that database. Any other server that does
+    not answer: :class:`PreflightError` (the note stays, for a later ``recover``). A note
+    without them: :func:`_slots_api`."""
     if not api_url or not prefect_home:
         with _slots_api() as url:
             yield url
@@ -106,20 +109,26 @@ def holder_api(api_url: str, prefect_home: str) -> Iterator[str]:
         with temporary_settings({PREFECT_API_URL: api_url}):
             yield api_url
         return
+    if not is_loopback(urllib.parse.urlsplit(api_url).hostname or ""):
+        raise PreflightError(f"the Prefect server at {api_url} does not answer")
     from engine.orchestration.local_runner import live_runner, runner_dir
 
     runner = live_runner()
-    if runner is not None and runner.own_server and Path(prefect_home) == runner_dir() / "prefect":
+    runners_home = (runner_dir() / "prefect").resolve()
+    if runner is not None and runner.own_server and Path(prefect_home).resolve() == runners_home:
         with temporary_settings({PREFECT_API_URL: runner.url}):
             yield runner.url
         return
-    with (
-        environment_variables({"PREFECT_HOME": prefect_home}),
-        temporary_server(settings_of_this_process=False) as url,
-        process_wide_own_server(url),
-        temporary_settings({PREFECT_API_URL: url}),
-    ):
-        yield url
+    try:
+        with (
+            environment_variables({"PREFECT_HOME": prefect_home}),
+            temporary_server(settings_of_this_process=False) as url,
+            process_wide_own_server(url),
+            temporary_settings({PREFECT_API_URL: url}),
+        ):
+            yield url
+    finally:
+        _refresh_prefect_settings()  # from this process's own environment again
 
 
 def _answers(api_url: str) -> bool:
@@ -187,17 +196,21 @@ def process_wide_own_server(url: str) -> Iterator[None]:
     inherit our context (Prefect's log and event workers: without this they would start
     Prefect's own temporary server after all) and for the drills' processes, which inherit the
     environment: the API URL, and :data:`OWN_SERVER_CLIENT`."""
+    try:
+        with environment_variables({"PREFECT_API_URL": url, **OWN_SERVER_CLIENT}):
+            _refresh_prefect_settings()
+            yield
+    finally:
+        _refresh_prefect_settings()
+
+
+def _refresh_prefect_settings() -> None:
+    """Prefect's settings of this process, built again from its environment."""
     import prefect.context
 
     refresh = getattr(prefect.context, "refresh_global_settings_context", None)
-    try:
-        with environment_variables({"PREFECT_API_URL": url, **OWN_SERVER_CLIENT}):
-            if refresh is not None:
-                refresh()
-            yield
-    finally:
-        if refresh is not None:
-            refresh()
+    if refresh is not None:
+        refresh()
 
 
 @contextmanager

@@ -339,23 +339,44 @@ def release_dead_holders(run_ids: set[str] | None = None) -> list[SlotHolder]:
     found = dead_holders(run_ids)
     if not found:
         return []
+    from httpx import HTTPError
     from prefect.client.orchestration import get_client
 
     from engine.orchestration.server import holder_api
 
-    places = sorted({(h.api_url, h.prefect_home) for h in found})
-    for api_url, prefect_home in places:
-        with holder_api(api_url, prefect_home), get_client(sync_client=True) as client:
-            for holder in found:
-                if (holder.api_url, holder.prefect_home) == (api_url, prefect_home):
-                    release_holder(client, holder)
-    return found
+    freed: list[SlotHolder] = []
+    problems: list[str] = []
+    for api_url, prefect_home in sorted({(h.api_url, h.prefect_home) for h in found}):
+        try:
+            with holder_api(api_url, prefect_home), get_client(sync_client=True) as client:
+                for holder in found:
+                    if (holder.api_url, holder.prefect_home) == (api_url, prefect_home):
+                        release_holder(client, holder)
+                        freed.append(holder)
+        except (HTTPError, OSError, PreflightError) as exc:  # the notes stay; the next place is tried
+            problems.append(str(exc))
+    if problems:
+        raise SlotsNotFreed(freed, problems)
+    return freed
+
+
+class SlotsNotFreed(PreflightError):
+    """``recover`` could not free every dead run's slot: those it freed (``freed``), and why not
+    the others (their notes stay, for the next ``recover``)."""
+
+    def __init__(self, freed: list[SlotHolder], problems: list[str]) -> None:
+        super().__init__(
+            f"cannot free the Prefect environment slot of a dead run ({'; '.join(problems)}); "
+            "run bcdrill recover again once Prefect answers"
+        )
+        self.freed = freed
 
 
 __all__ = [
     "SLOT_LEASE_S",
     "SLOT_WAIT_S",
     "SlotHolder",
+    "SlotsNotFreed",
     "dead_holders",
     "environment_slot",
     "read_holder",
