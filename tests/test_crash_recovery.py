@@ -116,7 +116,8 @@ def test_kill_9_at_every_boundary_then_recover_leaves_nothing(lab_env: Path, tmp
         assert proc.returncode == -9, f"{boundary}#{index} did not die: {proc.stderr[-2000:]}"
         (run_dir,) = list(runs.iterdir())
         written = read_journal(run_dir / "journal.jsonl").records
-        recovered = run_cli("recover", run_dir.name, "--runs", str(runs), timeout=60)
+        # killed just after an intent, recover first waits out the inject (a host's: ~38 s here)
+        recovered = run_cli("recover", run_dir.name, "--runs", str(runs), timeout=120)
         assert recovered.returncode == 0, recovered.stderr
         after = read_journal(run_dir / "journal.jsonl").records
         lost += sum(1 for a, b in zip(written, after, strict=False) if a != b) + max(
