@@ -172,6 +172,8 @@ def test_recover_waits_until_an_inject_the_crash_interrupted_has_surely_ended(tm
     # its timeout, a reconnect before it, the kill grace; 2 s of margin; 5 s have passed
     assert interrupted_inject_wait_s(records, environment, now) == pytest.approx(20 + 3 + 1 + 2 - 5)
     assert interrupted_inject_wait_s(records, environment, start + timedelta(seconds=40)) == 0
+    # this clock was set back an hour since the intent: no longer than the inject can last
+    assert interrupted_inject_wait_s(records, environment, start - timedelta(hours=1)) == 20 + 3 + 1 + 2
 
     run.record(RecordType.FAULT_APPLIED, fault="enc")  # the inject was over before the crash
     run.at(11).record(RecordType.FAULT_INTENT, fault="stop", action="docker.stop", target=container,

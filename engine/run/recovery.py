@@ -124,13 +124,19 @@ def interrupted_inject_wait_s(
         for r in records
         if r["type"] in (RecordType.FAULT_APPLIED, RecordType.FAULT_INJECT_FAILED)
     }
-    ends = [
-        datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
-        + timedelta(seconds=_action(r["data"]).inject_lasts_s(environment) + _MARGIN_S)
+    waits = [
+        _wait_s(r, _action(r["data"]).inject_lasts_s(environment) + _MARGIN_S, now)
         for r in open_faults(records)
         if r["data"]["fault"] not in settled
     ]
-    return max(0.0, (max(ends, default=now) - now).total_seconds())
+    return max(waits, default=0.0)
+
+
+def _wait_s(intent: dict[str, Any], lasts_s: float, now: datetime) -> float:
+    """What is left of ``lasts_s`` from the intent's moment; never more than ``lasts_s`` (an
+    intent stamped ahead of this clock, which was set back since, does not lengthen it)."""
+    at = datetime.fromisoformat(str(intent["at"]).replace("Z", "+00:00"))
+    return min(lasts_s, max(0.0, (at + timedelta(seconds=lasts_s) - now).total_seconds()))
 
 
 def _action(data: dict[str, Any]) -> FaultAction:
