@@ -170,6 +170,9 @@ def verified_debrief(run_dir: Path) -> tuple[dict[str, Any], RunSummary] | None:
         if (run_dir / DEBRIEF_JSON).exists():
             log.warning("debrief.unreadable", run=run_dir.name, error=str(exc))
         return None
+    if summary.run_class == "drill" and not (run_dir / SIG_NAME).exists():
+        log.warning("debrief.unverified", run=run_dir.name, error="an official drill with no signed debrief")
+        return None
     try:
         signed = signed_debrief_digest(run_dir)
     except EvidenceError as exc:
@@ -177,9 +180,6 @@ def verified_debrief(run_dir: Path) -> tuple[dict[str, Any], RunSummary] | None:
         return None
     if signed is not None and debrief_digest(data) != signed:
         log.warning("debrief.unverified", run=run_dir.name, error="debrief.json differs from the signed one")
-        return None
-    if summary.run_class == "drill" and not (run_dir / SIG_NAME).exists():
-        log.warning("debrief.unverified", run=run_dir.name, error="an official drill with no signed debrief")
         return None
     return data, summary
 

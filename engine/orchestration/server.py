@@ -319,12 +319,8 @@ def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: IO[bytes
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise PreflightError(f"the temporary Prefect server exited ({server.returncode}): {_tail(log)}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310 - loopback
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        if _answers(url):
+            return
         time.sleep(0.2)
     _stop(server)
     raise PreflightError(f"the temporary Prefect server did not answer within {STARTUP_TIMEOUT_S:g}s")

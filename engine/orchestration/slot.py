@@ -344,15 +344,17 @@ def release_dead_holders(run_ids: set[str] | None = None) -> list[SlotHolder]:
 
     from engine.orchestration.server import holder_api
 
+    places: dict[tuple[str, str], list[SlotHolder]] = {}
+    for holder in found:
+        places.setdefault((holder.api_url, holder.prefect_home), []).append(holder)
     freed: list[SlotHolder] = []
     problems: list[str] = []
-    for api_url, prefect_home in sorted({(h.api_url, h.prefect_home) for h in found}):
+    for (api_url, prefect_home), holders in sorted(places.items()):
         try:
             with holder_api(api_url, prefect_home), get_client(sync_client=True) as client:
-                for holder in found:
-                    if (holder.api_url, holder.prefect_home) == (api_url, prefect_home):
-                        release_holder(client, holder)
-                        freed.append(holder)
+                for holder in holders:
+                    release_holder(client, holder)
+                    freed.append(holder)
         except (HTTPError, OSError, PreflightError) as exc:  # the notes stay; the next place is tried
             problems.append(str(exc))
     if problems:
